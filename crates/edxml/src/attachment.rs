@@ -1,0 +1,319 @@
+//! Attachment content: base64 of a ZIP archive holding the file. Kept encoded and shared with the
+//! input buffer until someone asks for the file; unpacked only within [`ZipLimits`].
+
+use std::fmt;
+use std::io::{self, Read, Write};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use serde::{Serialize, Serializer};
+
+use crate::ZipLimits;
+
+/// The `ContentTransferEncoded` text of an attachment: only base64 characters and white space.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EncodedContent(Bytes);
+
+/// A file taken out of an attachment's archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnpackedFile {
+    /// Entry name, checked to be a plain relative path.
+    pub name: String,
+    /// The file's bytes.
+    pub data: Vec<u8>,
+}
+
+/// What an archive entry holds, learnt by streaming through it without keeping it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EntryInfo {
+    /// Entry name.
+    pub name: String,
+    /// Uncompressed size actually read.
+    pub size: u64,
+}
+
+/// Why an attachment's content could not be opened. Each names what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AttachmentError {
+    /// A character that is not base64 or white space.
+    #[error("character {found:?} at offset {offset} is not base64")]
+    NotBase64 {
+        /// The byte found.
+        found: char,
+        /// Its offset in the encoded text.
+        offset: usize,
+    },
+    /// Base64 characters that do not decode (wrong padding or length).
+    #[error("base64 does not decode: {reason}")]
+    BadBase64 {
+        /// The decoder's explanation.
+        reason: String,
+    },
+    /// The decoded bytes are not a ZIP archive.
+    #[error("content is not a readable ZIP archive: {reason}")]
+    NotZip {
+        /// The reader's explanation.
+        reason: String,
+    },
+    /// The archive holds no file.
+    #[error("the ZIP archive holds no file")]
+    EmptyArchive,
+    /// Too many entries.
+    #[error("the ZIP archive has {found} entries, more than the {limit} allowed")]
+    TooManyEntries {
+        /// Entries found.
+        found: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// An entry name that could escape the folder it is unpacked into, or is not a plain name.
+    #[error("ZIP entry name {name:?} is unsafe: {reason}")]
+    UnsafeEntryName {
+        /// The name as written.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// An encrypted entry.
+    #[error("ZIP entry {name:?} is encrypted")]
+    Encrypted {
+        /// The entry name.
+        name: String,
+    },
+    /// Decompression ratio above the limit: a zip bomb.
+    #[error("ZIP entry {name:?} expands more than {limit}:1 (a zip bomb?)")]
+    RatioTooHigh {
+        /// The entry name.
+        name: String,
+        /// The ratio limit.
+        limit: u64,
+    },
+    /// Total uncompressed size above the limit.
+    #[error("the ZIP archive unpacks to more than {limit} bytes")]
+    TooLarge {
+        /// The size limit.
+        limit: u64,
+    },
+    /// The entry's data is corrupt or its sizes lie.
+    #[error("ZIP entry {name:?} is corrupt: {reason}")]
+    Corrupt {
+        /// The entry name.
+        name: String,
+        /// The reader's explanation.
+        reason: String,
+    },
+}
+
+impl EncodedContent {
+    /// Accepts encoded text, checking that it holds only base64 characters and white space.
+    pub fn from_base64(text: Bytes) -> Result<Self, AttachmentError> {
+        if let Some(offset) = text.iter().position(|&b| !is_base64_or_space(b)) {
+            return Err(AttachmentError::NotBase64 { found: char::from(text[offset]), offset });
+        }
+        Ok(Self(text))
+    }
+
+    /// Encodes raw bytes (normally a ZIP archive) as one line of base64.
+    pub fn encode(raw: &[u8]) -> Self {
+        Self(Bytes::from(base64::engine::general_purpose::STANDARD.encode(raw)))
+    }
+
+    /// Puts one file into a ZIP archive (deflated, fixed timestamps) and encodes it.
+    pub fn zip_file(name: &str, data: &[u8]) -> Self {
+        Self::encode(&zip_one(name, data))
+    }
+
+    /// The encoded text as written.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Length of the encoded text.
+    pub fn encoded_len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Decodes the base64, skipping white space, into the archive's bytes.
+    pub fn decode(&self) -> Result<Vec<u8>, AttachmentError> {
+        let mut out = Vec::with_capacity(self.0.len() / 4 * 3);
+        let engine = &base64::engine::general_purpose::STANDARD;
+        base64::read::DecoderReader::new(SkipSpace(&self.0[..]), engine)
+            .read_to_end(&mut out)
+            .map_err(|e| AttachmentError::BadBase64 { reason: e.to_string() })?;
+        Ok(out)
+    }
+
+    /// Streams through every entry without keeping it, checking every limit.
+    pub fn inspect(&self, limits: &ZipLimits) -> Result<Vec<EntryInfo>, AttachmentError> {
+        let mut entries = Vec::new();
+        visit_entries(&self.decode()?, limits, |name, reader| {
+            let size = io::copy(reader, &mut io::sink())?;
+            entries.push(EntryInfo { name: name.to_owned(), size });
+            Ok(())
+        })?;
+        Ok(entries)
+    }
+
+    /// Unpacks every file, checking every limit.
+    pub fn unpack(&self, limits: &ZipLimits) -> Result<Vec<UnpackedFile>, AttachmentError> {
+        let mut files = Vec::new();
+        visit_entries(&self.decode()?, limits, |name, reader| {
+            let mut data = Vec::new();
+            reader.read_to_end(&mut data)?;
+            files.push(UnpackedFile { name: name.to_owned(), data });
+            Ok(())
+        })?;
+        Ok(files)
+    }
+}
+
+impl fmt::Debug for EncodedContent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EncodedContent({} bytes)", self.0.len())
+    }
+}
+
+impl Serialize for EncodedContent {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut s = serializer.serialize_struct("EncodedContent", 1)?;
+        s.serialize_field("encoded_bytes", &self.0.len())?;
+        s.end()
+    }
+}
+
+fn is_base64_or_space(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// A reader that drops ASCII white space, so base64 broken over lines decodes.
+struct SkipSpace<'a>(&'a [u8]);
+
+impl Read for SkipSpace<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut written = 0;
+        while written < buf.len() && !self.0.is_empty() {
+            let run = self.0.iter().position(u8::is_ascii_whitespace).unwrap_or(self.0.len());
+            let take = run.min(buf.len() - written);
+            buf[written..written + take].copy_from_slice(&self.0[..take]);
+            written += take;
+            self.0 = &self.0[take..];
+            let spaces = self.0.iter().take_while(|b| b.is_ascii_whitespace()).count();
+            self.0 = &self.0[spaces..];
+        }
+        Ok(written)
+    }
+}
+
+fn zip_one(name: &str, data: &[u8]) -> Vec<u8> {
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .last_modified_time(zip::DateTime::default())
+        .unix_permissions(0o644);
+    let mut writer = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+    // Writing into memory cannot fail for IO reasons; a failure here is a bug in the zip crate.
+    let written = writer.start_file(name, options).and_then(|()| Ok(writer.write_all(data)?));
+    match written.and_then(|()| writer.finish()) {
+        Ok(cursor) => cursor.into_inner(),
+        Err(e) => unreachable!("zipping into memory failed: {e}"),
+    }
+}
+
+type EntryVisitor<'v> = dyn FnMut(&str, &mut dyn Read) -> io::Result<()> + 'v;
+
+/// Opens the archive and hands each file entry, bounded, to `visit`.
+fn visit_entries(archive: &[u8], limits: &ZipLimits, mut visit: impl FnMut(&str, &mut dyn Read) -> io::Result<()>) -> Result<(), AttachmentError> {
+    let not_zip = |e: zip::result::ZipError| AttachmentError::NotZip { reason: e.to_string() };
+    let mut zip = zip::ZipArchive::new(io::Cursor::new(archive)).map_err(not_zip)?;
+    if zip.len() > limits.max_entries {
+        return Err(AttachmentError::TooManyEntries { found: zip.len(), limit: limits.max_entries });
+    }
+    let mut budget = limits.max_unpacked_bytes;
+    let mut files = 0;
+    for index in 0..zip.len() {
+        let entry = zip.by_index(index).map_err(not_zip)?;
+        let name = checked_entry_name(&entry, limits)?;
+        if entry.is_dir() {
+            continue;
+        }
+        files += 1;
+        budget = read_entry(entry, &name, limits, budget, &mut visit)?;
+    }
+    if files == 0 {
+        return Err(AttachmentError::EmptyArchive);
+    }
+    Ok(())
+}
+
+/// Reads one entry through a cap that holds whatever its header claims; returns the budget left.
+fn read_entry(entry: zip::read::ZipFile<'_, io::Cursor<&[u8]>>, name: &str, limits: &ZipLimits, budget: u64, visit: &mut EntryVisitor<'_>) -> Result<u64, AttachmentError> {
+    if entry.encrypted() {
+        return Err(AttachmentError::Encrypted { name: name.to_owned() });
+    }
+    let ratio_cap = entry.compressed_size().max(1).saturating_mul(limits.max_ratio).max(4096);
+    let cap = ratio_cap.min(budget);
+    let mut capped = CountingReader { inner: entry, count: 0, cap };
+    let corrupt = |e: io::Error| AttachmentError::Corrupt { name: name.to_owned(), reason: e.to_string() };
+    match visit(name, &mut capped) {
+        Err(e) if e.kind() == io::ErrorKind::FileTooLarge && cap == budget => {
+            Err(AttachmentError::TooLarge { limit: limits.max_unpacked_bytes })
+        }
+        Err(e) if e.kind() == io::ErrorKind::FileTooLarge => {
+            Err(AttachmentError::RatioTooHigh { name: name.to_owned(), limit: limits.max_ratio })
+        }
+        Err(e) => Err(corrupt(e)),
+        Ok(()) => Ok(budget - capped.count),
+    }
+}
+
+/// Refuses names that are absolute, climb with `..`, carry drive letters, backslashes or NULs.
+fn checked_entry_name<R: Read>(entry: &zip::read::ZipFile<'_, R>, limits: &ZipLimits) -> Result<String, AttachmentError> {
+    let raw = String::from_utf8_lossy(entry.name_raw()).into_owned();
+    let unsafe_name = |reason| Err(AttachmentError::UnsafeEntryName { name: raw.clone(), reason });
+    if raw.len() > limits.max_name_bytes {
+        return unsafe_name("the name is too long");
+    }
+    if let Some(reason) = unsafe_path_reason(&raw) {
+        return unsafe_name(reason);
+    }
+    Ok(raw)
+}
+
+/// Why a file name given in a package is unsafe to use as a path, if it is.
+pub fn unsafe_path_reason(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        return Some("the name is empty");
+    }
+    if name.contains('\0') || name.chars().any(char::is_control) {
+        return Some("it contains control characters");
+    }
+    if name.contains('\\') {
+        return Some("it contains a backslash");
+    }
+    if name.starts_with('/') || name.as_bytes().get(1) == Some(&b':') {
+        return Some("it is an absolute path");
+    }
+    if name.split('/').any(|part| part == "..") {
+        return Some("it climbs out of its folder with '..'");
+    }
+    None
+}
+
+/// Counts bytes read and fails with `FileTooLarge` past `cap`, whatever the archive's headers say.
+struct CountingReader<R> {
+    inner: R,
+    count: u64,
+    cap: u64,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        if self.count > self.cap {
+            return Err(io::Error::new(io::ErrorKind::FileTooLarge, "entry exceeds its limit"));
+        }
+        Ok(n)
+    }
+}

@@ -1,0 +1,44 @@
+//! `lienthong`: one binary, a subcommand per role and tool.
+
+mod bench;
+mod demo;
+mod edxml_cmd;
+mod header;
+mod inspect;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "lienthong", version, about = "Liên thông văn bản quốc gia — national document exchange, CA and e-Cabinet")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// edXML packages (QCVN 102:2016): validate, inspect, build, answer with a status.
+    Edxml(edxml_cmd::EdxmlArgs),
+    /// Show what lienthong does today, end to end, on this machine.
+    Demo(demo::DemoArgs),
+    /// Benchmarks that print figures beside their peers, measured in the same run.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Edxml(args) => edxml_cmd::run(args),
+        Command::Demo(args) => demo::run(args),
+        Command::Bench(args) => bench::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("lỗi / error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
