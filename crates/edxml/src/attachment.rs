@@ -109,14 +109,19 @@ impl EncodedContent {
     /// Accepts encoded text, checking that it holds only base64 characters and white space.
     pub fn from_base64(text: Bytes) -> Result<Self, AttachmentError> {
         if let Some(offset) = text.iter().position(|&b| !is_base64_or_space(b)) {
-            return Err(AttachmentError::NotBase64 { found: char::from(text[offset]), offset });
+            return Err(AttachmentError::NotBase64 {
+                found: char::from(text[offset]),
+                offset,
+            });
         }
         Ok(Self(text))
     }
 
     /// Encodes raw bytes (normally a ZIP archive) as one line of base64.
     pub fn encode(raw: &[u8]) -> Self {
-        Self(Bytes::from(base64::engine::general_purpose::STANDARD.encode(raw)))
+        Self(Bytes::from(
+            base64::engine::general_purpose::STANDARD.encode(raw),
+        ))
     }
 
     /// Puts one file into a ZIP archive (deflated, fixed timestamps) and encodes it.
@@ -140,7 +145,9 @@ impl EncodedContent {
         let engine = &base64::engine::general_purpose::STANDARD;
         base64::read::DecoderReader::new(SkipSpace(&self.0[..]), engine)
             .read_to_end(&mut out)
-            .map_err(|e| AttachmentError::BadBase64 { reason: e.to_string() })?;
+            .map_err(|e| AttachmentError::BadBase64 {
+                reason: e.to_string(),
+            })?;
         Ok(out)
     }
 
@@ -149,7 +156,10 @@ impl EncodedContent {
         let mut entries = Vec::new();
         visit_entries(&self.decode()?, limits, |name, reader| {
             let size = io::copy(reader, &mut io::sink())?;
-            entries.push(EntryInfo { name: name.to_owned(), size });
+            entries.push(EntryInfo {
+                name: name.to_owned(),
+                size,
+            });
             Ok(())
         })?;
         Ok(entries)
@@ -161,7 +171,10 @@ impl EncodedContent {
         visit_entries(&self.decode()?, limits, |name, reader| {
             let mut data = Vec::new();
             reader.read_to_end(&mut data)?;
-            files.push(UnpackedFile { name: name.to_owned(), data });
+            files.push(UnpackedFile {
+                name: name.to_owned(),
+                data,
+            });
             Ok(())
         })?;
         Ok(files)
@@ -194,12 +207,20 @@ impl Read for SkipSpace<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let mut written = 0;
         while written < buf.len() && !self.0.is_empty() {
-            let run = self.0.iter().position(u8::is_ascii_whitespace).unwrap_or(self.0.len());
+            let run = self
+                .0
+                .iter()
+                .position(u8::is_ascii_whitespace)
+                .unwrap_or(self.0.len());
             let take = run.min(buf.len() - written);
             buf[written..written + take].copy_from_slice(&self.0[..take]);
             written += take;
             self.0 = &self.0[take..];
-            let spaces = self.0.iter().take_while(|b| b.is_ascii_whitespace()).count();
+            let spaces = self
+                .0
+                .iter()
+                .take_while(|b| b.is_ascii_whitespace())
+                .count();
             self.0 = &self.0[spaces..];
         }
         Ok(written)
@@ -213,7 +234,9 @@ fn zip_one(name: &str, data: &[u8]) -> Vec<u8> {
         .unix_permissions(0o644);
     let mut writer = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
     // Writing into memory cannot fail for IO reasons; a failure here is a bug in the zip crate.
-    let written = writer.start_file(name, options).and_then(|()| Ok(writer.write_all(data)?));
+    let written = writer
+        .start_file(name, options)
+        .and_then(|()| Ok(writer.write_all(data)?));
     match written.and_then(|()| writer.finish()) {
         Ok(cursor) => cursor.into_inner(),
         Err(e) => unreachable!("zipping into memory failed: {e}"),
@@ -223,11 +246,20 @@ fn zip_one(name: &str, data: &[u8]) -> Vec<u8> {
 type EntryVisitor<'v> = dyn FnMut(&str, &mut dyn Read) -> io::Result<()> + 'v;
 
 /// Opens the archive and hands each file entry, bounded, to `visit`.
-fn visit_entries(archive: &[u8], limits: &ZipLimits, mut visit: impl FnMut(&str, &mut dyn Read) -> io::Result<()>) -> Result<(), AttachmentError> {
-    let not_zip = |e: zip::result::ZipError| AttachmentError::NotZip { reason: e.to_string() };
+fn visit_entries(
+    archive: &[u8],
+    limits: &ZipLimits,
+    mut visit: impl FnMut(&str, &mut dyn Read) -> io::Result<()>,
+) -> Result<(), AttachmentError> {
+    let not_zip = |e: zip::result::ZipError| AttachmentError::NotZip {
+        reason: e.to_string(),
+    };
     let mut zip = zip::ZipArchive::new(io::Cursor::new(archive)).map_err(not_zip)?;
     if zip.len() > limits.max_entries {
-        return Err(AttachmentError::TooManyEntries { found: zip.len(), limit: limits.max_entries });
+        return Err(AttachmentError::TooManyEntries {
+            found: zip.len(),
+            limit: limits.max_entries,
+        });
     }
     let mut budget = limits.max_unpacked_bytes;
     let mut files = 0;
@@ -247,30 +279,60 @@ fn visit_entries(archive: &[u8], limits: &ZipLimits, mut visit: impl FnMut(&str,
 }
 
 /// Reads one entry through a cap that holds whatever its header claims; returns the budget left.
-fn read_entry(entry: zip::read::ZipFile<'_, io::Cursor<&[u8]>>, name: &str, limits: &ZipLimits, budget: u64, visit: &mut EntryVisitor<'_>) -> Result<u64, AttachmentError> {
+fn read_entry(
+    entry: zip::read::ZipFile<'_, io::Cursor<&[u8]>>,
+    name: &str,
+    limits: &ZipLimits,
+    budget: u64,
+    visit: &mut EntryVisitor<'_>,
+) -> Result<u64, AttachmentError> {
     if entry.encrypted() {
-        return Err(AttachmentError::Encrypted { name: name.to_owned() });
+        return Err(AttachmentError::Encrypted {
+            name: name.to_owned(),
+        });
     }
-    let ratio_cap = entry.compressed_size().max(1).saturating_mul(limits.max_ratio).max(4096);
+    let ratio_cap = entry
+        .compressed_size()
+        .max(1)
+        .saturating_mul(limits.max_ratio)
+        .max(4096);
     let cap = ratio_cap.min(budget);
-    let mut capped = CountingReader { inner: entry, count: 0, cap };
-    let corrupt = |e: io::Error| AttachmentError::Corrupt { name: name.to_owned(), reason: e.to_string() };
+    let mut capped = CountingReader {
+        inner: entry,
+        count: 0,
+        cap,
+    };
+    let corrupt = |e: io::Error| AttachmentError::Corrupt {
+        name: name.to_owned(),
+        reason: e.to_string(),
+    };
     match visit(name, &mut capped) {
         Err(e) if e.kind() == io::ErrorKind::FileTooLarge && cap == budget => {
-            Err(AttachmentError::TooLarge { limit: limits.max_unpacked_bytes })
+            Err(AttachmentError::TooLarge {
+                limit: limits.max_unpacked_bytes,
+            })
         }
-        Err(e) if e.kind() == io::ErrorKind::FileTooLarge => {
-            Err(AttachmentError::RatioTooHigh { name: name.to_owned(), limit: limits.max_ratio })
-        }
+        Err(e) if e.kind() == io::ErrorKind::FileTooLarge => Err(AttachmentError::RatioTooHigh {
+            name: name.to_owned(),
+            limit: limits.max_ratio,
+        }),
         Err(e) => Err(corrupt(e)),
         Ok(()) => Ok(budget - capped.count),
     }
 }
 
 /// Refuses names that are absolute, climb with `..`, carry drive letters, backslashes or NULs.
-fn checked_entry_name<R: Read>(entry: &zip::read::ZipFile<'_, R>, limits: &ZipLimits) -> Result<String, AttachmentError> {
+fn checked_entry_name<R: Read>(
+    entry: &zip::read::ZipFile<'_, R>,
+    limits: &ZipLimits,
+) -> Result<String, AttachmentError> {
     let raw = String::from_utf8_lossy(entry.name_raw()).into_owned();
-    let unsafe_name = |reason| Err(AttachmentError::UnsafeEntryName { name: raw.clone(), reason });
+    let unsafe_name = |reason| {
+        Err(AttachmentError::UnsafeEntryName {
+            name: raw.clone(),
+            reason,
+        })
+    };
     if raw.len() > limits.max_name_bytes {
         return unsafe_name("the name is too long");
     }
@@ -312,7 +374,10 @@ impl<R: Read> Read for CountingReader<R> {
         let n = self.inner.read(buf)?;
         self.count += n as u64;
         if self.count > self.cap {
-            return Err(io::Error::new(io::ErrorKind::FileTooLarge, "entry exceeds its limit"));
+            return Err(io::Error::new(
+                io::ErrorKind::FileTooLarge,
+                "entry exceeds its limit",
+            ));
         }
         Ok(n)
     }

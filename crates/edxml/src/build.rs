@@ -56,11 +56,26 @@ impl Attachment {
 ///
 /// The reporting agency's details are copied from the document's recipient list (or, for a recall
 /// request, from its sender); the description defaults to the status's Vietnamese label.
-pub fn answer(doc: &DocumentPackage, from: &AgencyCode, status: StatusCode, description: Option<String>, at: VnTimestamp) -> Result<StatusPackage, AnswerError> {
+pub fn answer(
+    doc: &DocumentPackage,
+    from: &AgencyCode,
+    status: StatusCode,
+    description: Option<String>,
+    at: VnTimestamp,
+) -> Result<StatusPackage, AnswerError> {
     let header = &doc.header;
-    let sender = header.from.as_ref().ok_or(AnswerError::Unreferenceable("sender (From)"))?;
-    let sender_id = sender.organ_id.clone().ok_or(AnswerError::Unreferenceable("sender code (From/OrganId)"))?;
-    let document_id = header.document_id.clone().ok_or(AnswerError::Unreferenceable("DocumentId"))?;
+    let sender = header
+        .from
+        .as_ref()
+        .ok_or(AnswerError::Unreferenceable("sender (From)"))?;
+    let sender_id = sender
+        .organ_id
+        .clone()
+        .ok_or(AnswerError::Unreferenceable("sender code (From/OrganId)"))?;
+    let document_id = header
+        .document_id
+        .clone()
+        .ok_or(AnswerError::Unreferenceable("DocumentId"))?;
     let reporter = reporting_organization(doc, from, status, sender)?;
     Ok(StatusPackage {
         header: StatusHeader {
@@ -72,7 +87,7 @@ pub fn answer(doc: &DocumentPackage, from: &AgencyCode, status: StatusCode, desc
                 document_id: Some(document_id),
             }),
             staff: None,
-            status: Some(status),
+            status,
             description: Some(description.unwrap_or_else(|| status.label_vi().to_owned())),
             timestamp: Some(at),
         },
@@ -81,11 +96,38 @@ pub fn answer(doc: &DocumentPackage, from: &AgencyCode, status: StatusCode, desc
     })
 }
 
-fn reporting_organization(doc: &DocumentPackage, from: &AgencyCode, status: StatusCode, sender: &Organization) -> Result<Organization, AnswerError> {
-    let is = |org: &&Organization| org.organ_id.as_ref().is_some_and(|id| id.as_str() == from.as_str());
+fn reporting_organization(
+    doc: &DocumentPackage,
+    from: &AgencyCode,
+    status: StatusCode,
+    sender: &Organization,
+) -> Result<Organization, AnswerError> {
+    let is = |org: &&Organization| {
+        org.organ_id
+            .as_ref()
+            .is_some_and(|id| id.as_str() == from.as_str())
+    };
     if status.is_sent_by_sender() {
-        let sender_code = sender.organ_id.as_ref().map(|id| id.as_str().to_owned()).unwrap_or_default();
-        return Some(sender).filter(is).cloned().ok_or(AnswerError::NotTheSender { organ: from.to_string(), sender: sender_code });
+        let sender_code = sender
+            .organ_id
+            .as_ref()
+            .map(|id| id.as_str().to_owned())
+            .unwrap_or_default();
+        return Some(sender)
+            .filter(is)
+            .cloned()
+            .ok_or(AnswerError::NotTheSender {
+                organ: from.to_string(),
+                sender: sender_code,
+            });
     }
-    doc.header.to.iter().find(is).cloned().ok_or_else(|| AnswerError::NotARecipient { organ: from.to_string(), status })
+    doc.header
+        .to
+        .iter()
+        .find(is)
+        .cloned()
+        .ok_or_else(|| AnswerError::NotARecipient {
+            organ: from.to_string(),
+            status,
+        })
 }

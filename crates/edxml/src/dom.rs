@@ -3,12 +3,12 @@
 
 use std::borrow::Cow;
 
+use quick_xml::NsReader;
 use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::name::ResolveResult;
-use quick_xml::NsReader;
 
-use crate::error::{line_col, ParseError, ParseErrorKind, Warning};
 use crate::Limits;
+use crate::error::{ParseError, ParseErrorKind, Warning, line_col};
 
 /// The edXML namespace.
 pub const EDXML_NS: &str = "http://www.mic.gov.vn/TBT/QCVN_102_2016";
@@ -39,19 +39,36 @@ pub(crate) struct Element<'a> {
 
 impl Element<'_> {
     pub(crate) fn attribute(&self, local_name: &str) -> Option<&str> {
-        self.attributes.iter().find(|(name, _)| name == local_name).map(|(_, value)| value.as_str())
+        self.attributes
+            .iter()
+            .find(|(name, _)| name == local_name)
+            .map(|(_, value)| value.as_str())
     }
 }
 
 /// Reads `input` into a tree, enforcing `limits`. Tolerances are pushed onto `warnings`.
-pub(crate) fn read_tree<'a>(input: &'a str, limits: &Limits, warnings: &mut Vec<Warning>) -> Result<Element<'a>, ParseError> {
-    let mut builder = Builder { input, limits, warnings, stack: Vec::new(), root: None, elements: 0 };
+pub(crate) fn read_tree<'a>(
+    input: &'a str,
+    limits: &Limits,
+    warnings: &mut Vec<Warning>,
+) -> Result<Element<'a>, ParseError> {
+    let mut builder = Builder {
+        input,
+        limits,
+        warnings,
+        stack: Vec::new(),
+        root: None,
+        elements: 0,
+    };
     let mut reader = NsReader::from_str(input);
     reader.config_mut().check_end_names = true;
     loop {
         let offset = reader.buffer_position() as usize;
-        let result = reader.read_resolved_event().map(|(ns, event)| (resolve(&ns), event));
-        let (ns, event) = result.map_err(|e| builder.xml_error(&e, reader.error_position() as usize))?;
+        let result = reader
+            .read_resolved_event()
+            .map(|(ns, event)| (resolve(&ns), event));
+        let (ns, event) =
+            result.map_err(|e| builder.xml_error(&e, reader.error_position() as usize))?;
         if !builder.handle(ns, event, offset)? {
             break;
         }
@@ -85,7 +102,12 @@ struct Builder<'a, 'w> {
 
 impl<'a> Builder<'a, '_> {
     /// Handles one event; returns false at the end of the input.
-    fn handle(&mut self, ns: Resolved, event: Event<'a>, offset: usize) -> Result<bool, ParseError> {
+    fn handle(
+        &mut self,
+        ns: Resolved,
+        event: Event<'a>,
+        offset: usize,
+    ) -> Result<bool, ParseError> {
         match event {
             Event::Start(start) => self.open(ns, &start, offset)?,
             Event::Empty(start) => {
@@ -93,8 +115,8 @@ impl<'a> Builder<'a, '_> {
                 self.close();
             }
             Event::End(_) => self.close(),
-            Event::Text(text) => self.push_text(text.into_inner(), offset)?,
-            Event::CData(data) => self.push_text(data.into_inner(), offset)?,
+            Event::Text(text) => self.push_text(text.into_inner(), Source::Literal, offset)?,
+            Event::CData(data) => self.push_text(data.into_inner(), Source::Literal, offset)?,
             Event::GeneralRef(reference) => self.push_reference(&reference, offset)?,
             Event::DocType(_) => return Err(self.error(ParseErrorKind::Doctype, offset)),
             Event::Decl(decl) => self.check_declaration(&decl, offset)?,
@@ -104,7 +126,12 @@ impl<'a> Builder<'a, '_> {
         Ok(true)
     }
 
-    fn open(&mut self, ns: Resolved, start: &BytesStart<'a>, offset: usize) -> Result<(), ParseError> {
+    fn open(
+        &mut self,
+        ns: Resolved,
+        start: &BytesStart<'a>,
+        offset: usize,
+    ) -> Result<(), ParseError> {
         let name = start.local_name().as_ref().to_owned();
         let path = match self.stack.last() {
             Some(parent) => format!("{}/{}", parent.path, name),
@@ -113,28 +140,56 @@ impl<'a> Builder<'a, '_> {
         self.check_bounds(&path, offset)?;
         let ns = self.check_namespace(ns, &name, &path, offset)?;
         let attributes = self.read_attributes(start, &path, offset)?;
-        let element = Element { name, ns, path, offset, attributes, text: Cow::Borrowed(""), children: Vec::new() };
+        let element = Element {
+            name,
+            ns,
+            path,
+            offset,
+            attributes,
+            text: Cow::Borrowed(""),
+            children: Vec::new(),
+        };
         self.stack.push(element);
         Ok(())
     }
 
     fn check_bounds(&mut self, path: &str, offset: usize) -> Result<(), ParseError> {
         if self.root.is_some() {
-            let kind = ParseErrorKind::Malformed { reason: "a second root element".into() };
+            let kind = ParseErrorKind::Malformed {
+                reason: "a second root element".into(),
+            };
             return Err(self.error_at(kind, path, offset));
         }
         self.elements += 1;
         if self.elements > self.limits.max_elements {
-            return Err(self.error_at(ParseErrorKind::TooManyElements { limit: self.limits.max_elements }, path, offset));
+            return Err(self.error_at(
+                ParseErrorKind::TooManyElements {
+                    limit: self.limits.max_elements,
+                },
+                path,
+                offset,
+            ));
         }
         if self.stack.len() >= self.limits.max_depth {
-            return Err(self.error_at(ParseErrorKind::TooDeep { limit: self.limits.max_depth }, path, offset));
+            return Err(self.error_at(
+                ParseErrorKind::TooDeep {
+                    limit: self.limits.max_depth,
+                },
+                path,
+                offset,
+            ));
         }
         Ok(())
     }
 
     /// edXML elements must be in the edXML namespace; the signature may be in XMLDSig's or none.
-    fn check_namespace(&mut self, ns: Resolved, name: &str, path: &str, offset: usize) -> Result<Ns, ParseError> {
+    fn check_namespace(
+        &mut self,
+        ns: Resolved,
+        name: &str,
+        path: &str,
+        offset: usize,
+    ) -> Result<Ns, ParseError> {
         let in_signature = name == "Signature" || path.contains("/Signature/");
         let wrong = |found: String| ParseErrorKind::WrongNamespace {
             element: name.to_owned(),
@@ -143,56 +198,96 @@ impl<'a> Builder<'a, '_> {
         };
         match ns {
             Err(found) => Err(self.error_at(wrong(found), path, offset)),
-            Ok(Ns::Unbound) if self.stack.is_empty() => Err(self.error_at(wrong(String::new()), path, offset)),
-            Ok(Ns::Dsig) if !in_signature => Err(self.error_at(wrong(DSIG_NS.into()), path, offset)),
+            Ok(Ns::Unbound) if self.stack.is_empty() => {
+                Err(self.error_at(wrong(String::new()), path, offset))
+            }
+            Ok(Ns::Dsig) if !in_signature => {
+                Err(self.error_at(wrong(DSIG_NS.into()), path, offset))
+            }
             Ok(Ns::Unbound) if !in_signature => {
-                self.warn("no-namespace", path, offset, format!("<{name}> has no namespace; read as edXML"));
+                self.warn(
+                    "no-namespace",
+                    path,
+                    offset,
+                    format!("<{name}> has no namespace; read as edXML"),
+                );
                 Ok(Ns::Unbound)
             }
             Ok(ns) => Ok(ns),
         }
     }
 
-    fn read_attributes(&self, start: &BytesStart<'a>, path: &str, offset: usize) -> Result<Vec<(String, String)>, ParseError> {
+    fn read_attributes(
+        &self,
+        start: &BytesStart<'a>,
+        path: &str,
+        offset: usize,
+    ) -> Result<Vec<(String, String)>, ParseError> {
         let mut attributes = Vec::new();
         for attribute in start.attributes() {
-            let malformed = |e: String| self.error_at(ParseErrorKind::Malformed { reason: e }, path, offset);
+            let malformed =
+                |e: String| self.error_at(ParseErrorKind::Malformed { reason: e }, path, offset);
             let attribute = attribute.map_err(|e| malformed(e.to_string()))?;
             let key = attribute.key;
             if key.as_namespace_binding().is_some() {
                 continue;
             }
             if attributes.len() >= self.limits.max_attributes {
-                return Err(self.error_at(ParseErrorKind::TooManyAttributes { limit: self.limits.max_attributes }, path, offset));
+                return Err(self.error_at(
+                    ParseErrorKind::TooManyAttributes {
+                        limit: self.limits.max_attributes,
+                    },
+                    path,
+                    offset,
+                ));
             }
-            let value = attribute.normalized_value(quick_xml::XmlVersion::Implicit1_0).map_err(|e| self.entity_error(&e.to_string(), path, offset))?;
+            let value = attribute
+                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .map_err(|e| self.entity_error(&e.to_string(), path, offset))?;
             attributes.push((key.local_name().as_ref().to_owned(), value.into_owned()));
         }
         Ok(attributes)
     }
 
     fn close(&mut self) {
-        let Some(element) = self.stack.pop() else { return };
+        let Some(element) = self.stack.pop() else {
+            return;
+        };
         match self.stack.last_mut() {
             Some(parent) => parent.children.push(element),
             None => self.root = Some(element),
         }
     }
 
-    fn push_text(&mut self, text: Cow<'a, str>, offset: usize) -> Result<(), ParseError> {
+    fn push_text(
+        &mut self,
+        mut text: Cow<'a, str>,
+        source: Source,
+        offset: usize,
+    ) -> Result<(), ParseError> {
         let Some(element) = self.stack.last_mut() else {
             if text.trim().is_empty() {
                 return Ok(());
             }
-            let kind = ParseErrorKind::Malformed { reason: "text outside the root element".into() };
+            let kind = ParseErrorKind::Malformed {
+                reason: "text outside the root element".into(),
+            };
             return Err(self.error(kind, offset));
         };
         if !element.children.is_empty() && text.trim().is_empty() {
             return Ok(());
         }
         if element.name != UNBOUNDED_TEXT {
+            if source == Source::Literal && text.contains('\r') {
+                text = Cow::Owned(normalize_eol(&text));
+            }
             if let Some(c) = text.chars().find(|&c| !is_xml_char(c)) {
-                let (kind, path) = (ParseErrorKind::Malformed { reason: format!("character U+{:04X} is not allowed in XML text", c as u32) }, element.path.clone());
+                let (kind, path) = (
+                    ParseErrorKind::Malformed {
+                        reason: format!("character U+{:04X} is not allowed in XML text", c as u32),
+                    },
+                    element.path.clone(),
+                );
                 return Err(self.error_at(kind, &path, offset));
             }
         }
@@ -203,34 +298,91 @@ impl<'a> Builder<'a, '_> {
         }
         if element.name != UNBOUNDED_TEXT && element.text.len() > self.limits.max_text_bytes {
             let path = element.path.clone();
-            return Err(self.error_at(ParseErrorKind::TextTooLong { limit: self.limits.max_text_bytes }, &path, offset));
+            return Err(self.error_at(
+                ParseErrorKind::TextTooLong {
+                    limit: self.limits.max_text_bytes,
+                },
+                &path,
+                offset,
+            ));
         }
         Ok(())
     }
 
     /// Character references and the five predefined entities; anything else is refused.
-    fn push_reference(&mut self, reference: &BytesRef<'a>, offset: usize) -> Result<(), ParseError> {
-        let path = self.stack.last().map(|e| e.path.clone()).unwrap_or_default();
+    fn push_reference(
+        &mut self,
+        reference: &BytesRef<'a>,
+        offset: usize,
+    ) -> Result<(), ParseError> {
+        let path = self
+            .stack
+            .last()
+            .map(|e| e.path.clone())
+            .unwrap_or_default();
         let resolved = match reference.resolve_char_ref() {
             Ok(Some(c)) if is_xml_char(c) => c,
-            Ok(Some(c)) => return Err(self.entity_error(&format!("character reference to U+{:04X}, which XML forbids", c as u32), &path, offset)),
-            Ok(None) => predefined(reference).ok_or_else(|| self.error_at(ParseErrorKind::UndeclaredEntity { name: reference.to_string() }, &path, offset))?,
+            Ok(Some(c)) => {
+                return Err(self.entity_error(
+                    &format!(
+                        "character reference to U+{:04X}, which XML forbids",
+                        c as u32
+                    ),
+                    &path,
+                    offset,
+                ));
+            }
+            Ok(None) => predefined(reference).ok_or_else(|| {
+                self.error_at(
+                    ParseErrorKind::UndeclaredEntity {
+                        name: reference.to_string(),
+                    },
+                    &path,
+                    offset,
+                )
+            })?,
             Err(e) => return Err(self.entity_error(&e.to_string(), &path, offset)),
         };
-        self.push_text(Cow::Owned(resolved.to_string()), offset)
+        self.push_text(Cow::Owned(resolved.to_string()), Source::Reference, offset)
     }
 
     fn entity_error(&self, reason: &str, path: &str, offset: usize) -> ParseError {
-        if let Some(name) = reason.split('&').nth(1).and_then(|rest| rest.split(';').next()).filter(|n| !n.starts_with('#')) {
-            return self.error_at(ParseErrorKind::UndeclaredEntity { name: name.to_owned() }, path, offset);
+        if let Some(name) = reason
+            .split('&')
+            .nth(1)
+            .and_then(|rest| rest.split(';').next())
+            .filter(|n| !n.starts_with('#'))
+        {
+            return self.error_at(
+                ParseErrorKind::UndeclaredEntity {
+                    name: name.to_owned(),
+                },
+                path,
+                offset,
+            );
         }
-        self.error_at(ParseErrorKind::Malformed { reason: reason.to_owned() }, path, offset)
+        self.error_at(
+            ParseErrorKind::Malformed {
+                reason: reason.to_owned(),
+            },
+            path,
+            offset,
+        )
     }
 
-    fn check_declaration(&self, decl: &quick_xml::events::BytesDecl<'_>, offset: usize) -> Result<(), ParseError> {
+    fn check_declaration(
+        &self,
+        decl: &quick_xml::events::BytesDecl<'_>,
+        offset: usize,
+    ) -> Result<(), ParseError> {
         if let Some(Ok(encoding)) = decl.encoding() {
             if !encoding.eq_ignore_ascii_case("utf-8") && !encoding.eq_ignore_ascii_case("utf8") {
-                return Err(self.error(ParseErrorKind::UnsupportedEncoding { found: encoding.into_owned() }, offset));
+                return Err(self.error(
+                    ParseErrorKind::UnsupportedEncoding {
+                        found: encoding.into_owned(),
+                    },
+                    offset,
+                ));
             }
         }
         Ok(())
@@ -238,34 +390,83 @@ impl<'a> Builder<'a, '_> {
 
     fn finish(&self, offset: usize) -> Result<(), ParseError> {
         match self.stack.last() {
-            Some(open) => Err(self.error_at(ParseErrorKind::Truncated { open: open.name.clone() }, &open.path, offset)),
+            Some(open) => Err(self.error_at(
+                ParseErrorKind::Truncated {
+                    open: open.name.clone(),
+                },
+                &open.path,
+                offset,
+            )),
             None => Ok(()),
         }
     }
 
     fn xml_error(&self, error: &quick_xml::Error, offset: usize) -> ParseError {
-        let path = self.stack.last().map(|e| e.path.clone()).unwrap_or_default();
-        let truncated = matches!(error, quick_xml::Error::Syntax(_)) && self.input[offset..].find('>').is_none();
+        let path = self
+            .stack
+            .last()
+            .map(|e| e.path.clone())
+            .unwrap_or_default();
+        let truncated = matches!(error, quick_xml::Error::Syntax(_))
+            && self.input[offset..].find('>').is_none();
         match (truncated, self.stack.last()) {
-            (true, Some(open)) => self.error_at(ParseErrorKind::Truncated { open: open.name.clone() }, &path, offset),
-            _ => self.error_at(ParseErrorKind::Malformed { reason: error.to_string() }, &path, offset),
+            (true, Some(open)) => self.error_at(
+                ParseErrorKind::Truncated {
+                    open: open.name.clone(),
+                },
+                &path,
+                offset,
+            ),
+            _ => self.error_at(
+                ParseErrorKind::Malformed {
+                    reason: error.to_string(),
+                },
+                &path,
+                offset,
+            ),
         }
     }
 
     fn warn(&mut self, code: &'static str, path: &str, offset: usize, message: String) {
         let (line, _) = line_col(self.input.as_bytes(), offset);
-        self.warnings.push(Warning { code, path: path.to_owned(), line, message });
+        self.warnings.push(Warning {
+            code,
+            path: path.to_owned(),
+            line,
+            message,
+        });
     }
 
     fn error(&self, kind: ParseErrorKind, offset: usize) -> ParseError {
-        let path = self.stack.last().map(|e| e.path.clone()).unwrap_or_default();
+        let path = self
+            .stack
+            .last()
+            .map(|e| e.path.clone())
+            .unwrap_or_default();
         self.error_at(kind, &path, offset)
     }
 
     fn error_at(&self, kind: ParseErrorKind, path: &str, offset: usize) -> ParseError {
         let (line, column) = line_col(self.input.as_bytes(), offset);
-        ParseError { kind, path: path.to_owned(), line: Some(line), column: Some(column) }
+        ParseError {
+            kind,
+            path: path.to_owned(),
+            line: Some(line),
+            column: Some(column),
+        }
     }
+}
+
+/// Whether text was written as is (its line ends are normalised) or as a reference (kept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Literal,
+    Reference,
+}
+
+/// XML line-end normalisation of literal text: CR LF and lone CR become LF.
+fn normalize_eol(text: &str) -> String {
+    text.replace("\r\n", "\n").replace('\r', "\n")
 }
 
 fn predefined(reference: &BytesRef<'_>) -> Option<char> {

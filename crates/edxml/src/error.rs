@@ -35,7 +35,9 @@ pub enum ParseErrorKind {
         limit: usize,
     },
     /// Bytes before the `<?xml` declaration.
-    #[error("{count} bytes of garbage before the XML declaration (starting {preview:?}): the file must start with <?xml")]
+    #[error(
+        "{count} bytes of garbage before the XML declaration (starting {preview:?}): the file must start with <?xml"
+    )]
     GarbageBeforeDeclaration {
         /// How many bytes precede the declaration.
         count: usize,
@@ -235,7 +237,11 @@ pub struct Warning {
 
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at {} (line {}): {}", self.code, self.path, self.line, self.message)
+        write!(
+            f,
+            "{} at {} (line {}): {}",
+            self.code, self.path, self.line, self.message
+        )
     }
 }
 

@@ -22,16 +22,18 @@ mod parse;
 mod validate;
 mod write;
 
-pub use agency::{AgencyCode, AgencyCodeError, CodeForm, OrganId, MAX_DECISION20_LEN};
-pub use attachment::{unsafe_path_reason, AttachmentError, EncodedContent, EntryInfo, UnpackedFile};
-pub use build::{answer, AnswerError};
+pub use agency::{AgencyCode, AgencyCodeError, CodeForm, MAX_DECISION20_LEN, OrganId};
+pub use attachment::{
+    AttachmentError, EncodedContent, EntryInfo, UnpackedFile, unsafe_path_reason,
+};
+pub use build::{AnswerError, answer};
 pub use codes::{BusinessType, Priority, StatusCode, UnknownCode};
-pub use datetime::{DateError, VnDate, VnTimestamp, VIETNAM_OFFSET};
+pub use datetime::{DateError, VIETNAM_OFFSET, VnDate, VnTimestamp};
 pub use dom::{DSIG_NS, EDXML_NS};
 pub use error::{ParseError, ParseErrorKind, Warning};
 pub use limits::{Limits, ZipLimits};
 pub use model::Package;
 pub use number::{DocumentNumber, DocumentNumberError};
-pub use parse::{parse, Parsed};
-pub use validate::{validate, Finding, FindingCode, Severity};
+pub use parse::{Parsed, parse};
+pub use validate::{Finding, FindingCode, Severity, validate};
 pub use write::write;

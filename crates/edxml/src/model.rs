@@ -34,7 +34,7 @@ pub struct DocumentPackage {
 }
 
 /// A processing status that answers a document.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StatusPackage {
     /// `MessageHeader`.
     pub header: StatusHeader,
@@ -78,7 +78,7 @@ pub struct DocumentHeader {
 }
 
 /// The status `MessageHeader`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StatusHeader {
     /// The reporting agency.
     pub from: Option<Organization>,
@@ -86,8 +86,8 @@ pub struct StatusHeader {
     pub response_for: Option<ResponseFor>,
     /// Who reported it.
     pub staff: Option<StaffInfo>,
-    /// The status.
-    pub status: Option<StatusCode>,
+    /// The status: what makes a package a status package.
+    pub status: StatusCode,
     /// Free text, e.g. the reason for a refusal.
     pub description: Option<String>,
     /// When it was reported.
@@ -378,13 +378,20 @@ impl DocumentPackage {
     /// `number/notation` from `Code`, as written.
     pub fn number_notation(&self) -> Option<String> {
         let code = self.header.code.as_ref()?;
-        Some(format!("{}/{}", code.number.as_deref()?, code.notation.as_deref()?))
+        Some(format!(
+            "{}/{}",
+            code.number.as_deref()?,
+            code.notation.as_deref()?
+        ))
     }
 }
 
 impl Organization {
     /// An organisation known only by its code.
     pub fn with_id(organ_id: OrganId) -> Self {
-        Self { organ_id: Some(organ_id), ..Self::default() }
+        Self {
+            organ_id: Some(organ_id),
+            ..Self::default()
+        }
     }
 }

@@ -26,7 +26,9 @@ pub enum DocumentNumberError {
         found: String,
     },
     /// The notation is empty, has spaces, or lower-case letters.
-    #[error("notation {found:?} must be non-empty upper-case letters, digits and '-' (e.g. NQ-CP, VPCP-TTĐT)")]
+    #[error(
+        "notation {found:?} must be non-empty upper-case letters, digits and '-' (e.g. NQ-CP, VPCP-TTĐT)"
+    )]
     BadNotation {
         /// The notation part found.
         found: String,
@@ -37,13 +39,18 @@ impl DocumentNumber {
     /// Parses `number/notation`.
     pub fn parse(text: &str) -> Result<Self, DocumentNumberError> {
         let (number, notation) =
-            text.split_once('/').ok_or_else(|| DocumentNumberError::NoSlash { found: text.to_owned() })?;
+            text.split_once('/')
+                .ok_or_else(|| DocumentNumberError::NoSlash {
+                    found: text.to_owned(),
+                })?;
         Self::new(number, notation)
     }
 
     /// Checks the two parts as a package's `Code` element carries them.
     pub fn new(number: &str, notation: &str) -> Result<Self, DocumentNumberError> {
-        let bad_number = || DocumentNumberError::BadNumber { found: number.to_owned() };
+        let bad_number = || DocumentNumberError::BadNumber {
+            found: number.to_owned(),
+        };
         if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad_number());
         }
@@ -52,9 +59,14 @@ impl DocumentNumber {
             return Err(bad_number());
         }
         if !is_notation(notation) {
-            return Err(DocumentNumberError::BadNotation { found: notation.to_owned() });
+            return Err(DocumentNumberError::BadNotation {
+                found: notation.to_owned(),
+            });
         }
-        Ok(Self { number, notation: notation.to_owned() })
+        Ok(Self {
+            number,
+            notation: notation.to_owned(),
+        })
     }
 
     /// The number, restarting at 1 each year.
@@ -72,7 +84,9 @@ impl DocumentNumber {
 fn is_notation(text: &str) -> bool {
     !text.is_empty()
         && !text.starts_with('-')
-        && text.chars().all(|c| c.is_uppercase() || c.is_ascii_digit() || matches!(c, '-' | '/' | '.'))
+        && text
+            .chars()
+            .all(|c| c.is_uppercase() || c.is_ascii_digit() || matches!(c, '-' | '/' | '.'))
 }
 
 impl fmt::Display for DocumentNumber {
@@ -95,9 +109,21 @@ mod tests {
 
     #[test]
     fn refuses_malformed_numbers() {
-        assert!(matches!(DocumentNumber::parse("NQ-CP"), Err(DocumentNumberError::NoSlash { .. })));
-        assert!(matches!(DocumentNumber::parse("74fass22/VPCP"), Err(DocumentNumberError::BadNumber { .. })));
-        assert!(matches!(DocumentNumber::parse("44/nq-cp"), Err(DocumentNumberError::BadNotation { .. })));
-        assert!(matches!(DocumentNumber::parse("0/NQ-CP"), Err(DocumentNumberError::BadNumber { .. })));
+        assert!(matches!(
+            DocumentNumber::parse("NQ-CP"),
+            Err(DocumentNumberError::NoSlash { .. })
+        ));
+        assert!(matches!(
+            DocumentNumber::parse("74fass22/VPCP"),
+            Err(DocumentNumberError::BadNumber { .. })
+        ));
+        assert!(matches!(
+            DocumentNumber::parse("44/nq-cp"),
+            Err(DocumentNumberError::BadNotation { .. })
+        ));
+        assert!(matches!(
+            DocumentNumber::parse("0/NQ-CP"),
+            Err(DocumentNumberError::BadNumber { .. })
+        ));
     }
 }

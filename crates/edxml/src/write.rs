@@ -60,7 +60,7 @@ fn write_status(out: &mut Out, status: &StatusPackage) {
     if let Some(staff) = &header.staff {
         staff_info(out, staff);
     }
-    out.opt("edXML:StatusCode", header.status.map(|s| s.as_str()));
+    out.leaf("edXML:StatusCode", header.status.as_str());
     out.opt("edXML:Description", header.description.as_deref());
     out.opt("edXML:Timestamp", header.timestamp.map(|t| t.to_string()).as_deref());
     out.close("edXML:MessageHeader");

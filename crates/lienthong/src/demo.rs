@@ -22,23 +22,36 @@ pub(crate) struct DemoArgs {
 }
 
 pub(crate) fn run(args: DemoArgs) -> Result<ExitCode> {
-    fs::create_dir_all(&args.data_dir).with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     let limits = Limits::default();
     println!("== lienthong demo: gói tin edXML / edXML packages (QCVN 102:2016) ==\n");
     let letter = "Kính gửi: UBND Tỉnh Nghệ An; Bộ Tài chính.\nVăn phòng Chính phủ đề nghị hoàn thành kết nối trục liên thông văn bản quốc gia.\n";
-    let doc = build_package(EXAMPLE, &[("4521-VPCP-KSTT.txt".into(), letter.as_bytes().to_vec())])?;
+    let doc = build_package(
+        EXAMPLE,
+        &[("4521-VPCP-KSTT.txt".into(), letter.as_bytes().to_vec())],
+    )?;
     let doc_path = args.data_dir.join("van-ban-4521-VPCP-KSTT.edxml");
     write_file(&doc_path, &edxml::write(&Package::Document(doc.clone())))?;
-    println!("1. Đã tạo gói tin văn bản / built a document package: {}\n", doc_path.display());
+    println!(
+        "1. Đã tạo gói tin văn bản / built a document package: {}\n",
+        doc_path.display()
+    );
     let bytes = Bytes::from(fs::read(&doc_path)?);
     let parsed = edxml::parse(&bytes, &limits)?;
     print!("{}", Report::new(&doc_path, &parsed, &limits).render_text());
     println!("\n2. Các nơi nhận trả trạng thái / each recipient answers with statuses:");
     for to in &doc.header.to {
-        let organ = to.organ_id.as_ref().map(|id| id.as_str().to_owned()).unwrap_or_default();
+        let organ = to
+            .organ_id
+            .as_ref()
+            .map(|id| id.as_str().to_owned())
+            .unwrap_or_default();
         for code in ["01", "03"] {
             let status = answer(&doc, code, &organ, None)?;
-            let path = args.data_dir.join(format!("trang-thai-{organ}-{code}.edxml"));
+            let path = args
+                .data_dir
+                .join(format!("trang-thai-{organ}-{code}.edxml"));
             write_file(&path, &edxml::write(&Package::Status(status)))?;
             let reread = edxml::parse(&Bytes::from(fs::read(&path)?), &limits)?;
             let findings = edxml::validate(&reread.package, &limits.zip);
@@ -47,8 +60,14 @@ pub(crate) fn run(args: DemoArgs) -> Result<ExitCode> {
         }
     }
     println!("\nThử tiếp / try next:");
-    println!("   cargo run --release -- edxml inspect {}", doc_path.display());
-    println!("   cargo run --release -- edxml validate {}/*.edxml", args.data_dir.display());
+    println!(
+        "   cargo run --release -- edxml inspect {}",
+        doc_path.display()
+    );
+    println!(
+        "   cargo run --release -- edxml validate {}/*.edxml",
+        args.data_dir.display()
+    );
     println!("   cargo run --release -- edxml build --example > header.toml");
     Ok(ExitCode::SUCCESS)
 }

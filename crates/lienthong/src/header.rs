@@ -1,7 +1,7 @@
 //! The TOML header file that `lienthong edxml build` reads: the document's metadata, in the
 //! words a clerk uses. Kept apart from the package model so the file format can stay stable.
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use edxml::model::*;
 use edxml::{AgencyCode, BusinessType, OrganId, Priority, VnDate, VnTimestamp};
 use serde::Deserialize;
@@ -140,27 +140,84 @@ impl HeaderFile {
         let sender = from.organ_id.clone();
         let promulgation_date = date(&self.promulgation_date, "promulgation_date")?;
         let number = format!("{}/{}", self.code.number, self.code.notation);
-        let document_id = self.document_id.unwrap_or_else(|| format!("{},{promulgation_date},{number}", from.organ_id.as_ref().map(OrganId::as_str).unwrap_or_default()));
+        let document_id = self.document_id.unwrap_or_else(|| {
+            format!(
+                "{},{promulgation_date},{number}",
+                from.organ_id
+                    .as_ref()
+                    .map(OrganId::as_str)
+                    .unwrap_or_default()
+            )
+        });
         let header = DocumentHeader {
             from: Some(from),
-            to: self.to.into_iter().enumerate().map(|(i, o)| o.into_model().with_context(|| format!("[[to]] number {}", i + 1))).collect::<Result<_>>()?,
+            to: self
+                .to
+                .into_iter()
+                .enumerate()
+                .map(|(i, o)| {
+                    o.into_model()
+                        .with_context(|| format!("[[to]] number {}", i + 1))
+                })
+                .collect::<Result<_>>()?,
             document_id: Some(document_id.clone()),
-            code: Some(Code { number: Some(self.code.number), notation: Some(self.code.notation) }),
-            promulgation: Some(PromulgationInfo { place: self.place, date: Some(promulgation_date) }),
-            document_type: Some(DocumentType { kind: Some(self.document_type.r#type), detail: self.document_type.detail, name: Some(self.document_type.name) }),
+            code: Some(Code {
+                number: Some(self.code.number),
+                notation: Some(self.code.notation),
+            }),
+            promulgation: Some(PromulgationInfo {
+                place: self.place,
+                date: Some(promulgation_date),
+            }),
+            document_type: Some(DocumentType {
+                kind: Some(self.document_type.r#type),
+                detail: self.document_type.detail,
+                name: Some(self.document_type.name),
+            }),
             subject: Some(self.subject),
             content: self.content,
-            signer: Some(SignerInfo { competence: self.signer.competence, position: self.signer.position, full_name: Some(self.signer.full_name) }),
-            due_date: self.due_date.as_deref().map(|d| date(d, "due_date")).transpose()?,
+            signer: Some(SignerInfo {
+                competence: self.signer.competence,
+                position: self.signer.position,
+                full_name: Some(self.signer.full_name),
+            }),
+            due_date: self
+                .due_date
+                .as_deref()
+                .map(|d| date(d, "due_date"))
+                .transpose()?,
             other_info: self.other_info.map(OtherInfoToml::into_model).transpose()?,
-            response_for: self.response_for.into_iter().map(ResponseForToml::into_model).collect::<Result<_>>()?,
+            response_for: self
+                .response_for
+                .into_iter()
+                .map(ResponseForToml::into_model)
+                .collect::<Result<_>>()?,
             steering_type: self.steering_type,
             to_places: self.to_places,
         };
-        let business = self.business.map(|b| b.into_model(business_type, &document_id)).transpose()?;
-        let business = business.or(Some(Business { document_id: Some(document_id), doc_type: Some(business_type), ..Business::default() }));
-        let trace = TraceHeaderList { traces: vec![TraceHeader { organ_id: sender, timestamp: Some(now) }], business };
-        Ok(DocumentPackage { header, trace: Some(trace), signature: None, manifest: None, attachments: Vec::new() })
+        let business = self
+            .business
+            .map(|b| b.into_model(business_type, &document_id))
+            .transpose()?;
+        let business = business.or(Some(Business {
+            document_id: Some(document_id),
+            doc_type: Some(business_type),
+            ..Business::default()
+        }));
+        let trace = TraceHeaderList {
+            traces: vec![TraceHeader {
+                organ_id: sender,
+                timestamp: Some(now),
+            }],
+            business,
+        };
+        Ok(DocumentPackage {
+            header,
+            trace: Some(trace),
+            signature: None,
+            manifest: None,
+            attachments: Vec::new(),
+        })
     }
 }
 
@@ -194,7 +251,11 @@ impl OrganizationToml {
 
 impl OtherInfoToml {
     fn into_model(self) -> Result<OtherInfo> {
-        let priority = self.priority.map(|p| Priority::parse(&p.to_string())).transpose().context("other_info.priority")?;
+        let priority = self
+            .priority
+            .map(|p| Priority::parse(&p.to_string()))
+            .transpose()
+            .context("other_info.priority")?;
         Ok(OtherInfo {
             priority,
             sphere_of_promulgation: self.sphere_of_promulgation,
@@ -212,7 +273,11 @@ impl ResponseForToml {
         Ok(ResponseFor {
             organ_id: organ_id(&self.organ_id, "response_for.organ_id")?,
             code: self.code,
-            promulgation_date: self.promulgation_date.as_deref().map(|d| date(d, "response_for.promulgation_date")).transpose()?,
+            promulgation_date: self
+                .promulgation_date
+                .as_deref()
+                .map(|d| date(d, "response_for.promulgation_date"))
+                .transpose()?,
             document_id: Some(self.document_id),
         })
     }
@@ -224,14 +289,30 @@ impl BusinessToml {
             BusinessType::Update => Some(BusinessDocumentInfo {
                 document_info: self.document_info,
                 document_receiver: self.document_receiver,
-                receivers: self.receivers.map(|r| r.into_iter().map(ReceiverToml::into_model).collect::<Result<_>>()).transpose()?,
+                receivers: self
+                    .receivers
+                    .map(|r| {
+                        r.into_iter()
+                            .map(ReceiverToml::into_model)
+                            .collect::<Result<_>>()
+                    })
+                    .transpose()?,
             }),
-            _ if self.receivers.is_some() => bail!("business.receivers is only for updates (business_type = 2)"),
+            _ if self.receivers.is_some() => {
+                bail!("business.receivers is only for updates (business_type = 2)")
+            }
             _ => None,
         };
         let replacements = match (doc_type, self.replacements) {
-            (BusinessType::Replace, list) => Some(list.unwrap_or_default().into_iter().map(ReplacementToml::into_model).collect::<Result<_>>()?),
-            (_, Some(_)) => bail!("business.replacements is only for replacements (business_type = 3)"),
+            (BusinessType::Replace, list) => Some(
+                list.unwrap_or_default()
+                    .into_iter()
+                    .map(ReplacementToml::into_model)
+                    .collect::<Result<_>>()?,
+            ),
+            (_, Some(_)) => {
+                bail!("business.replacements is only for replacements (business_type = 3)")
+            }
             (_, None) => None,
         };
         Ok(Business {
@@ -239,7 +320,12 @@ impl BusinessToml {
             doc_type: Some(doc_type),
             reason: self.reason,
             paper: self.paper,
-            staff: self.staff.map(|s| StaffInfo { department: s.department, staff: s.staff, email: s.email, mobile: s.mobile }),
+            staff: self.staff.map(|s| StaffInfo {
+                department: s.department,
+                staff: s.staff,
+                email: s.email,
+                mobile: s.mobile,
+            }),
             document_info,
             replacements,
         })
@@ -248,13 +334,23 @@ impl BusinessToml {
 
 impl ReceiverToml {
     fn into_model(self) -> Result<Receiver> {
-        Ok(Receiver { organ_id: organ_id(&self.organ_id, "business.receivers.organ_id")?, receiver_type: self.receiver_type })
+        Ok(Receiver {
+            organ_id: organ_id(&self.organ_id, "business.receivers.organ_id")?,
+            receiver_type: self.receiver_type,
+        })
     }
 }
 
 impl ReplacementToml {
     fn into_model(self) -> Result<ReplacementInfo> {
-        let organ_ids = self.organ_ids.iter().map(|id| agency_code(id, "business.replacements.organ_ids").map(OrganId::from)).collect::<Result<_>>()?;
-        Ok(ReplacementInfo { document_id: Some(self.document_id), organ_ids })
+        let organ_ids = self
+            .organ_ids
+            .iter()
+            .map(|id| agency_code(id, "business.replacements.organ_ids").map(OrganId::from))
+            .collect::<Result<_>>()?;
+        Ok(ReplacementInfo {
+            document_id: Some(self.document_id),
+            organ_ids,
+        })
     }
 }

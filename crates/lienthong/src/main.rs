@@ -11,7 +11,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "lienthong", version, about = "Liên thông văn bản quốc gia — national document exchange, CA and e-Cabinet")]
+#[command(
+    name = "lienthong",
+    version,
+    about = "Liên thông văn bản quốc gia — national document exchange, CA and e-Cabinet"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
