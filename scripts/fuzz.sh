@@ -100,10 +100,11 @@ describe_failure() {
     local input="$1" out
     out="$("$bin" -timeout="$fuzz_timeout" -rss_limit_mb=2048 "$input" 2>&1 || true)"
     local located
-    located="$(printf '%s\n' "$out" | sed -n "s/^thread '[^']*' panicked at \(.*\):$/\1/p" | head -n1)"
+    # "thread '<unnamed>' (1234) panicked at crates/edxml/src/dom.rs:12:5:" then the message.
+    located="$(printf '%s\n' "$out" | sed -En "s/^thread '[^']*'( \([0-9]+\))? panicked at (.*):$/\2/p" | head -n1)"
     if [[ -n "$located" ]]; then
         local message
-        message="$(printf '%s\n' "$out" | sed -n "/^thread '[^']*' panicked at /{n;p;q}")"
+        message="$(printf '%s\n' "$out" | sed -En "/^thread '[^']*'( \([0-9]+\))? panicked at /{n;p;q}")"
         printf '%s: %s\n' "$located" "${message:0:300}"
     else
         printf '%s\n' "$out" | grep -m1 -E 'overflowed its stack|deadly signal|ERROR: libFuzzer|out-of-memory|timeout' || echo "unknown failure"

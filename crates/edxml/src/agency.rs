@@ -135,10 +135,10 @@ impl AgencyCode {
 
     /// The level-1 body's group, e.g. `G22` (the Government Office).
     pub fn level1(&self) -> &str {
-        let groups = self.text.split('.');
+        let mut groups = self.text.split('.');
         match self.form {
-            CodeForm::Qcvn102 => groups.last().unwrap_or_default(),
-            CodeForm::Decision20 => groups.into_iter().next().unwrap_or_default(),
+            CodeForm::Qcvn102 => groups.next_back().unwrap_or_default(),
+            CodeForm::Decision20 => groups.next().unwrap_or_default(),
         }
     }
 

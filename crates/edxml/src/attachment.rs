@@ -108,7 +108,7 @@ pub enum AttachmentError {
 impl EncodedContent {
     /// Accepts encoded text, checking that it holds only base64 characters and white space.
     pub fn from_base64(text: Bytes) -> Result<Self, AttachmentError> {
-        if let Some(offset) = text.iter().position(|&b| !is_base64_or_space(b)) {
+        if let Some(offset) = first_non_base64(&text) {
             return Err(AttachmentError::NotBase64 {
                 found: char::from(text[offset]),
                 offset,
@@ -197,7 +197,33 @@ impl Serialize for EncodedContent {
 }
 
 fn is_base64_or_space(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b' ' | b'\t' | b'\r' | b'\n')
+    (b.wrapping_sub(b'A') < 26)
+        | (b.wrapping_sub(b'a') < 26)
+        | (b.wrapping_sub(b'0') < 10)
+        | (b == b'+')
+        | (b == b'/')
+        | (b == b'=')
+        | (b == b' ')
+        | (b.wrapping_sub(b'\t') < 2)
+        | (b == b'\r')
+}
+
+/// Offset of the first byte that is neither base64 nor white space. Whole 64-byte chunks are
+/// checked without branches, so the compiler vectorises; only a failing chunk is searched.
+fn first_non_base64(text: &[u8]) -> Option<usize> {
+    let chunks = text.chunks_exact(64);
+    let tail = chunks.remainder();
+    for (index, chunk) in chunks.enumerate() {
+        if !chunk.iter().fold(true, |ok, &b| ok & is_base64_or_space(b)) {
+            return chunk
+                .iter()
+                .position(|&b| !is_base64_or_space(b))
+                .map(|p| index * 64 + p);
+        }
+    }
+    tail.iter()
+        .position(|&b| !is_base64_or_space(b))
+        .map(|p| text.len() - tail.len() + p)
 }
 
 /// A reader that drops ASCII white space, so base64 broken over lines decodes.
@@ -207,12 +233,11 @@ impl Read for SkipSpace<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let mut written = 0;
         while written < buf.len() && !self.0.is_empty() {
-            let run = self
-                .0
+            let window = &self.0[..self.0.len().min(buf.len() - written)];
+            let take = window
                 .iter()
                 .position(u8::is_ascii_whitespace)
-                .unwrap_or(self.0.len());
-            let take = run.min(buf.len() - written);
+                .unwrap_or(window.len());
             buf[written..written + take].copy_from_slice(&self.0[..take]);
             written += take;
             self.0 = &self.0[take..];

@@ -375,15 +375,16 @@ impl<'a> Builder<'a, '_> {
         decl: &quick_xml::events::BytesDecl<'_>,
         offset: usize,
     ) -> Result<(), ParseError> {
-        if let Some(Ok(encoding)) = decl.encoding() {
-            if !encoding.eq_ignore_ascii_case("utf-8") && !encoding.eq_ignore_ascii_case("utf8") {
-                return Err(self.error(
-                    ParseErrorKind::UnsupportedEncoding {
-                        found: encoding.into_owned(),
-                    },
-                    offset,
-                ));
-            }
+        if let Some(Ok(encoding)) = decl.encoding()
+            && !encoding.eq_ignore_ascii_case("utf-8")
+            && !encoding.eq_ignore_ascii_case("utf8")
+        {
+            return Err(self.error(
+                ParseErrorKind::UnsupportedEncoding {
+                    found: encoding.into_owned(),
+                },
+                offset,
+            ));
         }
         Ok(())
     }

@@ -882,7 +882,7 @@ impl<'a> Ctx<'a> {
     /// Shares the input buffer when the text was written plainly; copies only if it held references.
     fn encoded(&self, element: &Element<'_>) -> Result<EncodedContent, ParseError> {
         let bytes = match &element.text {
-            Cow::Borrowed(text) if text.is_empty() => Bytes::new(),
+            Cow::Borrowed("") => Bytes::new(),
             Cow::Borrowed(text) => self.input.slice_ref(text.as_bytes()),
             Cow::Owned(text) => Bytes::from(text.clone()),
         };

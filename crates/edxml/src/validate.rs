@@ -233,14 +233,14 @@ impl Validator {
             &format!("{P}/SignerInfo/FullName"),
             h.signer.as_ref().and_then(|s| s.full_name.as_deref()),
         );
-        if let (Some(due), Some(date)) = (h.due_date, date) {
-            if due < date {
-                self.push(
-                    FindingCode::DueBeforePromulgation,
-                    &format!("{P}/DueDate"),
-                    format!("due {due} is before promulgation {date}"),
-                );
-            }
+        if let (Some(due), Some(date)) = (h.due_date, date)
+            && due < date
+        {
+            self.push(
+                FindingCode::DueBeforePromulgation,
+                &format!("{P}/DueDate"),
+                format!("due {due} is before promulgation {date}"),
+            );
         }
         for (index, r) in h.response_for.iter().enumerate() {
             self.response_for(&format!("{P}/ResponseFor[{}]", index + 1), r);
@@ -259,14 +259,14 @@ impl Validator {
         for (index, org) in to.iter().enumerate() {
             let path = format!("MessageHeader/To[{}]/OrganId", index + 1);
             self.organ_id(&path, org.organ_id.as_ref());
-            if let Some(id) = &org.organ_id {
-                if !seen.insert(id.as_str()) {
-                    self.push(
-                        FindingCode::DuplicateRecipient,
-                        &path,
-                        format!("{id} is listed more than once"),
-                    );
-                }
+            if let Some(id) = &org.organ_id
+                && !seen.insert(id.as_str())
+            {
+                self.push(
+                    FindingCode::DuplicateRecipient,
+                    &path,
+                    format!("{id} is listed more than once"),
+                );
             }
         }
     }
@@ -276,28 +276,28 @@ impl Validator {
         let notation = code.and_then(|c| c.notation.as_deref());
         let has_number = self.text("MessageHeader/Code/CodeNumber", number);
         let has_notation = self.text("MessageHeader/Code/CodeNotation", notation);
-        if let (true, true, Some(n), Some(t)) = (has_number, has_notation, number, notation) {
-            if let Err(e) = DocumentNumber::new(n.trim(), t.trim()) {
-                self.push(
-                    FindingCode::BadDocumentNumber,
-                    "MessageHeader/Code",
-                    e.to_string(),
-                );
-            }
+        if let (true, true, Some(n), Some(t)) = (has_number, has_notation, number, notation)
+            && let Err(e) = DocumentNumber::new(n.trim(), t.trim())
+        {
+            self.push(
+                FindingCode::BadDocumentNumber,
+                "MessageHeader/Code",
+                e.to_string(),
+            );
         }
     }
 
     fn response_for(&mut self, path: &str, r: &ResponseFor) {
         self.organ_id(&format!("{path}/OrganId"), r.organ_id.as_ref());
         self.text(&format!("{path}/DocumentId"), r.document_id.as_deref());
-        if let Some(code) = r.code.as_deref().filter(|c| !c.trim().is_empty()) {
-            if let Err(e) = DocumentNumber::parse(code.trim()) {
-                self.push(
-                    FindingCode::BadDocumentNumber,
-                    &format!("{path}/Code"),
-                    e.to_string(),
-                );
-            }
+        if let Some(code) = r.code.as_deref().filter(|c| !c.trim().is_empty())
+            && let Err(e) = DocumentNumber::parse(code.trim())
+        {
+            self.push(
+                FindingCode::BadDocumentNumber,
+                &format!("{path}/Code"),
+                e.to_string(),
+            );
         }
     }
 
@@ -453,14 +453,14 @@ impl Validator {
                 format!("cid:{id} is listed but no attachment carries it"),
             );
         };
-        if let (Some(listed), Some(actual)) = (&reference.attachment_name, &attachment.name) {
-            if listed != actual {
-                self.push(
-                    FindingCode::NameMismatch,
-                    &format!("{path}/AttachmentName"),
-                    format!("manifest says {listed:?}, attachment says {actual:?}"),
-                );
-            }
+        if let (Some(listed), Some(actual)) = (&reference.attachment_name, &attachment.name)
+            && listed != actual
+        {
+            self.push(
+                FindingCode::NameMismatch,
+                &format!("{path}/AttachmentName"),
+                format!("manifest says {listed:?}, attachment says {actual:?}"),
+            );
         }
     }
 

@@ -231,7 +231,7 @@ fn organ_id(text: &str, field: &str) -> Result<Option<OrganId>> {
 }
 
 fn date(text: &str, field: &str) -> Result<VnDate> {
-    VnDate::parse(text).with_context(|| format!("{field}"))
+    VnDate::parse(text).with_context(|| field.to_string())
 }
 
 impl OrganizationToml {

@@ -89,7 +89,13 @@ fn written_documents_keep_the_samples_structure_and_prefixes() {
         let parsed = parse(bytes[start..].to_vec()).unwrap_or_else(|e| panic!("{name}: {e}"));
         let written = edxml::write(&parsed.package);
         let (ours, theirs) = (element_outline(&written), element_outline(&bytes[start..]));
-        let top = |outline: &[(usize, String)]| outline.iter().filter(|(depth, _)| *depth <= 4).cloned().collect::<Vec<_>>();
+        let top = |outline: &[(usize, String)]| {
+            outline
+                .iter()
+                .filter(|(depth, _)| *depth <= 4)
+                .cloned()
+                .collect::<Vec<_>>()
+        };
         if name.starts_with("edoc") {
             assert_eq!(top(&ours), top(&theirs), "{name}: element order differs");
         }

@@ -5,5 +5,6 @@ mod agency_codes;
 mod bad_inputs;
 mod business;
 mod conformance;
+mod fuzz_regressions;
 mod roundtrip;
 mod support;

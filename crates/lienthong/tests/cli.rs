@@ -1,0 +1,329 @@
+//! The `lienthong` command line, run as a user runs it. Its output is a contract.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn lienthong(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lienthong"))
+        .args(args)
+        .output()
+        .expect("lienthong runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn interop() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/interop/edxml")
+}
+
+fn samples() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(interop())
+        .expect("interop samples")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    files
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+#[test]
+fn validate_prints_one_line_per_file_and_fails_on_the_bad_sample() {
+    let files = samples();
+    let args: Vec<&str> = ["edxml", "validate"]
+        .into_iter()
+        .chain(files.iter().map(|f| path(f)))
+        .collect();
+    let output = lienthong(&args);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), files.len());
+    for (line, file) in lines.iter().zip(&files) {
+        let expected = if file.ends_with("edoc_new.edxml") {
+            format!(
+                "{}: ERROR garbage-before-declaration [Có dữ liệu thừa trước khai báo XML] 4 bytes of garbage before the XML declaration (starting \"1212\"): the file must start with <?xml (line 1, column 1)",
+                file.display()
+            )
+        } else {
+            format!("{}: OK", file.display())
+        };
+        assert_eq!(*line, expected);
+    }
+    let good: Vec<&str> = ["edxml", "validate"]
+        .into_iter()
+        .chain(
+            files
+                .iter()
+                .filter(|f| !f.ends_with("edoc_new.edxml"))
+                .map(|f| path(f)),
+        )
+        .collect();
+    assert_eq!(lienthong(&good).status.code(), Some(0));
+}
+
+#[test]
+fn validate_reports_unreadable_files_and_nonconforming_codes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("missing.edxml");
+    let output = lienthong(&["edxml", "validate", path(&missing)]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stdout(&output).contains("missing.edxml: ERROR unreadable: cannot read"),
+        "{}",
+        stdout(&output)
+    );
+
+    let text =
+        std::fs::read_to_string(interop().join("status_acceptance_03.edxml")).expect("sample");
+    let odd = dir.path().join("odd.edxml");
+    std::fs::write(&odd, text.replacen("000.00.00.H41", "vxp.saas.03", 1)).expect("write");
+    let strict = lienthong(&["edxml", "validate", path(&odd)]);
+    assert_eq!(strict.status.code(), Some(1));
+    assert!(stdout(&strict).contains("ERROR nonconforming-agency-code [Mã định danh không đúng chuẩn] MessageHeader/From/OrganId: \"vxp.saas.03\""), "{}", stdout(&strict));
+    let lenient = lienthong(&[
+        "edxml",
+        "validate",
+        "--accept-nonconforming-codes",
+        path(&odd),
+    ]);
+    assert_eq!(lenient.status.code(), Some(0));
+    assert!(
+        stdout(&lenient).contains(": OK (accepted: nonconforming-agency-code"),
+        "{}",
+        stdout(&lenient)
+    );
+}
+
+#[test]
+fn inspect_shows_vietnamese_with_english_and_json() {
+    let file = interop().join("edoc_replacement.edxml");
+    let text = stdout(&lienthong(&["edxml", "inspect", path(&file)]));
+    for expected in [
+        "Nghiệp vụ / Business",
+        "3 — Thay thế / Replacement",
+        "Số, ký hiệu / Number           7816/VPCP-TTĐT",
+        "HỢP LỆ / VALID",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in\n{text}");
+    }
+    let output = lienthong(&["edxml", "inspect", "--json", path(&file)]);
+    assert_eq!(output.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(json["kind"], "document");
+    assert_eq!(json["valid"], true);
+    assert_eq!(json["package"]["trace"]["business"]["doc_type"], "3");
+    assert_eq!(
+        json["package"]["header"]["promulgation"]["date"],
+        "2018-09-28"
+    );
+    assert_eq!(json["attachments"][0]["files"][0]["size"], 388_347);
+    let bad = lienthong(&[
+        "edxml",
+        "inspect",
+        "--json",
+        path(&interop().join("edoc_new.edxml")),
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&bad.stdout).expect("json");
+    assert_eq!(json["error"]["code"], "garbage-before-declaration");
+}
+
+#[test]
+fn build_then_answer_with_a_status() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let header = dir.path().join("header.toml");
+    let example = lienthong(&["edxml", "build", "--example"]);
+    assert_eq!(example.status.code(), Some(0));
+    std::fs::write(&header, &example.stdout).expect("write header");
+    let letter = dir.path().join("cong-van.pdf");
+    std::fs::write(&letter, b"%PDF-1.4 test").expect("write file");
+    let doc = dir.path().join("doc.edxml");
+    let built = lienthong(&[
+        "edxml",
+        "build",
+        "--header",
+        path(&header),
+        "--attach",
+        path(&letter),
+        "--out",
+        path(&doc),
+    ]);
+    assert_eq!(built.status.code(), Some(0), "{}", stderr(&built));
+    assert_eq!(
+        stdout(&lienthong(&["edxml", "validate", path(&doc)])),
+        format!("{}: OK\n", doc.display())
+    );
+
+    let status = dir.path().join("status.edxml");
+    let answered = lienthong(&[
+        "edxml",
+        "status",
+        "--for",
+        path(&doc),
+        "--code",
+        "03",
+        "--from",
+        "000.00.00.H41",
+        "--out",
+        path(&status),
+    ]);
+    assert_eq!(answered.status.code(), Some(0), "{}", stderr(&answered));
+    let json: serde_json::Value =
+        serde_json::from_slice(&lienthong(&["edxml", "inspect", "--json", path(&status)]).stdout)
+            .expect("json");
+    assert_eq!(json["kind"], "status");
+    assert_eq!(json["valid"], true);
+    assert_eq!(json["package"]["header"]["status"], "03");
+    assert_eq!(json["package"]["header"]["description"], "Đã tiếp nhận");
+    assert_eq!(
+        json["package"]["header"]["response_for"]["code"],
+        "4521/VPCP-KSTT"
+    );
+    assert!(
+        json["package"]["header"]["timestamp"]
+            .as_str()
+            .expect("timestamp")
+            .ends_with("+07:00")
+    );
+}
+
+#[test]
+fn bad_command_line_input_is_refused_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let doc = interop().join("edoc_update.edxml");
+    let out = dir.path().join("status.edxml");
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["--code", "07", "--from", "000.00.00.H41"],
+            "\"07\" is not one of 01-06, 13, 15, 16",
+        ),
+        (
+            &["--code", "03", "--from", "000.00.00.h41"],
+            "--from \"000.00.00.h41\" is not a valid agency code: lower-case letter 'h' at position 11",
+        ),
+        (
+            &["--code", "03", "--from", "000.00.00.H01"],
+            "000.00.00.H01 is not a recipient of this document",
+        ),
+        (
+            &["--code", "13", "--from", "000.00.00.H41"],
+            "status 13 (recall request) is reported by the sender 000.00.00.G22",
+        ),
+        (
+            &[
+                "--code",
+                "02",
+                "--from",
+                "000.00.00.H41",
+                "--description",
+                " ",
+            ],
+            "missing-reason",
+        ),
+    ];
+    for (extra, message) in cases {
+        let args: Vec<&str> = ["edxml", "status", "--for", path(&doc), "--out", path(&out)]
+            .iter()
+            .copied()
+            .chain(extra.iter().copied())
+            .collect();
+        let output = lienthong(&args);
+        assert_eq!(output.status.code(), Some(2), "{extra:?}");
+        assert!(
+            stderr(&output).contains(message),
+            "{extra:?}: {}",
+            stderr(&output)
+        );
+        assert!(!out.exists(), "{extra:?} wrote a file");
+    }
+    let status_sample = interop().join("status.edxml");
+    let output = lienthong(&[
+        "edxml",
+        "status",
+        "--for",
+        path(&status_sample),
+        "--code",
+        "03",
+        "--from",
+        "000.00.00.G22",
+        "--out",
+        path(&out),
+    ]);
+    assert!(
+        stderr(&output).contains("is a status package: a status answers a document package"),
+        "{}",
+        stderr(&output)
+    );
+
+    let header = dir.path().join("bad.toml");
+    std::fs::write(
+        &header,
+        String::from_utf8(lienthong(&["edxml", "build", "--example"]).stdout)
+            .expect("utf-8")
+            .replace("subject =", "subjekt ="),
+    )
+    .expect("write");
+    let output = lienthong(&[
+        "edxml",
+        "build",
+        "--header",
+        path(&header),
+        "--out",
+        path(&out),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("unknown field `subjekt`"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!out.exists());
+}
+
+/// Reads a package the way the Government Office SDK does (namespace-aware element paths), with
+/// Python's standard library: a parser nobody on this team wrote.
+#[test]
+fn an_independent_xml_reader_finds_every_field_where_the_sdk_looks() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let demo = lienthong(&["demo", "--data-dir", path(dir.path())]);
+    assert_eq!(demo.status.code(), Some(0), "{}", stderr(&demo));
+    let doc = dir.path().join("van-ban-4521-VPCP-KSTT.edxml");
+    let status = dir.path().join("trang-thai-000.00.00.H41-03.edxml");
+    let script = r#"
+import sys, base64, io, zipfile, xml.etree.ElementTree as ET
+ns = {"e": "http://www.mic.gov.vn/TBT/QCVN_102_2016", "ds": "http://www.w3.org/2000/09/xmldsig#"}
+doc = ET.parse(sys.argv[1]).getroot()
+h = doc.find("e:edXMLEnvelope/e:edXMLHeader/e:MessageHeader", ns)
+print(h.find("e:From/e:OrganId", ns).text, [t.text for t in h.findall("e:To/e:OrganId", ns)])
+print(h.find("e:Code/e:CodeNumber", ns).text + "/" + h.find("e:Code/e:CodeNotation", ns).text, h.find("e:PromulgationInfo/e:PromulgationDate", ns).text)
+print(doc.find("e:edXMLEnvelope/e:edXMLHeader/e:TraceHeaderList/e:Bussiness/e:BussinessDocType", ns).text)
+ref = doc.find("e:edXMLEnvelope/e:edXMLBody/e:edXMLManifest/e:Reference", ns)
+att = doc.find("e:AttachmentEncoded/e:Attachment", ns)
+print(ref.find("e:ContentId", ns).text, att.find("e:ContentId", ns).text, att.find("e:AttachmentName", ns).text)
+z = zipfile.ZipFile(io.BytesIO(base64.b64decode(att.find("e:ContentTransferEncoded", ns).text)))
+print(z.namelist(), z.read(z.namelist()[0]).decode("utf-8").splitlines()[0])
+st = ET.parse(sys.argv[2]).getroot().find("e:edXMLEnvelope/e:edXMLHeader/e:MessageHeader", ns)
+print(st.find("e:StatusCode", ns).text, st.find("e:ResponseFor/e:DocumentId", ns).text, st.find("e:From/e:OrganId", ns).text)
+"#;
+    let output = Command::new("python3")
+        .args(["-c", script, path(&doc), path(&status)])
+        .output()
+        .expect("python3 runs");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let expected = "000.00.00.G22 ['000.00.00.H41', '000.00.00.G12']\n\
+                    4521/VPCP-KSTT 2026/11/24\n\
+                    0\n\
+                    cid:1 cid:1 4521-VPCP-KSTT.txt\n\
+                    ['4521-VPCP-KSTT.txt'] Kính gửi: UBND Tỉnh Nghệ An; Bộ Tài chính.\n\
+                    03 000.00.00.G22,2026/11/24,4521/VPCP-KSTT 000.00.00.H41\n";
+    assert_eq!(stdout(&output), expected);
+}
