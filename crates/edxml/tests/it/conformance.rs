@@ -154,3 +154,19 @@ fn attachments_share_the_input_buffer() {
     assert_eq!(files.len(), 1);
     assert_eq!(files[0].data.len(), 388_347);
 }
+
+#[test]
+fn every_finding_code_is_documented() {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/edxml-codes.md"
+    ))
+    .expect("docs/edxml-codes.md");
+    for code in edxml::FindingCode::ALL {
+        let row = format!("| `{}` | {} |", code.as_str(), code.title_vi());
+        assert!(
+            doc.contains(&row),
+            "docs/edxml-codes.md lacks the row starting {row:?}"
+        );
+    }
+}

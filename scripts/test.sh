@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Every test of lienthong, on a fresh Debian machine as root: installs what the tests need, then
+# runs formatting and lint checks, the whole test suite, and a bounded fuzzing run.
+#
+#   FUZZ_SECONDS=N   how long the fuzzer runs (default 60; 0 skips fuzzing)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+say() { printf '\n== %s ==\n' "$*"; }
+
+install_debian_packages() {
+    # g++: libFuzzer is C++; python3: the independent XML reader in the CLI tests.
+    local wanted=(g++ python3 ca-certificates) missing=()
+    for package in "${wanted[@]}"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+    done
+    if ((${#missing[@]})); then
+        say "installing Debian packages: ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    fi
+}
+
+start_postgresql() {
+    # Storage tests use PostgreSQL at 127.0.0.1:5432 when it is there; start it if it is installed.
+    if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ] && ! pg_isready -q -h 127.0.0.1 2>/dev/null; then
+        say "starting PostgreSQL"
+        pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
+    fi
+}
+
+require_rust() {
+    if ! command -v cargo >/dev/null; then
+        echo "cargo is not installed: lienthong needs Rust 1.91 or newer (rustup, or the machine image's toolchain)." >&2
+        exit 1
+    fi
+    rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy 2>/dev/null || true
+}
+
+install_debian_packages
+start_postgresql
+require_rust
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+
+say "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+say "cargo test"
+cargo test --workspace --locked
+
+if [ "${FUZZ_SECONDS:-60}" != 0 ]; then
+    say "fuzzing the edxml parser for ${FUZZ_SECONDS:-60} s"
+    FUZZ_SECONDS="${FUZZ_SECONDS:-60}" scripts/fuzz.sh
+fi
+
+say "all tests passed"
