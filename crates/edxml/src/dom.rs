@@ -409,7 +409,7 @@ impl<'a> Builder<'a, '_> {
             .map(|e| e.path.clone())
             .unwrap_or_default();
         let truncated = matches!(error, quick_xml::Error::Syntax(_))
-            && self.input[offset..].find('>').is_none();
+            && !self.input.as_bytes()[offset.min(self.input.len())..].contains(&b'>');
         match (truncated, self.stack.last()) {
             (true, Some(open)) => self.error_at(
                 ParseErrorKind::Truncated {

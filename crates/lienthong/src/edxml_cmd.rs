@@ -106,21 +106,23 @@ pub(crate) fn run(args: EdxmlArgs) -> Result<ExitCode> {
     }
 }
 
-/// Reads a file no larger than the package limit, without reading a larger one at all.
+/// Reads a file no larger than the package limit, stopping at the limit whatever the file
+/// claims to be (a pipe or device reports no size).
 pub(crate) fn read_package_file(path: &Path, limits: &Limits) -> Result<Bytes> {
-    let size = fs::metadata(path)
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .len();
-    if size > limits.max_package_bytes as u64 {
+    use std::io::Read as _;
+    let file = fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(limits.max_package_bytes as u64 + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() > limits.max_package_bytes {
         bail!(
-            "{} is {size} bytes, more than the {} a package may have",
+            "{} is larger than the {} bytes a package may have",
             path.display(),
             limits.max_package_bytes
         );
     }
-    Ok(Bytes::from(fs::read(path).with_context(|| {
-        format!("cannot read {}", path.display())
-    })?))
+    Ok(Bytes::from(bytes))
 }
 
 fn validate_files(files: &[PathBuf], accept_nonconforming: bool) -> ExitCode {

@@ -371,3 +371,25 @@ fn required_fields_and_dates() {
         ]
     );
 }
+
+#[test]
+fn syntax_errors_inside_vietnamese_text_do_not_split_characters() {
+    for cut in [
+        "<edXML:Subject>V/v triển khai",
+        "<edXML:Subject>V/v tri\u{1ec3}n",
+    ] {
+        let text = String::from_utf8(document_bytes(document())).expect("utf-8");
+        let at = text.find(cut).expect("cut point") + cut.len();
+        for broken in [
+            format!("{}<", &text[..at]),
+            format!("{}</edXML:Subj", &text[..at]),
+            format!("{}<!-- ể", &text[..at]),
+        ] {
+            let error = parse(broken).expect_err("broken");
+            assert!(
+                matches!(error.kind.code(), "truncated" | "malformed-xml"),
+                "{error}"
+            );
+        }
+    }
+}
