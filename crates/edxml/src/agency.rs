@@ -117,10 +117,7 @@ impl AgencyCode {
             check_decision20(text, &groups)?;
             CodeForm::Decision20
         };
-        Ok(Self {
-            text: text.to_owned(),
-            form,
-        })
+        Ok(Self { text: text.to_owned(), form })
     }
 
     /// The code as written.
@@ -156,10 +153,7 @@ impl AgencyCode {
             CodeForm::Qcvn102 => self.qcvn102_parent()?,
             CodeForm::Decision20 => self.text.rsplit_once('.')?.0.to_owned(),
         };
-        Some(Self {
-            text,
-            form: self.form,
-        })
+        Some(Self { text, form: self.form })
     }
 
     /// Whether `self` is `ancestor` or lies below it.
@@ -176,12 +170,7 @@ impl AgencyCode {
 
     /// Groups Y, Z, V (levels 2, 3, 4) of a QCVN 102 code.
     fn qcvn_lower_groups(&self) -> impl Iterator<Item = &str> {
-        self.text
-            .split('.')
-            .take(3)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
+        self.text.split('.').take(3).collect::<Vec<_>>().into_iter().rev()
     }
 
     /// Zeroes the lowest non-zero group, i.e. the leftmost.
@@ -215,10 +204,7 @@ fn check_characters(text: &str) -> Result<(), AgencyCodeError> {
     for (index, c) in text.chars().enumerate() {
         let position = index + 1;
         if c.is_lowercase() {
-            return Err(AgencyCodeError::LowerCase {
-                letter: c,
-                position,
-            });
+            return Err(AgencyCodeError::LowerCase { letter: c, position });
         }
         if !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '.') {
             return Err(AgencyCodeError::BadCharacter { found: c, position });
@@ -231,9 +217,7 @@ fn check_characters(text: &str) -> Result<(), AgencyCodeError> {
 /// four groups ending in a letter group, is meant as QCVN 102 and is judged by that form's rules.
 fn looks_like_qcvn102(groups: &[&str]) -> bool {
     let first_is_digits = !groups[0].is_empty() && groups[0].bytes().all(|b| b.is_ascii_digit());
-    let last_is_letter = groups
-        .last()
-        .is_some_and(|g| g.starts_with(|c: char| c.is_ascii_uppercase()));
+    let last_is_letter = groups.last().is_some_and(|g| g.starts_with(|c: char| c.is_ascii_uppercase()));
     first_is_digits || (groups.len() == 4 && last_is_letter)
 }
 
@@ -242,48 +226,28 @@ fn check_qcvn102(text: &str, groups: &[&str]) -> Result<(), AgencyCodeError> {
         return Err(AgencyCodeError::TooShort { length: text.len() });
     }
     if groups.len() != 4 {
-        return Err(AgencyCodeError::WrongGroupCount {
-            found: groups.len(),
-        });
+        return Err(AgencyCodeError::WrongGroupCount { found: groups.len() });
     }
     for (index, (group, expected)) in groups.iter().zip([3, 2, 2, 3]).enumerate() {
         if group.len() != expected {
-            return Err(AgencyCodeError::WrongGroupSize {
-                group: index + 1,
-                expected,
-                found: (*group).into(),
-            });
+            return Err(AgencyCodeError::WrongGroupSize { group: index + 1, expected, found: (*group).into() });
         }
     }
     if !is_level1(groups[3]) {
-        return Err(AgencyCodeError::BadLevel1 {
-            found: groups[3].into(),
-        });
+        return Err(AgencyCodeError::BadLevel1 { found: groups[3].into() });
     }
-    if let Some(group) = groups[..3]
-        .iter()
-        .find(|g| !g.bytes().all(|b| b.is_ascii_digit()))
-    {
-        return Err(AgencyCodeError::NonDigitGroup {
-            found: (*group).into(),
-        });
+    if let Some(group) = groups[..3].iter().find(|g| !g.bytes().all(|b| b.is_ascii_digit())) {
+        return Err(AgencyCodeError::NonDigitGroup { found: (*group).into() });
     }
     check_no_level_gap(groups)
 }
 
 /// Levels 2, 3, 4 are groups 3, 2, 1: a set level needs every level above it set.
 fn check_no_level_gap(groups: &[&str]) -> Result<(), AgencyCodeError> {
-    let set = [
-        !is_zero(groups[2]),
-        !is_zero(groups[1]),
-        !is_zero(groups[0]),
-    ];
+    let set = [!is_zero(groups[2]), !is_zero(groups[1]), !is_zero(groups[0])];
     for (index, pair) in set.windows(2).enumerate() {
         if pair[1] && !pair[0] {
-            return Err(AgencyCodeError::LevelGap {
-                level: index as u8 + 3,
-                missing: index as u8 + 2,
-            });
+            return Err(AgencyCodeError::LevelGap { level: index as u8 + 3, missing: index as u8 + 2 });
         }
     }
     Ok(())
@@ -297,9 +261,7 @@ fn check_decision20(text: &str, groups: &[&str]) -> Result<(), AgencyCodeError> 
         return Err(AgencyCodeError::EmptyGroup);
     }
     if !is_level1(groups[0]) {
-        return Err(AgencyCodeError::BadLevel1 {
-            found: groups[0].into(),
-        });
+        return Err(AgencyCodeError::BadLevel1 { found: groups[0].into() });
     }
     Ok(())
 }
@@ -323,10 +285,7 @@ impl OrganId {
     pub fn from_text(text: &str) -> Self {
         match AgencyCode::parse(text) {
             Ok(code) => Self::Valid(code),
-            Err(error) => Self::Nonconforming {
-                text: text.to_owned(),
-                error,
-            },
+            Err(error) => Self::Nonconforming { text: text.to_owned(), error },
         }
     }
 

@@ -109,19 +109,14 @@ impl EncodedContent {
     /// Accepts encoded text, checking that it holds only base64 characters and white space.
     pub fn from_base64(text: Bytes) -> Result<Self, AttachmentError> {
         if let Some(offset) = first_non_base64(&text) {
-            return Err(AttachmentError::NotBase64 {
-                found: char::from(text[offset]),
-                offset,
-            });
+            return Err(AttachmentError::NotBase64 { found: char::from(text[offset]), offset });
         }
         Ok(Self(text))
     }
 
     /// Encodes raw bytes (normally a ZIP archive) as one line of base64.
     pub fn encode(raw: &[u8]) -> Self {
-        Self(Bytes::from(
-            base64::engine::general_purpose::STANDARD.encode(raw),
-        ))
+        Self(Bytes::from(base64::engine::general_purpose::STANDARD.encode(raw)))
     }
 
     /// Puts one file into a ZIP archive (deflated, fixed timestamps) and encodes it.
@@ -145,9 +140,7 @@ impl EncodedContent {
         let engine = &base64::engine::general_purpose::STANDARD;
         base64::read::DecoderReader::new(SkipSpace(&self.0[..]), engine)
             .read_to_end(&mut out)
-            .map_err(|e| AttachmentError::BadBase64 {
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| AttachmentError::BadBase64 { reason: e.to_string() })?;
         Ok(out)
     }
 
@@ -156,10 +149,7 @@ impl EncodedContent {
         let mut entries = Vec::new();
         visit_entries(&self.decode()?, limits, |name, reader| {
             let size = io::copy(reader, &mut io::sink())?;
-            entries.push(EntryInfo {
-                name: name.to_owned(),
-                size,
-            });
+            entries.push(EntryInfo { name: name.to_owned(), size });
             Ok(())
         })?;
         Ok(entries)
@@ -171,10 +161,7 @@ impl EncodedContent {
         visit_entries(&self.decode()?, limits, |name, reader| {
             let mut data = Vec::new();
             reader.read_to_end(&mut data)?;
-            files.push(UnpackedFile {
-                name: name.to_owned(),
-                data,
-            });
+            files.push(UnpackedFile { name: name.to_owned(), data });
             Ok(())
         })?;
         Ok(files)
@@ -215,15 +202,10 @@ fn first_non_base64(text: &[u8]) -> Option<usize> {
     let tail = chunks.remainder();
     for (index, chunk) in chunks.enumerate() {
         if !chunk.iter().fold(true, |ok, &b| ok & is_base64_or_space(b)) {
-            return chunk
-                .iter()
-                .position(|&b| !is_base64_or_space(b))
-                .map(|p| index * 64 + p);
+            return chunk.iter().position(|&b| !is_base64_or_space(b)).map(|p| index * 64 + p);
         }
     }
-    tail.iter()
-        .position(|&b| !is_base64_or_space(b))
-        .map(|p| text.len() - tail.len() + p)
+    tail.iter().position(|&b| !is_base64_or_space(b)).map(|p| text.len() - tail.len() + p)
 }
 
 /// A reader that drops ASCII white space, so base64 broken over lines decodes.
@@ -234,18 +216,11 @@ impl Read for SkipSpace<'_> {
         let mut written = 0;
         while written < buf.len() && !self.0.is_empty() {
             let window = &self.0[..self.0.len().min(buf.len() - written)];
-            let take = window
-                .iter()
-                .position(u8::is_ascii_whitespace)
-                .unwrap_or(window.len());
+            let take = window.iter().position(u8::is_ascii_whitespace).unwrap_or(window.len());
             buf[written..written + take].copy_from_slice(&self.0[..take]);
             written += take;
             self.0 = &self.0[take..];
-            let spaces = self
-                .0
-                .iter()
-                .take_while(|b| b.is_ascii_whitespace())
-                .count();
+            let spaces = self.0.iter().take_while(|b| b.is_ascii_whitespace()).count();
             self.0 = &self.0[spaces..];
         }
         Ok(written)
@@ -256,12 +231,11 @@ fn zip_one(name: &str, data: &[u8]) -> Vec<u8> {
     let options = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
         .last_modified_time(zip::DateTime::default())
-        .unix_permissions(0o644);
+        .unix_permissions(0o644)
+        .large_file(data.len() as u64 >= u64::from(u32::MAX));
     let mut writer = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
-    // Writing into memory cannot fail for IO reasons; a failure here is a bug in the zip crate.
-    let written = writer
-        .start_file(name, options)
-        .and_then(|()| Ok(writer.write_all(data)?));
+    // Writing into memory cannot fail for IO reasons, and large files are declared as such.
+    let written = writer.start_file(name, options).and_then(|()| Ok(writer.write_all(data)?));
     match written.and_then(|()| writer.finish()) {
         Ok(cursor) => cursor.into_inner(),
         Err(e) => unreachable!("zipping into memory failed: {e}"),
@@ -270,32 +244,49 @@ fn zip_one(name: &str, data: &[u8]) -> Vec<u8> {
 
 type EntryVisitor<'v> = dyn FnMut(&str, &mut dyn Read) -> io::Result<()> + 'v;
 
+/// How much more may be unpacked, and which limit set it.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    left: u64,
+    /// The limit is the archive's size times the ratio (a bomb), not the size limit.
+    from_ratio: bool,
+}
+
 /// Opens the archive and hands each file entry, bounded, to `visit`.
+///
+/// Three bounds hold whatever the archive's headers claim: the entry count (read from the end
+/// record before the archive is indexed), each entry's output against its compressed size (never
+/// more than the archive) times the ratio, and the whole output against the archive's size times
+/// the ratio and the size limit — so entries that share one stored stream cannot multiply it.
 fn visit_entries(
     archive: &[u8],
     limits: &ZipLimits,
     mut visit: impl FnMut(&str, &mut dyn Read) -> io::Result<()>,
 ) -> Result<(), AttachmentError> {
-    let not_zip = |e: zip::result::ZipError| AttachmentError::NotZip {
-        reason: e.to_string(),
-    };
+    let declared = declared_entry_count(archive)?;
+    if declared > limits.max_entries {
+        return Err(AttachmentError::TooManyEntries { found: declared, limit: limits.max_entries });
+    }
+    let not_zip = |e: zip::result::ZipError| AttachmentError::NotZip { reason: e.to_string() };
     let mut zip = zip::ZipArchive::new(io::Cursor::new(archive)).map_err(not_zip)?;
     if zip.len() > limits.max_entries {
-        return Err(AttachmentError::TooManyEntries {
-            found: zip.len(),
-            limit: limits.max_entries,
-        });
+        return Err(AttachmentError::TooManyEntries { found: zip.len(), limit: limits.max_entries });
     }
-    let mut budget = limits.max_unpacked_bytes;
+    let archive_len = archive.len() as u64;
+    let ratio_total = archive_len.saturating_mul(limits.max_ratio).max(MIN_CAP);
+    let mut budget = Budget {
+        left: ratio_total.min(limits.max_unpacked_bytes),
+        from_ratio: ratio_total < limits.max_unpacked_bytes,
+    };
     let mut files = 0;
     for index in 0..zip.len() {
-        let entry = zip.by_index(index).map_err(not_zip)?;
-        let name = checked_entry_name(&entry, limits)?;
-        if entry.is_dir() {
+        let (name, is_dir) = inspect_header(&mut zip, index, limits)?;
+        if is_dir {
             continue;
         }
         files += 1;
-        budget = read_entry(entry, &name, limits, budget, &mut visit)?;
+        let entry = zip.by_index(index).map_err(not_zip)?;
+        budget.left = read_entry(entry, &name, limits, budget, archive_len, &mut visit)?;
     }
     if files == 0 {
         return Err(AttachmentError::EmptyArchive);
@@ -303,46 +294,58 @@ fn visit_entries(
     Ok(())
 }
 
+/// Smallest output cap, so that tiny entries are not refused for their header overhead.
+const MIN_CAP: u64 = 64 * 1024;
+
+/// Name, and whether it is a directory, from the raw entry: checked before any decryption or
+/// decompression is attempted.
+fn inspect_header(
+    zip: &mut zip::ZipArchive<io::Cursor<&[u8]>>,
+    index: usize,
+    limits: &ZipLimits,
+) -> Result<(String, bool), AttachmentError> {
+    let raw = zip.by_index_raw(index).map_err(|e| AttachmentError::NotZip { reason: e.to_string() })?;
+    let name = checked_entry_name(&raw, limits)?;
+    if raw.encrypted() {
+        return Err(AttachmentError::Encrypted { name });
+    }
+    Ok((name, raw.is_dir()))
+}
+
+/// The entry count the end-of-central-directory record declares, read without indexing anything.
+fn declared_entry_count(archive: &[u8]) -> Result<usize, AttachmentError> {
+    const END_RECORD: &[u8] = b"PK\x05\x06";
+    let window = &archive[archive.len().saturating_sub(22 + 65_535)..];
+    let at = window.windows(4).rposition(|w| w == END_RECORD).filter(|&at| at + 22 <= window.len());
+    let Some(at) = at else {
+        return Err(AttachmentError::NotZip { reason: "no end-of-central-directory record".into() });
+    };
+    let count = u16::from_le_bytes([window[at + 10], window[at + 11]]);
+    // 0xFFFF means the real count is in a ZIP64 record: far more than any limit we set.
+    Ok(if count == u16::MAX { usize::MAX } else { usize::from(count) })
+}
+
 /// Reads one entry through a cap that holds whatever its header claims; returns the budget left.
 fn read_entry(
     entry: zip::read::ZipFile<'_, io::Cursor<&[u8]>>,
     name: &str,
     limits: &ZipLimits,
-    budget: u64,
+    budget: Budget,
+    archive_len: u64,
     visit: &mut EntryVisitor<'_>,
 ) -> Result<u64, AttachmentError> {
-    if entry.encrypted() {
-        return Err(AttachmentError::Encrypted {
-            name: name.to_owned(),
-        });
-    }
-    let ratio_cap = entry
-        .compressed_size()
-        .max(1)
-        .saturating_mul(limits.max_ratio)
-        .max(4096);
-    let cap = ratio_cap.min(budget);
-    let mut capped = CountingReader {
-        inner: entry,
-        count: 0,
-        cap,
-    };
-    let corrupt = |e: io::Error| AttachmentError::Corrupt {
-        name: name.to_owned(),
-        reason: e.to_string(),
-    };
+    let entry_cap = entry.compressed_size().min(archive_len).saturating_mul(limits.max_ratio).max(MIN_CAP);
+    let cap = entry_cap.min(budget.left);
+    let mut capped = CountingReader { inner: entry, count: 0, cap };
     match visit(name, &mut capped) {
-        Err(e) if e.kind() == io::ErrorKind::FileTooLarge && cap == budget => {
-            Err(AttachmentError::TooLarge {
-                limit: limits.max_unpacked_bytes,
-            })
+        Ok(()) => Ok(budget.left - capped.count),
+        Err(e) if e.kind() == io::ErrorKind::FileTooLarge && cap == budget.left && !budget.from_ratio => {
+            Err(AttachmentError::TooLarge { limit: limits.max_unpacked_bytes })
         }
-        Err(e) if e.kind() == io::ErrorKind::FileTooLarge => Err(AttachmentError::RatioTooHigh {
-            name: name.to_owned(),
-            limit: limits.max_ratio,
-        }),
-        Err(e) => Err(corrupt(e)),
-        Ok(()) => Ok(budget - capped.count),
+        Err(e) if e.kind() == io::ErrorKind::FileTooLarge => {
+            Err(AttachmentError::RatioTooHigh { name: name.to_owned(), limit: limits.max_ratio })
+        }
+        Err(e) => Err(AttachmentError::Corrupt { name: name.to_owned(), reason: e.to_string() }),
     }
 }
 
@@ -352,12 +355,7 @@ fn checked_entry_name<R: Read>(
     limits: &ZipLimits,
 ) -> Result<String, AttachmentError> {
     let raw = String::from_utf8_lossy(entry.name_raw()).into_owned();
-    let unsafe_name = |reason| {
-        Err(AttachmentError::UnsafeEntryName {
-            name: raw.clone(),
-            reason,
-        })
-    };
+    let unsafe_name = |reason| Err(AttachmentError::UnsafeEntryName { name: raw.clone(), reason });
     if raw.len() > limits.max_name_bytes {
         return unsafe_name("the name is too long");
     }
@@ -374,6 +372,9 @@ pub fn unsafe_path_reason(name: &str) -> Option<&'static str> {
     }
     if name.contains('\0') || name.chars().any(char::is_control) {
         return Some("it contains control characters");
+    }
+    if name.chars().any(is_bidi_control) {
+        return Some("it contains bidirectional control characters that can disguise its extension");
     }
     if name.contains('\\') {
         return Some("it contains a backslash");
@@ -399,11 +400,13 @@ impl<R: Read> Read for CountingReader<R> {
         let n = self.inner.read(buf)?;
         self.count += n as u64;
         if self.count > self.cap {
-            return Err(io::Error::new(
-                io::ErrorKind::FileTooLarge,
-                "entry exceeds its limit",
-            ));
+            return Err(io::Error::new(io::ErrorKind::FileTooLarge, "entry exceeds its limit"));
         }
         Ok(n)
     }
+}
+
+/// Unicode bidirectional formatting characters (e.g. U+202E makes `x\u{202E}fdp.exe` look like a PDF).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }

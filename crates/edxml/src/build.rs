@@ -24,6 +24,9 @@ pub enum AnswerError {
         /// The document's sender.
         sender: String,
     },
+    /// A refusal (02) or recall request (13) must say why.
+    #[error("status {0} must give its reason (the description)")]
+    ReasonRequired(StatusCode),
     /// The document lacks what a status must refer to.
     #[error("the document has no {0}, so a status cannot refer to it")]
     Unreferenceable(&'static str),
@@ -55,7 +58,8 @@ impl Attachment {
 /// The status package with which `from` reports `status` on `doc`, at `at`.
 ///
 /// The reporting agency's details are copied from the document's recipient list (or, for a recall
-/// request, from its sender); the description defaults to the status's Vietnamese label.
+/// request, from its sender); the description defaults to the status's Vietnamese label, except for
+/// a refusal (02) or recall request (13), which must give its reason.
 pub fn answer(
     doc: &DocumentPackage,
     from: &AgencyCode,
@@ -64,18 +68,15 @@ pub fn answer(
     at: VnTimestamp,
 ) -> Result<StatusPackage, AnswerError> {
     let header = &doc.header;
-    let sender = header
-        .from
-        .as_ref()
-        .ok_or(AnswerError::Unreferenceable("sender (From)"))?;
-    let sender_id = sender
-        .organ_id
-        .clone()
-        .ok_or(AnswerError::Unreferenceable("sender code (From/OrganId)"))?;
-    let document_id = header
-        .document_id
-        .clone()
-        .ok_or(AnswerError::Unreferenceable("DocumentId"))?;
+    let sender = header.from.as_ref().ok_or(AnswerError::Unreferenceable("sender (From)"))?;
+    let sender_id = sender.organ_id.clone().ok_or(AnswerError::Unreferenceable("sender code (From/OrganId)"))?;
+    let document_id = header.document_id.clone().ok_or(AnswerError::Unreferenceable("DocumentId"))?;
+    let needs_reason = matches!(status, StatusCode::Refused | StatusCode::RecallRequested);
+    let description = match description.filter(|d| !d.trim().is_empty()) {
+        Some(text) => text,
+        None if needs_reason => return Err(AnswerError::ReasonRequired(status)),
+        None => status.label_vi().to_owned(),
+    };
     let reporter = reporting_organization(doc, from, status, sender)?;
     Ok(StatusPackage {
         header: StatusHeader {
@@ -88,7 +89,7 @@ pub fn answer(
             }),
             staff: None,
             status,
-            description: Some(description.unwrap_or_else(|| status.label_vi().to_owned())),
+            description: Some(description),
             timestamp: Some(at),
         },
         trace: None,
@@ -102,32 +103,13 @@ fn reporting_organization(
     status: StatusCode,
     sender: &Organization,
 ) -> Result<Organization, AnswerError> {
-    let is = |org: &&Organization| {
-        org.organ_id
-            .as_ref()
-            .is_some_and(|id| id.as_str() == from.as_str())
-    };
+    let is = |org: &&Organization| org.organ_id.as_ref().is_some_and(|id| id.as_str() == from.as_str());
     if status.is_sent_by_sender() {
-        let sender_code = sender
-            .organ_id
-            .as_ref()
-            .map(|id| id.as_str().to_owned())
-            .unwrap_or_default();
+        let sender_code = sender.organ_id.as_ref().map(|id| id.as_str().to_owned()).unwrap_or_default();
         return Some(sender)
             .filter(is)
             .cloned()
-            .ok_or(AnswerError::NotTheSender {
-                organ: from.to_string(),
-                sender: sender_code,
-            });
+            .ok_or(AnswerError::NotTheSender { organ: from.to_string(), sender: sender_code });
     }
-    doc.header
-        .to
-        .iter()
-        .find(is)
-        .cloned()
-        .ok_or_else(|| AnswerError::NotARecipient {
-            organ: from.to_string(),
-            status,
-        })
+    doc.header.to.iter().find(is).cloned().ok_or_else(|| AnswerError::NotARecipient { organ: from.to_string(), status })
 }

@@ -38,16 +38,9 @@ pub struct VnDate(Date);
 impl VnDate {
     /// Parses the exact `yyyy/MM/dd` form.
     pub fn parse(text: &str) -> Result<Self, DateError> {
-        let shape = || DateError::Shape {
-            expected: "yyyy/MM/dd",
-            found: text.to_owned(),
-        };
+        let shape = || DateError::Shape { expected: "yyyy/MM/dd", found: text.to_owned() };
         let [y, m, d] = split_fixed::<3>(text, '/', [4, 2, 2]).ok_or_else(shape)?;
-        date_from_parts(y, m, d)
-            .map(Self)
-            .ok_or_else(|| DateError::OutOfRange {
-                found: text.to_owned(),
-            })
+        date_from_parts(y, m, d).map(Self).ok_or_else(|| DateError::OutOfRange { found: text.to_owned() })
     }
 
     /// Wraps a calendar date.
@@ -62,24 +55,13 @@ impl VnDate {
 
     /// ISO 8601 form, `yyyy-MM-dd`.
     pub fn iso(self) -> String {
-        format!(
-            "{:04}-{:02}-{:02}",
-            self.0.year(),
-            u8::from(self.0.month()),
-            self.0.day()
-        )
+        format!("{:04}-{:02}-{:02}", self.0.year(), u8::from(self.0.month()), self.0.day())
     }
 }
 
 impl fmt::Display for VnDate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:04}/{:02}/{:02}",
-            self.0.year(),
-            u8::from(self.0.month()),
-            self.0.day()
-        )
+        write!(f, "{:04}/{:02}/{:02}", self.0.year(), u8::from(self.0.month()), self.0.day())
     }
 }
 
@@ -96,16 +78,11 @@ pub struct VnTimestamp(PrimitiveDateTime);
 impl VnTimestamp {
     /// Parses the exact `yyyy/MM/dd HH:mm:ss` form.
     pub fn parse(text: &str) -> Result<Self, DateError> {
-        let shape = || DateError::Shape {
-            expected: "yyyy/MM/dd HH:mm:ss",
-            found: text.to_owned(),
-        };
+        let shape = || DateError::Shape { expected: "yyyy/MM/dd HH:mm:ss", found: text.to_owned() };
         let (date, time) = text.split_once(' ').ok_or_else(shape)?;
         let [y, mo, d] = split_fixed::<3>(date, '/', [4, 2, 2]).ok_or_else(shape)?;
         let [h, mi, s] = split_fixed::<3>(time, ':', [2, 2, 2]).ok_or_else(shape)?;
-        let out_of_range = || DateError::OutOfRange {
-            found: text.to_owned(),
-        };
+        let out_of_range = || DateError::OutOfRange { found: text.to_owned() };
         let date = date_from_parts(y, mo, d).ok_or_else(out_of_range)?;
         let time = Time::from_hms(h as u8, mi as u8, s as u8).map_err(|_| out_of_range())?;
         Ok(Self(PrimitiveDateTime::new(date, time)))
@@ -114,8 +91,7 @@ impl VnTimestamp {
     /// The same instant expressed in Vietnam time, truncated to whole seconds.
     pub fn from_instant(instant: OffsetDateTime) -> Self {
         let local = instant.to_offset(VIETNAM_OFFSET);
-        let time =
-            Time::from_hms(local.hour(), local.minute(), local.second()).unwrap_or(Time::MIDNIGHT);
+        let time = Time::from_hms(local.hour(), local.minute(), local.second()).unwrap_or(Time::MIDNIGHT);
         Self(PrimitiveDateTime::new(local.date(), time))
     }
 
@@ -132,27 +108,14 @@ impl VnTimestamp {
     /// ISO 8601 / RFC 3339 form with the offset, e.g. `2018-09-28T17:25:11+07:00`.
     pub fn iso(self) -> String {
         let t = self.0.time();
-        format!(
-            "{}T{:02}:{:02}:{:02}+07:00",
-            self.date().iso(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        )
+        format!("{}T{:02}:{:02}:{:02}+07:00", self.date().iso(), t.hour(), t.minute(), t.second())
     }
 }
 
 impl fmt::Display for VnTimestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let t = self.0.time();
-        write!(
-            f,
-            "{} {:02}:{:02}:{:02}",
-            self.date(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        )
+        write!(f, "{} {:02}:{:02}:{:02}", self.date(), t.hour(), t.minute(), t.second())
     }
 }
 
@@ -187,22 +150,10 @@ mod tests {
 
     #[test]
     fn dates_round_trip_and_reject_impossible_days() {
-        assert_eq!(
-            VnDate::parse("2018/09/28").map(|d| d.to_string()),
-            Ok("2018/09/28".into())
-        );
-        assert!(matches!(
-            VnDate::parse("2014/02/30"),
-            Err(DateError::OutOfRange { .. })
-        ));
-        assert!(matches!(
-            VnDate::parse("2018-09-28"),
-            Err(DateError::Shape { .. })
-        ));
-        assert!(matches!(
-            VnDate::parse("2018/9/28"),
-            Err(DateError::Shape { .. })
-        ));
+        assert_eq!(VnDate::parse("2018/09/28").map(|d| d.to_string()), Ok("2018/09/28".into()));
+        assert!(matches!(VnDate::parse("2014/02/30"), Err(DateError::OutOfRange { .. })));
+        assert!(matches!(VnDate::parse("2018-09-28"), Err(DateError::Shape { .. })));
+        assert!(matches!(VnDate::parse("2018/9/28"), Err(DateError::Shape { .. })));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::name::ResolveResult;
 
 use crate::Limits;
-use crate::error::{ParseError, ParseErrorKind, Warning, line_col};
+use crate::error::{ParseError, ParseErrorKind, Warning, line_col, push_warning};
 
 /// The edXML namespace.
 pub const EDXML_NS: &str = "http://www.mic.gov.vn/TBT/QCVN_102_2016";
@@ -31,6 +31,8 @@ pub(crate) struct Element<'a> {
     pub(crate) name: String,
     pub(crate) ns: Ns,
     pub(crate) path: String,
+    /// Inside a `Signature`, where XMLDSig (or no) namespace is expected and extensions are skipped.
+    pub(crate) in_signature: bool,
     pub(crate) offset: usize,
     pub(crate) attributes: Vec<(String, String)>,
     pub(crate) text: Cow<'a, str>,
@@ -39,10 +41,7 @@ pub(crate) struct Element<'a> {
 
 impl Element<'_> {
     pub(crate) fn attribute(&self, local_name: &str) -> Option<&str> {
-        self.attributes
-            .iter()
-            .find(|(name, _)| name == local_name)
-            .map(|(_, value)| value.as_str())
+        self.attributes.iter().find(|(name, _)| name == local_name).map(|(_, value)| value.as_str())
     }
 }
 
@@ -52,23 +51,13 @@ pub(crate) fn read_tree<'a>(
     limits: &Limits,
     warnings: &mut Vec<Warning>,
 ) -> Result<Element<'a>, ParseError> {
-    let mut builder = Builder {
-        input,
-        limits,
-        warnings,
-        stack: Vec::new(),
-        root: None,
-        elements: 0,
-    };
+    let mut builder = Builder { input, limits, warnings, stack: Vec::new(), root: None, elements: 0, skipping: 0 };
     let mut reader = NsReader::from_str(input);
     reader.config_mut().check_end_names = true;
     loop {
         let offset = reader.buffer_position() as usize;
-        let result = reader
-            .read_resolved_event()
-            .map(|(ns, event)| (resolve(&ns), event));
-        let (ns, event) =
-            result.map_err(|e| builder.xml_error(&e, reader.error_position() as usize))?;
+        let result = reader.read_resolved_event().map(|(ns, event)| (resolve(&ns), event));
+        let (ns, event) = result.map_err(|e| builder.xml_error(&e, reader.error_position() as usize))?;
         if !builder.handle(ns, event, offset)? {
             break;
         }
@@ -98,16 +87,37 @@ struct Builder<'a, 'w> {
     stack: Vec<Element<'a>>,
     root: Option<Element<'a>>,
     elements: usize,
+    /// Depth inside a foreign-namespace subtree being skipped (0 = not skipping).
+    skipping: usize,
+}
+
+/// Longest element name accepted; QCVN 102's longest is 22 bytes.
+const MAX_NAME_BYTES: usize = 128;
+/// Paths in messages keep at most this many trailing bytes.
+const MAX_PATH_BYTES: usize = 256;
+
+/// `parent/name`, cut from the left (at a character boundary) to stay bounded.
+fn join_path(parent: &str, name: &str) -> String {
+    let mut path = String::with_capacity(parent.len() + name.len() + 1);
+    path.push_str(parent);
+    path.push('/');
+    path.push_str(name);
+    if path.len() <= MAX_PATH_BYTES {
+        return path;
+    }
+    let mut cut = path.len() - MAX_PATH_BYTES;
+    while !path.is_char_boundary(cut) {
+        cut += 1;
+    }
+    format!("…{}", &path[cut..])
 }
 
 impl<'a> Builder<'a, '_> {
     /// Handles one event; returns false at the end of the input.
-    fn handle(
-        &mut self,
-        ns: Resolved,
-        event: Event<'a>,
-        offset: usize,
-    ) -> Result<bool, ParseError> {
+    fn handle(&mut self, ns: Resolved, event: Event<'a>, offset: usize) -> Result<bool, ParseError> {
+        if self.skipping > 0 {
+            return self.skip(&event, offset).map(|()| true);
+        }
         match event {
             Event::Start(start) => self.open(ns, &start, offset)?,
             Event::Empty(start) => {
@@ -126,94 +136,102 @@ impl<'a> Builder<'a, '_> {
         Ok(true)
     }
 
-    fn open(
-        &mut self,
-        ns: Resolved,
-        start: &BytesStart<'a>,
-        offset: usize,
-    ) -> Result<(), ParseError> {
+    /// Inside a skipped subtree: count elements (the limit still holds), ignore the rest.
+    fn skip(&mut self, event: &Event<'a>, offset: usize) -> Result<(), ParseError> {
+        match event {
+            Event::Start(_) | Event::Empty(_) => {
+                self.count_element(offset)?;
+                if matches!(event, Event::Start(_)) {
+                    self.skipping += 1;
+                }
+            }
+            Event::End(_) => self.skipping -= 1,
+            Event::Eof => self.finish(offset)?,
+            Event::DocType(_) => return Err(self.error(ParseErrorKind::Doctype, offset)),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn open(&mut self, ns: Resolved, start: &BytesStart<'a>, offset: usize) -> Result<(), ParseError> {
         let name = start.local_name().as_ref().to_owned();
-        let path = match self.stack.last() {
-            Some(parent) => format!("{}/{}", parent.path, name),
-            None => name.clone(),
+        let (path, parent_in_signature) = match self.stack.last() {
+            Some(parent) => (join_path(&parent.path, &name), parent.in_signature),
+            None => (name.clone(), false),
         };
+        if name.len() > MAX_NAME_BYTES {
+            let kind = ParseErrorKind::Malformed {
+                reason: format!("an element name of {} bytes (at most {MAX_NAME_BYTES})", name.len()),
+            };
+            return Err(self.error_at(kind, &path, offset));
+        }
         self.check_bounds(&path, offset)?;
-        let ns = self.check_namespace(ns, &name, &path, offset)?;
-        let attributes = self.read_attributes(start, &path, offset)?;
-        let element = Element {
-            name,
-            ns,
-            path,
-            offset,
-            attributes,
-            text: Cow::Borrowed(""),
-            children: Vec::new(),
+        let in_signature = parent_in_signature || name == "Signature";
+        let Some(ns) = self.check_namespace(ns, &name, &path, in_signature, offset)? else {
+            // A foreign extension inside the signature (e.g. XAdES): skipped, with a warning.
+            self.skipping = 1;
+            return Ok(());
         };
+        let attributes = self.read_attributes(start, &path, offset)?;
+        let element =
+            Element { name, ns, path, in_signature, offset, attributes, text: Cow::Borrowed(""), children: Vec::new() };
         self.stack.push(element);
         Ok(())
     }
 
     fn check_bounds(&mut self, path: &str, offset: usize) -> Result<(), ParseError> {
         if self.root.is_some() {
-            let kind = ParseErrorKind::Malformed {
-                reason: "a second root element".into(),
-            };
+            let kind = ParseErrorKind::Malformed { reason: "a second root element".into() };
             return Err(self.error_at(kind, path, offset));
         }
+        self.count_element(offset)?;
+        if self.stack.len() >= self.limits.max_depth {
+            return Err(self.error_at(ParseErrorKind::TooDeep { limit: self.limits.max_depth }, path, offset));
+        }
+        Ok(())
+    }
+
+    fn count_element(&mut self, offset: usize) -> Result<(), ParseError> {
         self.elements += 1;
         if self.elements > self.limits.max_elements {
-            return Err(self.error_at(
-                ParseErrorKind::TooManyElements {
-                    limit: self.limits.max_elements,
-                },
-                path,
-                offset,
-            ));
-        }
-        if self.stack.len() >= self.limits.max_depth {
-            return Err(self.error_at(
-                ParseErrorKind::TooDeep {
-                    limit: self.limits.max_depth,
-                },
-                path,
-                offset,
-            ));
+            return Err(self.error(ParseErrorKind::TooManyElements { limit: self.limits.max_elements }, offset));
         }
         Ok(())
     }
 
     /// edXML elements must be in the edXML namespace; the signature may be in XMLDSig's or none.
+    /// `None`: a foreign element inside the signature, to be skipped.
     fn check_namespace(
         &mut self,
         ns: Resolved,
         name: &str,
         path: &str,
+        in_signature: bool,
         offset: usize,
-    ) -> Result<Ns, ParseError> {
-        let in_signature = name == "Signature" || path.contains("/Signature/");
+    ) -> Result<Option<Ns>, ParseError> {
         let wrong = |found: String| ParseErrorKind::WrongNamespace {
             element: name.to_owned(),
             found,
             expected: if in_signature { DSIG_NS } else { EDXML_NS },
         };
         match ns {
-            Err(found) => Err(self.error_at(wrong(found), path, offset)),
-            Ok(Ns::Unbound) if self.stack.is_empty() => {
-                Err(self.error_at(wrong(String::new()), path, offset))
-            }
-            Ok(Ns::Dsig) if !in_signature => {
-                Err(self.error_at(wrong(DSIG_NS.into()), path, offset))
-            }
-            Ok(Ns::Unbound) if !in_signature => {
+            Err(found) if in_signature && name != "Signature" && !found.starts_with("undeclared prefix") => {
                 self.warn(
-                    "no-namespace",
+                    "foreign-namespace",
                     path,
                     offset,
-                    format!("<{name}> has no namespace; read as edXML"),
+                    format!("<{name}> in namespace {found:?} inside the signature; skipped"),
                 );
-                Ok(Ns::Unbound)
+                Ok(None)
             }
-            Ok(ns) => Ok(ns),
+            Err(found) => Err(self.error_at(wrong(found), path, offset)),
+            Ok(Ns::Unbound) if self.stack.is_empty() => Err(self.error_at(wrong(String::new()), path, offset)),
+            Ok(Ns::Dsig) if !in_signature => Err(self.error_at(wrong(DSIG_NS.into()), path, offset)),
+            Ok(Ns::Unbound) if !in_signature => {
+                self.warn("no-namespace", path, offset, format!("<{name}> has no namespace; read as edXML"));
+                Ok(Some(Ns::Unbound))
+            }
+            Ok(ns) => Ok(Some(ns)),
         }
     }
 
@@ -225,8 +243,7 @@ impl<'a> Builder<'a, '_> {
     ) -> Result<Vec<(String, String)>, ParseError> {
         let mut attributes = Vec::new();
         for attribute in start.attributes() {
-            let malformed =
-                |e: String| self.error_at(ParseErrorKind::Malformed { reason: e }, path, offset);
+            let malformed = |e: String| self.error_at(ParseErrorKind::Malformed { reason: e }, path, offset);
             let attribute = attribute.map_err(|e| malformed(e.to_string()))?;
             let key = attribute.key;
             if key.as_namespace_binding().is_some() {
@@ -234,9 +251,7 @@ impl<'a> Builder<'a, '_> {
             }
             if attributes.len() >= self.limits.max_attributes {
                 return Err(self.error_at(
-                    ParseErrorKind::TooManyAttributes {
-                        limit: self.limits.max_attributes,
-                    },
+                    ParseErrorKind::TooManyAttributes { limit: self.limits.max_attributes },
                     path,
                     offset,
                 ));
@@ -244,6 +259,10 @@ impl<'a> Builder<'a, '_> {
             let value = attribute
                 .normalized_value(quick_xml::XmlVersion::Implicit1_0)
                 .map_err(|e| self.entity_error(&e.to_string(), path, offset))?;
+            if let Some(c) = value.chars().find(|&c| !is_xml_char(c)) {
+                let reason = format!("character U+{:04X} is not allowed in an attribute value", c as u32);
+                return Err(self.error_at(ParseErrorKind::Malformed { reason }, path, offset));
+            }
             attributes.push((key.local_name().as_ref().to_owned(), value.into_owned()));
         }
         Ok(attributes)
@@ -259,19 +278,12 @@ impl<'a> Builder<'a, '_> {
         }
     }
 
-    fn push_text(
-        &mut self,
-        mut text: Cow<'a, str>,
-        source: Source,
-        offset: usize,
-    ) -> Result<(), ParseError> {
+    fn push_text(&mut self, mut text: Cow<'a, str>, source: Source, offset: usize) -> Result<(), ParseError> {
         let Some(element) = self.stack.last_mut() else {
             if text.trim().is_empty() {
                 return Ok(());
             }
-            let kind = ParseErrorKind::Malformed {
-                reason: "text outside the root element".into(),
-            };
+            let kind = ParseErrorKind::Malformed { reason: "text outside the root element".into() };
             return Err(self.error(kind, offset));
         };
         if !element.children.is_empty() && text.trim().is_empty() {
@@ -299,9 +311,7 @@ impl<'a> Builder<'a, '_> {
         if element.name != UNBOUNDED_TEXT && element.text.len() > self.limits.max_text_bytes {
             let path = element.path.clone();
             return Err(self.error_at(
-                ParseErrorKind::TextTooLong {
-                    limit: self.limits.max_text_bytes,
-                },
+                ParseErrorKind::TextTooLong { limit: self.limits.max_text_bytes },
                 &path,
                 offset,
             ));
@@ -310,36 +320,19 @@ impl<'a> Builder<'a, '_> {
     }
 
     /// Character references and the five predefined entities; anything else is refused.
-    fn push_reference(
-        &mut self,
-        reference: &BytesRef<'a>,
-        offset: usize,
-    ) -> Result<(), ParseError> {
-        let path = self
-            .stack
-            .last()
-            .map(|e| e.path.clone())
-            .unwrap_or_default();
+    fn push_reference(&mut self, reference: &BytesRef<'a>, offset: usize) -> Result<(), ParseError> {
+        let path = self.stack.last().map(|e| e.path.clone()).unwrap_or_default();
         let resolved = match reference.resolve_char_ref() {
             Ok(Some(c)) if is_xml_char(c) => c,
             Ok(Some(c)) => {
                 return Err(self.entity_error(
-                    &format!(
-                        "character reference to U+{:04X}, which XML forbids",
-                        c as u32
-                    ),
+                    &format!("character reference to U+{:04X}, which XML forbids", c as u32),
                     &path,
                     offset,
                 ));
             }
             Ok(None) => predefined(reference).ok_or_else(|| {
-                self.error_at(
-                    ParseErrorKind::UndeclaredEntity {
-                        name: reference.to_string(),
-                    },
-                    &path,
-                    offset,
-                )
+                self.error_at(ParseErrorKind::UndeclaredEntity { name: reference.to_string() }, &path, offset)
             })?,
             Err(e) => return Err(self.entity_error(&e.to_string(), &path, offset)),
         };
@@ -347,114 +340,53 @@ impl<'a> Builder<'a, '_> {
     }
 
     fn entity_error(&self, reason: &str, path: &str, offset: usize) -> ParseError {
-        if let Some(name) = reason
-            .split('&')
-            .nth(1)
-            .and_then(|rest| rest.split(';').next())
-            .filter(|n| !n.starts_with('#'))
+        if let Some(name) =
+            reason.split('&').nth(1).and_then(|rest| rest.split(';').next()).filter(|n| !n.starts_with('#'))
         {
-            return self.error_at(
-                ParseErrorKind::UndeclaredEntity {
-                    name: name.to_owned(),
-                },
-                path,
-                offset,
-            );
+            return self.error_at(ParseErrorKind::UndeclaredEntity { name: name.to_owned() }, path, offset);
         }
-        self.error_at(
-            ParseErrorKind::Malformed {
-                reason: reason.to_owned(),
-            },
-            path,
-            offset,
-        )
+        self.error_at(ParseErrorKind::Malformed { reason: reason.to_owned() }, path, offset)
     }
 
-    fn check_declaration(
-        &self,
-        decl: &quick_xml::events::BytesDecl<'_>,
-        offset: usize,
-    ) -> Result<(), ParseError> {
+    fn check_declaration(&self, decl: &quick_xml::events::BytesDecl<'_>, offset: usize) -> Result<(), ParseError> {
         if let Some(Ok(encoding)) = decl.encoding()
             && !encoding.eq_ignore_ascii_case("utf-8")
             && !encoding.eq_ignore_ascii_case("utf8")
         {
-            return Err(self.error(
-                ParseErrorKind::UnsupportedEncoding {
-                    found: encoding.into_owned(),
-                },
-                offset,
-            ));
+            return Err(self.error(ParseErrorKind::UnsupportedEncoding { found: encoding.into_owned() }, offset));
         }
         Ok(())
     }
 
     fn finish(&self, offset: usize) -> Result<(), ParseError> {
         match self.stack.last() {
-            Some(open) => Err(self.error_at(
-                ParseErrorKind::Truncated {
-                    open: open.name.clone(),
-                },
-                &open.path,
-                offset,
-            )),
+            Some(open) => Err(self.error_at(ParseErrorKind::Truncated { open: open.name.clone() }, &open.path, offset)),
             None => Ok(()),
         }
     }
 
     fn xml_error(&self, error: &quick_xml::Error, offset: usize) -> ParseError {
-        let path = self
-            .stack
-            .last()
-            .map(|e| e.path.clone())
-            .unwrap_or_default();
+        let path = self.stack.last().map(|e| e.path.clone()).unwrap_or_default();
         let truncated = matches!(error, quick_xml::Error::Syntax(_))
             && !self.input.as_bytes()[offset.min(self.input.len())..].contains(&b'>');
         match (truncated, self.stack.last()) {
-            (true, Some(open)) => self.error_at(
-                ParseErrorKind::Truncated {
-                    open: open.name.clone(),
-                },
-                &path,
-                offset,
-            ),
-            _ => self.error_at(
-                ParseErrorKind::Malformed {
-                    reason: error.to_string(),
-                },
-                &path,
-                offset,
-            ),
+            (true, Some(open)) => self.error_at(ParseErrorKind::Truncated { open: open.name.clone() }, &path, offset),
+            _ => self.error_at(ParseErrorKind::Malformed { reason: error.to_string() }, &path, offset),
         }
     }
 
     fn warn(&mut self, code: &'static str, path: &str, offset: usize, message: String) {
-        let (line, _) = line_col(self.input.as_bytes(), offset);
-        self.warnings.push(Warning {
-            code,
-            path: path.to_owned(),
-            line,
-            message,
-        });
+        push_warning(self.warnings, self.input.as_bytes(), offset, code, path, message);
     }
 
     fn error(&self, kind: ParseErrorKind, offset: usize) -> ParseError {
-        let path = self
-            .stack
-            .last()
-            .map(|e| e.path.clone())
-            .unwrap_or_default();
+        let path = self.stack.last().map(|e| e.path.clone()).unwrap_or_default();
         self.error_at(kind, &path, offset)
     }
 
     fn error_at(&self, kind: ParseErrorKind, path: &str, offset: usize) -> ParseError {
         let (line, column) = line_col(self.input.as_bytes(), offset);
-        ParseError {
-            kind,
-            path: path.to_owned(),
-            line: Some(line),
-            column: Some(column),
-        }
+        ParseError { kind, path: path.to_owned(), line: Some(line), column: Some(column) }
     }
 }
 

@@ -237,12 +237,31 @@ pub struct Warning {
 
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} at {} (line {}): {}",
-            self.code, self.path, self.line, self.message
-        )
+        write!(f, "{} at {} (line {}): {}", self.code, self.path, self.line, self.message)
     }
+}
+
+/// Most warnings kept for one package; past it, one last warning says more were dropped.
+pub const MAX_WARNINGS: usize = 64;
+
+/// Adds a warning unless the cap is reached (each costs a scan of the input for its line).
+pub(crate) fn push_warning(
+    warnings: &mut Vec<Warning>,
+    input: &[u8],
+    offset: usize,
+    code: &'static str,
+    path: &str,
+    message: String,
+) {
+    if warnings.len() > MAX_WARNINGS {
+        return;
+    }
+    let (line, _) = line_col(input, offset);
+    let (code, message) = match warnings.len() {
+        MAX_WARNINGS => ("warnings-truncated", format!("more than {MAX_WARNINGS} warnings; the rest are not listed")),
+        _ => (code, message),
+    };
+    warnings.push(Warning { code, path: path.to_owned(), line, message });
 }
 
 /// 1-based line and column of a byte offset.

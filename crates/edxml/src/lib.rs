@@ -23,14 +23,12 @@ mod validate;
 mod write;
 
 pub use agency::{AgencyCode, AgencyCodeError, CodeForm, MAX_DECISION20_LEN, OrganId};
-pub use attachment::{
-    AttachmentError, EncodedContent, EntryInfo, UnpackedFile, unsafe_path_reason,
-};
+pub use attachment::{AttachmentError, EncodedContent, EntryInfo, UnpackedFile, unsafe_path_reason};
 pub use build::{AnswerError, answer};
 pub use codes::{BusinessType, Priority, StatusCode, UnknownCode};
 pub use datetime::{DateError, VIETNAM_OFFSET, VnDate, VnTimestamp};
 pub use dom::{DSIG_NS, EDXML_NS};
-pub use error::{ParseError, ParseErrorKind, Warning};
+pub use error::{MAX_WARNINGS, ParseError, ParseErrorKind, Warning};
 pub use limits::{Limits, ZipLimits};
 pub use model::Package;
 pub use number::{DocumentNumber, DocumentNumberError};

@@ -48,11 +48,6 @@ impl Default for Limits {
 
 impl Default for ZipLimits {
     fn default() -> Self {
-        Self {
-            max_entries: 64,
-            max_unpacked_bytes: 512 * 1024 * 1024,
-            max_ratio: 200,
-            max_name_bytes: 255,
-        }
+        Self { max_entries: 64, max_unpacked_bytes: 512 * 1024 * 1024, max_ratio: 200, max_name_bytes: 255 }
     }
 }

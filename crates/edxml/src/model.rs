@@ -368,30 +368,19 @@ impl Package {
 impl DocumentPackage {
     /// The business type; a package without `Bussiness` is a new document.
     pub fn business_type(&self) -> BusinessType {
-        self.trace
-            .as_ref()
-            .and_then(|t| t.business.as_ref())
-            .and_then(|b| b.doc_type)
-            .unwrap_or(BusinessType::New)
+        self.trace.as_ref().and_then(|t| t.business.as_ref()).and_then(|b| b.doc_type).unwrap_or(BusinessType::New)
     }
 
     /// `number/notation` from `Code`, as written.
     pub fn number_notation(&self) -> Option<String> {
         let code = self.header.code.as_ref()?;
-        Some(format!(
-            "{}/{}",
-            code.number.as_deref()?,
-            code.notation.as_deref()?
-        ))
+        Some(format!("{}/{}", code.number.as_deref()?, code.notation.as_deref()?))
     }
 }
 
 impl Organization {
     /// An organisation known only by its code.
     pub fn with_id(organ_id: OrganId) -> Self {
-        Self {
-            organ_id: Some(organ_id),
-            ..Self::default()
-        }
+        Self { organ_id: Some(organ_id), ..Self::default() }
     }
 }

@@ -25,10 +25,8 @@ pub enum DocumentNumberError {
         /// The number part found.
         found: String,
     },
-    /// The notation is empty, has spaces, or lower-case letters.
-    #[error(
-        "notation {found:?} must be non-empty upper-case letters, digits and '-' (e.g. NQ-CP, VPCP-TTĐT)"
-    )]
+    /// The notation is empty, starts with '-', or has spaces or other characters.
+    #[error("notation {found:?} must be letters, digits and '-' with no spaces (e.g. NQ-CP, QĐ-TTg)")]
     BadNotation {
         /// The notation part found.
         found: String,
@@ -39,18 +37,13 @@ impl DocumentNumber {
     /// Parses `number/notation`.
     pub fn parse(text: &str) -> Result<Self, DocumentNumberError> {
         let (number, notation) =
-            text.split_once('/')
-                .ok_or_else(|| DocumentNumberError::NoSlash {
-                    found: text.to_owned(),
-                })?;
+            text.split_once('/').ok_or_else(|| DocumentNumberError::NoSlash { found: text.to_owned() })?;
         Self::new(number, notation)
     }
 
     /// Checks the two parts as a package's `Code` element carries them.
     pub fn new(number: &str, notation: &str) -> Result<Self, DocumentNumberError> {
-        let bad_number = || DocumentNumberError::BadNumber {
-            found: number.to_owned(),
-        };
+        let bad_number = || DocumentNumberError::BadNumber { found: number.to_owned() };
         if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad_number());
         }
@@ -59,14 +52,9 @@ impl DocumentNumber {
             return Err(bad_number());
         }
         if !is_notation(notation) {
-            return Err(DocumentNumberError::BadNotation {
-                found: notation.to_owned(),
-            });
+            return Err(DocumentNumberError::BadNotation { found: notation.to_owned() });
         }
-        Ok(Self {
-            number,
-            notation: notation.to_owned(),
-        })
+        Ok(Self { number, notation: notation.to_owned() })
     }
 
     /// The number, restarting at 1 each year.
@@ -80,13 +68,11 @@ impl DocumentNumber {
     }
 }
 
-/// Upper-case letters (Vietnamese ones included), digits, `-`, `/` and `.`; no spaces.
+/// Letters (Vietnamese ones, either case: `QĐ-TTg`), digits, `-`, `/` and `.`; no spaces.
 fn is_notation(text: &str) -> bool {
     !text.is_empty()
         && !text.starts_with('-')
-        && text
-            .chars()
-            .all(|c| c.is_uppercase() || c.is_ascii_digit() || matches!(c, '-' | '/' | '.'))
+        && text.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '/' | '.'))
 }
 
 impl fmt::Display for DocumentNumber {
@@ -101,7 +87,7 @@ mod tests {
 
     #[test]
     fn parses_real_numbers() {
-        for text in ["44/NQ-CP", "7816/VPCP-TTĐT", "15/QĐ-BNV", "05/BNV-VP"] {
+        for text in ["44/NQ-CP", "7816/VPCP-TTĐT", "15/QĐ-BNV", "05/BNV-VP", "1896/QĐ-TTg", "12/TTr-BTC"] {
             let parsed = DocumentNumber::parse(text).expect(text);
             assert_eq!(parsed.to_string(), text.trim_start_matches('0'));
         }
@@ -109,21 +95,9 @@ mod tests {
 
     #[test]
     fn refuses_malformed_numbers() {
-        assert!(matches!(
-            DocumentNumber::parse("NQ-CP"),
-            Err(DocumentNumberError::NoSlash { .. })
-        ));
-        assert!(matches!(
-            DocumentNumber::parse("74fass22/VPCP"),
-            Err(DocumentNumberError::BadNumber { .. })
-        ));
-        assert!(matches!(
-            DocumentNumber::parse("44/nq-cp"),
-            Err(DocumentNumberError::BadNotation { .. })
-        ));
-        assert!(matches!(
-            DocumentNumber::parse("0/NQ-CP"),
-            Err(DocumentNumberError::BadNumber { .. })
-        ));
+        assert!(matches!(DocumentNumber::parse("NQ-CP"), Err(DocumentNumberError::NoSlash { .. })));
+        assert!(matches!(DocumentNumber::parse("74fass22/VPCP"), Err(DocumentNumberError::BadNumber { .. })));
+        assert!(matches!(DocumentNumber::parse("44/NQ CP"), Err(DocumentNumberError::BadNotation { .. })));
+        assert!(matches!(DocumentNumber::parse("0/NQ-CP"), Err(DocumentNumberError::BadNumber { .. })));
     }
 }

@@ -10,7 +10,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::model::*;
-use crate::{BusinessType, DocumentNumber, OrganId, StatusCode, ZipLimits, unsafe_path_reason};
+use crate::{AttachmentError, BusinessType, DocumentNumber, OrganId, StatusCode, ZipLimits, unsafe_path_reason};
 
 /// How much a finding matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -106,22 +106,13 @@ impl Serialize for FindingCode {
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} [{}] {}: {}",
-            self.code,
-            self.code.title_vi(),
-            self.path,
-            self.message
-        )
+        write!(f, "{} [{}] {}: {}", self.code, self.code.title_vi(), self.path, self.message)
     }
 }
 
 /// Checks a package. An empty result means valid; attachments are unpacked within `zip_limits`.
 pub fn validate(package: &Package, zip_limits: &ZipLimits) -> Vec<Finding> {
-    let mut v = Validator {
-        findings: Vec::new(),
-    };
+    let mut v = Validator { findings: Vec::new() };
     match package {
         Package::Document(doc) => v.document(doc, zip_limits),
         Package::Status(status) => v.status(status),
@@ -139,25 +130,14 @@ impl Validator {
             FindingCode::NonconformingAgencyCode => Severity::Nonconforming,
             _ => Severity::Error,
         };
-        self.findings.push(Finding {
-            code,
-            severity,
-            path: path.to_owned(),
-            message: message.into(),
-        });
+        self.findings.push(Finding { code, severity, path: path.to_owned(), message: message.into() });
     }
 
     /// A required text: present and not blank.
     fn text(&mut self, path: &str, value: Option<&str>) -> bool {
         match value {
-            None => self.push(
-                FindingCode::MissingField,
-                path,
-                "required element is missing",
-            ),
-            Some(v) if v.trim().is_empty() => {
-                self.push(FindingCode::EmptyField, path, "required element is empty")
-            }
+            None => self.push(FindingCode::MissingField, path, "required element is missing"),
+            Some(v) if v.trim().is_empty() => self.push(FindingCode::EmptyField, path, "required element is empty"),
             Some(_) => return true,
         }
         false
@@ -165,28 +145,16 @@ impl Validator {
 
     fn present<T>(&mut self, path: &str, value: Option<&T>) -> bool {
         if value.is_none() {
-            self.push(
-                FindingCode::MissingField,
-                path,
-                "required element is missing",
-            );
+            self.push(FindingCode::MissingField, path, "required element is missing");
         }
         value.is_some()
     }
 
     fn organ_id(&mut self, path: &str, id: Option<&OrganId>) {
         match id {
-            None => self.push(
-                FindingCode::MissingField,
-                path,
-                "required element is missing",
-            ),
+            None => self.push(FindingCode::MissingField, path, "required element is missing"),
             Some(OrganId::Nonconforming { text, error }) => {
-                self.push(
-                    FindingCode::NonconformingAgencyCode,
-                    path,
-                    format!("{text:?}: {error}"),
-                );
+                self.push(FindingCode::NonconformingAgencyCode, path, format!("{text:?}: {error}"));
             }
             Some(OrganId::Valid(_)) => {}
         }
@@ -200,10 +168,7 @@ impl Validator {
 
     fn organization(&mut self, path: &str, org: Option<&Organization>) {
         if self.present(path, org) {
-            self.organ_id(
-                &format!("{path}/OrganId"),
-                org.and_then(|o| o.organ_id.as_ref()),
-            );
+            self.organ_id(&format!("{path}/OrganId"), org.and_then(|o| o.organ_id.as_ref()));
         }
     }
 
@@ -220,19 +185,10 @@ impl Validator {
         self.text(&format!("{P}/DocumentId"), h.document_id.as_deref());
         self.code(h.code.as_ref());
         let date = h.promulgation.as_ref().and_then(|p| p.date);
-        self.present(
-            &format!("{P}/PromulgationInfo/PromulgationDate"),
-            date.as_ref(),
-        );
-        self.text(
-            &format!("{P}/DocumentType/TypeName"),
-            h.document_type.as_ref().and_then(|t| t.name.as_deref()),
-        );
+        self.present(&format!("{P}/PromulgationInfo/PromulgationDate"), date.as_ref());
+        self.text(&format!("{P}/DocumentType/TypeName"), h.document_type.as_ref().and_then(|t| t.name.as_deref()));
         self.text(&format!("{P}/Subject"), h.subject.as_deref());
-        self.text(
-            &format!("{P}/SignerInfo/FullName"),
-            h.signer.as_ref().and_then(|s| s.full_name.as_deref()),
-        );
+        self.text(&format!("{P}/SignerInfo/FullName"), h.signer.as_ref().and_then(|s| s.full_name.as_deref()));
         if let (Some(due), Some(date)) = (h.due_date, date)
             && due < date
         {
@@ -249,11 +205,7 @@ impl Validator {
 
     fn recipients(&mut self, to: &[Organization]) {
         if to.is_empty() {
-            self.push(
-                FindingCode::MissingField,
-                "MessageHeader/To",
-                "the document has no recipient",
-            );
+            self.push(FindingCode::MissingField, "MessageHeader/To", "the document has no recipient");
         }
         let mut seen = HashSet::new();
         for (index, org) in to.iter().enumerate() {
@@ -262,11 +214,7 @@ impl Validator {
             if let Some(id) = &org.organ_id
                 && !seen.insert(id.as_str())
             {
-                self.push(
-                    FindingCode::DuplicateRecipient,
-                    &path,
-                    format!("{id} is listed more than once"),
-                );
+                self.push(FindingCode::DuplicateRecipient, &path, format!("{id} is listed more than once"));
             }
         }
     }
@@ -279,11 +227,7 @@ impl Validator {
         if let (true, true, Some(n), Some(t)) = (has_number, has_notation, number, notation)
             && let Err(e) = DocumentNumber::new(n.trim(), t.trim())
         {
-            self.push(
-                FindingCode::BadDocumentNumber,
-                "MessageHeader/Code",
-                e.to_string(),
-            );
+            self.push(FindingCode::BadDocumentNumber, "MessageHeader/Code", e.to_string());
         }
     }
 
@@ -293,21 +237,14 @@ impl Validator {
         if let Some(code) = r.code.as_deref().filter(|c| !c.trim().is_empty())
             && let Err(e) = DocumentNumber::parse(code.trim())
         {
-            self.push(
-                FindingCode::BadDocumentNumber,
-                &format!("{path}/Code"),
-                e.to_string(),
-            );
+            self.push(FindingCode::BadDocumentNumber, &format!("{path}/Code"), e.to_string());
         }
     }
 
     fn business(&mut self, doc: &DocumentPackage) {
         let Some(trace) = &doc.trace else { return };
         for (index, t) in trace.traces.iter().enumerate() {
-            self.optional_organ_id(
-                &format!("TraceHeaderList/TraceHeader[{}]/OrganId", index + 1),
-                t.organ_id.as_ref(),
-            );
+            self.optional_organ_id(&format!("TraceHeaderList/TraceHeader[{}]/OrganId", index + 1), t.organ_id.as_ref());
         }
         let Some(b) = &trace.business else { return };
         const P: &str = "TraceHeaderList/Bussiness";
@@ -316,31 +253,18 @@ impl Validator {
             Some(BusinessType::Replace) => self.replacements(b.replacements.as_deref()),
             _ => {}
         }
-        if b.doc_type == Some(BusinessType::Recall)
-            && b.reason.as_deref().is_none_or(|r| r.trim().is_empty())
-        {
-            self.push(
-                FindingCode::MissingReason,
-                &format!("{P}/BussinessDocReason"),
-                "a recall must give its reason",
-            );
+        if b.doc_type == Some(BusinessType::Recall) && b.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+            self.push(FindingCode::MissingReason, &format!("{P}/BussinessDocReason"), "a recall must give its reason");
         }
     }
 
     fn update_info(&mut self, info: Option<&BusinessDocumentInfo>) {
         const P: &str = "TraceHeaderList/Bussiness/BussinessDocumentInfo";
         let Some(info) = info else {
-            return self.push(
-                FindingCode::MissingBusinessInfo,
-                P,
-                "an update must say what it changes",
-            );
+            return self.push(FindingCode::MissingBusinessInfo, P, "an update must say what it changes");
         };
         for (index, r) in info.receivers.iter().flatten().enumerate() {
-            self.organ_id(
-                &format!("{P}/ReceiverList/Receiver[{}]/OrganId", index + 1),
-                r.organ_id.as_ref(),
-            );
+            self.organ_id(&format!("{P}/ReceiverList/Receiver[{}]/OrganId", index + 1), r.organ_id.as_ref());
         }
     }
 
@@ -348,11 +272,7 @@ impl Validator {
         const P: &str = "TraceHeaderList/Bussiness/ReplacementInfoList";
         let list = list.unwrap_or_default();
         if list.is_empty() {
-            return self.push(
-                FindingCode::MissingBusinessInfo,
-                P,
-                "a replacement must name the document it replaces",
-            );
+            return self.push(FindingCode::MissingBusinessInfo, P, "a replacement must name the document it replaces");
         }
         for (index, r) in list.iter().enumerate() {
             let path = format!("{P}/ReplacementInfo[{}]", index + 1);
@@ -365,52 +285,33 @@ impl Validator {
 
     fn attachments(&mut self, doc: &DocumentPackage, zip_limits: &ZipLimits) {
         if doc.attachments.is_empty() && doc.business_type() == BusinessType::New {
-            self.push(
-                FindingCode::NoAttachment,
-                "AttachmentEncoded",
-                "a new document must carry its file",
-            );
+            self.push(FindingCode::NoAttachment, "AttachmentEncoded", "a new document must carry its file");
         }
-        let references = doc
-            .manifest
-            .as_ref()
-            .map(|m| m.references.as_slice())
-            .unwrap_or_default();
-        let listed = self.unique_ids(
-            "edXMLBody/edXMLManifest/Reference",
-            references.iter().map(|r| r.content_id.as_deref()),
-        );
-        let attached = self.unique_ids(
-            "AttachmentEncoded/Attachment",
-            doc.attachments.iter().map(|a| a.content_id.as_deref()),
-        );
+        let references = doc.manifest.as_ref().map(|m| m.references.as_slice()).unwrap_or_default();
+        let listed =
+            self.unique_ids("edXMLBody/edXMLManifest/Reference", references.iter().map(|r| r.content_id.as_deref()));
+        let attached =
+            self.unique_ids("AttachmentEncoded/Attachment", doc.attachments.iter().map(|a| a.content_id.as_deref()));
         for (index, reference) in references.iter().enumerate() {
             let path = format!("edXMLBody/edXMLManifest/Reference[{}]", index + 1);
             self.manifest_reference(&path, reference, doc);
         }
+        // One unpacking budget for the whole package, so many attachments cannot multiply it.
+        let mut budget = zip_limits.clone();
         for (index, attachment) in doc.attachments.iter().enumerate() {
             let path = format!("AttachmentEncoded/Attachment[{}]", index + 1);
-            if let Some(id) = attachment
-                .content_id
-                .as_deref()
-                .filter(|id| !listed.contains(id) && attached.contains(id))
+            if let Some(id) =
+                attachment.content_id.as_deref().filter(|id| !listed.contains(id) && attached.contains(id))
             {
-                self.push(
-                    FindingCode::UnlistedAttachment,
-                    &path,
-                    format!("cid:{id} is not in the manifest"),
-                );
+                self.push(FindingCode::UnlistedAttachment, &path, format!("cid:{id} is not in the manifest"));
             }
-            self.attachment(&path, attachment, zip_limits);
+            let unpacked = self.attachment(&path, attachment, &budget);
+            budget.max_unpacked_bytes = budget.max_unpacked_bytes.saturating_sub(unpacked);
         }
     }
 
     /// Content ids, reporting blanks and duplicates.
-    fn unique_ids<'a>(
-        &mut self,
-        path: &str,
-        ids: impl Iterator<Item = Option<&'a str>>,
-    ) -> HashSet<&'a str> {
+    fn unique_ids<'a>(&mut self, path: &str, ids: impl Iterator<Item = Option<&'a str>>) -> HashSet<&'a str> {
         let mut seen = HashSet::new();
         for (index, id) in ids.enumerate() {
             let item = format!("{path}[{}]/ContentId", index + 1);
@@ -419,34 +320,17 @@ impl Validator {
             }
             let id = id.unwrap_or_default();
             if !seen.insert(id) {
-                self.push(
-                    FindingCode::DuplicateContentId,
-                    &item,
-                    format!("cid:{id} is used more than once"),
-                );
+                self.push(FindingCode::DuplicateContentId, &item, format!("cid:{id} is used more than once"));
             }
         }
         seen
     }
 
-    fn manifest_reference(
-        &mut self,
-        path: &str,
-        reference: &ManifestReference,
-        doc: &DocumentPackage,
-    ) {
-        let Some(id) = reference
-            .content_id
-            .as_deref()
-            .filter(|id| !id.trim().is_empty())
-        else {
+    fn manifest_reference(&mut self, path: &str, reference: &ManifestReference, doc: &DocumentPackage) {
+        let Some(id) = reference.content_id.as_deref().filter(|id| !id.trim().is_empty()) else {
             return;
         };
-        let Some(attachment) = doc
-            .attachments
-            .iter()
-            .find(|a| a.content_id.as_deref() == Some(id))
-        else {
+        let Some(attachment) = doc.attachments.iter().find(|a| a.content_id.as_deref() == Some(id)) else {
             return self.push(
                 FindingCode::MissingAttachment,
                 path,
@@ -464,34 +348,36 @@ impl Validator {
         }
     }
 
-    fn attachment(&mut self, path: &str, attachment: &Attachment, zip_limits: &ZipLimits) {
+    /// Checks one attachment within what is left of the package's budget; returns the bytes it unpacked to.
+    fn attachment(&mut self, path: &str, attachment: &Attachment, budget: &ZipLimits) -> u64 {
         let name_path = format!("{path}/AttachmentName");
         if self.text(&name_path, attachment.name.as_deref()) {
             let name = attachment.name.as_deref().unwrap_or_default();
             if let Some(reason) = unsafe_path_reason(name) {
-                self.push(
-                    FindingCode::UnsafeAttachmentName,
-                    &name_path,
-                    format!("{name:?}: {reason}"),
-                );
+                self.push(FindingCode::UnsafeAttachmentName, &name_path, format!("{name:?}: {reason}"));
             }
         }
         let content_path = format!("{path}/ContentTransferEncoded");
         if attachment.content.encoded_len() == 0 {
-            return self.push(
-                FindingCode::MissingField,
-                &content_path,
-                "the attachment has no content",
-            );
+            self.push(FindingCode::MissingField, &content_path, "the attachment has no content");
+            return 0;
         }
-        match attachment.content.inspect(zip_limits) {
-            Ok(_) => {}
-            Err(e @ crate::AttachmentError::UnsafeEntryName { .. }) => self.push(
-                FindingCode::UnsafeAttachmentName,
-                &content_path,
-                e.to_string(),
-            ),
-            Err(e) => self.push(FindingCode::BadAttachment, &content_path, e.to_string()),
+        match attachment.content.inspect(budget) {
+            Ok(entries) => entries.iter().map(|e| e.size).sum(),
+            Err(e @ AttachmentError::UnsafeEntryName { .. }) => {
+                self.push(FindingCode::UnsafeAttachmentName, &content_path, e.to_string());
+                0
+            }
+            Err(AttachmentError::TooLarge { limit }) => {
+                let message =
+                    format!("the package's attachments together unpack to more than allowed ({limit} bytes left)");
+                self.push(FindingCode::BadAttachment, &content_path, message);
+                budget.max_unpacked_bytes
+            }
+            Err(e) => {
+                self.push(FindingCode::BadAttachment, &content_path, e.to_string());
+                0
+            }
         }
     }
 
@@ -500,10 +386,7 @@ impl Validator {
         const P: &str = "MessageHeader";
         self.organization(&format!("{P}/From"), h.from.as_ref());
         if self.present(&format!("{P}/ResponseFor"), h.response_for.as_ref()) {
-            self.response_for(
-                &format!("{P}/ResponseFor"),
-                h.response_for.as_ref().unwrap_or(&ResponseFor::default()),
-            );
+            self.response_for(&format!("{P}/ResponseFor"), h.response_for.as_ref().unwrap_or(&ResponseFor::default()));
         }
         self.present(&format!("{P}/Timestamp"), h.timestamp.as_ref());
         let needs_reason = matches!(h.status, StatusCode::Refused | StatusCode::RecallRequested);

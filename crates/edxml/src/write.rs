@@ -10,17 +10,10 @@ use crate::model::*;
 /// Writes `package` as UTF-8 bytes.
 pub fn write(package: &Package) -> Vec<u8> {
     let attachments: usize = match package {
-        Package::Document(doc) => doc
-            .attachments
-            .iter()
-            .map(|a| a.content.encoded_len())
-            .sum(),
+        Package::Document(doc) => doc.attachments.iter().map(|a| a.content.encoded_len()).sum(),
         Package::Status(_) => 0,
     };
-    let mut out = Out {
-        buf: Vec::with_capacity(attachments + 16 * 1024),
-        depth: 0,
-    };
+    let mut out = Out { buf: Vec::with_capacity(attachments + 16 * 1024), depth: 0 };
     out.raw("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
     out.open_with("edXML", &[("xmlns", EDXML_NS)]);
     out.open_with("edXML:edXMLEnvelope", &[("xmlns:edXML", EDXML_NS)]);
@@ -50,9 +43,7 @@ fn write_document(out: &mut Out, doc: &DocumentPackage) {
     out.close("edXML:edXMLEnvelope");
     if !doc.attachments.is_empty() {
         out.open("AttachmentEncoded");
-        doc.attachments
-            .iter()
-            .for_each(|a| write_attachment(out, a));
+        doc.attachments.iter().for_each(|a| write_attachment(out, a));
         out.close("AttachmentEncoded");
     }
 }
@@ -71,10 +62,7 @@ fn write_status(out: &mut Out, status: &StatusPackage) {
     }
     out.leaf("edXML:StatusCode", header.status.as_str());
     out.opt("edXML:Description", header.description.as_deref());
-    out.opt(
-        "edXML:Timestamp",
-        header.timestamp.map(|t| t.to_string()).as_deref(),
-    );
+    out.opt("edXML:Timestamp", header.timestamp.map(|t| t.to_string()).as_deref());
     out.close("edXML:MessageHeader");
     if let Some(trace) = &status.trace {
         trace_list(out, trace);
@@ -102,19 +90,13 @@ fn document_header(out: &mut Out, h: &DocumentHeader) {
     if let Some(p) = &h.promulgation {
         out.open("edXML:PromulgationInfo");
         out.opt("edXML:Place", p.place.as_deref());
-        out.opt(
-            "edXML:PromulgationDate",
-            p.date.map(|d| d.to_string()).as_deref(),
-        );
+        out.opt("edXML:PromulgationDate", p.date.map(|d| d.to_string()).as_deref());
         out.close("edXML:PromulgationInfo");
     }
     if let Some(t) = &h.document_type {
         out.open("edXML:DocumentType");
         out.opt("edXML:Type", t.kind.map(|n| n.to_string()).as_deref());
-        out.opt(
-            "edXML:TypeDetail",
-            t.detail.map(|n| n.to_string()).as_deref(),
-        );
+        out.opt("edXML:TypeDetail", t.detail.map(|n| n.to_string()).as_deref());
         out.opt("edXML:TypeName", t.name.as_deref());
         out.close("edXML:DocumentType");
     }
@@ -127,18 +109,12 @@ fn document_header(out: &mut Out, h: &DocumentHeader) {
         out.opt("edXML:FullName", s.full_name.as_deref());
         out.close("edXML:SignerInfo");
     }
-    out.opt(
-        "edXML:DueDate",
-        h.due_date.map(|d| d.to_string()).as_deref(),
-    );
+    out.opt("edXML:DueDate", h.due_date.map(|d| d.to_string()).as_deref());
     if let Some(info) = &h.other_info {
         other_info(out, info);
     }
     h.response_for.iter().for_each(|r| response_for(out, r));
-    out.opt(
-        "edXML:SteeringType",
-        h.steering_type.map(|n| n.to_string()).as_deref(),
-    );
+    out.opt("edXML:SteeringType", h.steering_type.map(|n| n.to_string()).as_deref());
     if let Some(places) = &h.to_places {
         out.list("edXML:ToPlaces", "edXML:Place", places);
     }
@@ -148,10 +124,7 @@ fn document_header(out: &mut Out, h: &DocumentHeader) {
 fn organization(out: &mut Out, tag: &str, o: &Organization) {
     out.open(tag);
     out.opt("edXML:OrganId", o.organ_id.as_ref().map(OrganId::as_str));
-    out.opt(
-        "edXML:OrganizationInCharge",
-        o.organization_in_charge.as_deref(),
-    );
+    out.opt("edXML:OrganizationInCharge", o.organization_in_charge.as_deref());
     out.opt("edXML:OrganName", o.organ_name.as_deref());
     out.opt("edXML:OrganAdd", o.organ_add.as_deref());
     out.opt("edXML:Email", o.email.as_deref());
@@ -164,23 +137,11 @@ fn organization(out: &mut Out, tag: &str, o: &Organization) {
 fn other_info(out: &mut Out, info: &OtherInfo) {
     out.open("edXML:OtherInfo");
     out.opt("edXML:Priority", info.priority.map(|p| p.as_str()));
-    out.opt(
-        "edXML:SphereOfPromulgation",
-        info.sphere_of_promulgation.as_deref(),
-    );
+    out.opt("edXML:SphereOfPromulgation", info.sphere_of_promulgation.as_deref());
     out.opt("edXML:TyperNotation", info.typer_notation.as_deref());
-    out.opt(
-        "edXML:PromulgationAmount",
-        info.promulgation_amount.map(|n| n.to_string()).as_deref(),
-    );
-    out.opt(
-        "edXML:PageAmount",
-        info.page_amount.map(|n| n.to_string()).as_deref(),
-    );
-    out.opt(
-        "edXML:Direction",
-        info.direction.map(|d| if d { "true" } else { "false" }),
-    );
+    out.opt("edXML:PromulgationAmount", info.promulgation_amount.map(|n| n.to_string()).as_deref());
+    out.opt("edXML:PageAmount", info.page_amount.map(|n| n.to_string()).as_deref());
+    out.opt("edXML:Direction", info.direction.map(|d| if d { "true" } else { "false" }));
     if let Some(appendixes) = &info.appendixes {
         out.list("edXML:Appendixes", "edXML:Appendix", appendixes);
     }
@@ -191,10 +152,7 @@ fn response_for(out: &mut Out, r: &ResponseFor) {
     out.open("edXML:ResponseFor");
     out.opt("edXML:OrganId", r.organ_id.as_ref().map(OrganId::as_str));
     out.opt("edXML:Code", r.code.as_deref());
-    out.opt(
-        "edXML:PromulgationDate",
-        r.promulgation_date.map(|d| d.to_string()).as_deref(),
-    );
+    out.opt("edXML:PromulgationDate", r.promulgation_date.map(|d| d.to_string()).as_deref());
     out.opt("edXML:DocumentId", r.document_id.as_deref());
     out.close("edXML:ResponseFor");
 }
@@ -212,14 +170,8 @@ fn trace_list(out: &mut Out, list: &TraceHeaderList) {
     out.open("edXML:TraceHeaderList");
     for trace in &list.traces {
         out.open("edXML:TraceHeader");
-        out.opt(
-            "edXML:OrganId",
-            trace.organ_id.as_ref().map(OrganId::as_str),
-        );
-        out.opt(
-            "edXML:Timestamp",
-            trace.timestamp.map(|t| t.to_string()).as_deref(),
-        );
+        out.opt("edXML:OrganId", trace.organ_id.as_ref().map(OrganId::as_str));
+        out.opt("edXML:Timestamp", trace.timestamp.map(|t| t.to_string()).as_deref());
         out.close("edXML:TraceHeader");
     }
     if let Some(business) = &list.business {
@@ -250,23 +202,14 @@ fn write_business(out: &mut Out, b: &Business) {
 
 fn document_info(out: &mut Out, info: &BusinessDocumentInfo) {
     out.open("edXML:BussinessDocumentInfo");
-    out.opt(
-        "edXML:DocumentInfo",
-        info.document_info.map(|n| n.to_string()).as_deref(),
-    );
-    out.opt(
-        "edXML:DocumentReceiver",
-        info.document_receiver.map(|n| n.to_string()).as_deref(),
-    );
+    out.opt("edXML:DocumentInfo", info.document_info.map(|n| n.to_string()).as_deref());
+    out.opt("edXML:DocumentReceiver", info.document_receiver.map(|n| n.to_string()).as_deref());
     if let Some(receivers) = &info.receivers {
         out.open("edXML:ReceiverList");
         for r in receivers {
             out.open("edXML:Receiver");
             out.opt("edXML:OrganId", r.organ_id.as_ref().map(OrganId::as_str));
-            out.opt(
-                "edXML:ReceiverType",
-                r.receiver_type.map(|n| n.to_string()).as_deref(),
-            );
+            out.opt("edXML:ReceiverType", r.receiver_type.map(|n| n.to_string()).as_deref());
             out.close("edXML:Receiver");
         }
         out.close("edXML:ReceiverList");
@@ -278,9 +221,7 @@ fn replacement(out: &mut Out, r: &ReplacementInfo) {
     out.open("edXML:ReplacementInfo");
     out.opt("edXML:DocumentId", r.document_id.as_deref());
     out.open("edXML:OrganIdList");
-    r.organ_ids
-        .iter()
-        .for_each(|id| out.leaf("edXML:OrganId", id.as_str()));
+    r.organ_ids.iter().for_each(|id| out.leaf("edXML:OrganId", id.as_str()));
     out.close("edXML:OrganIdList");
     out.close("edXML:ReplacementInfo");
 }
@@ -294,23 +235,14 @@ fn write_signature(out: &mut Out, s: &Signature) {
     if let Some(method) = &s.signed_info.signature_method {
         out.empty("SignatureMethod", &[("Algorithm", method)]);
     }
-    s.signed_info
-        .references
-        .iter()
-        .for_each(|r| signature_reference(out, r));
+    s.signed_info.references.iter().for_each(|r| signature_reference(out, r));
     out.close("SignedInfo");
     out.opt("SignatureValue", s.signature_value.as_deref());
     if let Some(key_info) = &s.key_info {
         out.open("KeyInfo");
         out.open("X509Data");
-        key_info
-            .subject_names
-            .iter()
-            .for_each(|n| out.leaf("X509SubjectName", n));
-        key_info
-            .certificates
-            .iter()
-            .for_each(|c| out.leaf("X509Certificate", c));
+        key_info.subject_names.iter().for_each(|n| out.leaf("X509SubjectName", n));
+        key_info.certificates.iter().for_each(|c| out.leaf("X509Certificate", c));
         out.close("X509Data");
         out.close("KeyInfo");
     }
@@ -324,9 +256,7 @@ fn signature_reference(out: &mut Out, r: &SignatureReference) {
     }
     if !r.transforms.is_empty() {
         out.open("Transforms");
-        r.transforms
-            .iter()
-            .for_each(|t| out.empty("Transform", &[("Algorithm", t)]));
+        r.transforms.iter().for_each(|t| out.empty("Transform", &[("Algorithm", t)]));
         out.close("Transforms");
     }
     if let Some(method) = &r.digest_method {
@@ -343,13 +273,7 @@ fn write_manifest(out: &mut Out, m: &Manifest) {
     }
     for r in &m.references {
         out.open("edXML:Reference");
-        out.opt(
-            "edXML:ContentId",
-            r.content_id
-                .as_ref()
-                .map(|id| format!("cid:{id}"))
-                .as_deref(),
-        );
+        out.opt("edXML:ContentId", r.content_id.as_ref().map(|id| format!("cid:{id}")).as_deref());
         out.opt("edXML:ContentType", r.content_type.as_deref());
         out.opt("edXML:Description", r.description.as_deref());
         out.opt("edXML:AttachmentName", r.attachment_name.as_deref());
@@ -360,13 +284,7 @@ fn write_manifest(out: &mut Out, m: &Manifest) {
 
 fn write_attachment(out: &mut Out, a: &Attachment) {
     out.open("Attachment");
-    out.opt(
-        "ContentId",
-        a.content_id
-            .as_ref()
-            .map(|id| format!("cid:{id}"))
-            .as_deref(),
-    );
+    out.opt("ContentId", a.content_id.as_ref().map(|id| format!("cid:{id}")).as_deref());
     out.opt("AttachmentName", a.name.as_deref());
     out.opt("Description", a.description.as_deref());
     out.opt("ContentType", a.content_type.as_deref());

@@ -38,11 +38,9 @@ enum BenchKind {
 
 pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
     match args.what {
-        BenchKind::Edxml {
-            size_mb,
-            seconds,
-            memory_mb,
-        } => edxml_bench(size_mb, Duration::from_secs_f64(seconds), memory_mb),
+        BenchKind::Edxml { size_mb, seconds, memory_mb } => {
+            edxml_bench(size_mb, Duration::from_secs_f64(seconds), memory_mb)
+        }
     }
 }
 
@@ -96,16 +94,9 @@ fn large_package(mb: usize) -> Result<DocumentPackage> {
             state as u8
         })
         .collect();
-    doc.attachments = vec![Attachment::from_file(
-        "1",
-        "bao-cao.pdf",
-        "application/pdf",
-        &data,
-    )];
-    doc.manifest = Some(Manifest {
-        version: Some("1.0".into()),
-        references: vec![doc.attachments[0].manifest_reference()],
-    });
+    doc.attachments = vec![Attachment::from_file("1", "bao-cao.pdf", "application/pdf", &data)];
+    doc.manifest =
+        Some(Manifest { version: Some("1.0".into()), references: vec![doc.attachments[0].manifest_reference()] });
     Ok(doc)
 }
 
@@ -117,87 +108,53 @@ fn edxml_bench(size_mb: usize, budget: Duration, memory_mb: usize) -> Result<Exi
     let limits = Limits::default();
     let doc = large_package(size_mb)?;
     let bytes = Bytes::from(edxml::write(&Package::Document(doc)));
-    let package = edxml::parse(&bytes, &limits)
-        .context("the generated package must parse")?
-        .package;
+    let package = edxml::parse(&bytes, &limits).context("the generated package must parse")?.package;
     let size = bytes.len();
     println!(
         "edXML benchmark — {size} bytes document package ({:.1} MB), {} s per figure, median of runs",
         size as f64 / 1048576.0,
         budget.as_secs_f64()
     );
-    println!(
-        "{:<44} {:>12} {:>16}",
-        "operation", "MB/s", "vs quick-xml pass"
-    );
+    println!("{:<44} {:>12} {:>16}", "operation", "MB/s", "vs quick-xml pass");
     let floor = mb_per_s(
         size,
         median_time(budget, || {
             black_box(bare_quick_xml(&bytes));
         }),
     );
-    let row =
-        |name: &str, value: f64| println!("{name:<44} {value:>12.1} {:>15.2}x", value / floor);
+    let row = |name: &str, value: f64| println!("{name:<44} {value:>12.1} {:>15.2}x", value / floor);
     row("quick-xml bare pass (UTF-8 check + events)", floor);
-    row(
-        "edxml parse",
-        mb_per_s(
-            size,
-            median_time(budget, || drop(black_box(edxml::parse(&bytes, &limits)))),
-        ),
-    );
+    row("edxml parse", mb_per_s(size, median_time(budget, || drop(black_box(edxml::parse(&bytes, &limits))))));
     row(
         "edxml parse + validate (unzips attachments)",
         mb_per_s(
             size,
             median_time(budget, || {
                 let parsed = edxml::parse(&bytes, &limits);
-                drop(black_box(
-                    parsed.map(|p| edxml::validate(&p.package, &limits.zip)),
-                ));
+                drop(black_box(parsed.map(|p| edxml::validate(&p.package, &limits.zip))));
             }),
         ),
     );
-    row(
-        "edxml write",
-        mb_per_s(
-            size,
-            median_time(budget, || drop(black_box(edxml::write(&package)))),
-        ),
-    );
+    row("edxml write", mb_per_s(size, median_time(budget, || drop(black_box(edxml::write(&package))))));
 
     let status = status_package()?;
     let status_bytes = Bytes::from(edxml::write(&status));
     println!("\nstatus packages — {} bytes each", status_bytes.len());
-    println!(
-        "{:<44} {:>12} {:>16}",
-        "operation", "packages/s", "vs quick-xml pass"
-    );
+    println!("{:<44} {:>12} {:>16}", "operation", "packages/s", "vs quick-xml pass");
     let floor = rate(budget, 1000, || {
         black_box(bare_quick_xml(&status_bytes));
     });
-    let row =
-        |name: &str, value: f64| println!("{name:<44} {value:>12.0} {:>15.2}x", value / floor);
+    let row = |name: &str, value: f64| println!("{name:<44} {value:>12.0} {:>15.2}x", value / floor);
     row("quick-xml bare pass (UTF-8 check + events)", floor);
-    row(
-        "edxml parse",
-        rate(budget, 1000, || {
-            drop(black_box(edxml::parse(&status_bytes, &limits)))
-        }),
-    );
+    row("edxml parse", rate(budget, 1000, || drop(black_box(edxml::parse(&status_bytes, &limits)))));
     row(
         "edxml parse + validate",
         rate(budget, 1000, || {
             let parsed = edxml::parse(&status_bytes, &limits);
-            drop(black_box(
-                parsed.map(|p| edxml::validate(&p.package, &limits.zip)),
-            ));
+            drop(black_box(parsed.map(|p| edxml::validate(&p.package, &limits.zip))));
         }),
     );
-    row(
-        "edxml write",
-        rate(budget, 1000, || drop(black_box(edxml::write(&status)))),
-    );
+    row("edxml write", rate(budget, 1000, || drop(black_box(edxml::write(&status)))));
     if memory_mb > 0 {
         memory(memory_mb, &limits)?;
     }
@@ -225,11 +182,7 @@ fn memory(mb: usize, limits: &Limits) -> Result<()> {
     let input = bytes.len() as f64 / 1048576.0;
     let mb = |bytes: u64| bytes as f64 / 1048576.0;
     println!("\npeak memory for a {input:.0} MB package already in memory:");
-    println!(
-        "  edxml parse                 +{:.2} MB ({:.3}x the package)",
-        mb(parse_peak),
-        mb(parse_peak) / input
-    );
+    println!("  edxml parse                 +{:.2} MB ({:.3}x the package)", mb(parse_peak), mb(parse_peak) / input);
     println!(
         "  edxml validate (unzips)     +{:.2} MB ({:.3}x the package)",
         mb(validate_peak),

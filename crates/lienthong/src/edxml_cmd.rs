@@ -76,53 +76,40 @@ enum EdxmlCommand {
 
 pub(crate) fn run(args: EdxmlArgs) -> Result<ExitCode> {
     match args.command {
-        EdxmlCommand::Validate {
-            accept_nonconforming_codes,
-            files,
-        } => Ok(validate_files(&files, accept_nonconforming_codes)),
+        EdxmlCommand::Validate { accept_nonconforming_codes, files } => {
+            Ok(validate_files(&files, accept_nonconforming_codes))
+        }
         EdxmlCommand::Inspect { json, file } => inspect_file(&file, json),
         EdxmlCommand::Build { example: true, .. } => {
             print!("{}", header::EXAMPLE);
             Ok(ExitCode::SUCCESS)
         }
-        EdxmlCommand::Build {
-            header,
-            attach,
-            out,
-            ..
-        } => {
-            let (Some(header), Some(out)) = (header, out) else {
-                bail!("--header and --out are required")
-            };
+        EdxmlCommand::Build { header, attach, out, .. } => {
+            let (Some(header), Some(out)) = (header, out) else { bail!("--header and --out are required") };
             build(&header, &attach, &out)
         }
-        EdxmlCommand::Status {
-            document,
-            code,
-            from,
-            description,
-            out,
-        } => status(&document, &code, &from, description, &out),
+        EdxmlCommand::Status { document, code, from, description, out } => {
+            status(&document, &code, &from, description, &out)
+        }
     }
 }
 
-/// Reads a file no larger than the package limit, stopping at the limit whatever the file
-/// claims to be (a pipe or device reports no size).
+/// Reads a package file, stopping at the package limit whatever the file claims to be (a pipe or
+/// device reports no size).
 pub(crate) fn read_package_file(path: &Path, limits: &Limits) -> Result<Bytes> {
+    read_bounded(path, limits.max_package_bytes, "a package").map(Bytes::from)
+}
+
+/// Reads at most `limit` bytes of `path`; a longer file is an error naming `what` it was meant to be.
+fn read_bounded(path: &Path, limit: usize, what: &str) -> Result<Vec<u8>> {
     use std::io::Read as _;
     let file = fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut bytes = Vec::new();
-    file.take(limits.max_package_bytes as u64 + 1)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    if bytes.len() > limits.max_package_bytes {
-        bail!(
-            "{} is larger than the {} bytes a package may have",
-            path.display(),
-            limits.max_package_bytes
-        );
+    file.take(limit as u64 + 1).read_to_end(&mut bytes).with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() > limit {
+        bail!("{} is larger than the {limit} bytes {what} may have", path.display());
     }
-    Ok(Bytes::from(bytes))
+    Ok(bytes)
 }
 
 fn validate_files(files: &[PathBuf], accept_nonconforming: bool) -> ExitCode {
@@ -133,11 +120,7 @@ fn validate_files(files: &[PathBuf], accept_nonconforming: bool) -> ExitCode {
         all_valid &= valid;
         println!("{}: {line}", file.display());
     }
-    if all_valid {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    if all_valid { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
 /// One file's verdict and its line of output.
@@ -149,10 +132,7 @@ fn validate_one(file: &Path, limits: &Limits, accept_nonconforming: bool) -> (bo
     let parsed = match edxml::parse(&bytes, limits) {
         Ok(parsed) => parsed,
         Err(e) => {
-            return (
-                false,
-                format!("ERROR {} [{}] {e}", e.kind.code(), e.kind.title_vi()),
-            );
+            return (false, format!("ERROR {} [{}] {e}", e.kind.code(), e.kind.title_vi()));
         }
     };
     let findings = edxml::validate(&parsed.package, &limits.zip);
@@ -169,14 +149,8 @@ fn validate_one(file: &Path, limits: &Limits, accept_nonconforming: bool) -> (bo
 fn parse_file(file: &Path) -> Result<Parsed> {
     let limits = Limits::default();
     let bytes = read_package_file(file, &limits)?;
-    edxml::parse(&bytes, &limits).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: {} [{}] {e}",
-            file.display(),
-            e.kind.code(),
-            e.kind.title_vi()
-        )
-    })
+    edxml::parse(&bytes, &limits)
+        .map_err(|e| anyhow::anyhow!("{}: {} [{}] {e}", file.display(), e.kind.code(), e.kind.title_vi()))
 }
 
 fn inspect_file(file: &Path, json: bool) -> Result<ExitCode> {
@@ -185,18 +159,10 @@ fn inspect_file(file: &Path, json: bool) -> Result<ExitCode> {
     let parsed = match edxml::parse(&bytes, &limits) {
         Ok(parsed) => parsed,
         Err(e) if json => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&inspect::error_json(file, &e))?
-            );
+            println!("{}", serde_json::to_string_pretty(&inspect::error_json(file, &e))?);
             return Ok(ExitCode::FAILURE);
         }
-        Err(e) => bail!(
-            "{}: {} [{}] {e}",
-            file.display(),
-            e.kind.code(),
-            e.kind.title_vi()
-        ),
+        Err(e) => bail!("{}: {} [{}] {e}", file.display(), e.kind.code(), e.kind.title_vi()),
     };
     let report = inspect::Report::new(file, &parsed, &limits);
     if json {
@@ -212,53 +178,37 @@ pub(crate) fn now() -> VnTimestamp {
 }
 
 /// Builds, validates and returns a document package from a header text and files.
-pub(crate) fn build_package(
-    header_text: &str,
-    files: &[(String, Vec<u8>)],
-) -> Result<DocumentPackage> {
+pub(crate) fn build_package(header_text: &str, files: &[(String, Vec<u8>)]) -> Result<DocumentPackage> {
     let mut doc = HeaderFile::from_toml(header_text)?.into_package(now())?;
     doc.attachments = files
         .iter()
         .enumerate()
-        .map(|(index, (name, data))| {
-            Attachment::from_file(&(index + 1).to_string(), name, content_type(name), data)
-        })
+        .map(|(index, (name, data))| Attachment::from_file(&(index + 1).to_string(), name, content_type(name), data))
         .collect();
     doc.manifest = Some(Manifest {
         version: Some("1.0".into()),
-        references: doc
-            .attachments
-            .iter()
-            .map(Attachment::manifest_reference)
-            .collect(),
+        references: doc.attachments.iter().map(Attachment::manifest_reference).collect(),
     });
     let findings = edxml::validate(&Package::Document(doc.clone()), &Limits::default().zip);
     if !findings.is_empty() {
         let listed: Vec<String> = findings.iter().map(|f| f.to_string()).collect();
-        bail!(
-            "the package would not be valid, nothing written:\n  {}",
-            listed.join("\n  ")
-        );
+        bail!("the package would not be valid, nothing written:\n  {}", listed.join("\n  "));
     }
     Ok(doc)
 }
 
 fn build(header_path: &Path, attach: &[PathBuf], out: &Path) -> Result<ExitCode> {
-    let header_text = fs::read_to_string(header_path)
-        .with_context(|| format!("cannot read {}", header_path.display()))?;
+    let header_text =
+        fs::read_to_string(header_path).with_context(|| format!("cannot read {}", header_path.display()))?;
     let mut files = Vec::new();
     for path in attach {
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
             .with_context(|| format!("{} has no usable file name", path.display()))?;
-        files.push((
-            name.to_owned(),
-            fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
-        ));
+        files.push((name.to_owned(), read_bounded(path, Limits::default().max_package_bytes, "an attachment")?));
     }
-    let doc = build_package(&header_text, &files)
-        .with_context(|| format!("{}", header_path.display()))?;
+    let doc = build_package(&header_text, &files).with_context(|| format!("{}", header_path.display()))?;
     write_file(out, &edxml::write(&Package::Document(doc)))?;
     println!("{}: OK", out.display());
     Ok(ExitCode::SUCCESS)
@@ -277,27 +227,15 @@ pub(crate) fn answer(
     let findings = edxml::validate(&Package::Status(package.clone()), &Limits::default().zip);
     if !findings.is_empty() {
         let listed: Vec<String> = findings.iter().map(|f| f.to_string()).collect();
-        bail!(
-            "the status package would not be valid, nothing written:\n  {}",
-            listed.join("\n  ")
-        );
+        bail!("the status package would not be valid, nothing written:\n  {}", listed.join("\n  "));
     }
     Ok(package)
 }
 
-fn status(
-    document: &Path,
-    code: &str,
-    from: &str,
-    description: Option<String>,
-    out: &Path,
-) -> Result<ExitCode> {
+fn status(document: &Path, code: &str, from: &str, description: Option<String>, out: &Path) -> Result<ExitCode> {
     let parsed = parse_file(document)?;
     let Package::Document(doc) = parsed.package else {
-        bail!(
-            "{} is a status package: a status answers a document package",
-            document.display()
-        );
+        bail!("{} is a status package: a status answers a document package", document.display());
     };
     let package = answer(&doc, code, from, description)?;
     write_file(out, &edxml::write(&Package::Status(package)))?;
@@ -313,10 +251,7 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 fn content_type(name: &str) -> &'static str {
-    let extension = name
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default();
+    let extension = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
     match extension.as_str() {
         "pdf" => "application/pdf",
         "doc" => "application/msword",

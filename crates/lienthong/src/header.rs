@@ -141,13 +141,7 @@ impl HeaderFile {
         let promulgation_date = date(&self.promulgation_date, "promulgation_date")?;
         let number = format!("{}/{}", self.code.number, self.code.notation);
         let document_id = self.document_id.unwrap_or_else(|| {
-            format!(
-                "{},{promulgation_date},{number}",
-                from.organ_id
-                    .as_ref()
-                    .map(OrganId::as_str)
-                    .unwrap_or_default()
-            )
+            format!("{},{promulgation_date},{number}", from.organ_id.as_ref().map(OrganId::as_str).unwrap_or_default())
         });
         let header = DocumentHeader {
             from: Some(from),
@@ -155,20 +149,11 @@ impl HeaderFile {
                 .to
                 .into_iter()
                 .enumerate()
-                .map(|(i, o)| {
-                    o.into_model()
-                        .with_context(|| format!("[[to]] number {}", i + 1))
-                })
+                .map(|(i, o)| o.into_model().with_context(|| format!("[[to]] number {}", i + 1)))
                 .collect::<Result<_>>()?,
             document_id: Some(document_id.clone()),
-            code: Some(Code {
-                number: Some(self.code.number),
-                notation: Some(self.code.notation),
-            }),
-            promulgation: Some(PromulgationInfo {
-                place: self.place,
-                date: Some(promulgation_date),
-            }),
+            code: Some(Code { number: Some(self.code.number), notation: Some(self.code.notation) }),
+            promulgation: Some(PromulgationInfo { place: self.place, date: Some(promulgation_date) }),
             document_type: Some(DocumentType {
                 kind: Some(self.document_type.r#type),
                 detail: self.document_type.detail,
@@ -181,43 +166,20 @@ impl HeaderFile {
                 position: self.signer.position,
                 full_name: Some(self.signer.full_name),
             }),
-            due_date: self
-                .due_date
-                .as_deref()
-                .map(|d| date(d, "due_date"))
-                .transpose()?,
+            due_date: self.due_date.as_deref().map(|d| date(d, "due_date")).transpose()?,
             other_info: self.other_info.map(OtherInfoToml::into_model).transpose()?,
-            response_for: self
-                .response_for
-                .into_iter()
-                .map(ResponseForToml::into_model)
-                .collect::<Result<_>>()?,
+            response_for: self.response_for.into_iter().map(ResponseForToml::into_model).collect::<Result<_>>()?,
             steering_type: self.steering_type,
             to_places: self.to_places,
         };
-        let business = self
-            .business
-            .map(|b| b.into_model(business_type, &document_id))
-            .transpose()?;
+        let business = self.business.map(|b| b.into_model(business_type, &document_id)).transpose()?;
         let business = business.or(Some(Business {
             document_id: Some(document_id),
             doc_type: Some(business_type),
             ..Business::default()
         }));
-        let trace = TraceHeaderList {
-            traces: vec![TraceHeader {
-                organ_id: sender,
-                timestamp: Some(now),
-            }],
-            business,
-        };
-        Ok(DocumentPackage {
-            header,
-            trace: Some(trace),
-            signature: None,
-            manifest: None,
-            attachments: Vec::new(),
-        })
+        let trace = TraceHeaderList { traces: vec![TraceHeader { organ_id: sender, timestamp: Some(now) }], business };
+        Ok(DocumentPackage { header, trace: Some(trace), signature: None, manifest: None, attachments: Vec::new() })
     }
 }
 
@@ -251,11 +213,8 @@ impl OrganizationToml {
 
 impl OtherInfoToml {
     fn into_model(self) -> Result<OtherInfo> {
-        let priority = self
-            .priority
-            .map(|p| Priority::parse(&p.to_string()))
-            .transpose()
-            .context("other_info.priority")?;
+        let priority =
+            self.priority.map(|p| Priority::parse(&p.to_string())).transpose().context("other_info.priority")?;
         Ok(OtherInfo {
             priority,
             sphere_of_promulgation: self.sphere_of_promulgation,
@@ -291,11 +250,7 @@ impl BusinessToml {
                 document_receiver: self.document_receiver,
                 receivers: self
                     .receivers
-                    .map(|r| {
-                        r.into_iter()
-                            .map(ReceiverToml::into_model)
-                            .collect::<Result<_>>()
-                    })
+                    .map(|r| r.into_iter().map(ReceiverToml::into_model).collect::<Result<_>>())
                     .transpose()?,
             }),
             _ if self.receivers.is_some() => {
@@ -304,12 +259,9 @@ impl BusinessToml {
             _ => None,
         };
         let replacements = match (doc_type, self.replacements) {
-            (BusinessType::Replace, list) => Some(
-                list.unwrap_or_default()
-                    .into_iter()
-                    .map(ReplacementToml::into_model)
-                    .collect::<Result<_>>()?,
-            ),
+            (BusinessType::Replace, list) => {
+                Some(list.unwrap_or_default().into_iter().map(ReplacementToml::into_model).collect::<Result<_>>()?)
+            }
             (_, Some(_)) => {
                 bail!("business.replacements is only for replacements (business_type = 3)")
             }
@@ -348,9 +300,6 @@ impl ReplacementToml {
             .iter()
             .map(|id| agency_code(id, "business.replacements.organ_ids").map(OrganId::from))
             .collect::<Result<_>>()?;
-        Ok(ReplacementInfo {
-            document_id: Some(self.document_id),
-            organ_ids,
-        })
+        Ok(ReplacementInfo { document_id: Some(self.document_id), organ_ids })
     }
 }

@@ -107,81 +107,37 @@ impl<'p> Report<'p> {
     fn document(&self, out: &mut String, doc: &DocumentPackage) {
         let h = &doc.header;
         let business = doc.business_type();
-        line(
-            out,
-            "Loại gói tin / Package",
-            "Gói tin văn bản / Document package",
-        );
+        line(out, "Loại gói tin / Package", "Gói tin văn bản / Document package");
         line(
             out,
             "Nghiệp vụ / Business",
-            &format!(
-                "{} — {} / {}",
-                business.as_str(),
-                business.label_vi(),
-                business.label_en()
-            ),
+            &format!("{} — {} / {}", business.as_str(), business.label_vi(), business.label_en()),
         );
         line(out, "Nơi gửi / From", &org(h.from.as_ref()));
         for to in &h.to {
             line(out, "Nơi nhận / To", &org(Some(to)));
         }
-        line(
-            out,
-            "Số, ký hiệu / Number",
-            &doc.number_notation().unwrap_or_else(|| "—".into()),
-        );
-        line(
-            out,
-            "Mã văn bản / Document id",
-            h.document_id.as_deref().unwrap_or("—"),
-        );
-        let date = h
-            .promulgation
-            .as_ref()
-            .and_then(|p| p.date)
-            .map(|d| d.to_string());
+        line(out, "Số, ký hiệu / Number", &doc.number_notation().unwrap_or_else(|| "—".into()));
+        line(out, "Mã văn bản / Document id", h.document_id.as_deref().unwrap_or("—"));
+        let date = h.promulgation.as_ref().and_then(|p| p.date).map(|d| d.to_string());
         let place = h.promulgation.as_ref().and_then(|p| p.place.clone());
         line(
             out,
             "Ban hành / Issued",
-            &format!(
-                "{}, {}",
-                place.as_deref().unwrap_or("—"),
-                date.as_deref().unwrap_or("—")
-            ),
+            &format!("{}, {}", place.as_deref().unwrap_or("—"), date.as_deref().unwrap_or("—")),
         );
-        line(
-            out,
-            "Loại văn bản / Type",
-            h.document_type
-                .as_ref()
-                .and_then(|t| t.name.as_deref())
-                .unwrap_or("—"),
-        );
-        line(
-            out,
-            "Trích yếu / Subject",
-            h.subject.as_deref().unwrap_or("—"),
-        );
+        line(out, "Loại văn bản / Type", h.document_type.as_ref().and_then(|t| t.name.as_deref()).unwrap_or("—"));
+        line(out, "Trích yếu / Subject", h.subject.as_deref().unwrap_or("—"));
         if let Some(signer) = &h.signer {
             let parts = [&signer.competence, &signer.position, &signer.full_name];
             line(
                 out,
                 "Người ký / Signed by",
-                &parts
-                    .iter()
-                    .filter_map(|p| p.as_deref())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                &parts.iter().filter_map(|p| p.as_deref()).collect::<Vec<_>>().join(", "),
             );
         }
         if let Some(priority) = h.other_info.as_ref().and_then(|o| o.priority) {
-            line(
-                out,
-                "Độ khẩn / Urgency",
-                &format!("{} / {}", priority.label_vi(), priority.label_en()),
-            );
+            line(out, "Độ khẩn / Urgency", &format!("{} / {}", priority.label_vi(), priority.label_en()));
         }
         if let Some(due) = h.due_date {
             line(out, "Hạn xử lý / Due", &due.to_string());
@@ -195,20 +151,11 @@ impl<'p> Report<'p> {
                 "không có / none"
             },
         );
-        line(
-            out,
-            "Tệp đính kèm / Attachments",
-            &self.attachments.len().to_string(),
-        );
+        line(out, "Tệp đính kèm / Attachments", &self.attachments.len().to_string());
         for a in &self.attachments {
             let detail = match &a.error {
                 Some(e) => format!("LỖI / ERROR: {e}"),
-                None => a
-                    .files
-                    .iter()
-                    .map(|f| format!("{} ({} bytes)", f.name, f.size))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                None => a.files.iter().map(|f| format!("{} ({} bytes)", f.name, f.size)).collect::<Vec<_>>().join(", "),
             };
             let _ = writeln!(
                 out,
@@ -226,53 +173,24 @@ impl<'p> Report<'p> {
         for f in &self.findings {
             let _ = writeln!(out, "  Lỗi / Finding: {f}");
         }
-        let verdict = if self.valid {
-            "HỢP LỆ / VALID"
-        } else {
-            "KHÔNG HỢP LỆ / INVALID"
-        };
+        let verdict = if self.valid { "HỢP LỆ / VALID" } else { "KHÔNG HỢP LỆ / INVALID" };
         line(out, "Kết quả / Result", verdict);
     }
 }
 
 fn status_text(out: &mut String, status: &StatusPackage) {
     let h = &status.header;
-    line(
-        out,
-        "Loại gói tin / Package",
-        "Gói tin trạng thái / Status package",
-    );
+    line(out, "Loại gói tin / Package", "Gói tin trạng thái / Status package");
     line(out, "Đơn vị báo / Reported by", &org(h.from.as_ref()));
     {
         let code = h.status;
-        line(
-            out,
-            "Trạng thái / Status",
-            &format!(
-                "{} — {} / {}",
-                code.as_str(),
-                code.label_vi(),
-                code.label_en()
-            ),
-        );
+        line(out, "Trạng thái / Status", &format!("{} — {} / {}", code.as_str(), code.label_vi(), code.label_en()));
     }
     if let Some(r) = &h.response_for {
-        line(
-            out,
-            "Trả lời văn bản / For document",
-            r.document_id.as_deref().unwrap_or("—"),
-        );
-        line(
-            out,
-            "Số, ký hiệu / Number",
-            r.code.as_deref().unwrap_or("—"),
-        );
+        line(out, "Trả lời văn bản / For document", r.document_id.as_deref().unwrap_or("—"));
+        line(out, "Số, ký hiệu / Number", r.code.as_deref().unwrap_or("—"));
     }
-    line(
-        out,
-        "Mô tả / Description",
-        h.description.as_deref().unwrap_or("—"),
-    );
+    line(out, "Mô tả / Description", h.description.as_deref().unwrap_or("—"));
     if let Some(ts) = h.timestamp {
         line(out, "Thời điểm / At", &ts.iso());
     }

@@ -18,14 +18,8 @@ fn every_kept_fuzz_input_is_handled() {
         if let Ok(parsed) = edxml::parse(&input, &limits) {
             edxml::validate(&parsed.package, &limits.zip);
             let again = edxml::parse(&Bytes::from(edxml::write(&parsed.package)), &limits);
-            let again = again
-                .unwrap_or_else(|e| panic!("{}: our output does not parse: {e}", path.display()));
-            assert_eq!(
-                again.package,
-                parsed.package,
-                "{}: round trip changed the package",
-                path.display()
-            );
+            let again = again.unwrap_or_else(|e| panic!("{}: our output does not parse: {e}", path.display()));
+            assert_eq!(again.package, parsed.package, "{}: round trip changed the package", path.display());
         }
         replayed += 1;
     }

@@ -8,3 +8,4 @@ mod conformance;
 mod fuzz_regressions;
 mod roundtrip;
 mod support;
+mod tolerances;

@@ -6,10 +6,7 @@
 
 use bytes::Bytes;
 use edxml::model::*;
-use edxml::{
-    BusinessType, EncodedContent, Limits, OrganId, Package, Priority, StatusCode, VnDate,
-    VnTimestamp,
-};
+use edxml::{BusinessType, EncodedContent, Limits, OrganId, Package, Priority, StatusCode, VnDate, VnTimestamp};
 use proptest::collection::vec;
 use proptest::option::of;
 use proptest::prelude::*;
@@ -44,9 +41,7 @@ fn date() -> BoxedStrategy<VnDate> {
 
 fn timestamp() -> BoxedStrategy<VnTimestamp> {
     (date(), 0u32..24, 0u32..60, 0u32..60)
-        .prop_map(|(d, h, m, s)| {
-            VnTimestamp::parse(&format!("{d} {h:02}:{m:02}:{s:02}")).expect("valid")
-        })
+        .prop_map(|(d, h, m, s)| VnTimestamp::parse(&format!("{d} {h:02}:{m:02}:{s:02}")).expect("valid"))
         .boxed()
 }
 
@@ -55,70 +50,51 @@ fn content_id() -> BoxedStrategy<String> {
 }
 
 fn organization() -> BoxedStrategy<Organization> {
-    (
-        of(organ_id()),
-        of(text()),
-        of(text()),
-        of(text()),
-        of(text()),
-        of(text()),
-        of(text()),
-        of(text()),
-    )
-        .prop_map(
-            |(organ_id, in_charge, name, add, email, tel, fax, web)| Organization {
-                organ_id,
-                organization_in_charge: in_charge,
-                organ_name: name,
-                organ_add: add,
-                email,
-                telephone: tel,
-                fax,
-                website: web,
-            },
-        )
+    (of(organ_id()), of(text()), of(text()), of(text()), of(text()), of(text()), of(text()), of(text()))
+        .prop_map(|(organ_id, in_charge, name, add, email, tel, fax, web)| Organization {
+            organ_id,
+            organization_in_charge: in_charge,
+            organ_name: name,
+            organ_add: add,
+            email,
+            telephone: tel,
+            fax,
+            website: web,
+        })
         .boxed()
 }
 
 fn response_for() -> BoxedStrategy<ResponseFor> {
     (of(organ_id()), of(text()), of(date()), of(text()))
-        .prop_map(
-            |(organ_id, code, promulgation_date, document_id)| ResponseFor {
-                organ_id,
-                code,
-                promulgation_date,
-                document_id,
-            },
-        )
+        .prop_map(|(organ_id, code, promulgation_date, document_id)| ResponseFor {
+            organ_id,
+            code,
+            promulgation_date,
+            document_id,
+        })
         .boxed()
 }
 
 fn staff() -> BoxedStrategy<StaffInfo> {
     (of(text()), of(text()), of(text()), of(text()))
-        .prop_map(|(department, staff, email, mobile)| StaffInfo {
-            department,
-            staff,
-            email,
-            mobile,
-        })
+        .prop_map(|(department, staff, email, mobile)| StaffInfo { department, staff, email, mobile })
         .boxed()
 }
 
 fn header() -> BoxedStrategy<DocumentHeader> {
     let people = (of(organization()), vec(organization(), 0..3), of(text()));
-    let code =
-        of((of(text()), of(text())).prop_map(|(number, notation)| Code { number, notation }));
-    let issue =
-        of((of(text()), of(date())).prop_map(|(place, date)| PromulgationInfo { place, date }));
-    let kind = of((of(any::<u32>()), of(any::<u32>()), of(text()))
-        .prop_map(|(kind, detail, name)| DocumentType { kind, detail, name }));
-    let signer = of((of(text()), of(text()), of(text())).prop_map(
-        |(competence, position, full_name)| SignerInfo {
-            competence,
-            position,
-            full_name,
-        },
-    ));
+    let code = of((of(text()), of(text())).prop_map(|(number, notation)| Code { number, notation }));
+    let issue = of((of(text()), of(date())).prop_map(|(place, date)| PromulgationInfo { place, date }));
+    let kind = of((of(any::<u32>()), of(any::<u32>()), of(text())).prop_map(|(kind, detail, name)| DocumentType {
+        kind,
+        detail,
+        name,
+    }));
+    let signer = of((of(text()), of(text()), of(text())).prop_map(|(competence, position, full_name)| SignerInfo {
+        competence,
+        position,
+        full_name,
+    }));
     let other = of((
         of(prop::sample::select(Priority::ALL)),
         of(text()),
@@ -126,64 +102,42 @@ fn header() -> BoxedStrategy<DocumentHeader> {
         of(any::<bool>()),
         of(vec(text(), 0..3)),
     )
-        .prop_map(
-            |(priority, sphere, pages, direction, appendixes)| OtherInfo {
-                priority,
-                sphere_of_promulgation: sphere.clone(),
-                typer_notation: sphere,
-                promulgation_amount: pages,
-                page_amount: pages,
-                direction,
-                appendixes,
-            },
-        ));
-    let rest = (
-        of(text()),
-        of(text()),
-        of(date()),
-        vec(response_for(), 0..2),
-        of(any::<u32>()),
-        of(vec(text(), 0..3)),
-    );
+        .prop_map(|(priority, sphere, pages, direction, appendixes)| OtherInfo {
+            priority,
+            sphere_of_promulgation: sphere.clone(),
+            typer_notation: sphere,
+            promulgation_amount: pages,
+            page_amount: pages,
+            direction,
+            appendixes,
+        }));
+    let rest = (of(text()), of(text()), of(date()), vec(response_for(), 0..2), of(any::<u32>()), of(vec(text(), 0..3)));
     (people, code, issue, kind, signer, other, rest)
-        .prop_map(
-            |(
-                (from, to, document_id),
+        .prop_map(|((from, to, document_id), code, promulgation, document_type, signer, other_info, rest)| {
+            let (subject, content, due_date, response_for, steering_type, to_places) = rest;
+            DocumentHeader {
+                from,
+                to,
+                document_id,
                 code,
                 promulgation,
                 document_type,
+                subject,
+                content,
                 signer,
+                due_date,
                 other_info,
-                rest,
-            )| {
-                let (subject, content, due_date, response_for, steering_type, to_places) = rest;
-                DocumentHeader {
-                    from,
-                    to,
-                    document_id,
-                    code,
-                    promulgation,
-                    document_type,
-                    subject,
-                    content,
-                    signer,
-                    due_date,
-                    other_info,
-                    response_for,
-                    steering_type,
-                    to_places,
-                }
-            },
-        )
+                response_for,
+                steering_type,
+                to_places,
+            }
+        })
         .boxed()
 }
 
 fn business() -> BoxedStrategy<Business> {
     let receivers = of(vec(
-        (of(organ_id()), of(any::<u32>())).prop_map(|(organ_id, receiver_type)| Receiver {
-            organ_id,
-            receiver_type,
-        }),
+        (of(organ_id()), of(any::<u32>())).prop_map(|(organ_id, receiver_type)| Receiver { organ_id, receiver_type }),
         0..3,
     ));
     let info = of((of(any::<u32>()), of(any::<u32>()), receivers).prop_map(
@@ -194,10 +148,8 @@ fn business() -> BoxedStrategy<Business> {
         },
     ));
     let replacements = of(vec(
-        (of(text()), vec(organ_id(), 0..3)).prop_map(|(document_id, organ_ids)| ReplacementInfo {
-            document_id,
-            organ_ids,
-        }),
+        (of(text()), vec(organ_id(), 0..3))
+            .prop_map(|(document_id, organ_ids)| ReplacementInfo { document_id, organ_ids }),
         0..3,
     ));
     (
@@ -209,27 +161,22 @@ fn business() -> BoxedStrategy<Business> {
         info,
         replacements,
     )
-        .prop_map(
-            |(document_id, doc_type, reason, paper, staff, document_info, replacements)| Business {
-                document_id,
-                doc_type,
-                reason,
-                paper,
-                staff,
-                document_info,
-                replacements,
-            },
-        )
+        .prop_map(|(document_id, doc_type, reason, paper, staff, document_info, replacements)| Business {
+            document_id,
+            doc_type,
+            reason,
+            paper,
+            staff,
+            document_info,
+            replacements,
+        })
         .boxed()
 }
 
 fn trace() -> BoxedStrategy<TraceHeaderList> {
     (
         vec(
-            (of(organ_id()), of(timestamp())).prop_map(|(organ_id, timestamp)| TraceHeader {
-                organ_id,
-                timestamp,
-            }),
+            (of(organ_id()), of(timestamp())).prop_map(|(organ_id, timestamp)| TraceHeader { organ_id, timestamp }),
             0..3,
         ),
         of(business()),
@@ -247,32 +194,14 @@ fn signature() -> BoxedStrategy<Signature> {
             digest_value,
         },
     );
-    let key_info = of(
-        (vec(text(), 0..2), vec("[A-Za-z0-9+/=]{0,40}", 0..2)).prop_map(
-            |(subject_names, certificates)| KeyInfo {
-                subject_names,
-                certificates,
-            },
-        ),
-    );
-    (
-        of(text()),
-        of(text()),
-        vec(reference, 0..2),
-        of(text()),
-        key_info,
-    )
-        .prop_map(
-            |(c14n, method, references, signature_value, key_info)| Signature {
-                signed_info: SignedInfo {
-                    canonicalization_method: c14n,
-                    signature_method: method,
-                    references,
-                },
-                signature_value,
-                key_info,
-            },
-        )
+    let key_info = of((vec(text(), 0..2), vec("[A-Za-z0-9+/=]{0,40}", 0..2))
+        .prop_map(|(subject_names, certificates)| KeyInfo { subject_names, certificates }));
+    (of(text()), of(text()), vec(reference, 0..2), of(text()), key_info)
+        .prop_map(|(c14n, method, references, signature_value, key_info)| Signature {
+            signed_info: SignedInfo { canonicalization_method: c14n, signature_method: method, references },
+            signature_value,
+            key_info,
+        })
         .boxed()
 }
 
@@ -286,22 +215,14 @@ fn encoded() -> BoxedStrategy<EncodedContent> {
 }
 
 fn attachment() -> BoxedStrategy<Attachment> {
-    (
-        of(content_id()),
-        of(text()),
-        of(text()),
-        of(text()),
-        encoded(),
-    )
-        .prop_map(
-            |(content_id, name, description, content_type, content)| Attachment {
-                content_id,
-                name,
-                description,
-                content_type,
-                content,
-            },
-        )
+    (of(content_id()), of(text()), of(text()), of(text()), encoded())
+        .prop_map(|(content_id, name, description, content_type, content)| Attachment {
+            content_id,
+            name,
+            description,
+            content_type,
+            content,
+        })
         .boxed()
 }
 
@@ -314,30 +235,13 @@ fn manifest() -> BoxedStrategy<Manifest> {
             attachment_name,
         },
     );
-    (of(text()), vec(reference, 0..3))
-        .prop_map(|(version, references)| Manifest {
-            version,
-            references,
-        })
-        .boxed()
+    (of(text()), vec(reference, 0..3)).prop_map(|(version, references)| Manifest { version, references }).boxed()
 }
 
 fn document() -> BoxedStrategy<Package> {
-    (
-        header(),
-        of(trace()),
-        of(signature()),
-        of(manifest()),
-        vec(attachment(), 0..3),
-    )
+    (header(), of(trace()), of(signature()), of(manifest()), vec(attachment(), 0..3))
         .prop_map(|(header, trace, signature, manifest, attachments)| {
-            Package::Document(DocumentPackage {
-                header,
-                trace,
-                signature,
-                manifest,
-                attachments,
-            })
+            Package::Document(DocumentPackage { header, trace, signature, manifest, attachments })
         })
         .boxed()
 }
@@ -351,24 +255,16 @@ fn status() -> BoxedStrategy<Package> {
         of(text()),
         of(timestamp()),
     )
-        .prop_map(
-            |(from, response_for, staff, status, description, timestamp)| StatusHeader {
-                from,
-                response_for,
-                staff,
-                status,
-                description,
-                timestamp,
-            },
-        );
+        .prop_map(|(from, response_for, staff, status, description, timestamp)| StatusHeader {
+            from,
+            response_for,
+            staff,
+            status,
+            description,
+            timestamp,
+        });
     (header, of(trace()), of(signature()))
-        .prop_map(|(header, trace, signature)| {
-            Package::Status(StatusPackage {
-                header,
-                trace,
-                signature,
-            })
-        })
+        .prop_map(|(header, trace, signature)| Package::Status(StatusPackage { header, trace, signature }))
         .boxed()
 }
 

@@ -4,10 +4,7 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 use edxml::model::*;
-use edxml::{
-    AgencyCode, BusinessType, Limits, OrganId, Package, ParseError, Parsed, Priority, VnDate,
-    VnTimestamp,
-};
+use edxml::{AgencyCode, BusinessType, Limits, OrganId, Package, ParseError, Parsed, Priority, VnDate, VnTimestamp};
 
 pub fn interop_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/interop/edxml")
@@ -63,33 +60,15 @@ pub fn timestamp(text: &str) -> VnTimestamp {
 
 /// A valid new document from the Government Office to Nghệ An and the Ministry of Finance.
 pub fn document() -> DocumentPackage {
-    let attachment = Attachment::from_file(
-        "1",
-        "4521-VPCP-KSTT.pdf",
-        "application/pdf",
-        b"%PDF-1.4 demo content",
-    );
+    let attachment = Attachment::from_file("1", "4521-VPCP-KSTT.pdf", "application/pdf", b"%PDF-1.4 demo content");
     DocumentPackage {
         header: DocumentHeader {
             from: Some(org("000.00.00.G22", "Văn phòng Chính phủ")),
-            to: vec![
-                org("000.00.00.H41", "UBND Tỉnh Nghệ An"),
-                org("000.00.00.G12", "Bộ Tài chính"),
-            ],
+            to: vec![org("000.00.00.H41", "UBND Tỉnh Nghệ An"), org("000.00.00.G12", "Bộ Tài chính")],
             document_id: Some("000.00.00.G22,2026/11/24,4521/VPCP-KSTT".into()),
-            code: Some(Code {
-                number: Some("4521".into()),
-                notation: Some("VPCP-KSTT".into()),
-            }),
-            promulgation: Some(PromulgationInfo {
-                place: Some("Hà Nội".into()),
-                date: Some(date("2026/11/24")),
-            }),
-            document_type: Some(DocumentType {
-                kind: Some(1),
-                detail: Some(0),
-                name: Some("Công văn".into()),
-            }),
+            code: Some(Code { number: Some("4521".into()), notation: Some("VPCP-KSTT".into()) }),
+            promulgation: Some(PromulgationInfo { place: Some("Hà Nội".into()), date: Some(date("2026/11/24")) }),
+            document_type: Some(DocumentType { kind: Some(1), detail: Some(0), name: Some("Công văn".into()) }),
             subject: Some("V/v triển khai liên thông văn bản".into()),
             content: Some("Nội dung tóm tắt".into()),
             signer: Some(SignerInfo {
@@ -119,10 +98,7 @@ pub fn document() -> DocumentPackage {
             }),
         }),
         signature: None,
-        manifest: Some(Manifest {
-            version: Some("1.0".into()),
-            references: vec![attachment.manifest_reference()],
-        }),
+        manifest: Some(Manifest { version: Some("1.0".into()), references: vec![attachment.manifest_reference()] }),
         attachments: vec![attachment],
     }
 }
@@ -134,16 +110,10 @@ pub fn document_bytes(doc: DocumentPackage) -> Vec<u8> {
 /// The document, written, with `from` replaced by `to` once (for targeted corruption).
 pub fn document_text_with(from: &str, to: &str) -> Vec<u8> {
     let text = String::from_utf8(document_bytes(document())).expect("utf-8");
-    assert!(
-        text.contains(from),
-        "test corruption target {from:?} not found"
-    );
+    assert!(text.contains(from), "test corruption target {from:?} not found");
     text.replacen(from, to, 1).into_bytes()
 }
 
 pub fn finding_codes(package: &Package) -> Vec<&'static str> {
-    edxml::validate(package, &Limits::default().zip)
-        .iter()
-        .map(|f| f.code.as_str())
-        .collect()
+    edxml::validate(package, &Limits::default().zip).iter().map(|f| f.code.as_str()).collect()
 }
