@@ -305,7 +305,10 @@ impl Validator {
             {
                 self.push(FindingCode::UnlistedAttachment, &path, format!("cid:{id} is not in the manifest"));
             }
-            let unpacked = self.attachment(&path, attachment, &budget);
+            if budget.max_unpacked_bytes == 0 {
+                continue;
+            }
+            let unpacked = self.attachment(&path, attachment, &budget, zip_limits.max_unpacked_bytes);
             budget.max_unpacked_bytes = budget.max_unpacked_bytes.saturating_sub(unpacked);
         }
     }
@@ -348,8 +351,9 @@ impl Validator {
         }
     }
 
-    /// Checks one attachment within what is left of the package's budget; returns the bytes it unpacked to.
-    fn attachment(&mut self, path: &str, attachment: &Attachment, budget: &ZipLimits) -> u64 {
+    /// Checks one attachment within what is left of the package's budget (of `total` bytes);
+    /// returns the bytes it unpacked to, or all that was left if it ran out.
+    fn attachment(&mut self, path: &str, attachment: &Attachment, budget: &ZipLimits, total: u64) -> u64 {
         let name_path = format!("{path}/AttachmentName");
         if self.text(&name_path, attachment.name.as_deref()) {
             let name = attachment.name.as_deref().unwrap_or_default();
@@ -368,9 +372,10 @@ impl Validator {
                 self.push(FindingCode::UnsafeAttachmentName, &content_path, e.to_string());
                 0
             }
-            Err(AttachmentError::TooLarge { limit }) => {
-                let message =
-                    format!("the package's attachments together unpack to more than allowed ({limit} bytes left)");
+            Err(AttachmentError::TooLarge { .. }) => {
+                let message = format!(
+                    "the package's attachments together unpack to more than {total} bytes; this one and those after it were not checked"
+                );
                 self.push(FindingCode::BadAttachment, &content_path, message);
                 budget.max_unpacked_bytes
             }
