@@ -349,7 +349,7 @@ pub struct KeyInfo {
 
 impl Package {
     /// The sending or reporting agency.
-    pub fn from(&self) -> Option<&Organization> {
+    pub fn sender(&self) -> Option<&Organization> {
         match self {
             Self::Document(doc) => doc.header.from.as_ref(),
             Self::Status(status) => status.header.from.as_ref(),
