@@ -9,8 +9,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 say() { printf '\n== %s ==\n' "$*"; }
 
 install_debian_packages() {
-    # g++: libFuzzer is C++; python3: the independent XML reader in the CLI tests.
-    local wanted=(g++ python3 ca-certificates) missing=()
+    # g++: libFuzzer is C++; python3 (+ venv): the independent XML reader and the validators'
+    # virtual environment; openssl: the independent verifier of certificates and CRLs.
+    local wanted=(g++ python3 python3-venv openssl ca-certificates) missing=()
     for package in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
     done
@@ -37,7 +38,18 @@ require_rust() {
     rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy 2>/dev/null || true
 }
 
+install_python_validators() {
+    # Independent validators (../shared/spec/validators.md), pinned, in the project's own venv.
+    local venv=.venv
+    if ! "$venv/bin/lint_pkix_cert" --help >/dev/null 2>&1; then
+        say "installing Python validators into $venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check pkilint==0.13.3
+    fi
+}
+
 install_debian_packages
+install_python_validators
 start_postgresql
 require_rust
 

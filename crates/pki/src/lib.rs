@@ -1,0 +1,28 @@
+//! The government certification authority (Decree 130/2018): certificate profiles for
+//! organisations, officials, gateways, OCSP responders and timestamp authorities; issuance with
+//! pre-issuance linting; revocation and CRLs. Private keys stay in a key provider.
+//!
+//! Architecture invariant: no IO here. Keys are sealed to and opened from text; the binary
+//! decides where that text lives.
+
+mod algorithm;
+mod authority;
+mod der;
+mod keys;
+mod lint;
+mod name;
+mod profile;
+mod revocation;
+mod serial;
+
+pub use algorithm::{KeyAlgorithm, UnknownAlgorithm};
+pub use authority::{
+    Authority, CRL_VALIDITY, Endpoints, IssueError, IssueRequest, IssuedCertificate, NewAuthority,
+    ORGANIZATION_IDENTIFIER, RevokedEntry, SubscriberKey,
+};
+pub use keys::{KeyError, KeyPair, MIN_PASSPHRASE_CHARS};
+pub use lint::{LintFinding, lint};
+pub use name::{NameAttribute, NameError, SubjectName};
+pub use profile::{DOCUMENT_SIGNING, Profile, UnknownProfile};
+pub use revocation::{RevocationReason, UnknownReason};
+pub use serial::{BadSerial, CertSerial};
