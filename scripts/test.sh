@@ -23,10 +23,14 @@ install_debian_packages() {
 }
 
 start_postgresql() {
-    # Storage tests use PostgreSQL at 127.0.0.1:5432 when it is there; start it if it is installed.
+    # The storage conformance story also runs on PostgreSQL at 127.0.0.1:5432 (user postgres,
+    # trust auth); start the cluster if it is installed and down.
     if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ] && ! pg_isready -q -h 127.0.0.1 2>/dev/null; then
         say "starting PostgreSQL"
         pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
+    fi
+    if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+        export LIENTHONG_TEST_POSTGRES="${LIENTHONG_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres}"
     fi
 }
 

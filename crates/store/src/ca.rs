@@ -1,0 +1,164 @@
+//! The certification authority's records: issued certificates and their status events.
+
+use pki::{CertSerial, IssuedCertificate, Profile, RevocationReason, RevokedEntry};
+use time::OffsetDateTime;
+
+use crate::{CaStore, Store, StoreError};
+
+/// A certificate as stored, with its current status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateRecord {
+    /// Serial.
+    pub serial: CertSerial,
+    /// Profile issued under.
+    pub profile: Profile,
+    /// Subject text.
+    pub subject: String,
+    /// Agency code.
+    pub agency: Option<String>,
+    /// Validity.
+    pub not_before: OffsetDateTime,
+    /// Validity.
+    pub not_after: OffsetDateTime,
+    /// DER.
+    pub der: Vec<u8>,
+    /// Current status.
+    pub status: CertificateStatus,
+}
+
+/// Where a certificate stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertificateStatus {
+    /// Valid (as far as revocation goes).
+    Good,
+    /// Revoked for `reason` at `at`.
+    Revoked {
+        /// Why.
+        reason: RevocationReason,
+        /// When.
+        at: OffsetDateTime,
+    },
+}
+
+type CertificateRow = (String, String, String, Option<String>, i64, i64, Vec<u8>);
+type EventRow = (String, i64, i64);
+
+const SELECT_CERTIFICATE: &str =
+    "SELECT serial, profile, subject, agency, not_before, not_after, der FROM ca_certificates WHERE serial = $1";
+const LAST_EVENT: &str = "SELECT event, reason, at FROM ca_status_events WHERE serial = $1 ORDER BY id DESC LIMIT 1";
+const INSERT_CERTIFICATE: &str = "INSERT INTO ca_certificates (serial, profile, subject, agency, not_before, not_after, der, issued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+const INSERT_EVENT: &str = "INSERT INTO ca_status_events (serial, event, reason, at) VALUES ($1, $2, $3, $4)";
+const REVOKED: &str = "SELECT e.serial, e.reason, e.at FROM ca_status_events e \
+     WHERE e.id = (SELECT MAX(id) FROM ca_status_events WHERE serial = e.serial) AND e.event IN ('revoked', 'suspended') \
+     ORDER BY e.id";
+const NEXT_CRL_NUMBER: &str = "UPDATE ca_counters SET value = value + 1 WHERE name = 'crl_number' RETURNING value";
+
+fn timestamp(seconds: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp(seconds).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn reason(code: i64) -> Result<RevocationReason, StoreError> {
+    u8::try_from(code)
+        .ok()
+        .and_then(RevocationReason::from_code)
+        .ok_or_else(|| StoreError::Corrupt(format!("revocation reason {code}")))
+}
+
+fn serial(text: &str) -> Result<CertSerial, StoreError> {
+    CertSerial::from_hex(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn record(row: CertificateRow, event: Option<EventRow>) -> Result<CertificateRecord, StoreError> {
+    let (serial_hex, profile, subject, agency, not_before, not_after, der) = row;
+    let status = match event {
+        Some((kind, code, at)) if kind == "revoked" || kind == "suspended" => {
+            CertificateStatus::Revoked { reason: reason(code)?, at: timestamp(at)? }
+        }
+        _ => CertificateStatus::Good,
+    };
+    Ok(CertificateRecord {
+        serial: serial(&serial_hex)?,
+        profile: profile.parse().map_err(|e: pki::UnknownProfile| StoreError::Corrupt(e.to_string()))?,
+        subject,
+        agency,
+        not_before: timestamp(not_before)?,
+        not_after: timestamp(not_after)?,
+        der,
+        status,
+    })
+}
+
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
+}
+
+/// The same SQL serves both backends; this writes each backend's arm of one operation.
+macro_rules! on_backend {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            Store::Sqlite($pool) => $body,
+            Store::Postgres($pool) => $body,
+        }
+    };
+}
+
+impl CaStore for Store {
+    async fn record_issued(&self, c: &IssuedCertificate, at: OffsetDateTime) -> Result<(), StoreError> {
+        let result = on_backend!(self, pool => sqlx::query(INSERT_CERTIFICATE)
+            .bind(c.serial.to_hex())
+            .bind(c.profile.as_str())
+            .bind(&c.subject)
+            .bind(&c.agency)
+            .bind(c.not_before.unix_timestamp())
+            .bind(c.not_after.unix_timestamp())
+            .bind(&c.der)
+            .bind(at.unix_timestamp())
+            .execute(pool)
+            .await
+            .map(|_| ()));
+        result.map_err(|e| if is_unique_violation(&e) { StoreError::Duplicate(c.serial.to_hex()) } else { e.into() })
+    }
+
+    async fn certificate(&self, serial: &CertSerial) -> Result<Option<CertificateRecord>, StoreError> {
+        let hex = serial.to_hex();
+        let (row, event) = on_backend!(self, pool => {
+            let row: Option<CertificateRow> = sqlx::query_as(SELECT_CERTIFICATE).bind(&hex).fetch_optional(pool).await?;
+            let event: Option<EventRow> = sqlx::query_as(LAST_EVENT).bind(&hex).fetch_optional(pool).await?;
+            (row, event)
+        });
+        row.map(|row| record(row, event)).transpose()
+    }
+
+    async fn revoke(&self, serial: &CertSerial, why: RevocationReason, at: OffsetDateTime) -> Result<(), StoreError> {
+        let hex = serial.to_hex();
+        on_backend!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let known: Option<(String,)> = sqlx::query_as("SELECT serial FROM ca_certificates WHERE serial = $1").bind(&hex).fetch_optional(&mut *tx).await?;
+            if known.is_none() {
+                return Err(StoreError::UnknownCertificate(hex));
+            }
+            let last: Option<EventRow> = sqlx::query_as(LAST_EVENT).bind(&hex).fetch_optional(&mut *tx).await?;
+            if let Some((_, code, _)) = last.filter(|(kind, _, _)| kind == "revoked") {
+                return Err(StoreError::AlreadyRevoked { serial: hex, reason: reason(code)? });
+            }
+            let event = if why == RevocationReason::CertificateHold { "suspended" } else { "revoked" };
+            sqlx::query(INSERT_EVENT).bind(&hex).bind(event).bind(i64::from(why.code())).bind(at.unix_timestamp()).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    async fn revoked(&self) -> Result<Vec<RevokedEntry>, StoreError> {
+        let rows: Vec<EventRow> = on_backend!(self, pool => sqlx::query_as(REVOKED).fetch_all(pool).await?);
+        rows.into_iter()
+            .map(|(s, code, at)| {
+                Ok(RevokedEntry { serial: serial(&s)?, reason: reason(code)?, revoked_at: timestamp(at)? })
+            })
+            .collect()
+    }
+
+    async fn next_crl_number(&self) -> Result<u64, StoreError> {
+        let (value,): (i64,) = on_backend!(self, pool => sqlx::query_as(NEXT_CRL_NUMBER).fetch_one(pool).await?);
+        u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("CRL number {value}")))
+    }
+}

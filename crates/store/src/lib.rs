@@ -1,0 +1,177 @@
+//! Storage for lienthong: domain-level operations (not a key-value layer), with the embedded
+//! default (SQLite, WAL) and production (PostgreSQL) behind one trait. The backend is chosen once,
+//! from the URL, at start-up; an unknown scheme is an error, never a silently created database.
+//!
+//! Architecture invariant: only this crate contains SQL. Status changes are appended events,
+//! never overwrites. Migrations are embedded and append-only.
+
+mod ca;
+
+use std::future::Future;
+use std::str::FromStr;
+
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{PgPool, SqlitePool};
+
+pub use ca::{CertificateRecord, CertificateStatus};
+use pki::{CertSerial, IssuedCertificate, RevocationReason, RevokedEntry};
+use time::OffsetDateTime;
+
+/// Why a storage operation failed. The variants callers act on are distinct; the rest is detail.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The URL names no backend we have.
+    #[error("unsupported store URL {0:?}: use sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+    /// No certificate with this serial.
+    #[error("no certificate with serial {0}")]
+    UnknownCertificate(String),
+    /// The certificate is already revoked.
+    #[error("certificate {serial} is already revoked ({reason})")]
+    AlreadyRevoked {
+        /// The serial.
+        serial: String,
+        /// Why it was revoked.
+        reason: RevocationReason,
+    },
+    /// A record with this key already exists.
+    #[error("a certificate with serial {0} is already recorded")]
+    Duplicate(String),
+    /// The database failed or could not be reached; retrying may help.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// Stored data that does not decode (a bug or tampering).
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// What the certification authority keeps.
+pub trait CaStore {
+    /// Records a certificate just issued.
+    fn record_issued(
+        &self,
+        certificate: &IssuedCertificate,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The certificate with `serial`, and its current status.
+    fn certificate(
+        &self,
+        serial: &CertSerial,
+    ) -> impl Future<Output = Result<Option<CertificateRecord>, StoreError>> + Send;
+    /// Revokes a certificate; refuses an unknown or already revoked one, changing nothing.
+    fn revoke(
+        &self,
+        serial: &CertSerial,
+        reason: RevocationReason,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Every certificate currently revoked or on hold, for the CRL.
+    fn revoked(&self) -> impl Future<Output = Result<Vec<RevokedEntry>, StoreError>> + Send;
+    /// The next CRL number (1, 2, …), never reused.
+    fn next_crl_number(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// The store, on whichever backend the URL chose.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// Embedded SQLite.
+    Sqlite(SqlitePool),
+    /// PostgreSQL.
+    Postgres(PgPool),
+}
+
+impl Store {
+    /// Opens (creating a SQLite file if needed) and migrates the store at `url`.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let store = if let Some(path) = url.strip_prefix("sqlite://") {
+            Self::Sqlite(open_sqlite(path).await?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Self::Postgres(PgPoolOptions::new().max_connections(8).connect(url).await?)
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_owned()));
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
+            Self::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite(pool) => pool.close().await,
+            Self::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+async fn open_sqlite(path: &str) -> Result<SqlitePool, StoreError> {
+    let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .foreign_keys(true)
+        .busy_timeout(std::time::Duration::from_secs(10));
+    Ok(SqlitePoolOptions::new().max_connections(4).connect_with(options).await?)
+}
+
+pub mod testing {
+    //! Fresh PostgreSQL databases for tests, created on a server and dropped afterwards.
+
+    use sqlx::Connection as _;
+
+    use crate::StoreError;
+
+    /// A database created for one test.
+    #[derive(Debug)]
+    pub struct TestDatabase {
+        server: String,
+        name: String,
+    }
+
+    impl TestDatabase {
+        /// Creates a database with a random name on the server at `server_url`
+        /// (e.g. `postgres://postgres@127.0.0.1:5432/postgres`).
+        pub async fn create(server_url: &str) -> Result<Self, StoreError> {
+            let mut bytes = [0u8; 8];
+            getrandom(&mut bytes);
+            let name = format!("lienthong_test_{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>());
+            let mut admin = sqlx::PgConnection::connect(server_url).await?;
+            // The name is ours: a fixed prefix and hexadecimal digits.
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await?;
+            admin.close().await?;
+            Ok(Self { server: server_url.to_owned(), name })
+        }
+
+        /// The URL of the new database.
+        pub fn url(&self) -> String {
+            let base = self.server.rsplit_once('/').map(|(base, _)| base).unwrap_or(&self.server);
+            format!("{base}/{}", self.name)
+        }
+
+        /// Drops the database (every connection to it must be closed).
+        pub async fn remove(self) -> Result<(), StoreError> {
+            let mut admin = sqlx::PgConnection::connect(&self.server).await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {} WITH (FORCE)", self.name)))
+                .execute(&mut admin)
+                .await?;
+            admin.close().await?;
+            Ok(())
+        }
+    }
+
+    fn getrandom(bytes: &mut [u8]) {
+        let serial = pki::CertSerial::random();
+        bytes.iter_mut().zip(serial.as_bytes()).for_each(|(b, s)| *b = *s);
+    }
+}
