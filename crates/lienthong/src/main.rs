@@ -1,6 +1,7 @@
 //! `lienthong`: one binary, a subcommand per role and tool.
 
 mod bench;
+mod ca_cmd;
 mod demo;
 mod edxml_cmd;
 mod header;
@@ -23,6 +24,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The certification authority: init, issue, revoke, CRLs.
+    Ca(ca_cmd::CaArgs),
     /// edXML packages (QCVN 102:2016): validate, inspect, build, answer with a status.
     Edxml(edxml_cmd::EdxmlArgs),
     /// Show what lienthong does today, end to end, on this machine.
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
     exit_quietly_on_closed_stdout();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Ca(args) => ca_cmd::run(args),
         Command::Edxml(args) => edxml_cmd::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),

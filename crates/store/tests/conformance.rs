@@ -77,7 +77,10 @@ async fn sqlite_store_keeps_the_authority_records() {
 #[tokio::test]
 async fn postgres_store_keeps_the_authority_records() {
     let Ok(server) = std::env::var("LIENTHONG_TEST_POSTGRES") else {
-        assert!(std::env::var_os("CI").is_none(), "CI must run the PostgreSQL story: set LIENTHONG_TEST_POSTGRES (scripts/test.sh does)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the PostgreSQL story: set LIENTHONG_TEST_POSTGRES (scripts/test.sh does)"
+        );
         eprintln!("LIENTHONG_TEST_POSTGRES is not set: the PostgreSQL run of this story is not part of this test run");
         return;
     };
