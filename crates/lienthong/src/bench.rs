@@ -34,12 +34,27 @@ enum BenchKind {
         #[arg(long, default_value_t = 100)]
         memory_mb: usize,
     },
+    /// Certificates issued per second (beside `openssl ca` in a loop) and CRL generation time.
+    Ca {
+        /// Certificates to issue in each measurement.
+        #[arg(long, default_value_t = 2000)]
+        certificates: usize,
+        /// `openssl ca` runs for the peer figure.
+        #[arg(long, default_value_t = 100)]
+        openssl_runs: usize,
+        /// Revoked entries in the large CRL.
+        #[arg(long, default_value_t = 1_000_000)]
+        revoked: usize,
+    },
 }
 
 pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
     match args.what {
         BenchKind::Edxml { size_mb, seconds, memory_mb } => {
             edxml_bench(size_mb, Duration::from_secs_f64(seconds), memory_mb)
+        }
+        BenchKind::Ca { certificates, openssl_runs, revoked } => {
+            crate::bench_ca::run(certificates, openssl_runs, revoked)
         }
     }
 }

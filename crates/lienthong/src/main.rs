@@ -1,6 +1,7 @@
 //! `lienthong`: one binary, a subcommand per role and tool.
 
 mod bench;
+mod bench_ca;
 mod ca_cmd;
 mod demo;
 mod edxml_cmd;
