@@ -11,6 +11,7 @@ mod der;
 mod keys;
 mod lint;
 mod name;
+mod ocsp;
 mod profile;
 mod revocation;
 mod serial;
@@ -23,6 +24,10 @@ pub use authority::{
 pub use keys::{KeyError, KeyPair, MIN_PASSPHRASE_CHARS};
 pub use lint::{LintFinding, lint};
 pub use name::{NameAttribute, NameError, SubjectName};
+pub use ocsp::{
+    CertificateState, MAX_NONCE_BYTES, MAX_REQUEST_BYTES, MAX_REQUESTS, OcspError, OcspResponder, ParsedRequest,
+    RESPONSE_VALIDITY, ResponseStatus, error_response,
+};
 pub use profile::{DOCUMENT_SIGNING, Profile, UnknownProfile};
 pub use revocation::{RevocationReason, UnknownReason};
 pub use serial::{BadSerial, CertSerial};

@@ -1,5 +1,9 @@
 //! The authority, checked by tools nobody on this team wrote: `openssl verify` (with CRLs),
-//! `openssl crl`, `openssl pkey`, and pkilint (`scripts/test.sh` installs it in `.venv`).
+//! `openssl crl`, `openssl pkey`, `openssl ocsp`, and pkilint (`scripts/test.sh` installs it in
+//! `.venv`).
+#![allow(unreachable_pub, reason = "helpers shared with the test modules")]
+
+mod ocsp;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,20 +16,20 @@ use pki::{
 };
 use time::OffsetDateTime;
 
-fn pem(label: &str, der: &[u8]) -> String {
+pub fn pem(label: &str, der: &[u8]) -> String {
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);
     let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).expect("ascii")).collect();
     format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
 }
 
-struct Setup {
-    dir: tempfile::TempDir,
-    authority: Authority,
-    new: NewAuthority,
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+    pub authority: Authority,
+    pub new: NewAuthority,
 }
 
 impl Setup {
-    fn new(algorithm: KeyAlgorithm) -> Self {
+    pub fn new(algorithm: KeyAlgorithm) -> Self {
         let endpoints = Endpoints::new("http://127.0.0.1:8080");
         let new =
             Authority::create(algorithm, "lienthong test", &endpoints, OffsetDateTime::now_utc()).expect("authority");
@@ -41,23 +45,33 @@ impl Setup {
         Self { dir, authority, new }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
-    fn write_cert(&self, name: &str, der: &[u8]) -> PathBuf {
+    pub fn write_cert(&self, name: &str, der: &[u8]) -> PathBuf {
         let path = self.path(name);
         std::fs::write(&path, pem("CERTIFICATE", der)).expect("write");
         path
     }
 
-    fn issue(
+    pub fn issue(
         &self,
         profile: Profile,
         subject: &str,
         agency: Option<&str>,
         algorithm: KeyAlgorithm,
     ) -> Result<pki::IssuedCertificate, IssueError> {
+        self.issue_with_key(profile, subject, agency, algorithm).map(|(issued, _)| issued)
+    }
+
+    pub fn issue_with_key(
+        &self,
+        profile: Profile,
+        subject: &str,
+        agency: Option<&str>,
+        algorithm: KeyAlgorithm,
+    ) -> Result<(pki::IssuedCertificate, KeyPair), IssueError> {
         let key = KeyPair::generate(algorithm).expect("key");
         let request = IssueRequest {
             profile,
@@ -65,11 +79,11 @@ impl Setup {
             agency: agency.map(|a| AgencyCode::parse(a).expect("agency")),
             key: SubscriberKey::from_key(&key),
         };
-        self.authority.issue(&request, OffsetDateTime::now_utc())
+        self.authority.issue(&request, OffsetDateTime::now_utc()).map(|issued| (issued, key))
     }
 }
 
-fn run(program: &str, args: &[&str]) -> (i32, String) {
+pub fn run(program: &str, args: &[&str]) -> (i32, String) {
     let output = Command::new(program)
         .args(args)
         .output()
@@ -78,18 +92,18 @@ fn run(program: &str, args: &[&str]) -> (i32, String) {
     (output.status.code().unwrap_or(-1), text)
 }
 
-fn p(path: &Path) -> &str {
+pub fn p(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
 }
 
 /// pkilint from the project's venv; its exit code is the number of findings.
-fn pkilint(tool: &str, args: &[&str]) -> (i32, String) {
+pub fn pkilint(tool: &str, args: &[&str]) -> (i32, String) {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin").join(tool);
     assert!(venv.exists(), "{} is missing: run scripts/test.sh, which installs the validators", venv.display());
     run(p(&venv), args)
 }
 
-const SUBJECTS: &[(Profile, &str, Option<&str>)] = &[
+pub const SUBJECTS: &[(Profile, &str, Option<&str>)] = &[
     (Profile::Organization, "CN=Văn phòng Chính phủ,O=Văn phòng Chính phủ,C=VN", Some("000.00.00.G22")),
     (
         Profile::Official,
