@@ -22,6 +22,7 @@ pub fn pem(label: &str, der: &[u8]) -> String {
     format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
 }
 
+#[derive(Debug)]
 pub struct Setup {
     pub dir: tempfile::TempDir,
     pub authority: Authority,
