@@ -51,6 +51,9 @@ const INSERT_EVENT: &str = "INSERT INTO ca_status_events (serial, event, reason,
 const REVOKED: &str = "SELECT e.serial, e.reason, e.at FROM ca_status_events e \
      WHERE e.id = (SELECT MAX(id) FROM ca_status_events WHERE serial = e.serial) AND e.event IN ('revoked', 'suspended') \
      ORDER BY e.id";
+const STATUS: &str = "SELECT c.serial, e.event, e.reason, e.at FROM ca_certificates c \
+     LEFT JOIN ca_status_events e ON e.id = (SELECT MAX(id) FROM ca_status_events WHERE serial = c.serial) \
+     WHERE c.serial = $1";
 const NEXT_CRL_NUMBER: &str = "UPDATE ca_counters SET value = value + 1 WHERE name = 'crl_number' RETURNING value";
 
 fn timestamp(seconds: i64) -> Result<OffsetDateTime, StoreError> {
@@ -127,6 +130,19 @@ impl CaStore for Store {
             (row, event)
         });
         row.map(|row| record(row, event)).transpose()
+    }
+
+    async fn status(&self, serial: &CertSerial) -> Result<Option<CertificateStatus>, StoreError> {
+        type StatusRow = (String, Option<String>, Option<i64>, Option<i64>);
+        let row: Option<StatusRow> =
+            on_backend!(self, pool => sqlx::query_as(STATUS).bind(serial.to_hex()).fetch_optional(pool).await?);
+        row.map(|(_, event, code, at)| match (event.as_deref(), code, at) {
+            (Some("revoked" | "suspended"), Some(code), Some(at)) => {
+                Ok(CertificateStatus::Revoked { reason: reason(code)?, at: timestamp(at)? })
+            }
+            _ => Ok(CertificateStatus::Good),
+        })
+        .transpose()
     }
 
     async fn revoke(&self, serial: &CertSerial, why: RevocationReason, at: OffsetDateTime) -> Result<(), StoreError> {

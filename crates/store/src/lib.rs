@@ -63,6 +63,9 @@ pub trait CaStore {
         &self,
         serial: &CertSerial,
     ) -> impl Future<Output = Result<Option<CertificateRecord>, StoreError>> + Send;
+    /// Only the status of the certificate with `serial` (one query; what OCSP needs).
+    fn status(&self, serial: &CertSerial)
+    -> impl Future<Output = Result<Option<CertificateStatus>, StoreError>> + Send;
     /// Revokes a certificate; refuses an unknown or already revoked one, changing nothing.
     fn revoke(
         &self,

@@ -58,6 +58,9 @@ async fn story(store: &Store) {
     let status = store.certificate(&a.serial).await.expect("read").expect("present").status;
     assert_eq!(status, CertificateStatus::Revoked { reason: RevocationReason::KeyCompromise, at: now });
     assert_eq!(store.certificate(&b.serial).await.expect("read").expect("present").status, CertificateStatus::Good);
+    assert_eq!(store.status(&a.serial).await.expect("status"), Some(status));
+    assert_eq!(store.status(&b.serial).await.expect("status"), Some(CertificateStatus::Good));
+    assert_eq!(store.status(&unknown).await.expect("status"), None);
 
     assert_eq!(store.next_crl_number().await.expect("n"), 1);
     assert_eq!(store.next_crl_number().await.expect("n"), 2);

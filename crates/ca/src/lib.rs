@@ -1,0 +1,172 @@
+//! The certification authority's services over HTTP: OCSP (RFC 6960 POST, RFC 5019 GET), the
+//! current CRL, and the CA certificates. Requests are bounded before they are parsed; answers to
+//! nonce-free OCSP requests are kept signed for a short while and dropped on any revocation.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use pki::{Authority, CertificateState, OcspResponder, ResponseStatus, error_response};
+use store::{CaStore, CertificateStatus, Store, StoreError};
+use time::OffsetDateTime;
+
+/// How long a pre-signed answer is reused: a revocation made elsewhere is visible within this.
+pub const PRESIGNED_FOR: Duration = Duration::from_secs(60);
+/// Most pre-signed answers kept at once (the cache is emptied when it fills).
+const MAX_CACHED: usize = 100_000;
+
+/// The services of one issuing CA.
+#[derive(Debug)]
+pub struct CaService {
+    authority: Authority,
+    responder: OcspResponder,
+    store: Store,
+    root_der: Vec<u8>,
+    crl: RwLock<Arc<Vec<u8>>>,
+    presigned: Mutex<HashMap<Vec<u8>, (Instant, Arc<Vec<u8>>)>>,
+}
+
+impl CaService {
+    /// Services for `authority`, answering OCSP with `responder`, reading status from `store`.
+    pub async fn new(
+        authority: Authority,
+        responder: OcspResponder,
+        store: Store,
+        root_der: Vec<u8>,
+    ) -> Result<Arc<Self>, StoreError> {
+        let service = Arc::new(Self {
+            authority,
+            responder,
+            store,
+            root_der,
+            crl: RwLock::default(),
+            presigned: Mutex::default(),
+        });
+        service.refresh_crl().await?;
+        Ok(service)
+    }
+
+    /// Signs a new CRL from the store (the next number) and serves it from now on.
+    pub async fn refresh_crl(&self) -> Result<u64, StoreError> {
+        let revoked = self.store.revoked().await?;
+        let number = self.store.next_crl_number().await?;
+        let der = self
+            .authority
+            .crl(number, &revoked, OffsetDateTime::now_utc())
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        *self.crl.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(der);
+        Ok(number)
+    }
+
+    /// Drops every pre-signed answer (call after a revocation).
+    pub fn invalidate(&self) {
+        self.presigned.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// The DER OCSP answer to a DER request; a refusal is an unsigned OCSP error status.
+    pub async fn ocsp(&self, request: &[u8]) -> Vec<u8> {
+        let parsed = match self.responder.parse(request) {
+            Ok(parsed) => parsed,
+            Err(e) => return error_response(e.status()),
+        };
+        if !parsed.has_nonce() {
+            if let Some(answer) = self.cached(request) {
+                return answer.to_vec();
+            }
+        }
+        let mut states = Vec::with_capacity(parsed.serials().len());
+        for serial in parsed.serials() {
+            match self.store.status(&serial).await {
+                Ok(status) => states.push(state(status)),
+                Err(_) => return error_response(ResponseStatus::TryLater),
+            }
+        }
+        match self.responder.respond(&parsed, &states, OffsetDateTime::now_utc()) {
+            Ok(answer) => {
+                if !parsed.has_nonce() {
+                    self.keep(request, &answer);
+                }
+                answer
+            }
+            Err(_) => error_response(ResponseStatus::InternalError),
+        }
+    }
+
+    fn cached(&self, request: &[u8]) -> Option<Arc<Vec<u8>>> {
+        let cache = self.presigned.lock().unwrap_or_else(|e| e.into_inner());
+        cache.get(request).filter(|(at, _)| at.elapsed() < PRESIGNED_FOR).map(|(_, answer)| answer.clone())
+    }
+
+    fn keep(&self, request: &[u8], answer: &[u8]) {
+        let mut cache = self.presigned.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= MAX_CACHED {
+            cache.clear();
+        }
+        cache.insert(request.to_vec(), (Instant::now(), Arc::new(answer.to_vec())));
+    }
+
+    fn current_crl(&self) -> Arc<Vec<u8>> {
+        self.crl.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+fn state(status: Option<CertificateStatus>) -> CertificateState {
+    match status {
+        Some(CertificateStatus::Good) => CertificateState::Good,
+        Some(CertificateStatus::Revoked { reason, at }) => CertificateState::Revoked { at, reason },
+        None => CertificateState::Unknown,
+    }
+}
+
+/// The HTTP routes: `POST /ocsp`, `GET /ocsp/{base64}`, `GET /crl`, `GET /ca.crt`, `GET /root.crt`.
+pub fn router(service: Arc<CaService>) -> Router {
+    Router::new()
+        .route("/ocsp", post(ocsp_post))
+        .route("/ocsp/{*request}", get(ocsp_get))
+        .route("/crl", get(crl))
+        .route("/ca.crt", get(ca_cert))
+        .route("/root.crt", get(root_cert))
+        .layer(DefaultBodyLimit::max(pki::MAX_REQUEST_BYTES))
+        .with_state(service)
+}
+
+fn der_response(content_type: &'static str, body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+async fn ocsp_post(State(service): State<Arc<CaService>>, body: Bytes) -> Response {
+    der_response("application/ocsp-response", service.ocsp(&body).await)
+}
+
+/// RFC 5019 §5: the request, base64 (then URL-encoded), as the path.
+async fn ocsp_get(State(service): State<Arc<CaService>>, Path(encoded): Path<String>) -> Response {
+    if encoded.len() > pki::MAX_REQUEST_BYTES * 2 {
+        return der_response("application/ocsp-response", error_response(ResponseStatus::MalformedRequest));
+    }
+    let Ok(der) = base64::engine::general_purpose::STANDARD.decode(encoded.trim_start_matches('/')) else {
+        return der_response("application/ocsp-response", error_response(ResponseStatus::MalformedRequest));
+    };
+    let answer = service.ocsp(&der).await;
+    let max_age = format!("max-age={}, public, no-transform, must-revalidate", PRESIGNED_FOR.as_secs());
+    ([(header::CONTENT_TYPE, "application/ocsp-response".to_owned()), (header::CACHE_CONTROL, max_age)], answer)
+        .into_response()
+}
+
+async fn crl(State(service): State<Arc<CaService>>) -> Response {
+    der_response("application/pkix-crl", service.current_crl().to_vec())
+}
+
+async fn ca_cert(State(service): State<Arc<CaService>>) -> Response {
+    der_response("application/pkix-cert", service.authority.certificate().to_vec())
+}
+
+async fn root_cert(State(service): State<Arc<CaService>>) -> Response {
+    der_response("application/pkix-cert", service.root_der.clone())
+}
