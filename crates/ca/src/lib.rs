@@ -30,8 +30,11 @@ pub struct CaService {
     store: Store,
     root_der: Vec<u8>,
     crl: RwLock<Arc<Vec<u8>>>,
-    presigned: Mutex<HashMap<Vec<u8>, (Instant, Arc<Vec<u8>>)>>,
+    presigned: Mutex<Presigned>,
 }
+
+/// Signed answers by request bytes, with when they were signed.
+type Presigned = HashMap<Vec<u8>, (Instant, Arc<Vec<u8>>)>;
 
 impl CaService {
     /// Services for `authority`, answering OCSP with `responder`, reading status from `store`.
@@ -76,10 +79,10 @@ impl CaService {
             Ok(parsed) => parsed,
             Err(e) => return error_response(e.status()),
         };
-        if !parsed.has_nonce() {
-            if let Some(answer) = self.cached(request) {
-                return answer.to_vec();
-            }
+        if !parsed.has_nonce()
+            && let Some(answer) = self.cached(request)
+        {
+            return answer.to_vec();
         }
         let mut states = Vec::with_capacity(parsed.serials().len());
         for serial in parsed.serials() {
