@@ -71,6 +71,14 @@ enum CaCommand {
         #[arg(long)]
         reason: RevocationReason,
     },
+    /// Serve OCSP (POST /ocsp, GET /ocsp/…), the CRL (/crl) and the CA certificates.
+    Serve {
+        #[arg(long)]
+        dir: PathBuf,
+        /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free one; the bound address is printed).
+        #[arg(long)]
+        listen: String,
+    },
     /// Write a fresh CRL.
     Crl {
         #[arg(long)]
@@ -145,6 +153,11 @@ fn passphrase() -> Result<String> {
 }
 
 pub(crate) fn run(args: CaArgs) -> Result<ExitCode> {
+    if let CaCommand::Serve { dir, listen } = &args.command {
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        runtime.block_on(serve(dir, listen))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async move {
         match args.command {
@@ -154,6 +167,7 @@ pub(crate) fn run(args: CaArgs) -> Result<ExitCode> {
             }
             CaCommand::Revoke { dir, serial, reason } => revoke(&dir, &serial, reason).await,
             CaCommand::Crl { dir, out } => crl(&dir, &out).await,
+            CaCommand::Serve { .. } => unreachable!("served above, on a multi-threaded runtime"),
         }
     })?;
     Ok(ExitCode::SUCCESS)
@@ -257,6 +271,70 @@ async fn publish_crl(authority: &Authority, store: &Store, out: &Path) -> Result
     let der = authority.crl(number, &revoked, OffsetDateTime::now_utc())?;
     write_atomic(out, &der)?;
     Ok(number)
+}
+
+/// How often the served CRL is re-signed (it is valid for a day).
+const CRL_REFRESH: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+async fn serve(dir: &Path, listen: &str) -> Result<()> {
+    let (authority, store, settings) = open(dir).await?;
+    let responder = ensure_responder(dir, &authority, &store, &settings).await?;
+    let root = first_pem_block(&fs::read_to_string(dir.join("root.pem"))?).context("root.pem holds no certificate")?;
+    let service = ca::CaService::new(authority, responder, store, root).await?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    println!("lienthong ca: listening on http://{}", listener.local_addr()?);
+    let refresher = service.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(CRL_REFRESH).await;
+            if let Err(e) = refresher.refresh_crl().await {
+                eprintln!("lienthong ca: CRL refresh failed, the previous CRL is still served: {e}");
+            }
+        }
+    });
+    axum::serve(listener, ca::router(service))
+        .with_graceful_shutdown(async {
+            tokio::signal::ctrl_c().await.ok();
+        })
+        .await?;
+    Ok(())
+}
+
+/// The delegated OCSP responder: `DIR/ocsp.pem` with its sealed key, issued on first start and
+/// again when it has less than a week left.
+async fn ensure_responder(
+    dir: &Path,
+    authority: &Authority,
+    store: &Store,
+    settings: &CaSettings,
+) -> Result<pki::OcspResponder> {
+    let (cert_path, key_path) = (dir.join("ocsp.pem"), dir.join("keys/ocsp.key.pem"));
+    if let (Ok(cert), Ok(sealed)) = (fs::read_to_string(&cert_path), fs::read_to_string(&key_path)) {
+        let der = first_pem_block(&cert).context("ocsp.pem holds no certificate")?;
+        let fresh = x509_not_after(&der).is_some_and(|end| end > OffsetDateTime::now_utc() + time::Duration::days(7));
+        if fresh {
+            return pki::OcspResponder::new(authority.certificate(), &der, KeyPair::open(&sealed, &passphrase()?)?)
+                .map_err(anyhow::Error::msg);
+        }
+        fs::remove_file(&key_path).ok();
+    }
+    let key = KeyPair::generate(settings.algorithm()?)?;
+    let subject =
+        SubjectName::parse(&format!("CN={} OCSP Responder,O={},C=VN", settings.organization, settings.organization))?;
+    let issued = authority.issue(
+        &IssueRequest { profile: Profile::Ocsp, subject, agency: None, key: SubscriberKey::from_key(&key) },
+        OffsetDateTime::now_utc(),
+    )?;
+    store.record_issued(&issued, OffsetDateTime::now_utc()).await?;
+    write_private(&key_path, &key.seal(&passphrase()?)?)?;
+    write_atomic(&cert_path, pem("CERTIFICATE", &issued.der).as_bytes())?;
+    pki::OcspResponder::new(authority.certificate(), &issued.der, key).map_err(anyhow::Error::msg)
+}
+
+fn x509_not_after(der: &[u8]) -> Option<OffsetDateTime> {
+    use x509_parser::prelude::FromDer as _;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der).ok()?;
+    OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp()).ok()
 }
 
 pub(crate) fn pem(label: &str, der: &[u8]) -> String {

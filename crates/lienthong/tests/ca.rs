@@ -215,3 +215,77 @@ fn bad_input_is_refused_and_changes_nothing() {
         "no refused command consumed a CRL number"
     );
 }
+
+/// Kills the server when the test ends, however it ends.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+#[test]
+fn serve_answers_openssl_ocsp_and_sees_revocations_made_by_the_cli() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = dir.path().join("ca");
+    ok(&["ca", "init", "--dir", p(&ca)]);
+    let (cert, key) = (dir.path().join("org.pem"), dir.path().join("org.key"));
+    let subject = "CN=Bộ Tài chính,O=Bộ Tài chính";
+    ok(&[
+        "ca",
+        "issue",
+        "--dir",
+        p(&ca),
+        "--profile",
+        "organization",
+        "--subject",
+        subject,
+        "--agency",
+        "000.00.00.G12",
+        "--key-out",
+        p(&key),
+        "--out",
+        p(&cert),
+    ]);
+    let chain = std::fs::read_to_string(ca.join("chain.pem")).expect("chain");
+    let issuing = dir.path().join("issuing.pem");
+    let first_end = chain.find("-----END CERTIFICATE-----").expect("pem") + "-----END CERTIFICATE-----\n".len();
+    std::fs::write(&issuing, &chain[..first_end]).expect("write");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lienthong"))
+        .args(["ca", "serve", "--dir", p(&ca), "--listen", "127.0.0.1:0"])
+        .env("LIENTHONG_CA_PASSPHRASE", PASSPHRASE)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let _server = Server(child);
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line).expect("the server says where it listens");
+    let url = line.trim().rsplit(' ').next().expect("url").to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    assert!(ca.join("ocsp.pem").exists(), "the responder certificate was issued on first start");
+
+    let ask = || {
+        openssl(&[
+            "ocsp",
+            "-issuer",
+            p(&issuing),
+            "-cert",
+            p(&cert),
+            "-url",
+            &format!("{url}/ocsp"),
+            "-CAfile",
+            p(&ca.join("chain.pem")),
+        ])
+        .1
+    };
+    let text = ask();
+    assert!(text.contains("Response verify OK") && text.contains("org.pem: good"), "{text}");
+    ok(&["ca", "revoke", "--dir", p(&ca), "--serial", &serial_of(&cert), "--reason", "cessationOfOperation"]);
+    let text = ask();
+    assert!(text.contains("org.pem: revoked") && text.contains("cessationOfOperation"), "{text}");
+}
