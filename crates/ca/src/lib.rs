@@ -3,7 +3,7 @@
 //! nonce-free OCSP requests are kept signed for a short while and dropped on any revocation.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -30,11 +30,11 @@ pub struct CaService {
     store: Store,
     root_der: Vec<u8>,
     crl: RwLock<Arc<Vec<u8>>>,
-    presigned: Mutex<Presigned>,
+    presigned: RwLock<Presigned>,
 }
 
-/// Signed answers by request bytes, with when they were signed.
-type Presigned = HashMap<Vec<u8>, (Instant, Arc<Vec<u8>>)>;
+/// Signed answers by the exact bytes of the (nonce-free) request, with when they were signed.
+type Presigned = HashMap<Vec<u8>, (Instant, Bytes)>;
 
 impl CaService {
     /// Services for `authority`, answering OCSP with `responder`, reading status from `store`.
@@ -50,7 +50,7 @@ impl CaService {
             store,
             root_der,
             crl: RwLock::default(),
-            presigned: Mutex::default(),
+            presigned: RwLock::default(),
         });
         service.refresh_crl().await?;
         Ok(service)
@@ -70,49 +70,51 @@ impl CaService {
 
     /// Drops every pre-signed answer (call after a revocation).
     pub fn invalidate(&self) {
-        self.presigned.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.presigned.write().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     /// The DER OCSP answer to a DER request; a refusal is an unsigned OCSP error status.
-    pub async fn ocsp(&self, request: &[u8]) -> Vec<u8> {
+    ///
+    /// Only nonce-free requests are ever kept, under their exact bytes, so the cache is consulted
+    /// before parsing: a request with a nonce can never match a kept one.
+    pub async fn ocsp(&self, request: &[u8]) -> Bytes {
+        if let Some(answer) = self.cached(request) {
+            return answer;
+        }
         let parsed = match self.responder.parse(request) {
             Ok(parsed) => parsed,
-            Err(e) => return error_response(e.status()),
+            Err(e) => return Bytes::from(error_response(e.status())),
         };
-        if !parsed.has_nonce()
-            && let Some(answer) = self.cached(request)
-        {
-            return answer.to_vec();
-        }
         let mut states = Vec::with_capacity(parsed.serials().len());
         for serial in parsed.serials() {
             match self.store.status(&serial).await {
                 Ok(status) => states.push(state(status)),
-                Err(_) => return error_response(ResponseStatus::TryLater),
+                Err(_) => return Bytes::from(error_response(ResponseStatus::TryLater)),
             }
         }
         match self.responder.respond(&parsed, &states, OffsetDateTime::now_utc()) {
             Ok(answer) => {
+                let answer = Bytes::from(answer);
                 if !parsed.has_nonce() {
-                    self.keep(request, &answer);
+                    self.keep(request, answer.clone());
                 }
                 answer
             }
-            Err(_) => error_response(ResponseStatus::InternalError),
+            Err(_) => Bytes::from(error_response(ResponseStatus::InternalError)),
         }
     }
 
-    fn cached(&self, request: &[u8]) -> Option<Arc<Vec<u8>>> {
-        let cache = self.presigned.lock().unwrap_or_else(|e| e.into_inner());
+    fn cached(&self, request: &[u8]) -> Option<Bytes> {
+        let cache = self.presigned.read().unwrap_or_else(|e| e.into_inner());
         cache.get(request).filter(|(at, _)| at.elapsed() < PRESIGNED_FOR).map(|(_, answer)| answer.clone())
     }
 
-    fn keep(&self, request: &[u8], answer: &[u8]) {
-        let mut cache = self.presigned.lock().unwrap_or_else(|e| e.into_inner());
+    fn keep(&self, request: &[u8], answer: Bytes) {
+        let mut cache = self.presigned.write().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= MAX_CACHED {
             cache.clear();
         }
-        cache.insert(request.to_vec(), (Instant::now(), Arc::new(answer.to_vec())));
+        cache.insert(request.to_vec(), (Instant::now(), answer));
     }
 
     fn current_crl(&self) -> Arc<Vec<u8>> {
@@ -140,7 +142,8 @@ pub fn router(service: Arc<CaService>) -> Router {
         .with_state(service)
 }
 
-fn der_response(content_type: &'static str, body: Vec<u8>) -> Response {
+fn der_response(content_type: &'static str, body: impl Into<Bytes>) -> Response {
+    let body: Bytes = body.into();
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_ca;
+mod bench_ocsp;
 mod ca_cmd;
 mod demo;
 mod edxml_cmd;
