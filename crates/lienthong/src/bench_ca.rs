@@ -82,17 +82,7 @@ pub(crate) fn tempfile_dir() -> Result<std::path::PathBuf> {
 /// The peer: a minimal `openssl ca` setup issuing the same kind of certificate, once per process.
 fn openssl_ca_rate(runs: usize) -> Result<f64> {
     let dir = tempfile_dir()?;
-    let run = |args: &[&str]| -> Result<()> {
-        let output = Command::new("openssl")
-            .args(args)
-            .current_dir(&dir)
-            .output()
-            .context("openssl must be installed for the peer figure")?;
-        if !output.status.success() {
-            bail!("openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-        }
-        Ok(())
-    };
+    let run = |args: &[&str]| openssl_in(&dir, args);
     std::fs::create_dir_all(dir.join("newcerts"))?;
     std::fs::write(dir.join("index.txt"), "")?;
     std::fs::write(dir.join("ca.cnf"), OPENSSL_CA_CONFIG)?;
@@ -138,6 +128,19 @@ fn openssl_ca_rate(runs: usize) -> Result<f64> {
     let rate = runs as f64 / start.elapsed().as_secs_f64();
     std::fs::remove_dir_all(&dir).ok();
     Ok(rate)
+}
+
+/// Runs `openssl ARGS` in `dir`; fails with OpenSSL's own message.
+pub(crate) fn openssl_in(dir: &std::path::Path, args: &[&str]) -> Result<()> {
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .context("openssl must be installed for the peer figures")?;
+    if !output.status.success() {
+        bail!("openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(())
 }
 
 const OPENSSL_CA_CONFIG: &str = "[ ca ]

@@ -12,7 +12,7 @@ use store::{CaStore, Store};
 use time::OffsetDateTime;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::bench_ca::tempfile_dir;
+use crate::bench_ca::{openssl_in, tempfile_dir};
 use crate::ca_cmd::pem;
 
 /// Concurrent clients.
@@ -65,17 +65,17 @@ async fn measure(authority: &Authority, root_der: &[u8], subscriber: &KeyPair, d
         MEASURE.as_secs()
     );
     println!("{:<58} {:>14}", "responder", "responses/s");
-    let cached = load(&ours, &plain).await?;
+    let cached = load(&ours, &plain, false).await?;
     println!("{:<58} {cached:>14.0}", "lienthong: pre-signed (nonce-free request, RFC 5019)");
-    let signed = load(&ours, &with_nonce).await?;
+    let signed = load(&ours, &with_nonce, false).await?;
     println!("{:<58} {signed:>14.0}", "lienthong: signed per request (request with a nonce)");
-    let kept = load_keep_alive(&ours, &plain).await?;
+    let kept = load(&ours, &plain, true).await?;
     println!("{:<58} {kept:>14.0}", "lienthong: pre-signed, keep-alive connections");
-    let kept_signed = load_keep_alive(&ours, &with_nonce).await?;
+    let kept_signed = load(&ours, &with_nonce, true).await?;
     println!("{:<58} {kept_signed:>14.0}", "lienthong: signed per request, keep-alive connections");
     let (openssl, peer) = openssl_responder(dir)?;
     let _guard = Kill(openssl);
-    let theirs = load(&peer, &with_nonce).await?;
+    let theirs = load(&peer, &with_nonce, false).await?;
     println!("{:<58} {theirs:>14.0}", "openssl ocsp -index, -multi 2 (peer, signs every answer)");
     println!("{:<58} {:>13.1}x", "lienthong pre-signed vs openssl", cached / theirs);
     println!("{:<58} {:>13.1}x", "lienthong signed vs openssl", signed / theirs);
@@ -112,13 +112,7 @@ impl Drop for Kill {
 /// The peer: OpenSSL's own responder over an `openssl ca` index naming the same certificate,
 /// signing with a responder key of its own (the same ECDSA P-256 cost as ours).
 fn openssl_responder(dir: &std::path::Path) -> Result<(Child, String)> {
-    let run = |args: &[&str]| -> Result<()> {
-        let output = Command::new("openssl").args(args).current_dir(dir).output()?;
-        if !output.status.success() {
-            bail!("openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-        }
-        Ok(())
-    };
+    let run = |args: &[&str]| openssl_in(dir, args);
     run(&[
         "req",
         "-x509",
@@ -176,8 +170,9 @@ fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// Answered requests per second from `CONNECTIONS` clients posting `request` for [`MEASURE`].
-async fn load(address: &str, request: &[u8]) -> Result<f64> {
+/// Answered requests per second from `CONNECTIONS` clients posting `request` for [`MEASURE`],
+/// each on a fresh connection or (`keep_alive`) reusing one until the server closes it.
+async fn load(address: &str, request: &[u8], keep_alive: bool) -> Result<f64> {
     let answered = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + MEASURE;
     let start = Instant::now();
@@ -186,7 +181,14 @@ async fn load(address: &str, request: &[u8]) -> Result<f64> {
         let (address, request, answered) = (address.to_owned(), request.to_vec(), answered.clone());
         clients.push(tokio::spawn(async move {
             while Instant::now() < deadline {
-                if post(&address, &request).await.is_ok() {
+                if !keep_alive {
+                    if post(&address, &request).await.is_ok() {
+                        answered.fetch_add(1, Ordering::Relaxed);
+                    }
+                    continue;
+                }
+                let Ok(mut stream) = tokio::net::TcpStream::connect(&address).await else { continue };
+                while Instant::now() < deadline && exchange(&mut stream, &address, &request).await.is_ok() {
                     answered.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -200,29 +202,6 @@ async fn load(address: &str, request: &[u8]) -> Result<f64> {
         bail!("no OCSP answer from {address}");
     }
     Ok(count as f64 / start.elapsed().as_secs_f64())
-}
-
-/// Like [`load`], but each client keeps its connection open across requests.
-async fn load_keep_alive(address: &str, request: &[u8]) -> Result<f64> {
-    let answered = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + MEASURE;
-    let start = Instant::now();
-    let mut clients = Vec::new();
-    for _ in 0..CONNECTIONS {
-        let (address, request, answered) = (address.to_owned(), request.to_vec(), answered.clone());
-        clients.push(tokio::spawn(async move {
-            while Instant::now() < deadline {
-                let Ok(mut stream) = tokio::net::TcpStream::connect(&address).await else { continue };
-                while Instant::now() < deadline && exchange(&mut stream, &address, &request).await.is_ok() {
-                    answered.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }));
-    }
-    for client in clients {
-        client.await?;
-    }
-    Ok(answered.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64())
 }
 
 /// One request on an open connection, reading exactly the response's Content-Length.
