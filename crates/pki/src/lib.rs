@@ -15,6 +15,7 @@ mod ocsp;
 mod profile;
 mod revocation;
 mod serial;
+mod tsp;
 
 pub use algorithm::{KeyAlgorithm, UnknownAlgorithm};
 pub use authority::{
@@ -31,3 +32,7 @@ pub use ocsp::{
 pub use profile::{DOCUMENT_SIGNING, Profile, UnknownProfile};
 pub use revocation::{RevocationReason, UnknownReason};
 pub use serial::{BadSerial, CertSerial};
+pub use tsp::{
+    ACCURACY_SECONDS, FailureInfo, ImprintHash, MAX_TSP_NONCE_BYTES, MAX_TSP_REQUEST_BYTES, TSA_POLICY,
+    TimeStampAuthority, TimeStampRequest, TspError,
+};

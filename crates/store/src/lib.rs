@@ -5,7 +5,19 @@
 //! Architecture invariant: only this crate contains SQL. Status changes are appended events,
 //! never overwrites. Migrations are embedded and append-only.
 
+/// The same SQL serves both backends; this writes each backend's arm of one operation.
+macro_rules! on_backend {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            Store::Sqlite($pool) => $body,
+            Store::Postgres($pool) => $body,
+        }
+    };
+}
+
+mod audit;
 mod ca;
+mod ra;
 
 use std::future::Future;
 use std::str::FromStr;
@@ -14,7 +26,9 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{PgPool, SqlitePool};
 
+pub use audit::{AuditEntry, Checkpoint, GENESIS, chain_hash};
 pub use ca::{CertificateRecord, CertificateStatus};
+pub use ra::{Account, NewRequest, RequestEvent, RequestKind, RequestRecord, RequestState, Role, UnknownRole};
 use pki::{CertSerial, IssuedCertificate, RevocationReason, RevokedEntry};
 use time::OffsetDateTime;
 
@@ -35,6 +49,25 @@ pub enum StoreError {
         serial: String,
         /// Why it was revoked.
         reason: RevocationReason,
+    },
+    /// The certificate is already suspended.
+    #[error("certificate {0} is already suspended")]
+    AlreadySuspended(String),
+    /// Only a suspended certificate can be unsuspended.
+    #[error("certificate {0} is not suspended")]
+    NotSuspended(String),
+    /// No request with this number.
+    #[error("no certificate request number {0}")]
+    UnknownRequest(i64),
+    /// The request is not in the state the step needs.
+    #[error("certificate request {id} is {state}, not {expected}")]
+    WrongState {
+        /// The request.
+        id: i64,
+        /// Its state.
+        state: RequestState,
+        /// The state the step needs.
+        expected: RequestState,
     },
     /// A record with this key already exists.
     #[error("a certificate with serial {0} is already recorded")]
@@ -57,6 +90,7 @@ pub trait CaStore {
         &self,
         certificate: &IssuedCertificate,
         at: OffsetDateTime,
+        actor: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// The certificate with `serial`, and its current status.
     fn certificate(
@@ -72,11 +106,75 @@ pub trait CaStore {
         serial: &CertSerial,
         reason: RevocationReason,
         at: OffsetDateTime,
+        actor: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Lifts a suspension (certificateHold); refuses a certificate that is not suspended.
+    fn unsuspend(
+        &self,
+        serial: &CertSerial,
+        at: OffsetDateTime,
+        actor: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Every certificate currently revoked or on hold, for the CRL.
     fn revoked(&self) -> impl Future<Output = Result<Vec<RevokedEntry>, StoreError>> + Send;
     /// The next CRL number (1, 2, …), never reused.
     fn next_crl_number(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// What the registration side keeps: accounts, requests and their decisions, and the audit log.
+/// Every change appends to the audit log in the same transaction.
+pub trait RaStore {
+    /// Creates an account whose API token hashes to `token_hash`.
+    fn add_account(
+        &self,
+        name: &str,
+        role: Role,
+        agency: Option<&str>,
+        token_hash: &str,
+        actor: &str,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<Account, StoreError>> + Send;
+    /// The account whose token hashes to `token_hash`.
+    fn account_by_token(&self, token_hash: &str) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send;
+    /// Records a submitted request; returns its number.
+    fn submit(
+        &self,
+        request: &NewRequest,
+        actor: &str,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+    /// The request numbered `id`, with its history.
+    fn request(&self, id: i64) -> impl Future<Output = Result<Option<RequestRecord>, StoreError>> + Send;
+    /// The latest `limit` requests, newest first.
+    fn requests(&self, limit: u32) -> impl Future<Output = Result<Vec<RequestRecord>, StoreError>> + Send;
+    /// Approves or rejects a submitted request; refuses one in any other state.
+    fn decide(
+        &self,
+        id: i64,
+        decision: RequestState,
+        note: Option<&str>,
+        actor: &str,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Records the certificate issued for an approved request and, for a re-issue, revokes the
+    /// old certificate as superseded, all in one transaction.
+    fn record_request_issued(
+        &self,
+        id: i64,
+        certificate: &IssuedCertificate,
+        supersedes: Option<&CertSerial>,
+        actor: &str,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Audit entries after `after`, oldest first, at most `limit`.
+    fn audit_entries(&self, after: i64, limit: u32)
+    -> impl Future<Output = Result<Vec<AuditEntry>, StoreError>> + Send;
+    /// The last entry's position and hash.
+    fn audit_head(&self) -> impl Future<Output = Result<Option<(i64, String)>, StoreError>> + Send;
+    /// Stores a signed checkpoint.
+    fn add_checkpoint(&self, checkpoint: &Checkpoint) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Every checkpoint, oldest first.
+    fn checkpoints(&self) -> impl Future<Output = Result<Vec<Checkpoint>, StoreError>> + Send;
 }
 
 /// The store, on whichever backend the URL chose.

@@ -6,7 +6,9 @@ use pki::{
     SubscriberKey,
 };
 use store::testing::TestDatabase;
-use store::{CaStore, CertificateStatus, Store, StoreError};
+use store::{
+    CaStore, CertificateStatus, Checkpoint, NewRequest, RaStore, RequestKind, RequestState, Role, Store, StoreError,
+};
 use time::OffsetDateTime;
 
 fn issue(authority: &Authority, cn: &str) -> pki::IssuedCertificate {
@@ -27,9 +29,9 @@ async fn story(store: &Store) {
     let authority = Authority::new(new.issuing_der, new.issuing_key, endpoints);
     let now = OffsetDateTime::from_unix_timestamp(OffsetDateTime::now_utc().unix_timestamp()).expect("whole seconds");
     let (a, b) = (issue(&authority, "TSA A"), issue(&authority, "TSA B"));
-    store.record_issued(&a, now).await.expect("record a");
-    store.record_issued(&b, now).await.expect("record b");
-    assert!(matches!(store.record_issued(&a, now).await, Err(StoreError::Duplicate(_))));
+    store.record_issued(&a, now, "cli").await.expect("record a");
+    store.record_issued(&b, now, "cli").await.expect("record b");
+    assert!(matches!(store.record_issued(&a, now, "cli").await, Err(StoreError::Duplicate(_))));
 
     let stored = store.certificate(&a.serial).await.expect("read").expect("present");
     assert_eq!(
@@ -40,12 +42,20 @@ async fn story(store: &Store) {
     let unknown = CertSerial::from_hex("0102").expect("hex");
     assert_eq!(store.certificate(&unknown).await.expect("read"), None);
 
-    store.revoke(&a.serial, RevocationReason::CertificateHold, now).await.expect("hold");
-    store.revoke(&a.serial, RevocationReason::KeyCompromise, now).await.expect("hold, then revoke");
-    let again = store.revoke(&a.serial, RevocationReason::Superseded, now).await.expect_err("already revoked");
+    store.revoke(&a.serial, RevocationReason::CertificateHold, now, "cli").await.expect("hold");
+    assert!(matches!(
+        store.revoke(&a.serial, RevocationReason::CertificateHold, now, "cli").await,
+        Err(StoreError::AlreadySuspended(_))
+    ));
+    store.unsuspend(&a.serial, now, "cli").await.expect("unsuspend");
+    assert!(matches!(store.unsuspend(&a.serial, now, "cli").await, Err(StoreError::NotSuspended(_))));
+    assert_eq!(store.status(&a.serial).await.expect("status"), Some(CertificateStatus::Good));
+    store.revoke(&a.serial, RevocationReason::CertificateHold, now, "cli").await.expect("hold again");
+    store.revoke(&a.serial, RevocationReason::KeyCompromise, now, "cli").await.expect("hold, then revoke");
+    let again = store.revoke(&a.serial, RevocationReason::Superseded, now, "cli").await.expect_err("already revoked");
     assert_eq!(again.to_string(), format!("certificate {} is already revoked (keyCompromise)", a.serial));
     assert!(matches!(
-        store.revoke(&unknown, RevocationReason::KeyCompromise, now).await,
+        store.revoke(&unknown, RevocationReason::KeyCompromise, now, "cli").await,
         Err(StoreError::UnknownCertificate(_))
     ));
 
@@ -64,6 +74,87 @@ async fn story(store: &Store) {
 
     assert_eq!(store.next_crl_number().await.expect("n"), 1);
     assert_eq!(store.next_crl_number().await.expect("n"), 2);
+
+    registration(store, &authority, &b, now).await;
+    audit_chain_holds(store).await;
+}
+
+/// Accounts, a request through approval to issuance, a re-issue that supersedes, and refusals
+/// that change nothing.
+async fn registration(store: &Store, authority: &Authority, old: &pki::IssuedCertificate, now: OffsetDateTime) {
+    let officer = store
+        .add_account("Cán bộ đăng ký", Role::Officer, Some("000.00.00.G22"), "hash-officer", "cli", now)
+        .await
+        .expect("account");
+    assert_eq!(store.account_by_token("hash-officer").await.expect("read"), Some(officer.clone()));
+    assert_eq!(store.account_by_token("nope").await.expect("read"), None);
+
+    let request = NewRequest {
+        kind: RequestKind::Reissue,
+        profile: Profile::Tsa,
+        subject: "CN=TSA B2,O=lienthong test".into(),
+        agency: None,
+        csr: Some(vec![1, 2, 3]),
+        sealed_key: None,
+        replaces: Some(old.serial.clone()),
+        requested_by: officer.id.clone(),
+    };
+    let id = store.submit(&request, &officer.actor(), now).await.expect("submit");
+    let renewed = issue(authority, "TSA B2");
+    let early = store.record_request_issued(id, &renewed, Some(&old.serial), "operator", now).await;
+    assert!(matches!(early, Err(StoreError::WrongState { state: RequestState::Submitted, .. })), "{early:?}");
+    assert_eq!(store.certificate(&renewed.serial).await.expect("read"), None, "nothing stored by a refused step");
+
+    store.decide(id, RequestState::Approved, Some("đúng hồ sơ"), &officer.actor(), now).await.expect("approve");
+    let twice = store.decide(id, RequestState::Rejected, None, &officer.actor(), now).await;
+    assert!(matches!(twice, Err(StoreError::WrongState { state: RequestState::Approved, .. })), "{twice:?}");
+    assert!(matches!(store.decide(999, RequestState::Approved, None, "x", now).await, Err(StoreError::UnknownRequest(999))));
+
+    store.record_request_issued(id, &renewed, Some(&old.serial), "operator", now).await.expect("issue");
+    let record = store.request(id).await.expect("read").expect("present");
+    assert_eq!(record.state(), RequestState::Issued);
+    assert_eq!(record.serial.as_ref(), Some(&renewed.serial));
+    assert_eq!(record.request.csr.as_deref(), Some(&[1u8, 2, 3][..]));
+    let states: Vec<_> = record.history.iter().map(|e| e.state).collect();
+    assert_eq!(states, [RequestState::Submitted, RequestState::Approved, RequestState::Issued]);
+    assert_eq!(
+        store.status(&old.serial).await.expect("status"),
+        Some(CertificateStatus::Revoked { reason: RevocationReason::Superseded, at: now })
+    );
+    assert_eq!(store.requests(10).await.expect("list").len(), 1);
+}
+
+async fn audit_chain_holds(store: &Store) {
+    let entries = store.audit_entries(0, 1000).await.expect("audit");
+    let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "certificate.issued",
+            "certificate.issued",
+            "certificate.suspended",
+            "certificate.unsuspended",
+            "certificate.suspended",
+            "certificate.revoked",
+            "account.created",
+            "request.submitted",
+            "request.approved",
+            "certificate.issued",
+            "certificate.revoked",
+            "request.issued",
+        ]
+    );
+    let mut prev = store::GENESIS.to_owned();
+    for (i, entry) in entries.iter().enumerate() {
+        assert_eq!(entry.seq, i as i64 + 1);
+        assert_eq!(entry.prev_hash, prev);
+        assert_eq!(entry.hash, entry.expected_hash());
+        prev = entry.hash.clone();
+    }
+    assert_eq!(store.audit_head().await.expect("head"), Some((entries.len() as i64, prev.clone())));
+    let checkpoint = Checkpoint { seq: entries.len() as i64, hash: prev, signature: vec![9; 64], at: 1 };
+    store.add_checkpoint(&checkpoint).await.expect("checkpoint");
+    assert_eq!(store.checkpoints().await.expect("read"), [checkpoint]);
 }
 
 #[tokio::test]
@@ -74,7 +165,7 @@ async fn sqlite_store_keeps_the_authority_records() {
     story(&store).await;
     store.close().await;
     let reopened = Store::open(&url).await.expect("reopen and migrate again");
-    assert_eq!(reopened.revoked().await.expect("persisted").len(), 1);
+    assert_eq!(reopened.revoked().await.expect("persisted").len(), 2, "a and the superseded b");
 }
 
 #[tokio::test]

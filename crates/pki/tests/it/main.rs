@@ -4,6 +4,7 @@
 #![allow(unreachable_pub, reason = "helpers shared with the test modules")]
 
 mod ocsp;
+mod tsp;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
