@@ -97,7 +97,7 @@ pub enum IssueError {
 pub enum SubscriberKey {
     /// From a PKCS#10 request whose signature was verified.
     Csr(Box<rcgen::PublicKey>),
-    /// A key just generated for the subscriber.
+    /// A key generated for the subscriber, or one whose possession was shown earlier.
     Generated(Vec<u8>, &'static rcgen::SignatureAlgorithm),
 }
 
@@ -115,6 +115,31 @@ impl SubscriberKey {
     /// The public half of a key generated for the subscriber.
     pub fn from_key(key: &KeyPair) -> Self {
         Self::Generated(key.der_bytes().to_vec(), PublicKeyData::algorithm(key))
+    }
+
+    /// A key from its DER SubjectPublicKeyInfo, whose possession was shown earlier (by a CSR, or
+    /// by the certificate being renewed).
+    pub fn from_spki(spki: &[u8]) -> Result<Self, IssueError> {
+        use x509_parser::prelude::FromDer as _;
+        let unsupported = |what: &str| IssueError::UnsupportedKey(what.to_owned());
+        let (rest, info) = x509_parser::x509::SubjectPublicKeyInfo::from_der(spki)
+            .map_err(|_| IssueError::BadRequest("the public key is not a DER SubjectPublicKeyInfo".into()))?;
+        if !rest.is_empty() {
+            return Err(IssueError::BadRequest("bytes after the public key".into()));
+        }
+        let algorithm = match info.parsed() {
+            Ok(x509_parser::public_key::PublicKey::EC(point)) if point.key_size() == 256 => {
+                &rcgen::PKCS_ECDSA_P256_SHA256
+            }
+            Ok(x509_parser::public_key::PublicKey::RSA(key)) if key.key_size() >= 2048 => &rcgen::PKCS_RSA_SHA256,
+            _ => return Err(unsupported("only ECDSA P-256 and RSA (2048 bits or more) keys are certified")),
+        };
+        Ok(Self::Generated(info.subject_public_key.data.to_vec(), algorithm))
+    }
+
+    /// The key as a DER SubjectPublicKeyInfo.
+    pub fn spki_der(&self) -> Vec<u8> {
+        self.subject_public_key_info()
     }
 }
 
@@ -243,9 +268,21 @@ impl Authority {
         now: OffsetDateTime,
     ) -> Result<NewAuthority, IssueError> {
         let root_key = KeyPair::generate(algorithm)?;
+        let issuing_key = KeyPair::generate(algorithm)?;
+        Self::create_with_keys(root_key, issuing_key, organization, endpoints, now)
+    }
+
+    /// Creates a root CA (20 years) and an issuing CA (10 years) with the given keys, e.g. keys
+    /// generated in a key device.
+    pub fn create_with_keys(
+        root_key: KeyPair,
+        issuing_key: KeyPair,
+        organization: &str,
+        endpoints: &Endpoints,
+        now: OffsetDateTime,
+    ) -> Result<NewAuthority, IssueError> {
         let root_params = ca_params(ca_name(organization, &format!("{organization} Root CA")), 1, 20, now);
         let root = root_params.self_signed(&root_key).map_err(signing)?;
-        let issuing_key = KeyPair::generate(algorithm)?;
         let mut params = ca_params(ca_name(organization, &format!("{organization} Issuing CA 1")), 0, 10, now);
         params.use_authority_key_identifier_extension = true;
         params.crl_distribution_points = vec![CrlDistributionPoint { uris: vec![endpoints.root_crl()] }];
@@ -290,6 +327,19 @@ impl Authority {
             not_before: params.not_before,
             not_after: params.not_after,
         })
+    }
+
+    /// Checks a request against its profile without signing anything: what [`Authority::issue`]
+    /// would refuse before signing, this refuses.
+    pub fn check(&self, request: &IssueRequest, now: OffsetDateTime) -> Result<(), IssueError> {
+        self.params(request, now).map(|_| ())
+    }
+
+    /// Signs a statement of the authority's own (an audit checkpoint) with the issuing CA key.
+    /// Statements are text, so a signature over one can never pass for one over a certificate or
+    /// CRL (which are DER and begin with a SEQUENCE tag).
+    pub fn sign_statement(&self, statement: &str) -> Result<Vec<u8>, IssueError> {
+        rcgen::SigningKey::sign(&self.issuing_key, statement.as_bytes()).map_err(signing)
     }
 
     fn params(&self, request: &IssueRequest, now: OffsetDateTime) -> Result<CertificateParams, IssueError> {
@@ -352,6 +402,26 @@ impl Authority {
         };
         Ok(params.signed_by(&self.issuer()?).map_err(signing)?.der().to_vec())
     }
+}
+
+/// Checks a signature made by [`Authority::sign_statement`] against the certificate `cert_der`.
+pub fn verify_statement(cert_der: &[u8], statement: &str, signature: &[u8]) -> Result<(), String> {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
+    use x509_parser::prelude::FromDer as _;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(cert_der)
+        .map_err(|e| format!("not a certificate: {e}"))?;
+    let spki = cert.public_key();
+    let key = spki.subject_public_key.data.as_ref();
+    let result = match spki.parsed() {
+        Ok(x509_parser::public_key::PublicKey::EC(_)) => {
+            UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, key).verify(statement.as_bytes(), signature)
+        }
+        Ok(x509_parser::public_key::PublicKey::RSA(_)) => {
+            UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, key).verify(statement.as_bytes(), signature)
+        }
+        _ => return Err("the certificate's key is neither P-256 nor RSA".into()),
+    };
+    result.map_err(|_| "the signature does not match".into())
 }
 
 fn signing(error: rcgen::Error) -> IssueError {

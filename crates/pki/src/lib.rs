@@ -20,9 +20,9 @@ mod tsp;
 pub use algorithm::{KeyAlgorithm, UnknownAlgorithm};
 pub use authority::{
     Authority, CRL_VALIDITY, Endpoints, IssueError, IssueRequest, IssuedCertificate, NewAuthority,
-    ORGANIZATION_IDENTIFIER, RevokedEntry, SubscriberKey,
+    ORGANIZATION_IDENTIFIER, RevokedEntry, SubscriberKey, verify_statement,
 };
-pub use keys::{KeyError, KeyPair, MIN_PASSPHRASE_CHARS};
+pub use keys::{ExternalKey, KeyError, KeyPair, MIN_PASSPHRASE_CHARS};
 pub use lint::{LintFinding, lint};
 pub use name::{NameAttribute, NameError, SubjectName};
 pub use ocsp::{
