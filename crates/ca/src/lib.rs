@@ -1,6 +1,15 @@
 //! The certification authority's services over HTTP: OCSP (RFC 6960 POST, RFC 5019 GET), the
-//! current CRL, and the CA certificates. Requests are bounded before they are parsed; answers to
-//! nonce-free OCSP requests are kept signed for a short while and dropped on any revocation.
+//! current CRL, RFC 3161 timestamps, the CA certificates, and the JSON API of the issuing
+//! workflow (`/api/v1/…`). Requests are bounded before they are parsed; answers to nonce-free
+//! OCSP requests are kept signed for a short while and dropped on any revocation, which also
+//! re-signs the CRL at once.
+
+mod api;
+pub mod audit;
+mod workflow;
+
+pub use api::{MAX_API_BODY_BYTES, pem};
+pub use workflow::{KeySource, Policy, Submission, WorkflowError};
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -13,7 +22,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
-use pki::{Authority, CertificateState, OcspResponder, ResponseStatus, error_response};
+use pki::{Authority, CertSerial, CertificateState, OcspResponder, ResponseStatus, TimeStampAuthority, error_response};
 use store::{CaStore, CertificateStatus, Store, StoreError};
 use time::OffsetDateTime;
 
@@ -29,8 +38,27 @@ pub struct CaService {
     responder: OcspResponder,
     store: Store,
     root_der: Vec<u8>,
+    tsa: Option<TimeStampAuthority>,
+    policy: Policy,
     crl: RwLock<Arc<Vec<u8>>>,
     presigned: RwLock<Presigned>,
+}
+
+/// Everything a [`CaService`] is made of.
+#[derive(Debug)]
+pub struct ServiceParts {
+    /// The issuing CA.
+    pub authority: Authority,
+    /// The delegated OCSP responder.
+    pub responder: OcspResponder,
+    /// The store.
+    pub store: Store,
+    /// The root certificate (DER).
+    pub root_der: Vec<u8>,
+    /// The time-stamp authority, if this service stamps.
+    pub tsa: Option<TimeStampAuthority>,
+    /// What the authority's policy allows.
+    pub policy: Policy,
 }
 
 /// Signed answers by the exact bytes of the (nonce-free) request, with when they were signed.
@@ -44,16 +72,39 @@ impl CaService {
         store: Store,
         root_der: Vec<u8>,
     ) -> Result<Arc<Self>, StoreError> {
+        Self::from_parts(ServiceParts { authority, responder, store, root_der, tsa: None, policy: Policy::default() })
+            .await
+    }
+
+    /// Services from their parts; signs a first CRL.
+    pub async fn from_parts(parts: ServiceParts) -> Result<Arc<Self>, StoreError> {
+        let ServiceParts { authority, responder, store, root_der, tsa, policy } = parts;
         let service = Arc::new(Self {
             authority,
             responder,
             store,
             root_der,
+            tsa,
+            policy,
             crl: RwLock::default(),
             presigned: RwLock::default(),
         });
         service.refresh_crl().await?;
         Ok(service)
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The DER time-stamp reply to a DER request (RFC 3161); a refusal is a rejection reply.
+    pub fn timestamp(&self, request: &[u8]) -> Option<Vec<u8>> {
+        let tsa = self.tsa.as_ref()?;
+        let answer = tsa
+            .parse_request(request)
+            .and_then(|parsed| tsa.respond(&parsed, &CertSerial::random(), OffsetDateTime::now_utc()));
+        Some(answer.unwrap_or_else(|e| e.rejection()))
     }
 
     /// Signs a new CRL from the store (the next number) and serves it from now on.
@@ -130,7 +181,8 @@ fn state(status: Option<CertificateStatus>) -> CertificateState {
     }
 }
 
-/// The HTTP routes: `POST /ocsp`, `GET /ocsp/{base64}`, `GET /crl`, `GET /ca.crt`, `GET /root.crt`.
+/// The HTTP routes: `POST /ocsp`, `GET /ocsp/{base64}`, `GET /crl`, `GET /ca.crt`, `GET /root.crt`,
+/// `POST /tsa`, and the JSON API under `/api/v1`.
 pub fn router(service: Arc<CaService>) -> Router {
     Router::new()
         .route("/ocsp", post(ocsp_post))
@@ -139,6 +191,8 @@ pub fn router(service: Arc<CaService>) -> Router {
         .route("/ca.crt", get(ca_cert))
         .route("/root.crt", get(root_cert))
         .layer(DefaultBodyLimit::max(pki::MAX_REQUEST_BYTES))
+        .merge(Router::new().route("/tsa", post(tsa)).layer(DefaultBodyLimit::max(pki::MAX_TSP_REQUEST_BYTES)))
+        .merge(api::routes())
         .with_state(service)
 }
 
@@ -175,4 +229,24 @@ async fn ca_cert(State(service): State<Arc<CaService>>) -> Response {
 
 async fn root_cert(State(service): State<Arc<CaService>>) -> Response {
     der_response("application/pkix-cert", service.root_der.clone())
+}
+
+async fn tsa(State(service): State<Arc<CaService>>, body: Bytes) -> Response {
+    match service.timestamp(&body) {
+        Some(reply) => der_response("application/timestamp-reply", reply),
+        None => (axum::http::StatusCode::NOT_FOUND, "this authority has no time-stamp service\n").into_response(),
+    }
+}
+
+/// A new API token: 32 random bytes, base64url, with a recognisable prefix.
+pub fn new_token() -> Result<String, StoreError> {
+    let mut bytes = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| StoreError::Corrupt("no randomness available".into()))?;
+    Ok(format!("lt_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)))
+}
+
+/// What the store keeps of a token: its SHA-256, in hexadecimal.
+pub fn token_hash(token: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -121,7 +121,7 @@ async fn openssl_ocsp_over_http_sees_good_then_revoked_and_unknown() {
     let (good, _) =
         issue(&authority, Profile::Organization, "CN=Văn phòng Chính phủ,O=Văn phòng Chính phủ", Some("000.00.00.G22"));
     let (stranger, _) = issue(&authority, Profile::Tsa, "CN=TSA,O=lienthong test", None);
-    running.store.record_issued(&good, OffsetDateTime::now_utc()).await.expect("record");
+    running.store.record_issued(&good, OffsetDateTime::now_utc(), "test").await.expect("record");
     let (good_path, issuer) = (running.write("good.pem", &good.der), running.path("issuing.pem"));
 
     let text = ask(&running, &good_path, &issuer).await;
@@ -131,7 +131,7 @@ async fn openssl_ocsp_over_http_sees_good_then_revoked_and_unknown() {
 
     running
         .store
-        .revoke(&good.serial, RevocationReason::AffiliationChanged, OffsetDateTime::now_utc())
+        .revoke(&good.serial, RevocationReason::AffiliationChanged, OffsetDateTime::now_utc(), "test")
         .await
         .expect("revoke");
     running.service.invalidate();

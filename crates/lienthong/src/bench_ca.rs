@@ -49,7 +49,7 @@ async fn issue_and_record(authority: &Authority, request: &IssueRequest, certifi
     let start = Instant::now();
     for _ in 0..certificates {
         let issued = authority.issue(request, OffsetDateTime::now_utc())?;
-        store.record_issued(&issued, OffsetDateTime::now_utc()).await?;
+        store.record_issued(&issued, OffsetDateTime::now_utc(), "bench").await?;
     }
     let rate = certificates as f64 / start.elapsed().as_secs_f64();
     store.close().await;

@@ -42,7 +42,7 @@ async fn measure(authority: &Authority, root_der: &[u8], subscriber: &KeyPair, d
     let responder_key = KeyPair::generate(KeyAlgorithm::P256)?;
     let responder_cert = issue(Profile::Ocsp, "CN=bench OCSP,O=lienthong bench", &responder_key)?;
     let store = Store::open(&format!("sqlite://{}", dir.join("ocsp.sqlite").display())).await?;
-    store.record_issued(&cert, OffsetDateTime::now_utc()).await?;
+    store.record_issued(&cert, OffsetDateTime::now_utc(), "bench").await?;
     let responder =
         OcspResponder::new(authority.certificate(), &responder_cert.der, responder_key).map_err(anyhow::Error::msg)?;
     let issuing_again = Authority::new(

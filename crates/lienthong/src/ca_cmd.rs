@@ -71,7 +71,26 @@ enum CaCommand {
         #[arg(long)]
         reason: RevocationReason,
     },
-    /// Serve OCSP (POST /ocsp, GET /ocsp/…), the CRL (/crl) and the CA certificates.
+    /// Lift a suspension (a revocation with reason certificateHold) and publish a new CRL.
+    Unsuspend {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The serial, in hexadecimal.
+        #[arg(long)]
+        serial: String,
+    },
+    /// Accounts of the JSON API (subscribers, registration officers, operators).
+    Account {
+        #[command(subcommand)]
+        command: crate::ca_admin::AccountCommand,
+    },
+    /// The tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        command: crate::ca_admin::AuditCommand,
+    },
+    /// Serve OCSP (POST /ocsp, GET /ocsp/…), the CRL (/crl), timestamps (POST /tsa), the CA
+    /// certificates and the JSON API (/api/v1/…).
     Serve {
         #[arg(long)]
         dir: PathBuf,
@@ -92,7 +111,7 @@ enum CaCommand {
 /// The CA directory's settings: defaults, then `DIR/ca.toml`, then the environment.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CaSettings {
+pub(crate) struct CaSettings {
     /// Key algorithm of the CA keys and of keys generated for subscribers.
     algorithm: String,
     /// The authority's organisation name, in its CA certificates.
@@ -101,9 +120,16 @@ struct CaSettings {
     public_url: String,
     /// `sqlite://…` or `postgres://…`; empty means `DIR/ca.sqlite`.
     store_url: String,
+    /// Profiles issued as soon as a registration officer approves (no operator step).
+    #[serde(default)]
+    auto_issue: Vec<String>,
 }
 
 const PASSPHRASE_VAR: &str = "LIENTHONG_CA_PASSPHRASE";
+/// How the audit log names the operator at the authority's console.
+pub(crate) const CLI_ACTOR: &str = "cli";
+/// How often `ca serve` signs a checkpoint of the audit log (when it has grown).
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl CaSettings {
     fn defaults(algorithm: KeyAlgorithm) -> Self {
@@ -112,6 +138,7 @@ impl CaSettings {
             organization: "lienthong".into(),
             public_url: "http://127.0.0.1:8080".into(),
             store_url: String::new(),
+            auto_issue: Vec::new(),
         }
     }
 
@@ -132,6 +159,15 @@ impl CaSettings {
 
     fn algorithm(&self) -> Result<KeyAlgorithm> {
         Ok(self.algorithm.parse()?)
+    }
+
+    pub(crate) fn policy(&self) -> Result<ca::Policy> {
+        let auto_issue = self
+            .auto_issue
+            .iter()
+            .map(|p| p.parse::<Profile>().with_context(|| "ca.toml auto_issue".to_owned()))
+            .collect::<Result<_>>()?;
+        Ok(ca::Policy { auto_issue, key_algorithm: self.algorithm()? })
     }
 
     fn store_url(&self, dir: &Path) -> String {
@@ -167,10 +203,13 @@ pub(crate) fn run(args: CaArgs) -> Result<ExitCode> {
             }
             CaCommand::Revoke { dir, serial, reason } => revoke(&dir, &serial, reason).await,
             CaCommand::Crl { dir, out } => crl(&dir, &out).await,
+            CaCommand::Unsuspend { dir, serial } => unsuspend(&dir, &serial).await,
+            CaCommand::Account { command } => crate::ca_admin::account(command).await,
+            CaCommand::Audit { command } => return crate::ca_admin::audit(command).await,
             CaCommand::Serve { .. } => unreachable!("served above, on a multi-threaded runtime"),
         }
-    })?;
-    Ok(ExitCode::SUCCESS)
+        .map(|()| ExitCode::SUCCESS)
+    })
 }
 
 async fn init(dir: &Path, algorithm: KeyAlgorithm) -> Result<()> {
@@ -201,7 +240,7 @@ async fn init(dir: &Path, algorithm: KeyAlgorithm) -> Result<()> {
 }
 
 /// The issuing CA and the store of `dir`.
-async fn open(dir: &Path) -> Result<(Authority, Store, CaSettings)> {
+pub(crate) async fn open(dir: &Path) -> Result<(Authority, Store, CaSettings)> {
     let settings = CaSettings::load(dir)?;
     let sealed = fs::read_to_string(dir.join("keys/issuing.key.pem"))
         .with_context(|| format!("cannot read the issuing key in {}", dir.display()))?;
@@ -236,9 +275,10 @@ async fn issue(
         }
     };
     let issued = authority.issue(&IssueRequest { profile, subject, agency, key }, OffsetDateTime::now_utc())?;
-    store.record_issued(&issued, OffsetDateTime::now_utc()).await?;
+    store.record_issued(&issued, OffsetDateTime::now_utc(), CLI_ACTOR).await?;
+    ca::audit::sign_checkpoint(&store, &authority).await?;
     if let (Some(path), Some(key)) = (key_out, generated) {
-        write_private(path, &key.to_unencrypted_pem())?;
+        write_private(path, &key.to_unencrypted_pem()?)?;
     }
     write_atomic(out, pem("CERTIFICATE", &issued.der).as_bytes())?;
     println!("{}: issued {profile} certificate serial={}", out.display(), issued.serial);
@@ -248,9 +288,20 @@ async fn issue(
 async fn revoke(dir: &Path, serial: &str, reason: RevocationReason) -> Result<()> {
     let serial = CertSerial::from_hex(serial)?;
     let (authority, store, _) = open(dir).await?;
-    store.revoke(&serial, reason, OffsetDateTime::now_utc()).await?;
+    store.revoke(&serial, reason, OffsetDateTime::now_utc(), CLI_ACTOR).await?;
+    ca::audit::sign_checkpoint(&store, &authority).await?;
     let number = publish_crl(&authority, &store, &dir.join("ca.crl")).await?;
     println!("revoked serial={serial} reason={reason}; CRL {number} published at {}", dir.join("ca.crl").display());
+    Ok(())
+}
+
+async fn unsuspend(dir: &Path, serial: &str) -> Result<()> {
+    let serial = CertSerial::from_hex(serial)?;
+    let (authority, store, _) = open(dir).await?;
+    store.unsuspend(&serial, OffsetDateTime::now_utc(), CLI_ACTOR).await?;
+    ca::audit::sign_checkpoint(&store, &authority).await?;
+    let number = publish_crl(&authority, &store, &dir.join("ca.crl")).await?;
+    println!("unsuspended serial={serial}; CRL {number} published at {}", dir.join("ca.crl").display());
     Ok(())
 }
 
@@ -278,9 +329,16 @@ const CRL_REFRESH: std::time::Duration = std::time::Duration::from_secs(15 * 60)
 
 async fn serve(dir: &Path, listen: &str) -> Result<()> {
     let (authority, store, settings) = open(dir).await?;
-    let responder = ensure_responder(dir, &authority, &store, &settings).await?;
+    let (responder_der, responder_key) =
+        ensure_service_certificate(dir, &authority, &store, &settings, Profile::Ocsp).await?;
+    let responder =
+        pki::OcspResponder::new(authority.certificate(), &responder_der, responder_key).map_err(anyhow::Error::msg)?;
+    let (tsa_der, tsa_key) = ensure_service_certificate(dir, &authority, &store, &settings, Profile::Tsa).await?;
+    let tsa = pki::TimeStampAuthority::new(&tsa_der, vec![authority.certificate().to_vec()], tsa_key)?;
     let root = first_pem_block(&fs::read_to_string(dir.join("root.pem"))?).context("root.pem holds no certificate")?;
-    let service = ca::CaService::new(authority, responder, store, root).await?;
+    let policy = settings.policy()?;
+    let parts = ca::ServiceParts { authority, responder, store, root_der: root, tsa: Some(tsa), policy };
+    let service = ca::CaService::from_parts(parts).await?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     println!("lienthong ca: listening on http://{}", listener.local_addr()?);
     let refresher = service.clone();
@@ -292,43 +350,54 @@ async fn serve(dir: &Path, listen: &str) -> Result<()> {
             }
         }
     });
-    axum::serve(listener, ca::router(service))
+    let checkpointer = service.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(CHECKPOINT_EVERY).await;
+            if let Err(e) = checkpointer.checkpoint().await {
+                eprintln!("lienthong ca: signing an audit checkpoint failed (retried in a minute): {e}");
+            }
+        }
+    });
+    axum::serve(listener, ca::router(service.clone()))
         .with_graceful_shutdown(async {
             tokio::signal::ctrl_c().await.ok();
         })
         .await?;
+    service.checkpoint().await?;
     Ok(())
 }
 
-/// The delegated OCSP responder: `DIR/ocsp.pem` with its sealed key, issued on first start and
-/// again when it has less than a week left.
-async fn ensure_responder(
+/// The certificate and key of one of the authority's own services (the delegated OCSP
+/// responder, the time-stamp authority): `DIR/<profile>.pem` with its sealed key, issued on first
+/// start and again when it has less than a week left.
+async fn ensure_service_certificate(
     dir: &Path,
     authority: &Authority,
     store: &Store,
     settings: &CaSettings,
-) -> Result<pki::OcspResponder> {
-    let (cert_path, key_path) = (dir.join("ocsp.pem"), dir.join("keys/ocsp.key.pem"));
+    profile: Profile,
+) -> Result<(Vec<u8>, KeyPair)> {
+    let (cert_path, key_path) = (dir.join(format!("{profile}.pem")), dir.join(format!("keys/{profile}.key.pem")));
     if let (Ok(cert), Ok(sealed)) = (fs::read_to_string(&cert_path), fs::read_to_string(&key_path)) {
-        let der = first_pem_block(&cert).context("ocsp.pem holds no certificate")?;
+        let der = first_pem_block(&cert).with_context(|| format!("{} holds no certificate", cert_path.display()))?;
         let fresh = x509_not_after(&der).is_some_and(|end| end > OffsetDateTime::now_utc() + time::Duration::days(7));
         if fresh {
-            return pki::OcspResponder::new(authority.certificate(), &der, KeyPair::open(&sealed, &passphrase()?)?)
-                .map_err(anyhow::Error::msg);
+            return Ok((der, KeyPair::open(&sealed, &passphrase()?)?));
         }
         fs::remove_file(&key_path).ok();
     }
     let key = KeyPair::generate(settings.algorithm()?)?;
-    let subject =
-        SubjectName::parse(&format!("CN={} OCSP Responder,O={},C=VN", settings.organization, settings.organization))?;
+    let role = if profile == Profile::Tsa { "Time-Stamp Authority" } else { "OCSP Responder" };
+    let subject = SubjectName::parse(&format!("CN={} {role},O={},C=VN", settings.organization, settings.organization))?;
     let issued = authority.issue(
-        &IssueRequest { profile: Profile::Ocsp, subject, agency: None, key: SubscriberKey::from_key(&key) },
+        &IssueRequest { profile, subject, agency: None, key: SubscriberKey::from_key(&key) },
         OffsetDateTime::now_utc(),
     )?;
-    store.record_issued(&issued, OffsetDateTime::now_utc()).await?;
+    store.record_issued(&issued, OffsetDateTime::now_utc(), CLI_ACTOR).await?;
     write_private(&key_path, &key.seal(&passphrase()?)?)?;
     write_atomic(&cert_path, pem("CERTIFICATE", &issued.der).as_bytes())?;
-    pki::OcspResponder::new(authority.certificate(), &issued.der, key).map_err(anyhow::Error::msg)
+    Ok((issued.der, key))
 }
 
 fn x509_not_after(der: &[u8]) -> Option<OffsetDateTime> {

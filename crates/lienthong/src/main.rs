@@ -3,6 +3,7 @@
 mod bench;
 mod bench_ca;
 mod bench_ocsp;
+mod ca_admin;
 mod ca_cmd;
 mod demo;
 mod edxml_cmd;

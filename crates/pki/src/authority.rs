@@ -408,8 +408,8 @@ impl Authority {
 pub fn verify_statement(cert_der: &[u8], statement: &str, signature: &[u8]) -> Result<(), String> {
     use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
     use x509_parser::prelude::FromDer as _;
-    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(cert_der)
-        .map_err(|e| format!("not a certificate: {e}"))?;
+    let (_, cert) =
+        x509_parser::certificate::X509Certificate::from_der(cert_der).map_err(|e| format!("not a certificate: {e}"))?;
     let spki = cert.public_key();
     let key = spki.subject_public_key.data.as_ref();
     let result = match spki.parsed() {

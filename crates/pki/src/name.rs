@@ -117,6 +117,20 @@ impl SubjectName {
         self.attributes.iter().find(|(a, _)| *a == attribute).map(|(_, v)| v.as_str())
     }
 
+    /// The same name with `attribute` set to `value` (replaced in place, or added after CN).
+    pub fn with(mut self, attribute: NameAttribute, value: &str) -> Result<Self, NameError> {
+        let value = value.trim().to_owned();
+        check_value(attribute, &value)?;
+        if let Some(slot) = self.attributes.iter_mut().find(|(a, _)| *a == attribute) {
+            slot.1 = value;
+        } else {
+            let after_cn =
+                self.attributes.iter().position(|(a, _)| *a == NameAttribute::CommonName).map_or(0, |i| i + 1);
+            self.attributes.insert(after_cn, (attribute, value));
+        }
+        Ok(self)
+    }
+
     /// Every attribute, in order.
     pub fn attributes(&self) -> &[(NameAttribute, String)] {
         &self.attributes

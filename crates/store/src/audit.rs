@@ -43,16 +43,16 @@ pub struct Checkpoint {
     pub seq: i64,
     /// Its hash.
     pub hash: String,
-    /// The authority's signature over [`Checkpoint::signed_bytes`].
+    /// The authority's signature over [`Checkpoint::statement`].
     pub signature: Vec<u8>,
     /// When it was signed (Unix seconds).
     pub at: i64,
 }
 
 impl Checkpoint {
-    /// What is signed. The prefix keeps it from ever being read as a certificate or CRL.
-    pub fn signed_bytes(seq: i64, hash: &str, at: i64) -> Vec<u8> {
-        format!("lienthong audit checkpoint v1\nseq={seq}\nhash={hash}\nat={at}\n").into_bytes()
+    /// What is signed: text, so it can never be read as a certificate or CRL.
+    pub fn statement(seq: i64, hash: &str, at: i64) -> String {
+        format!("lienthong audit checkpoint v1\nseq={seq}\nhash={hash}\nat={at}\n")
     }
 }
 

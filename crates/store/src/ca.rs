@@ -48,9 +48,11 @@ pub(crate) type EventRow = (String, i64, i64);
 
 pub(crate) const SELECT_CERTIFICATE: &str =
     "SELECT serial, profile, subject, agency, not_before, not_after, der FROM ca_certificates WHERE serial = $1";
-pub(crate) const LAST_EVENT: &str = "SELECT event, reason, at FROM ca_status_events WHERE serial = $1 ORDER BY id DESC LIMIT 1";
+pub(crate) const LAST_EVENT: &str =
+    "SELECT event, reason, at FROM ca_status_events WHERE serial = $1 ORDER BY id DESC LIMIT 1";
 pub(crate) const INSERT_CERTIFICATE: &str = "INSERT INTO ca_certificates (serial, profile, subject, agency, not_before, not_after, der, issued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-pub(crate) const INSERT_EVENT: &str = "INSERT INTO ca_status_events (serial, event, reason, at) VALUES ($1, $2, $3, $4)";
+pub(crate) const INSERT_EVENT: &str =
+    "INSERT INTO ca_status_events (serial, event, reason, at) VALUES ($1, $2, $3, $4)";
 const REVOKED: &str = "SELECT e.serial, e.reason, e.at FROM ca_status_events e \
      WHERE e.id = (SELECT MAX(id) FROM ca_status_events WHERE serial = e.serial) AND e.event IN ('revoked', 'suspended') \
      ORDER BY e.id";
@@ -207,7 +209,8 @@ impl CaStore for Store {
         actor: &str,
     ) -> Result<(), StoreError> {
         let hex = serial.to_hex();
-        let entry = PendingEntry::new(actor, revocation_action(why), json!({"serial": hex, "reason": why.as_str()}), at);
+        let entry =
+            PendingEntry::new(actor, revocation_action(why), json!({"serial": hex, "reason": why.as_str()}), at);
         on_backend!(self, pool => {
             let mut tx = pool.begin().await?;
             let seq = audit_begin!(tx);

@@ -28,8 +28,8 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use audit::{AuditEntry, Checkpoint, GENESIS, chain_hash};
 pub use ca::{CertificateRecord, CertificateStatus};
-pub use ra::{Account, NewRequest, RequestEvent, RequestKind, RequestRecord, RequestState, Role, UnknownRole};
 use pki::{CertSerial, IssuedCertificate, RevocationReason, RevokedEntry};
+pub use ra::{Account, NewRequest, RequestEvent, RequestKind, RequestRecord, RequestState, Role, UnknownRole};
 use time::OffsetDateTime;
 
 /// Why a storage operation failed. The variants callers act on are distinct; the rest is detail.

@@ -164,6 +164,9 @@ pub struct NewRequest {
     pub subject: String,
     /// Agency code.
     pub agency: Option<String>,
+    /// The key to certify, as a DER SubjectPublicKeyInfo (from the CSR, the generated key, or the
+    /// certificate renewed).
+    pub public_key: Vec<u8>,
     /// The subscriber's PKCS#10 request (DER), if the key is the subscriber's own.
     pub csr: Option<Vec<u8>>,
     /// A key generated for the subscriber, sealed under the subscriber's passphrase.
@@ -209,7 +212,19 @@ impl RequestRecord {
     }
 }
 
-type RequestRow = (i64, String, String, String, Option<String>, Option<Vec<u8>>, Option<String>, Option<String>, String, i64);
+type RequestRow = (
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+    Vec<u8>,
+    Option<Vec<u8>>,
+    Option<String>,
+    Option<String>,
+    String,
+    i64,
+);
 type RequestEventRow = (String, String, Option<String>, Option<String>, i64);
 type AccountRow = (String, String, String, Option<String>);
 type AuditRow = (i64, i64, String, String, String, String, String);
@@ -217,16 +232,15 @@ type AuditRow = (i64, i64, String, String, String, String, String);
 const INSERT_ACCOUNT: &str =
     "INSERT INTO ca_accounts (id, name, role, agency, token_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
 const ACCOUNT_BY_TOKEN: &str = "SELECT id, name, role, agency FROM ca_accounts WHERE token_hash = $1";
-const INSERT_REQUEST: &str = "INSERT INTO ca_requests (kind, profile, subject, agency, csr, sealed_key, replaces, requested_by, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
-const SELECT_REQUEST: &str = "SELECT id, kind, profile, subject, agency, csr, sealed_key, replaces, requested_by, created_at \
+const INSERT_REQUEST: &str = "INSERT INTO ca_requests (kind, profile, subject, agency, public_key, csr, sealed_key, replaces, requested_by, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
+const SELECT_REQUEST: &str = "SELECT id, kind, profile, subject, agency, public_key, csr, sealed_key, replaces, requested_by, created_at \
      FROM ca_requests WHERE id = $1";
-const SELECT_REQUESTS: &str = "SELECT id, kind, profile, subject, agency, csr, sealed_key, replaces, requested_by, created_at \
+const SELECT_REQUESTS: &str = "SELECT id, kind, profile, subject, agency, public_key, csr, sealed_key, replaces, requested_by, created_at \
      FROM ca_requests ORDER BY id DESC LIMIT $1";
 const REQUEST_EVENTS: &str =
     "SELECT event, actor, note, serial, at FROM ca_request_events WHERE request_id = $1 ORDER BY id";
-const LAST_REQUEST_EVENT: &str =
-    "SELECT event FROM ca_request_events WHERE request_id = $1 ORDER BY id DESC LIMIT 1";
+const LAST_REQUEST_EVENT: &str = "SELECT event FROM ca_request_events WHERE request_id = $1 ORDER BY id DESC LIMIT 1";
 const INSERT_REQUEST_EVENT: &str =
     "INSERT INTO ca_request_events (request_id, event, actor, note, serial, at) VALUES ($1, $2, $3, $4, $5, $6)";
 const AUDIT_AFTER: &str =
@@ -246,7 +260,7 @@ fn account(row: AccountRow) -> Result<Account, StoreError> {
 }
 
 fn request_record(row: RequestRow, events: Vec<RequestEventRow>) -> Result<RequestRecord, StoreError> {
-    let (id, kind, profile, subject, agency, csr, sealed_key, replaces, requested_by, created_at) = row;
+    let (id, kind, profile, subject, agency, public_key, csr, sealed_key, replaces, requested_by, created_at) = row;
     let corrupt = |what: String| StoreError::Corrupt(what);
     let mut serial = None;
     let mut history = Vec::with_capacity(events.len());
@@ -262,6 +276,7 @@ fn request_record(row: RequestRow, events: Vec<RequestEventRow>) -> Result<Reque
         profile: profile.parse().map_err(|e: pki::UnknownProfile| corrupt(e.to_string()))?,
         subject,
         agency,
+        public_key,
         csr,
         sealed_key,
         replaces: replaces.map(|hex| CertSerial::from_hex(&hex)).transpose().map_err(|e| corrupt(e.to_string()))?,
@@ -328,7 +343,7 @@ impl RaStore for Store {
             let seq = audit_begin!(tx);
             let (id,): (i64,) = sqlx::query_as(INSERT_REQUEST)
                 .bind(r.kind.as_str()).bind(r.profile.as_str()).bind(&r.subject).bind(&r.agency)
-                .bind(&r.csr).bind(&r.sealed_key).bind(&replaces).bind(&r.requested_by).bind(at.unix_timestamp())
+                .bind(&r.public_key).bind(&r.csr).bind(&r.sealed_key).bind(&replaces).bind(&r.requested_by).bind(at.unix_timestamp())
                 .fetch_one(&mut *tx).await?;
             sqlx::query(INSERT_REQUEST_EVENT)
                 .bind(id).bind(RequestState::Submitted.as_str()).bind(actor).bind(None::<String>).bind(None::<String>)

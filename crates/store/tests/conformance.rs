@@ -94,6 +94,7 @@ async fn registration(store: &Store, authority: &Authority, old: &pki::IssuedCer
         profile: Profile::Tsa,
         subject: "CN=TSA B2,O=lienthong test".into(),
         agency: None,
+        public_key: vec![4, 5, 6],
         csr: Some(vec![1, 2, 3]),
         sealed_key: None,
         replaces: Some(old.serial.clone()),
@@ -108,13 +109,17 @@ async fn registration(store: &Store, authority: &Authority, old: &pki::IssuedCer
     store.decide(id, RequestState::Approved, Some("đúng hồ sơ"), &officer.actor(), now).await.expect("approve");
     let twice = store.decide(id, RequestState::Rejected, None, &officer.actor(), now).await;
     assert!(matches!(twice, Err(StoreError::WrongState { state: RequestState::Approved, .. })), "{twice:?}");
-    assert!(matches!(store.decide(999, RequestState::Approved, None, "x", now).await, Err(StoreError::UnknownRequest(999))));
+    assert!(matches!(
+        store.decide(999, RequestState::Approved, None, "x", now).await,
+        Err(StoreError::UnknownRequest(999))
+    ));
 
     store.record_request_issued(id, &renewed, Some(&old.serial), "operator", now).await.expect("issue");
     let record = store.request(id).await.expect("read").expect("present");
     assert_eq!(record.state(), RequestState::Issued);
     assert_eq!(record.serial.as_ref(), Some(&renewed.serial));
     assert_eq!(record.request.csr.as_deref(), Some(&[1u8, 2, 3][..]));
+    assert_eq!(record.request.public_key, [4, 5, 6]);
     let states: Vec<_> = record.history.iter().map(|e| e.state).collect();
     assert_eq!(states, [RequestState::Submitted, RequestState::Approved, RequestState::Issued]);
     assert_eq!(

@@ -16,6 +16,7 @@ CREATE TABLE ca_requests (
     profile      TEXT NOT NULL,
     subject      TEXT NOT NULL,
     agency       TEXT,
+    public_key   BLOB NOT NULL,
     csr          BLOB,
     sealed_key   TEXT,
     replaces     TEXT REFERENCES ca_certificates (serial),
