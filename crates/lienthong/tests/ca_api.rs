@@ -49,9 +49,18 @@ struct Ca {
 
 impl Ca {
     fn start() -> Self {
+        Self::start_with("")
+    }
+
+    /// A CA whose `ca.toml` has `settings` in place of its `auto_issue` line.
+    fn start_with(settings: &str) -> Self {
         let dir = tempfile::tempdir().expect("dir");
         let (code, text) = lienthong(&["ca", "init", "--dir", p(&dir.path().join("ca"))]);
         assert_eq!(code, 0, "{text}");
+        let toml = dir.path().join("ca/ca.toml");
+        let current = std::fs::read_to_string(&toml).expect("ca.toml");
+        let current = if settings.is_empty() { current } else { current.replace("auto_issue = []\n", settings) };
+        std::fs::write(&toml, current).expect("settings");
         let mut child = Command::new(env!("CARGO_BIN_EXE_lienthong"))
             .args(["ca", "serve", "--dir", p(&dir.path().join("ca")), "--listen", "127.0.0.1:0"])
             .env("LIENTHONG_CA_PASSPHRASE", PASSPHRASE)
@@ -379,4 +388,59 @@ fn tampered(pem: &str) -> String {
     der[last] ^= 0x01;
     let body = base64::engine::general_purpose::STANDARD.encode(der);
     format!("-----BEGIN CERTIFICATE REQUEST-----\n{body}\n-----END CERTIFICATE REQUEST-----\n")
+}
+
+#[test]
+fn policy_issues_on_approval_renewal_keeps_the_old_certificate_and_nobody_approves_their_own() {
+    let ca = Ca::start_with("auto_issue = [\"organization\"]\n");
+    let officer = ca.account("Cán bộ đăng ký UBND tỉnh Cao Bằng", "officer", Some("000.00.00.H14"));
+    let colleague = ca.account("Cán bộ đăng ký 2", "officer", Some("000.00.00.H14"));
+    let request = json!({
+        "kind": "new", "profile": "organization", "agency": "000.00.00.H14",
+        "subject": "CN=UBND tỉnh Cao Bằng,O=UBND tỉnh Cao Bằng,C=VN", "csr": csr(ca.dir.path(), "seal"),
+    });
+    let id = ca.json("POST", "/api/v1/requests", &officer, Some(&request), 201)["id"].as_i64().expect("id");
+    let own = ca.json("POST", &format!("/api/v1/requests/{id}/approve"), &officer, None, 403);
+    assert!(own["message_en"].as_str().expect("en").contains("both request and approve"), "{own}");
+    let rejected_without_reason = ca.json("POST", &format!("/api/v1/requests/{id}/reject"), &colleague, None, 400);
+    assert!(rejected_without_reason["message_en"].as_str().expect("en").contains("reason"));
+    let approved = ca.json("POST", &format!("/api/v1/requests/{id}/approve"), &colleague, None, 200);
+    assert_eq!(approved["state"], "issued", "policy issues organization certificates on approval: {approved}");
+    assert!(approved["history"][2]["actor"].as_str().expect("actor").contains("policy"), "{approved}");
+    let serial = approved["serial"].as_str().expect("serial").to_owned();
+
+    let renew = json!({"kind": "renew", "serial": serial});
+    let id2 = ca.json("POST", "/api/v1/requests", &officer, Some(&renew), 201)["id"].as_i64().expect("id");
+    let renewed = ca.json("POST", &format!("/api/v1/requests/{id2}/approve"), &colleague, None, 200);
+    assert_eq!(
+        (renewed["state"].as_str(), renewed["kind"].as_str(), renewed["key"].as_str()),
+        (Some("issued"), Some("renew"), Some("kept"))
+    );
+    let new_serial = renewed["serial"].as_str().expect("serial");
+    assert_ne!(new_serial, serial);
+    let old = ca.json("GET", &format!("/api/v1/certificates/{serial}"), &officer, None, 200);
+    assert_eq!(old["status"], "good", "renewal leaves the old certificate valid until it expires");
+    let new = ca.json("GET", &format!("/api/v1/certificates/{new_serial}"), &officer, None, 200);
+    assert_eq!(new["subject"], old["subject"]);
+    let (old_pem, new_pem) = (
+        save(&ca, "old.pem", old["pem"].as_str().expect("pem")),
+        save(&ca, "new.pem", new["pem"].as_str().expect("pem")),
+    );
+    let key = |path: &Path| openssl(&["x509", "-in", p(path), "-noout", "-pubkey"]).1;
+    assert_eq!(key(&old_pem), key(&new_pem), "renewal without a CSR keeps the key");
+
+    let rejected =
+        ca.json("POST", "/api/v1/requests", &officer, Some(&json!({"kind": "renew", "serial": serial})), 201);
+    let id3 = rejected["id"].as_i64().expect("id");
+    let done = ca.json(
+        "POST",
+        &format!("/api/v1/requests/{id3}/reject"),
+        &colleague,
+        Some(&json!({"note": "Đã gia hạn"})),
+        200,
+    );
+    assert_eq!(done["state"], "rejected");
+    ca.json("POST", &format!("/api/v1/requests/{id3}/approve"), &colleague, None, 409);
+    let listed = ca.json("GET", "/api/v1/requests?state=issued", &officer, None, 200);
+    assert_eq!(listed["requests"].as_array().expect("list").len(), 2);
 }
