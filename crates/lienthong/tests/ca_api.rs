@@ -49,18 +49,21 @@ struct Ca {
 
 impl Ca {
     fn start() -> Self {
-        Self::start_with("")
+        Self::start_with(&[])
     }
 
-    /// A CA whose `ca.toml` has `settings` in place of its `auto_issue` line.
-    fn start_with(settings: &str) -> Self {
+    /// A CA whose `ca.toml` has each `(line, replacement)` applied.
+    fn start_with(settings: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("dir");
         let (code, text) = lienthong(&["ca", "init", "--dir", p(&dir.path().join("ca"))]);
         assert_eq!(code, 0, "{text}");
         let toml = dir.path().join("ca/ca.toml");
         let current = std::fs::read_to_string(&toml).expect("ca.toml");
-        let current = if settings.is_empty() { current } else { current.replace("auto_issue = []\n", settings) };
-        std::fs::write(&toml, current).expect("settings");
+        let edited = settings.iter().fold(current, |text, (line, replacement)| {
+            assert!(text.contains(line), "ca.toml has no {line:?}: {text}");
+            text.replace(line, replacement)
+        });
+        std::fs::write(&toml, edited).expect("settings");
         let mut child = Command::new(env!("CARGO_BIN_EXE_lienthong"))
             .args(["ca", "serve", "--dir", p(&dir.path().join("ca")), "--listen", "127.0.0.1:0"])
             .env("LIENTHONG_CA_PASSPHRASE", PASSPHRASE)
@@ -166,6 +169,35 @@ fn save(ca: &Ca, name: &str, pem: &str) -> PathBuf {
 #[test]
 fn three_levels_roles_reissue_suspension_timestamps_and_audit() {
     let ca = Ca::start();
+    let database = ca.ca().join("ca.sqlite");
+    three_levels(&ca, &|sql| {
+        let status = Command::new("sqlite3").arg(&database).arg(sql).status().expect("sqlite3");
+        assert!(status.success());
+    });
+}
+
+/// The same story with the authority's store on PostgreSQL (`LIENTHONG_TEST_POSTGRES`).
+#[test]
+fn the_same_story_on_postgresql() {
+    let Ok(server) = std::env::var("LIENTHONG_TEST_POSTGRES") else {
+        assert!(std::env::var_os("CI").is_none(), "CI must run the PostgreSQL story: set LIENTHONG_TEST_POSTGRES");
+        eprintln!("LIENTHONG_TEST_POSTGRES is not set: the PostgreSQL run of this story is skipped");
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let database = runtime.block_on(store::testing::TestDatabase::create(&server)).expect("database");
+    let url = database.url();
+    {
+        let ca = Ca::start_with(&[("store_url = \"\"", &format!("store_url = \"{url}\""))]);
+        three_levels(&ca, &|sql| {
+            let status = Command::new("psql").args(["-q", &url, "-c", sql]).status().expect("psql");
+            assert!(status.success());
+        });
+    }
+    runtime.block_on(database.remove()).expect("drop");
+}
+
+fn three_levels(ca: &Ca, tamper: &dyn Fn(&str)) {
     let operator = ca.account("Trực ban CA", "operator", None);
     let officer_g12 = ca.account("Cán bộ đăng ký Bộ Tài chính", "officer", Some("000.00.00.G12"));
     let officer_h41 = ca.account("Cán bộ đăng ký Nghệ An", "officer", Some("000.00.00.H41"));
@@ -301,10 +333,7 @@ fn three_levels_roles_reissue_suspension_timestamps_and_audit() {
     let (code, text) = lienthong(&["ca", "audit", "verify", "--dir", p(&ca.ca())]);
     assert_eq!(code, 0, "{text}");
     assert!(text.starts_with("audit log intact: "), "{text}");
-    let database = ca.ca().join("ca.sqlite");
-    let edit = "UPDATE ca_audit SET actor = 'someone else' WHERE seq = 7;";
-    let status = Command::new("sqlite3").arg(&database).arg(edit).status().expect("sqlite3");
-    assert!(status.success());
+    tamper("UPDATE ca_audit SET actor = 'someone else' WHERE seq = 7;");
     let (code, text) = lienthong(&["ca", "audit", "verify", "--dir", p(&ca.ca())]);
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("audit log BROKEN: audit entry 7 was altered"), "{text}");
@@ -392,7 +421,7 @@ fn tampered(pem: &str) -> String {
 
 #[test]
 fn policy_issues_on_approval_renewal_keeps_the_old_certificate_and_nobody_approves_their_own() {
-    let ca = Ca::start_with("auto_issue = [\"organization\"]\n");
+    let ca = Ca::start_with(&[("auto_issue = []", "auto_issue = [\"organization\"]")]);
     let officer = ca.account("Cán bộ đăng ký UBND tỉnh Cao Bằng", "officer", Some("000.00.00.H14"));
     let colleague = ca.account("Cán bộ đăng ký 2", "officer", Some("000.00.00.H14"));
     let request = json!({
