@@ -12,6 +12,7 @@ pub use api::{MAX_API_BODY_BYTES, pem};
 pub use workflow::{KeySource, Policy, Submission, WorkflowError};
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -42,6 +43,8 @@ pub struct CaService {
     policy: Policy,
     crl: RwLock<Arc<Vec<u8>>>,
     presigned: RwLock<Presigned>,
+    /// The store's status version the current CRL and pre-signed answers reflect.
+    seen_version: AtomicI64,
 }
 
 /// Everything a [`CaService`] is made of.
@@ -88,6 +91,7 @@ impl CaService {
             policy,
             crl: RwLock::default(),
             presigned: RwLock::default(),
+            seen_version: AtomicI64::new(0),
         });
         service.refresh_crl().await?;
         Ok(service)
@@ -107,8 +111,22 @@ impl CaService {
         Some(answer.unwrap_or_else(|e| e.rejection()))
     }
 
+    /// Notices status changes made by other processes (the command line, another `ca serve`):
+    /// when the store's status version moved, drops pre-signed answers and re-signs the CRL.
+    /// Returns whether anything changed.
+    pub async fn follow_store(&self) -> Result<bool, StoreError> {
+        let version = self.store.status_version().await?;
+        if version == self.seen_version.load(Ordering::Acquire) {
+            return Ok(false);
+        }
+        self.invalidate();
+        self.refresh_crl().await?;
+        Ok(true)
+    }
+
     /// Signs a new CRL from the store (the next number) and serves it from now on.
     pub async fn refresh_crl(&self) -> Result<u64, StoreError> {
+        let version = self.store.status_version().await?;
         let revoked = self.store.revoked().await?;
         let number = self.store.next_crl_number().await?;
         let der = self
@@ -116,6 +134,7 @@ impl CaService {
             .crl(number, &revoked, OffsetDateTime::now_utc())
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         *self.crl.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(der);
+        self.seen_version.store(version, Ordering::Release);
         Ok(number)
     }
 

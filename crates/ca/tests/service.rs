@@ -134,11 +134,11 @@ async fn openssl_ocsp_over_http_sees_good_then_revoked_and_unknown() {
         .revoke(&good.serial, RevocationReason::AffiliationChanged, OffsetDateTime::now_utc(), "test")
         .await
         .expect("revoke");
-    running.service.invalidate();
+    assert!(running.service.follow_store().await.expect("follow"), "the service notices the change");
+    assert!(!running.service.follow_store().await.expect("follow"), "and only once");
     let text = ask(&running, &good_path, &issuer).await;
     assert!(text.contains("good.pem: revoked") && text.contains("Reason: affiliationChanged"), "{text}");
 
-    running.service.refresh_crl().await.expect("crl");
     let crl_path = running.path("served.crl");
     let crl = fetch(&format!("{}/crl", running.url)).await;
     std::fs::write(&crl_path, &crl).expect("write");

@@ -128,6 +128,9 @@ pub(crate) struct CaSettings {
 const PASSPHRASE_VAR: &str = "LIENTHONG_CA_PASSPHRASE";
 /// How the audit log names the operator at the authority's console.
 pub(crate) const CLI_ACTOR: &str = "cli";
+/// How often `ca serve` looks for revocations made by other processes; with the 60 s pre-signed
+/// lifetime, a revocation reaches OCSP and the CRL within a minute wherever it was made.
+const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_secs(20);
 /// How often `ca serve` signs a checkpoint of the audit log (when it has grown).
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -347,6 +350,15 @@ async fn serve(dir: &Path, listen: &str) -> Result<()> {
             tokio::time::sleep(CRL_REFRESH).await;
             if let Err(e) = refresher.refresh_crl().await {
                 eprintln!("lienthong ca: CRL refresh failed, the previous CRL is still served: {e}");
+            }
+        }
+    });
+    let follower = service.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(FOLLOW_EVERY).await;
+            if let Err(e) = follower.follow_store().await {
+                eprintln!("lienthong ca: checking the store for revocations failed (retried): {e}");
             }
         }
     });

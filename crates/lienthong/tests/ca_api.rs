@@ -86,6 +86,12 @@ impl Ca {
         self.dir.path().join(name)
     }
 
+    fn save(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
     fn account(&self, name: &str, role: &str, agency: Option<&str>) -> String {
         let ca = self.ca();
         let mut args = vec!["ca", "account", "add", "--dir", p(&ca), "--name", name, "--role", role];
@@ -158,12 +164,6 @@ fn csr(dir: &Path, name: &str) -> String {
     ]);
     assert_eq!(code, 0, "{text}");
     std::fs::read_to_string(csr).expect("csr")
-}
-
-fn save(ca: &Ca, name: &str, pem: &str) -> PathBuf {
-    let path = ca.path(name);
-    std::fs::write(&path, pem).expect("write");
-    path
 }
 
 #[test]
@@ -242,7 +242,7 @@ fn three_levels(ca: &Ca, tamper: &dyn Fn(&str)) {
     assert!(issued["history"][1]["at"].as_str().expect("at").ends_with("+07:00"), "{issued}");
     let (status, pem) = ca.call("GET", &format!("/api/v1/requests/{id}/certificate"), &subscriber, None);
     assert_eq!(status, 200, "{pem}");
-    let cert = save(&ca, "an.pem", &pem);
+    let cert = ca.save("an.pem", &pem);
     let (code, text) = openssl(&["verify", "-CAfile", p(&ca.ca().join("chain.pem")), p(&cert)]);
     assert_eq!(code, 0, "{text}");
     let (_, cert_key) = openssl(&["x509", "-in", p(&cert), "-noout", "-pubkey"]);
@@ -269,7 +269,7 @@ fn three_levels(ca: &Ca, tamper: &dyn Fn(&str)) {
     assert!(text.contains(&old_serial.to_uppercase()) && text.contains("Superseded"), "{text}");
 
     // 5. Suspension and its lifting, seen by OCSP at once.
-    let new_pem = save(&ca, "an2.pem", new_cert["pem"].as_str().expect("pem"));
+    let new_pem = ca.save("an2.pem", new_cert["pem"].as_str().expect("pem"));
     ca.json("POST", &format!("/api/v1/certificates/{new_serial}/suspend"), &officer_g12, None, 200);
     let text = ca.ocsp(&new_pem);
     assert!(text.contains("an2.pem: revoked") && text.contains("certificateHold"), "{text}");
@@ -293,15 +293,15 @@ fn three_levels(ca: &Ca, tamper: &dyn Fn(&str)) {
     assert_eq!(status, 200, "{sealed}");
     assert!(sealed.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"), "{sealed}");
     ca.json("GET", &format!("/api/v1/requests/{id3}/key"), &operator, None, 403);
-    let sealed = save(&ca, "binh.key", &sealed);
+    let sealed = ca.save("binh.key", &sealed);
     let (code, text) = openssl(&["pkey", "-in", p(&sealed), "-passin", "pass:mật khẩu của Bình 2026", "-pubout"]);
     assert_eq!(code, 0, "{text}");
     let (_, pem) = ca.call("GET", &format!("/api/v1/requests/{id3}/certificate"), &subscriber, None);
-    let (_, cert_key) = openssl(&["x509", "-in", p(&save(&ca, "binh.pem", &pem)), "-noout", "-pubkey"]);
+    let (_, cert_key) = openssl(&["x509", "-in", p(&ca.save("binh.pem", &pem)), "-noout", "-pubkey"]);
     assert_eq!(cert_key, text, "the certificate certifies the generated key");
 
     // 7. RFC 3161 timestamps, verified by openssl.
-    let document = save(&ca, "doc.txt", "Nghị quyết phiên họp Chính phủ thường kỳ");
+    let document = ca.save("doc.txt", "Nghị quyết phiên họp Chính phủ thường kỳ");
     let query = ca.path("req.tsq");
     let (code, text) = openssl(&["ts", "-query", "-data", p(&document), "-sha256", "-cert", "-out", p(&query)]);
     assert_eq!(code, 0, "{text}");
@@ -451,10 +451,8 @@ fn policy_issues_on_approval_renewal_keeps_the_old_certificate_and_nobody_approv
     assert_eq!(old["status"], "good", "renewal leaves the old certificate valid until it expires");
     let new = ca.json("GET", &format!("/api/v1/certificates/{new_serial}"), &officer, None, 200);
     assert_eq!(new["subject"], old["subject"]);
-    let (old_pem, new_pem) = (
-        save(&ca, "old.pem", old["pem"].as_str().expect("pem")),
-        save(&ca, "new.pem", new["pem"].as_str().expect("pem")),
-    );
+    let (old_pem, new_pem) =
+        (ca.save("old.pem", old["pem"].as_str().expect("pem")), ca.save("new.pem", new["pem"].as_str().expect("pem")));
     let key = |path: &Path| openssl(&["x509", "-in", p(path), "-noout", "-pubkey"]).1;
     assert_eq!(key(&old_pem), key(&new_pem), "renewal without a CSR keeps the key");
 

@@ -59,6 +59,7 @@ const REVOKED: &str = "SELECT e.serial, e.reason, e.at FROM ca_status_events e \
 const STATUS: &str = "SELECT c.serial, e.event, e.reason, e.at FROM ca_certificates c \
      LEFT JOIN ca_status_events e ON e.id = (SELECT MAX(id) FROM ca_status_events WHERE serial = c.serial) \
      WHERE c.serial = $1";
+const STATUS_VERSION: &str = "SELECT MAX(id) FROM ca_status_events";
 pub(crate) const KNOWN: &str = "SELECT serial FROM ca_certificates WHERE serial = $1";
 const NEXT_CRL_NUMBER: &str = "UPDATE ca_counters SET value = value + 1 WHERE name = 'crl_number' RETURNING value";
 
@@ -249,6 +250,12 @@ impl CaStore for Store {
                 Ok(RevokedEntry { serial: serial(&s)?, reason: reason(code)?, revoked_at: timestamp(at)? })
             })
             .collect()
+    }
+
+    async fn status_version(&self) -> Result<i64, StoreError> {
+        let (version,): (Option<i64>,) =
+            on_backend!(self, pool => sqlx::query_as(STATUS_VERSION).fetch_one(pool).await?);
+        Ok(version.unwrap_or(0))
     }
 
     async fn next_crl_number(&self) -> Result<u64, StoreError> {

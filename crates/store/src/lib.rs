@@ -117,6 +117,9 @@ pub trait CaStore {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Every certificate currently revoked or on hold, for the CRL.
     fn revoked(&self) -> impl Future<Output = Result<Vec<RevokedEntry>, StoreError>> + Send;
+    /// A number that grows with every status change (revocation, suspension, lifting): a
+    /// service compares it to notice changes made by other processes.
+    fn status_version(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
     /// The next CRL number (1, 2, …), never reused.
     fn next_crl_number(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }

@@ -42,7 +42,9 @@ async fn story(store: &Store) {
     let unknown = CertSerial::from_hex("0102").expect("hex");
     assert_eq!(store.certificate(&unknown).await.expect("read"), None);
 
+    let version = store.status_version().await.expect("version");
     store.revoke(&a.serial, RevocationReason::CertificateHold, now, "cli").await.expect("hold");
+    assert!(store.status_version().await.expect("version") > version, "a status change moves the version");
     assert!(matches!(
         store.revoke(&a.serial, RevocationReason::CertificateHold, now, "cli").await,
         Err(StoreError::AlreadySuspended(_))
