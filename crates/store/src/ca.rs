@@ -162,10 +162,6 @@ macro_rules! revoke_in {
 
 pub(crate) use {insert_certificate, revoke_in};
 
-fn is_unique_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
-}
-
 impl CaStore for Store {
     async fn record_issued(&self, c: &IssuedCertificate, at: OffsetDateTime, actor: &str) -> Result<(), StoreError> {
         let entry = issued_entry(c, actor, at);
@@ -176,7 +172,9 @@ impl CaStore for Store {
             audit_append!(tx, seq, &entry);
             tx.commit().await
         }.await);
-        result.map_err(|e| if is_unique_violation(&e) { StoreError::Duplicate(c.serial.to_hex()) } else { e.into() })
+        result.map_err(
+            |e| if crate::is_unique_violation(&e) { StoreError::Duplicate(c.serial.to_hex()) } else { e.into() },
+        )
     }
 
     async fn certificate(&self, serial: &CertSerial) -> Result<Option<CertificateRecord>, StoreError> {

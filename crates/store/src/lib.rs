@@ -17,6 +17,7 @@ macro_rules! on_backend {
 
 mod audit;
 mod ca;
+mod exchange;
 mod ra;
 
 use std::future::Future;
@@ -28,6 +29,7 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use audit::{AuditEntry, Checkpoint, GENESIS, chain_hash};
 pub use ca::{CertificateRecord, CertificateStatus};
+pub use exchange::{Accepted, AgencyRecord, DeliveryRecord, DeliveryState, OuterEnvelope, PackageKind, Route};
 use pki::{CertSerial, IssuedCertificate, RevocationReason, RevokedEntry};
 pub use ra::{Account, NewRequest, RequestEvent, RequestKind, RequestRecord, RequestState, Role, UnknownRole};
 use time::OffsetDateTime;
@@ -69,6 +71,20 @@ pub enum StoreError {
         /// The state the step needs.
         expected: RequestState,
     },
+    /// No delivery with this number for this mailbox.
+    #[error("no delivery {0} for this mailbox")]
+    UnknownDelivery(i64),
+    /// The delivery was already settled the other way.
+    #[error("delivery {id} is already {state}")]
+    DeliverySettled {
+        /// The delivery.
+        id: i64,
+        /// How it was settled.
+        state: &'static str,
+    },
+    /// A package with this id but different content is already held.
+    #[error("a different package with id {0} is already held: package ids must be unique")]
+    PackageConflict(String),
     /// A record with this key already exists.
     #[error("a certificate with serial {0} is already recorded")]
     Duplicate(String),
@@ -180,6 +196,49 @@ pub trait RaStore {
     fn checkpoints(&self) -> impl Future<Output = Result<Vec<Checkpoint>, StoreError>> + Send;
 }
 
+/// What the hub keeps: its agency registry, the outer envelopes of sealed packages, and each
+/// recipient's delivery state.
+pub trait ExchangeStore {
+    /// Adds or updates an agency in the registry.
+    fn put_agency(
+        &self,
+        agency: &AgencyRecord,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The agency with `code`.
+    fn agency(&self, code: &str) -> impl Future<Output = Result<Option<AgencyRecord>, StoreError>> + Send;
+    /// Every agency, by code.
+    fn agencies(&self) -> impl Future<Output = Result<Vec<AgencyRecord>, StoreError>> + Send;
+    /// Holds a package for its recipients, in one transaction. The same package again (same id,
+    /// sender, kind, size and hash) is a [`Accepted::Duplicate`] and changes nothing; the same id
+    /// with anything different is refused.
+    fn accept(
+        &self,
+        envelope: &OuterEnvelope,
+        routes: &[Route],
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<Accepted, StoreError>> + Send;
+    /// Deliveries queued for `mailbox` after delivery number `after`, oldest first.
+    fn pending(
+        &self,
+        mailbox: &str,
+        after: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<DeliveryRecord>, StoreError>> + Send;
+    /// Settles a delivery of `mailbox` as acknowledged or refused; settling it the same way
+    /// again changes nothing, the other way is refused.
+    fn settle(
+        &self,
+        delivery_id: i64,
+        mailbox: &str,
+        outcome: DeliveryState,
+        note: Option<&str>,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Every recipient's copy of a package (the sender's view).
+    fn deliveries(&self, package_id: &str) -> impl Future<Output = Result<Vec<DeliveryRecord>, StoreError>> + Send;
+}
+
 /// The store, on whichever backend the URL chose.
 #[derive(Debug, Clone)]
 pub enum Store {
@@ -218,6 +277,10 @@ impl Store {
             Self::Postgres(pool) => pool.close().await,
         }
     }
+}
+
+pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
 }
 
 async fn open_sqlite(path: &str) -> Result<SqlitePool, StoreError> {

@@ -1,0 +1,279 @@
+//! The hub's records: agencies and the mailboxes serving them, sealed packages held for delivery
+//! (only their outer envelope: identifiers, sizes, hashes), and each recipient's delivery state as
+//! appended events. Accepting a package is idempotent on its id; acknowledging is idempotent too,
+//! so a retried call after a crash changes nothing twice.
+
+use std::fmt;
+
+use time::OffsetDateTime;
+
+use crate::{ExchangeStore, Store, StoreError};
+
+/// What a package carries, as far as routing is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PackageKind {
+    /// A document package (new, recall, update, replace).
+    Document,
+    /// A status package (01–06, 13, 15, 16).
+    Status,
+}
+
+impl PackageKind {
+    /// The name used on the wire and in the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Document => "document",
+            Self::Status => "status",
+        }
+    }
+
+    /// Parses a kind name.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "document" => Some(Self::Document),
+            "status" => Some(Self::Status),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for PackageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the hub knows of a package: never its content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OuterEnvelope {
+    /// The package id (chosen by the sender, unique).
+    pub id: String,
+    /// The sending agency's code.
+    pub sender: String,
+    /// Document or status.
+    pub kind: PackageKind,
+    /// Size of the sealed blob, in bytes.
+    pub size: i64,
+    /// SHA-256 of the sealed blob, lowercase hexadecimal.
+    pub sha256: String,
+    /// The blob's name in the blob store.
+    pub blob: String,
+}
+
+/// Where one recipient's copy goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The recipient agency's code.
+    pub recipient: String,
+    /// The mailbox that collects for it (its gateway, its parent's, or the hub's SDK mailbox).
+    pub mailbox: String,
+}
+
+/// Whether [`ExchangeStore::accept`] stored something new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// Stored now.
+    Stored,
+    /// Already held, identical: nothing changed.
+    Duplicate,
+}
+
+/// Where one recipient's copy stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// Waiting for its mailbox to collect and acknowledge it.
+    Queued,
+    /// The recipient's side stored it durably.
+    Acknowledged,
+    /// The recipient's side refused it (with a reason).
+    Refused,
+}
+
+impl DeliveryState {
+    /// The name used on the wire and in the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Acknowledged => "acknowledged",
+            Self::Refused => "refused",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        match text {
+            "queued" => Ok(Self::Queued),
+            "acknowledged" => Ok(Self::Acknowledged),
+            "refused" => Ok(Self::Refused),
+            other => Err(StoreError::Corrupt(format!("delivery state {other:?}"))),
+        }
+    }
+}
+
+/// One recipient's copy of a package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    /// The delivery's number (a mailbox's cursor).
+    pub id: i64,
+    /// The package.
+    pub package: OuterEnvelope,
+    /// The recipient agency.
+    pub recipient: String,
+    /// The mailbox collecting it.
+    pub mailbox: String,
+    /// Where it stands.
+    pub state: DeliveryState,
+    /// When the hub received the package (Unix seconds).
+    pub received_at: i64,
+}
+
+/// An agency as the hub's registry holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgencyRecord {
+    /// Its code.
+    pub code: String,
+    /// Its name.
+    pub name: String,
+    /// The agency above it, if any.
+    pub parent: Option<String>,
+    /// The mailbox serving it directly (`None`: served through its parent's).
+    pub mailbox: Option<String>,
+}
+
+type DeliveryRow = (i64, String, String, String, String, String, i64, String, String, String, i64);
+
+const UPSERT_AGENCY: &str = "INSERT INTO ex_agencies (code, name, parent, mailbox, created_at) VALUES ($1, $2, $3, $4, $5) \
+     ON CONFLICT (code) DO UPDATE SET name = excluded.name, parent = excluded.parent, mailbox = excluded.mailbox";
+const AGENCY: &str = "SELECT code, name, parent, mailbox FROM ex_agencies WHERE code = $1";
+const AGENCIES: &str = "SELECT code, name, parent, mailbox FROM ex_agencies ORDER BY code";
+const PACKAGE: &str = "SELECT sender, kind, size, sha256 FROM ex_packages WHERE id = $1";
+const INSERT_PACKAGE: &str = "INSERT INTO ex_packages (id, sender, kind, size, sha256, blob, received_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+const INSERT_DELIVERY: &str =
+    "INSERT INTO ex_deliveries (package_id, recipient, mailbox, state) VALUES ($1, $2, $3, 'queued') RETURNING id";
+const INSERT_DELIVERY_EVENT: &str =
+    "INSERT INTO ex_delivery_events (delivery_id, event, note, at) VALUES ($1, $2, $3, $4)";
+const SELECT_DELIVERIES: &str = "SELECT d.id, d.package_id, d.recipient, d.mailbox, d.state, p.sender, p.size, p.sha256, \
+     p.blob, p.kind, p.received_at FROM ex_deliveries d JOIN ex_packages p ON p.id = d.package_id";
+const DELIVERY_STATE: &str = "SELECT state FROM ex_deliveries WHERE id = $1 AND mailbox = $2";
+const SET_DELIVERY_STATE: &str = "UPDATE ex_deliveries SET state = $1 WHERE id = $2";
+
+fn delivery(row: DeliveryRow) -> Result<DeliveryRecord, StoreError> {
+    let (id, package_id, recipient, mailbox, state, sender, size, sha256, blob, kind, received_at) = row;
+    let kind = PackageKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("package kind {kind:?}")))?;
+    Ok(DeliveryRecord {
+        id,
+        package: OuterEnvelope { id: package_id, sender, kind, size, sha256, blob },
+        recipient,
+        mailbox,
+        state: DeliveryState::parse(&state)?,
+        received_at,
+    })
+}
+
+impl ExchangeStore for Store {
+    async fn put_agency(&self, agency: &AgencyRecord, at: OffsetDateTime) -> Result<(), StoreError> {
+        let a = agency;
+        on_backend!(self, pool => sqlx::query(UPSERT_AGENCY)
+            .bind(&a.code).bind(&a.name).bind(&a.parent).bind(&a.mailbox).bind(at.unix_timestamp())
+            .execute(pool).await.map(|_| ())?);
+        Ok(())
+    }
+
+    async fn agency(&self, code: &str) -> Result<Option<AgencyRecord>, StoreError> {
+        let row: Option<(String, String, Option<String>, Option<String>)> =
+            on_backend!(self, pool => sqlx::query_as(AGENCY).bind(code).fetch_optional(pool).await?);
+        Ok(row.map(|(code, name, parent, mailbox)| AgencyRecord { code, name, parent, mailbox }))
+    }
+
+    async fn agencies(&self) -> Result<Vec<AgencyRecord>, StoreError> {
+        let rows: Vec<(String, String, Option<String>, Option<String>)> =
+            on_backend!(self, pool => sqlx::query_as(AGENCIES).fetch_all(pool).await?);
+        Ok(rows.into_iter().map(|(code, name, parent, mailbox)| AgencyRecord { code, name, parent, mailbox }).collect())
+    }
+
+    async fn accept(
+        &self,
+        envelope: &OuterEnvelope,
+        routes: &[Route],
+        at: OffsetDateTime,
+    ) -> Result<Accepted, StoreError> {
+        let e = envelope;
+        let at = at.unix_timestamp();
+        on_backend!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let held: Option<(String, String, i64, String)> =
+                sqlx::query_as(PACKAGE).bind(&e.id).fetch_optional(&mut *tx).await?;
+            if let Some((sender, kind, size, sha256)) = held {
+                if (sender.as_str(), kind.as_str(), size, sha256.as_str()) == (e.sender.as_str(), e.kind.as_str(), e.size, e.sha256.as_str()) {
+                    return Ok(Accepted::Duplicate);
+                }
+                return Err(StoreError::PackageConflict(e.id.clone()));
+            }
+            let inserted = sqlx::query(INSERT_PACKAGE)
+                .bind(&e.id).bind(&e.sender).bind(e.kind.as_str()).bind(e.size).bind(&e.sha256).bind(&e.blob).bind(at)
+                .execute(&mut *tx).await;
+            if let Err(error) = inserted {
+                // Another hub process accepted the same id between our read and our write.
+                return if crate::is_unique_violation(&error) { Ok(Accepted::Duplicate) } else { Err(error.into()) };
+            }
+            for route in routes {
+                let (id,): (i64,) = sqlx::query_as(INSERT_DELIVERY)
+                    .bind(&e.id).bind(&route.recipient).bind(&route.mailbox)
+                    .fetch_one(&mut *tx).await?;
+                sqlx::query(INSERT_DELIVERY_EVENT).bind(id).bind("queued").bind(None::<String>).bind(at)
+                    .execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(Accepted::Stored)
+    }
+
+    async fn pending(&self, mailbox: &str, after: i64, limit: u32) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let sql = format!(
+            "{SELECT_DELIVERIES} WHERE d.mailbox = $1 AND d.state = 'queued' AND d.id > $2 ORDER BY d.id LIMIT $3"
+        );
+        let rows: Vec<DeliveryRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(mailbox).bind(after).bind(i64::from(limit)).fetch_all(pool).await?);
+        rows.into_iter().map(delivery).collect()
+    }
+
+    async fn settle(
+        &self,
+        delivery_id: i64,
+        mailbox: &str,
+        outcome: DeliveryState,
+        note: Option<&str>,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        if outcome == DeliveryState::Queued {
+            return Err(StoreError::Corrupt("a delivery is settled as acknowledged or refused".into()));
+        }
+        on_backend!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let state: Option<(String,)> =
+                sqlx::query_as(DELIVERY_STATE).bind(delivery_id).bind(mailbox).fetch_optional(&mut *tx).await?;
+            let Some((state,)) = state else {
+                return Err(StoreError::UnknownDelivery(delivery_id));
+            };
+            let state = DeliveryState::parse(&state)?;
+            if state == outcome {
+                return Ok(());
+            }
+            if state != DeliveryState::Queued {
+                return Err(StoreError::DeliverySettled { id: delivery_id, state: state.as_str() });
+            }
+            sqlx::query(SET_DELIVERY_STATE).bind(outcome.as_str()).bind(delivery_id).execute(&mut *tx).await?;
+            sqlx::query(INSERT_DELIVERY_EVENT).bind(delivery_id).bind(outcome.as_str()).bind(note).bind(at.unix_timestamp())
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    async fn deliveries(&self, package_id: &str) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let sql = format!("{SELECT_DELIVERIES} WHERE d.package_id = $1 ORDER BY d.id");
+        let rows: Vec<DeliveryRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(package_id).fetch_all(pool).await?);
+        rows.into_iter().map(delivery).collect()
+    }
+}
