@@ -16,6 +16,7 @@ macro_rules! on_backend {
 }
 
 mod audit;
+pub mod blobs;
 mod ca;
 mod exchange;
 mod ra;

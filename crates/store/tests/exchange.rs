@@ -116,3 +116,31 @@ async fn postgres_store_keeps_the_hub_records() {
     store.close().await;
     database.remove().await.expect("drop the database");
 }
+
+#[tokio::test]
+async fn blobs_are_streamed_bounded_hashed_and_all_or_nothing() {
+    use store::blobs::{BlobError, BlobStore};
+    let dir = tempfile::tempdir().expect("dir");
+    let blobs = BlobStore::open(dir.path()).await.expect("open");
+    let content = vec![7u8; 300_000];
+    let stored = blobs.put(&content[..], 1 << 20, None).await.expect("put");
+    assert_eq!(stored.size, 300_000);
+    let again = blobs.put(&content[..], 1 << 20, Some(&stored.name.to_uppercase())).await.expect("same content");
+    assert_eq!(again, stored, "the name is the content's hash");
+    let mut back = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut blobs.get(&stored.name).await.expect("get"), &mut back)
+        .await
+        .expect("read");
+    assert_eq!(back, content);
+
+    let too_large = blobs.put(&content[..], 299_999, None).await;
+    assert!(matches!(too_large, Err(BlobError::TooLarge { max: 299_999 })), "{too_large:?}");
+    let wrong = blobs.put(&b"tampered"[..], 1 << 20, Some(&stored.name)).await;
+    assert!(matches!(wrong, Err(BlobError::HashMismatch { .. })), "{wrong:?}");
+    let incoming = std::fs::read_dir(dir.path().join("incoming")).expect("dir").count();
+    assert_eq!(incoming, 0, "refused content leaves nothing behind");
+    assert!(matches!(blobs.get("../../etc/passwd").await, Err(BlobError::BadName(_))));
+    assert!(matches!(blobs.get(&"0".repeat(64)).await, Err(BlobError::Missing(_))));
+    blobs.remove(&stored.name).await.expect("remove");
+    blobs.remove(&stored.name).await.expect("removing twice is fine");
+}

@@ -1,0 +1,158 @@
+//! The blob store: sealed package content, kept out of the database. Local files by default.
+//! A blob is streamed in (never held whole in memory), hashed and counted as it arrives, bounded
+//! by a maximum size, flushed to disk and renamed into place only when complete, so a crash
+//! leaves either the whole blob or nothing under its name.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use aws_lc_rs::digest;
+use tokio::fs;
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
+
+/// Why a blob could not be stored or read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BlobError {
+    /// The content is larger than allowed; nothing was kept.
+    #[error("the content is larger than {max} bytes; nothing was stored")]
+    TooLarge {
+        /// The limit.
+        max: u64,
+    },
+    /// The content does not have the hash it was announced with; nothing was kept.
+    #[error("the content's SHA-256 is {actual}, not the announced {announced}; nothing was stored")]
+    HashMismatch {
+        /// What the sender said.
+        announced: String,
+        /// What arrived.
+        actual: String,
+    },
+    /// A blob name that is not one of ours.
+    #[error("not a blob name: {0:?}")]
+    BadName(String),
+    /// No blob with this name.
+    #[error("no blob named {0:?}")]
+    Missing(String),
+    /// The file system failed.
+    #[error("blob store: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// What was stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlob {
+    /// Its name: the SHA-256 of the content, lowercase hexadecimal.
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// Blobs as files under one directory, named by their SHA-256 (so storing the same content
+/// twice keeps one copy).
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    root: PathBuf,
+}
+
+const CHUNK: usize = 64 * 1024;
+
+impl BlobStore {
+    /// A blob store under `root` (created if missing).
+    pub async fn open(root: &Path) -> Result<Self, BlobError> {
+        fs::create_dir_all(root.join("incoming")).await?;
+        Ok(Self { root: root.to_owned() })
+    }
+
+    /// Streams `content` in, refusing more than `max` bytes and, when `announced` is given,
+    /// content whose SHA-256 differs. Durable on return.
+    pub async fn put(
+        &self,
+        mut content: impl AsyncRead + Unpin,
+        max: u64,
+        announced: Option<&str>,
+    ) -> Result<StoredBlob, BlobError> {
+        let temp = self.root.join("incoming").join(temporary_name());
+        let result = async {
+            let mut file = fs::File::create(&temp).await?;
+            let mut context = digest::Context::new(&digest::SHA256);
+            let mut buffer = vec![0u8; CHUNK];
+            let mut size = 0u64;
+            loop {
+                let read = content.read(&mut buffer).await?;
+                if read == 0 {
+                    break;
+                }
+                size += read as u64;
+                if size > max {
+                    return Err(BlobError::TooLarge { max });
+                }
+                context.update(&buffer[..read]);
+                file.write_all(&buffer[..read]).await?;
+            }
+            file.sync_all().await?;
+            let name = hex(context.finish().as_ref());
+            if let Some(announced) = announced.filter(|a| !a.eq_ignore_ascii_case(&name)) {
+                return Err(BlobError::HashMismatch { announced: announced.to_owned(), actual: name });
+            }
+            Ok(StoredBlob { name, size })
+        }
+        .await;
+        match result {
+            Ok(blob) => {
+                let path = self.path(&blob.name)?;
+                if let Some(dir) = path.parent() {
+                    fs::create_dir_all(dir).await?;
+                }
+                fs::rename(&temp, &path).await?;
+                if let Some(dir) = path.parent() {
+                    fs::File::open(dir).await?.sync_all().await?;
+                }
+                Ok(blob)
+            }
+            Err(error) => {
+                fs::remove_file(&temp).await.ok();
+                Err(error)
+            }
+        }
+    }
+
+    /// Opens a blob for streaming out.
+    pub async fn get(&self, name: &str) -> Result<fs::File, BlobError> {
+        match fs::File::open(self.path(name)?).await {
+            Ok(file) => Ok(file),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(BlobError::Missing(name.to_owned())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes a blob (retention); a missing one is not an error.
+    pub async fn remove(&self, name: &str) -> Result<(), BlobError> {
+        match fs::remove_file(self.path(name)?).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// `root/ab/abcdef…`: only 64 lowercase hexadecimal digits are names.
+    fn path(&self, name: &str) -> Result<PathBuf, BlobError> {
+        let valid = name.len() == 64 && name.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !valid {
+            return Err(BlobError::BadName(name.chars().take(80).collect()));
+        }
+        Ok(self.root.join(&name[..2]).join(name))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn temporary_name() -> String {
+    let mut bytes = [0u8; 16];
+    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+        bytes = nanos.to_le_bytes();
+    }
+    format!("{}.partial", hex(&bytes))
+}
