@@ -1,0 +1,6 @@
+//! The document exchange's logic, without IO: which mailbox collects each recipient's copy.
+//! The hub and the gateways (issue 5) are built on it.
+
+mod routing;
+
+pub use routing::{MAX_RECIPIENTS, Registry, RouteError};
