@@ -2,5 +2,6 @@
 //! The hub and the gateways (issue 5) are built on it.
 
 mod routing;
+pub mod sdk;
 
 pub use routing::{MAX_RECIPIENTS, Registry, RouteError};
