@@ -12,8 +12,9 @@ install_debian_packages() {
     # g++: libFuzzer is C++; python3 (+ venv): the independent XML reader and the validators'
     # virtual environment; openssl: the independent verifier of certificates and CRLs;
     # softhsm2 + opensc: a PKCS#11 device for the CA's keys, and pkcs11-tool to inspect it;
-    # curl: an independent HTTP client for the CA's JSON API; sqlite3: tampering tests.
-    local wanted=(g++ python3 python3-venv openssl ca-certificates softhsm2 opensc curl sqlite3) missing=()
+    # curl: an independent HTTP client for the CA's JSON API; sqlite3: tampering tests;
+    # xmlsec1: the independent signer and verifier of XML signatures on edXML packages.
+    local wanted=(g++ python3 python3-venv openssl ca-certificates softhsm2 opensc curl sqlite3 xmlsec1) missing=()
     for package in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
     done

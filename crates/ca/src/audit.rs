@@ -2,7 +2,7 @@
 //! verifier walks the whole chain, recomputing every hash, and checks every checkpoint against
 //! the chain and the CA certificate.
 
-use store::{AuditEntry, Checkpoint, GENESIS, RaStore, Store, StoreError};
+use store::{AuditEntry, AuditStore, Checkpoint, GENESIS, Store, StoreError};
 use time::OffsetDateTime;
 
 use crate::CaService;

@@ -1,8 +1,9 @@
 //! `lienthong ca …`: the certification authority's command line. Its output is a contract.
 //!
 //! A CA directory holds `ca.toml` (settings), `root.pem` (the trust anchor), `chain.pem` (issuing
-//! CA + root), `keys/` (the CA keys, sealed under `LIENTHONG_CA_PASSPHRASE`), the store
-//! (`ca.sqlite` unless `store_url` names PostgreSQL) and `ca.crl` (the latest CRL).
+//! CA + root), `keys/` (the CA keys, sealed under `LIENTHONG_CA_PASSPHRASE`, unless they are in a
+//! PKCS#11 token: see [`crate::ca_keys`]), the store (`ca.sqlite` unless `store_url` names
+//! PostgreSQL) and `ca.crl` (the latest CRL).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use store::{CaStore, Store};
 use time::OffsetDateTime;
 
+use crate::ca_keys::{CaKeys, ISSUING_LABEL, KeyProvider, ROOT_LABEL, TokenSettings, passphrase};
 use crate::header::agency_code;
 
 #[derive(Debug, Args)]
@@ -36,6 +38,13 @@ enum CaCommand {
         /// Key algorithm of both CAs.
         #[arg(long, default_value = "p256")]
         algorithm: KeyAlgorithm,
+        /// Generate the CA keys in this PKCS#11 token (its user PIN in LIENTHONG_CA_PIN) instead
+        /// of sealed files.
+        #[arg(long)]
+        pkcs11_token: Option<String>,
+        /// The token's PKCS#11 module.
+        #[arg(long, requires = "pkcs11_token", default_value = token::SOFTHSM2_MODULE)]
+        pkcs11_module: PathBuf,
     },
     /// Issue a certificate.
     Issue {
@@ -84,6 +93,11 @@ enum CaCommand {
         #[command(subcommand)]
         command: crate::ca_admin::AccountCommand,
     },
+    /// Subscribers' key devices: enroll one, unblock one with the unblock code the authority keeps.
+    Device {
+        #[command(subcommand)]
+        command: crate::ca_device::DeviceCommand,
+    },
     /// The tamper-evident audit log.
     Audit {
         #[command(subcommand)]
@@ -123,9 +137,17 @@ pub(crate) struct CaSettings {
     /// Profiles issued as soon as a registration officer approves (no operator step).
     #[serde(default)]
     auto_issue: Vec<String>,
+    /// Where the CA keys are: "file" (sealed in `DIR/keys/`) or "pkcs11" (in a token).
+    #[serde(default)]
+    key_provider: KeyProvider,
+    /// The PKCS#11 module of the token; SoftHSM2's when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pkcs11_module: Option<PathBuf>,
+    /// The label of the token holding the CA keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pkcs11_token: Option<String>,
 }
 
-const PASSPHRASE_VAR: &str = "LIENTHONG_CA_PASSPHRASE";
 /// How the audit log names the operator at the authority's console.
 pub(crate) const CLI_ACTOR: &str = "cli";
 /// How often `ca serve` looks for revocations made by other processes; with the 60 s pre-signed
@@ -142,6 +164,23 @@ impl CaSettings {
             public_url: "http://127.0.0.1:8080".into(),
             store_url: String::new(),
             auto_issue: Vec::new(),
+            key_provider: KeyProvider::File,
+            pkcs11_module: None,
+            pkcs11_token: None,
+        }
+    }
+
+    /// The token holding the CA keys, if they are in one.
+    pub(crate) fn token(&self) -> Result<Option<TokenSettings>> {
+        match (self.key_provider, &self.pkcs11_token) {
+            (KeyProvider::File, _) => Ok(None),
+            (KeyProvider::Pkcs11, None) => {
+                bail!("ca.toml: key_provider = \"pkcs11\" needs pkcs11_token (the token's label)")
+            }
+            (KeyProvider::Pkcs11, Some(label)) => Ok(Some(TokenSettings {
+                module: self.pkcs11_module.clone().unwrap_or_else(|| token::SOFTHSM2_MODULE.into()),
+                label: label.clone(),
+            })),
         }
     }
 
@@ -182,15 +221,6 @@ impl CaSettings {
     }
 }
 
-fn passphrase() -> Result<String> {
-    std::env::var(PASSPHRASE_VAR).with_context(|| {
-        format!(
-            "set {PASSPHRASE_VAR}: the passphrase that seals the CA keys (at least {} characters)",
-            pki::MIN_PASSPHRASE_CHARS
-        )
-    })
-}
-
 pub(crate) fn run(args: CaArgs) -> Result<ExitCode> {
     if let CaCommand::Serve { dir, listen } = &args.command {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -200,7 +230,10 @@ pub(crate) fn run(args: CaArgs) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async move {
         match args.command {
-            CaCommand::Init { dir, algorithm } => init(&dir, algorithm).await,
+            CaCommand::Init { dir, algorithm, pkcs11_token: None, .. } => init(&dir, algorithm).await,
+            CaCommand::Init { dir, algorithm, pkcs11_token: Some(label), pkcs11_module } => {
+                init_on_token(&dir, algorithm, TokenSettings { module: pkcs11_module, label }).await
+            }
             CaCommand::Issue { dir, profile, subject, agency, csr, key_out, out } => {
                 issue(&dir, profile, &subject, agency.as_deref(), csr.as_deref(), key_out.as_deref(), &out).await
             }
@@ -208,6 +241,7 @@ pub(crate) fn run(args: CaArgs) -> Result<ExitCode> {
             CaCommand::Crl { dir, out } => crl(&dir, &out).await,
             CaCommand::Unsuspend { dir, serial } => unsuspend(&dir, &serial).await,
             CaCommand::Account { command } => crate::ca_admin::account(command).await,
+            CaCommand::Device { command } => crate::ca_device::run(command).await,
             CaCommand::Audit { command } => return crate::ca_admin::audit(command).await,
             CaCommand::Serve { .. } => unreachable!("served above, on a multi-threaded runtime"),
         }
@@ -232,27 +266,70 @@ async fn init(dir: &Path, algorithm: KeyAlgorithm) -> Result<()> {
     Store::open(&settings.store_url(dir)).await?.close().await;
     write_private(&dir.join("keys/root.key.pem"), &root_sealed)?;
     write_private(&dir.join("keys/issuing.key.pem"), &issuing_sealed)?;
+    write_certificates_and_settings(dir, &new, &settings)?;
+    println!("{}: CA created ({algorithm}); trust anchor {}", dir.display(), dir.join("root.pem").display());
+    Ok(())
+}
+
+/// `ca init --pkcs11-token`: the root and issuing keys are generated in the token, and no key
+/// file is written. A wrong PIN, an unknown token or a token that already holds CA keys changes
+/// nothing.
+async fn init_on_token(dir: &Path, algorithm: KeyAlgorithm, token: TokenSettings) -> Result<()> {
+    if dir.join("ca.toml").exists() {
+        bail!("{} already holds a CA: nothing was changed", dir.display());
+    }
+    let device = crate::ca_keys::open_token(&token)?;
+    crate::ca_keys::check_free(&device)?;
+    let mut settings = CaSettings::defaults(algorithm);
+    let root_key = device.generate(ROOT_LABEL, algorithm)?;
+    let issuing_key = device.generate(ISSUING_LABEL, algorithm)?;
+    let new = Authority::create_with_keys(
+        root_key,
+        issuing_key,
+        &settings.organization,
+        &Endpoints::new(&settings.public_url),
+        OffsetDateTime::now_utc(),
+    )?;
+    (settings.key_provider, settings.pkcs11_token) = (KeyProvider::Pkcs11, Some(token.label.clone()));
+    settings.pkcs11_module = Some(token.module);
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Store::open(&settings.store_url(dir)).await?.close().await;
+    write_certificates_and_settings(dir, &new, &settings)?;
+    println!(
+        "{}: CA created ({algorithm}) with its keys in token {:?}; trust anchor {}",
+        dir.display(),
+        token.label,
+        dir.join("root.pem").display()
+    );
+    Ok(())
+}
+
+/// The CA certificates, then `ca.toml` last: a directory without it is no CA yet.
+fn write_certificates_and_settings(dir: &Path, new: &pki::NewAuthority, settings: &CaSettings) -> Result<()> {
     write_atomic(&dir.join("root.pem"), pem("CERTIFICATE", &new.root_der).as_bytes())?;
     write_atomic(
         &dir.join("chain.pem"),
         (pem("CERTIFICATE", &new.issuing_der) + &pem("CERTIFICATE", &new.root_der)).as_bytes(),
     )?;
-    write_atomic(&dir.join("ca.toml"), toml::to_string(&settings)?.as_bytes())?;
-    println!("{}: CA created ({algorithm}); trust anchor {}", dir.display(), dir.join("root.pem").display());
-    Ok(())
+    write_atomic(&dir.join("ca.toml"), toml::to_string(settings)?.as_bytes())
 }
 
 /// The issuing CA and the store of `dir`.
 pub(crate) async fn open(dir: &Path) -> Result<(Authority, Store, CaSettings)> {
+    let (authority, store, settings, _) = open_with_keys(dir).await?;
+    Ok((authority, store, settings))
+}
+
+/// [`open`], and the CA's keys for the services.
+async fn open_with_keys(dir: &Path) -> Result<(Authority, Store, CaSettings, CaKeys)> {
     let settings = CaSettings::load(dir)?;
-    let sealed = fs::read_to_string(dir.join("keys/issuing.key.pem"))
-        .with_context(|| format!("cannot read the issuing key in {}", dir.display()))?;
-    let key = KeyPair::open(&sealed, &passphrase()?)?;
+    let keys = CaKeys::open(dir, settings.token()?.as_ref())?;
+    let key = keys.issuing()?;
     let chain = fs::read_to_string(dir.join("chain.pem"))
         .with_context(|| format!("cannot read {}", dir.join("chain.pem").display()))?;
     let issuing_der = first_pem_block(&chain).context("chain.pem holds no certificate")?;
     let store = Store::open(&settings.store_url(dir)).await?;
-    Ok((Authority::new(issuing_der, key, Endpoints::new(&settings.public_url)), store, settings))
+    Ok((Authority::new(issuing_der, key, Endpoints::new(&settings.public_url)), store, settings, keys))
 }
 
 async fn issue(
@@ -331,12 +408,12 @@ async fn publish_crl(authority: &Authority, store: &Store, out: &Path) -> Result
 const CRL_REFRESH: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 async fn serve(dir: &Path, listen: &str) -> Result<()> {
-    let (authority, store, settings) = open(dir).await?;
-    let (responder_der, responder_key) =
-        ensure_service_certificate(dir, &authority, &store, &settings, Profile::Ocsp).await?;
+    let (authority, store, settings, keys) = open_with_keys(dir).await?;
+    let service = Service { dir, authority: &authority, store: &store, settings: &settings, keys: &keys };
+    let (responder_der, responder_key) = ensure_service_certificate(&service, Profile::Ocsp).await?;
     let responder =
         pki::OcspResponder::new(authority.certificate(), &responder_der, responder_key).map_err(anyhow::Error::msg)?;
-    let (tsa_der, tsa_key) = ensure_service_certificate(dir, &authority, &store, &settings, Profile::Tsa).await?;
+    let (tsa_der, tsa_key) = ensure_service_certificate(&service, Profile::Tsa).await?;
     let tsa = pki::TimeStampAuthority::new(&tsa_der, vec![authority.certificate().to_vec()], tsa_key)?;
     let root = first_pem_block(&fs::read_to_string(dir.join("root.pem"))?).context("root.pem holds no certificate")?;
     let policy = settings.policy()?;
@@ -380,36 +457,49 @@ async fn serve(dir: &Path, listen: &str) -> Result<()> {
     Ok(())
 }
 
+/// What issuing a service certificate needs.
+struct Service<'a> {
+    dir: &'a Path,
+    authority: &'a Authority,
+    store: &'a Store,
+    settings: &'a CaSettings,
+    keys: &'a CaKeys,
+}
+
 /// The certificate and key of one of the authority's own services (the delegated OCSP
-/// responder, the time-stamp authority): `DIR/<profile>.pem` with its sealed key, issued on first
-/// start and again when it has less than a week left.
-async fn ensure_service_certificate(
-    dir: &Path,
-    authority: &Authority,
-    store: &Store,
-    settings: &CaSettings,
-    profile: Profile,
-) -> Result<(Vec<u8>, KeyPair)> {
-    let (cert_path, key_path) = (dir.join(format!("{profile}.pem")), dir.join(format!("keys/{profile}.key.pem")));
-    if let (Ok(cert), Ok(sealed)) = (fs::read_to_string(&cert_path), fs::read_to_string(&key_path)) {
+/// responder, the time-stamp authority): `DIR/<profile>.pem` with its key (see
+/// [`crate::ca_keys`]), issued on first start and again when it has less than a week left or
+/// does not certify the key.
+async fn ensure_service_certificate(service: &Service<'_>, profile: Profile) -> Result<(Vec<u8>, KeyPair)> {
+    let Service { dir, authority, store, settings, keys } = service;
+    let cert_path = dir.join(format!("{profile}.pem"));
+    if let Ok(cert) = fs::read_to_string(&cert_path) {
         let der = first_pem_block(&cert).with_context(|| format!("{} holds no certificate", cert_path.display()))?;
         let fresh = x509_not_after(&der).is_some_and(|end| end > OffsetDateTime::now_utc() + time::Duration::days(7));
-        if fresh {
-            return Ok((der, KeyPair::open(&sealed, &passphrase()?)?));
+        if let Some(key) = keys.service(profile)?.filter(|key| fresh && certifies(&der, key)) {
+            return Ok((der, key));
         }
-        fs::remove_file(&key_path).ok();
     }
-    let key = KeyPair::generate(settings.algorithm()?)?;
+    let new = keys.new_service(profile, settings.algorithm()?)?;
     let role = if profile == Profile::Tsa { "Time-Stamp Authority" } else { "OCSP Responder" };
     let subject = SubjectName::parse(&format!("CN={} {role},O={},C=VN", settings.organization, settings.organization))?;
     let issued = authority.issue(
-        &IssueRequest { profile, subject, agency: None, key: SubscriberKey::from_key(&key) },
+        &IssueRequest { profile, subject, agency: None, key: SubscriberKey::from_key(&new.key) },
         OffsetDateTime::now_utc(),
     )?;
     store.record_issued(&issued, OffsetDateTime::now_utc(), CLI_ACTOR).await?;
-    write_private(&key_path, &key.seal(&passphrase()?)?)?;
+    keys.keep_service(profile, &new)?;
     write_atomic(&cert_path, pem("CERTIFICATE", &issued.der).as_bytes())?;
-    Ok((issued.der, key))
+    Ok((issued.der, new.key))
+}
+
+/// Whether the certificate `der` certifies `key`'s public key.
+fn certifies(der: &[u8], key: &KeyPair) -> bool {
+    use x509_parser::prelude::FromDer as _;
+    let Ok((_, cert)) = x509_parser::certificate::X509Certificate::from_der(der) else { return false };
+    let spki = key.public_key_der();
+    let Ok((_, own)) = x509_parser::x509::SubjectPublicKeyInfo::from_der(&spki) else { return false };
+    cert.public_key().subject_public_key.data == own.subject_public_key.data
 }
 
 fn x509_not_after(der: &[u8]) -> Option<OffsetDateTime> {
@@ -432,14 +522,14 @@ fn first_pem_block(text: &str) -> Option<Vec<u8>> {
 }
 
 /// Writes through a temporary file and a rename.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let temp = path.with_extension("partial");
     fs::write(&temp, bytes).with_context(|| format!("cannot write {}", temp.display()))?;
     fs::rename(&temp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// A secret: created readable by its owner only.
-fn write_private(path: &Path, text: &str) -> Result<()> {
+pub(crate) fn write_private(path: &Path, text: &str) -> Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let mut file = fs::OpenOptions::new()

@@ -5,6 +5,8 @@ mod bench_ca;
 mod bench_ocsp;
 mod ca_admin;
 mod ca_cmd;
+mod ca_device;
+mod ca_keys;
 mod demo;
 mod edxml_cmd;
 mod header;

@@ -333,7 +333,7 @@ fn three_levels(ca: &Ca, tamper: &dyn Fn(&str)) {
     let (code, text) = lienthong(&["ca", "audit", "verify", "--dir", p(&ca.ca())]);
     assert_eq!(code, 0, "{text}");
     assert!(text.starts_with("audit log intact: "), "{text}");
-    tamper("UPDATE ca_audit SET actor = 'someone else' WHERE seq = 7;");
+    tamper("UPDATE audit_log SET actor = 'someone else' WHERE seq = 7;");
     let (code, text) = lienthong(&["ca", "audit", "verify", "--dir", p(&ca.ca())]);
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("audit log BROKEN: audit entry 7 was altered"), "{text}");

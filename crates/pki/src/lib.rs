@@ -14,6 +14,7 @@ mod name;
 mod ocsp;
 mod profile;
 mod revocation;
+mod secret;
 mod serial;
 mod tsp;
 
@@ -31,6 +32,7 @@ pub use ocsp::{
 };
 pub use profile::{DOCUMENT_SIGNING, Profile, UnknownProfile};
 pub use revocation::{RevocationReason, UnknownReason};
+pub use secret::{open_secret, seal_secret};
 pub use serial::{BadSerial, CertSerial};
 pub use tsp::{
     ACCURACY_SECONDS, FailureInfo, ImprintHash, MAX_TSP_NONCE_BYTES, MAX_TSP_REQUEST_BYTES, TSA_POLICY,

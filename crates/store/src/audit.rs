@@ -86,9 +86,9 @@ pub fn chain_hash(prev_hash: &str, seq: i64, at: i64, actor: &str, action: &str,
 
 pub(crate) const NEXT_AUDIT_SEQ: &str =
     "UPDATE ca_counters SET value = value + 1 WHERE name = 'audit_seq' RETURNING value";
-pub(crate) const PREVIOUS_HASH: &str = "SELECT hash FROM ca_audit WHERE seq = $1";
+pub(crate) const PREVIOUS_HASH: &str = "SELECT hash FROM audit_log WHERE seq = $1";
 pub(crate) const INSERT_AUDIT: &str =
-    "INSERT INTO ca_audit (seq, at, actor, action, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    "INSERT INTO audit_log (seq, at, actor, action, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
 /// Takes the next audit position as the transaction's first statement: its write lock
 /// serialises every change to the authority (SQLite and PostgreSQL alike).

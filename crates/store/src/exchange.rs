@@ -145,6 +145,9 @@ const UPSERT_AGENCY: &str = "INSERT INTO ex_agencies (code, name, parent, mailbo
      ON CONFLICT (code) DO UPDATE SET name = excluded.name, parent = excluded.parent, mailbox = excluded.mailbox";
 const AGENCY: &str = "SELECT code, name, parent, mailbox FROM ex_agencies WHERE code = $1";
 const AGENCIES: &str = "SELECT code, name, parent, mailbox FROM ex_agencies ORDER BY code";
+const UPSERT_MAILBOX: &str = "INSERT INTO ex_mailboxes (id, certificate, updated_at) VALUES ($1, $2, $3) \
+     ON CONFLICT (id) DO UPDATE SET certificate = excluded.certificate, updated_at = excluded.updated_at";
+const MAILBOX_CERTIFICATE: &str = "SELECT certificate FROM ex_mailboxes WHERE id = $1";
 const PACKAGE: &str = "SELECT sender, kind, size, sha256 FROM ex_packages WHERE id = $1";
 const INSERT_PACKAGE: &str = "INSERT INTO ex_packages (id, sender, kind, size, sha256, blob, received_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7)";
@@ -189,6 +192,19 @@ impl ExchangeStore for Store {
         let rows: Vec<(String, String, Option<String>, Option<String>)> =
             on_backend!(self, pool => sqlx::query_as(AGENCIES).fetch_all(pool).await?);
         Ok(rows.into_iter().map(|(code, name, parent, mailbox)| AgencyRecord { code, name, parent, mailbox }).collect())
+    }
+
+    async fn put_mailbox(&self, id: &str, certificate_der: &[u8], at: OffsetDateTime) -> Result<(), StoreError> {
+        on_backend!(self, pool => sqlx::query(UPSERT_MAILBOX)
+            .bind(id).bind(certificate_der).bind(at.unix_timestamp())
+            .execute(pool).await.map(|_| ())?);
+        Ok(())
+    }
+
+    async fn mailbox_certificate(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row: Option<(Vec<u8>,)> =
+            on_backend!(self, pool => sqlx::query_as(MAILBOX_CERTIFICATE).bind(id).fetch_optional(pool).await?);
+        Ok(row.map(|(der,)| der))
     }
 
     async fn accept(

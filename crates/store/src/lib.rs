@@ -18,7 +18,9 @@ macro_rules! on_backend {
 mod audit;
 pub mod blobs;
 mod ca;
+mod devices;
 mod exchange;
+mod gateway;
 mod ra;
 
 use std::future::Future;
@@ -30,7 +32,9 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use audit::{AuditEntry, Checkpoint, GENESIS, chain_hash};
 pub use ca::{CertificateRecord, CertificateStatus};
+pub use devices::{DeviceEvent, DeviceEventKind, DeviceRecord, Enrollment, NewDevice, UnblockOutcome};
 pub use exchange::{Accepted, AgencyRecord, DeliveryRecord, DeliveryState, OuterEnvelope, PackageKind, Route};
+pub use gateway::{ClientRecord, Enqueued, IncomingPackage, IncomingRecord, OutgoingPackage, OutgoingRecord, Received};
 use pki::{CertSerial, IssuedCertificate, RevocationReason, RevokedEntry};
 pub use ra::{Account, NewRequest, RequestEvent, RequestKind, RequestRecord, RequestState, Role, UnknownRole};
 use time::OffsetDateTime;
@@ -83,9 +87,18 @@ pub enum StoreError {
         /// How it was settled.
         state: &'static str,
     },
+    /// No package with this id in the inbox.
+    #[error("no package {0} in the inbox")]
+    UnknownPackage(String),
     /// A package with this id but different content is already held.
     #[error("a different package with id {0} is already held: package ids must be unique")]
     PackageConflict(String),
+    /// No key device with this label is enrolled.
+    #[error("no key device labelled {0:?} is enrolled with the authority")]
+    UnknownDevice(String),
+    /// A key device with this label is already enrolled.
+    #[error("a key device labelled {0:?} is already enrolled with the authority")]
+    DeviceExists(String),
     /// A record with this key already exists.
     #[error("a certificate with serial {0} is already recorded")]
     Duplicate(String),
@@ -186,6 +199,36 @@ pub trait RaStore {
         actor: &str,
         at: OffsetDateTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Subscribers' key devices whose unblock code the authority keeps (sealed). Every change
+/// appends to the audit log in the same transaction.
+pub trait DeviceStore {
+    /// Enrolls a device; refuses a label already enrolled, changing nothing.
+    fn enroll_device(
+        &self,
+        device: &NewDevice,
+        actor: &str,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The device labelled `label`, with its history.
+    fn device(&self, label: &str) -> impl Future<Output = Result<Option<DeviceRecord>, StoreError>> + Send;
+    /// The device enrolled last, if any.
+    fn latest_device(&self) -> impl Future<Output = Result<Option<DeviceRecord>, StoreError>> + Send;
+    /// Records an attempt to unblock the device labelled `label`, whichever way it ended.
+    fn record_unblock(
+        &self,
+        label: &str,
+        outcome: &UnblockOutcome,
+        actor: &str,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The audit log every role keeps (the authority's changes, a gateway's messages): reading the
+/// hash chain, and its checkpoints (signed, or anchored by a timestamp). Entries are appended
+/// only by the operations that make the changes they record.
+pub trait AuditStore {
     /// Audit entries after `after`, oldest first, at most `limit`.
     fn audit_entries(&self, after: i64, limit: u32)
     -> impl Future<Output = Result<Vec<AuditEntry>, StoreError>> + Send;
@@ -195,6 +238,66 @@ pub trait RaStore {
     fn add_checkpoint(&self, checkpoint: &Checkpoint) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Every checkpoint, oldest first.
     fn checkpoints(&self) -> impl Future<Output = Result<Vec<Checkpoint>, StoreError>> + Send;
+}
+
+/// What a gateway keeps: its client systems, the outbox and the inbox. Sending and receiving
+/// append to the message log (the store's audit chain) in the same transaction.
+pub trait GatewayStore {
+    /// Creates a client system whose API key hashes to `key_hash`.
+    fn add_client(
+        &self,
+        name: &str,
+        key_hash: &str,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<ClientRecord, StoreError>> + Send;
+    /// The client system whose API key hashes to `key_hash`.
+    fn client_by_key(&self, key_hash: &str) -> impl Future<Output = Result<Option<ClientRecord>, StoreError>> + Send;
+    /// Queues a package; the same client reference again returns the earlier package's id.
+    fn enqueue(
+        &self,
+        package: &OutgoingPackage,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<Enqueued, StoreError>> + Send;
+    /// An outgoing package.
+    fn outgoing(&self, package_id: &str) -> impl Future<Output = Result<Option<OutgoingRecord>, StoreError>> + Send;
+    /// Packages not yet acknowledged by the hub whose next attempt is due.
+    fn due(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<OutgoingRecord>, StoreError>> + Send;
+    /// Records a failed attempt and when to try again.
+    fn attempt_failed(
+        &self,
+        package_id: &str,
+        reason: &str,
+        retry_at: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Records the hub's acknowledgement (idempotent).
+    fn mark_sent(&self, package_id: &str, at: OffsetDateTime) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Stores a verified incoming package, once per package id.
+    fn receive(
+        &self,
+        package: &IncomingPackage,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<Received, StoreError>> + Send;
+    /// Inbox items after position `after`, for one recipient or all.
+    fn inbox(
+        &self,
+        recipient: Option<&str>,
+        after: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<IncomingRecord>, StoreError>> + Send;
+    /// One inbox item.
+    fn incoming(&self, package_id: &str) -> impl Future<Output = Result<Option<IncomingRecord>, StoreError>> + Send;
+    /// A client system's acknowledgement of an inbox item (idempotent).
+    fn acknowledge_incoming(
+        &self,
+        package_id: &str,
+        actor: &str,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// What the hub keeps: its agency registry, the outer envelopes of sealed packages, and each
@@ -210,6 +313,15 @@ pub trait ExchangeStore {
     fn agency(&self, code: &str) -> impl Future<Output = Result<Option<AgencyRecord>, StoreError>> + Send;
     /// Every agency, by code.
     fn agencies(&self) -> impl Future<Output = Result<Vec<AgencyRecord>, StoreError>> + Send;
+    /// Registers a mailbox's certificate (replacing the previous one on renewal).
+    fn put_mailbox(
+        &self,
+        id: &str,
+        certificate_der: &[u8],
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// A mailbox's current certificate.
+    fn mailbox_certificate(&self, id: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
     /// Holds a package for its recipients, in one transaction. The same package again (same id,
     /// sender, kind, size and hash) is a [`Accepted::Duplicate`] and changes nothing; the same id
     /// with anything different is refused.

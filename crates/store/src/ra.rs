@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use crate::audit::{AuditEntry, Checkpoint, PendingEntry, audit_append, audit_begin};
 use crate::ca::{insert_certificate, issued_entry, revoke_in};
-use crate::{RaStore, Store, StoreError};
+use crate::{AuditStore, RaStore, Store, StoreError};
 
 /// What an account may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -244,10 +244,10 @@ const LAST_REQUEST_EVENT: &str = "SELECT event FROM ca_request_events WHERE requ
 const INSERT_REQUEST_EVENT: &str =
     "INSERT INTO ca_request_events (request_id, event, actor, note, serial, at) VALUES ($1, $2, $3, $4, $5, $6)";
 const AUDIT_AFTER: &str =
-    "SELECT seq, at, actor, action, details, prev_hash, hash FROM ca_audit WHERE seq > $1 ORDER BY seq LIMIT $2";
-const AUDIT_HEAD: &str = "SELECT seq, hash FROM ca_audit ORDER BY seq DESC LIMIT 1";
-const INSERT_CHECKPOINT: &str = "INSERT INTO ca_audit_checkpoints (seq, hash, signature, at) VALUES ($1, $2, $3, $4)";
-const CHECKPOINTS: &str = "SELECT seq, hash, signature, at FROM ca_audit_checkpoints ORDER BY seq";
+    "SELECT seq, at, actor, action, details, prev_hash, hash FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2";
+const AUDIT_HEAD: &str = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1";
+const INSERT_CHECKPOINT: &str = "INSERT INTO audit_checkpoints (seq, hash, signature, at) VALUES ($1, $2, $3, $4)";
+const CHECKPOINTS: &str = "SELECT seq, hash, signature, at FROM audit_checkpoints ORDER BY seq";
 
 fn time(seconds: i64) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp(seconds).map_err(|e| StoreError::Corrupt(e.to_string()))
@@ -449,7 +449,9 @@ impl RaStore for Store {
         });
         Ok(())
     }
+}
 
+impl AuditStore for Store {
     async fn audit_entries(&self, after: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
         let rows: Vec<AuditRow> = on_backend!(self, pool => sqlx::query_as(AUDIT_AFTER)
             .bind(after).bind(i64::from(limit)).fetch_all(pool).await?);

@@ -7,7 +7,8 @@ use pki::{
 };
 use store::testing::TestDatabase;
 use store::{
-    CaStore, CertificateStatus, Checkpoint, NewRequest, RaStore, RequestKind, RequestState, Role, Store, StoreError,
+    AuditStore, CaStore, CertificateStatus, Checkpoint, DeviceEventKind, DeviceStore, Enrollment, NewDevice,
+    NewRequest, RaStore, RequestKind, RequestState, Role, Store, StoreError, UnblockOutcome,
 };
 use time::OffsetDateTime;
 
@@ -78,6 +79,7 @@ async fn story(store: &Store) {
     assert_eq!(store.next_crl_number().await.expect("n"), 2);
 
     registration(store, &authority, &b, now).await;
+    key_devices(store, now).await;
     audit_chain_holds(store).await;
 }
 
@@ -131,6 +133,37 @@ async fn registration(store: &Store, authority: &Authority, old: &pki::IssuedCer
     assert_eq!(store.requests(10).await.expect("list").len(), 1);
 }
 
+/// A device enrolled once, unblocked after a refusal; an unknown or second enrolment changes
+/// nothing.
+async fn key_devices(store: &Store, now: OffsetDateTime) {
+    let device = NewDevice {
+        label: "the-tuan-anh".into(),
+        module: "/usr/lib/softhsm/libsofthsm2.so".into(),
+        holder: Some("Nguyễn Tuấn Anh".into()),
+        agency: Some("000.00.00.G22".into()),
+        sealed_unblock_code: "-----BEGIN LIENTHONG SEALED SECRET-----".into(),
+        enrollment: Enrollment::Initialised,
+    };
+    store.enroll_device(&device, "cli", now).await.expect("enroll");
+    let again = store.enroll_device(&device, "cli", now).await;
+    assert!(matches!(&again, Err(StoreError::DeviceExists(label)) if label == "the-tuan-anh"), "{again:?}");
+    let unknown = store.record_unblock("nope", &UnblockOutcome::Unblocked, "cli", now).await;
+    assert!(matches!(&unknown, Err(StoreError::UnknownDevice(label)) if label == "nope"), "{unknown:?}");
+    assert!(store.device("nope").await.expect("read").is_none());
+    assert_eq!(store.latest_device().await.expect("read").map(|d| d.label).as_deref(), Some("the-tuan-anh"));
+
+    let refused = UnblockOutcome::Refused("wrong unblock code".into());
+    store.record_unblock("the-tuan-anh", &refused, "cli", now).await.expect("refusal recorded");
+    store.record_unblock("the-tuan-anh", &UnblockOutcome::Unblocked, "cli", now).await.expect("unblock recorded");
+    let record = store.device("the-tuan-anh").await.expect("read").expect("present");
+    assert_eq!((record.module.as_str(), record.holder.as_deref()), (device.module.as_str(), device.holder.as_deref()));
+    assert_eq!(record.sealed_unblock_code, device.sealed_unblock_code);
+    let kinds: Vec<_> = record.history.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [DeviceEventKind::Initialised, DeviceEventKind::UnblockRefused, DeviceEventKind::Unblocked]);
+    assert_eq!(record.history[1].note.as_deref(), Some("wrong unblock code"));
+    assert_eq!(record.history[2].at, now);
+}
+
 async fn audit_chain_holds(store: &Store) {
     let entries = store.audit_entries(0, 1000).await.expect("audit");
     let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
@@ -149,6 +182,9 @@ async fn audit_chain_holds(store: &Store) {
             "certificate.issued",
             "certificate.revoked",
             "request.issued",
+            "device.enrolled",
+            "device.unblock_refused",
+            "device.unblocked",
         ]
     );
     let mut prev = store::GENESIS.to_owned();

@@ -47,6 +47,10 @@ async fn story(store: &Store) {
     assert_eq!(store.agency("000.00.00.H41").await.expect("read"), Some(renamed));
     assert_eq!(store.agencies().await.expect("list").len(), 2);
     assert_eq!(store.agency("000.00.00.X99").await.expect("read"), None);
+    store.put_mailbox("gw-h41", b"old certificate", now).await.expect("mailbox");
+    store.put_mailbox("gw-h41", b"renewed certificate", now).await.expect("renewed");
+    assert_eq!(store.mailbox_certificate("gw-h41").await.expect("read").as_deref(), Some(&b"renewed certificate"[..]));
+    assert_eq!(store.mailbox_certificate("gw-x").await.expect("read"), None);
 
     let first = envelope("pkg-1", "aa");
     assert_eq!(store.accept(&first, &routes(), now).await.expect("accept"), Accepted::Stored);
@@ -143,4 +147,91 @@ async fn blobs_are_streamed_bounded_hashed_and_all_or_nothing() {
     assert!(matches!(blobs.get(&"0".repeat(64)).await, Err(BlobError::Missing(_))));
     blobs.remove(&stored.name).await.expect("remove");
     blobs.remove(&stored.name).await.expect("removing twice is fine");
+}
+
+async fn gateway_story(store: &Store) {
+    use store::{AuditStore, Enqueued, GatewayStore, IncomingPackage, OutgoingPackage, Received};
+    let now = OffsetDateTime::from_unix_timestamp(OffsetDateTime::now_utc().unix_timestamp()).expect("seconds");
+    let client = store.add_client("Hệ thống QLVB", "key-hash", now).await.expect("client");
+    assert_eq!(store.client_by_key("key-hash").await.expect("read"), Some(client.clone()));
+    assert_eq!(store.client_by_key("other").await.expect("read"), None);
+
+    let package = OutgoingPackage {
+        package_id: "g22-0001".into(),
+        client: client.id.clone(),
+        client_ref: "QLVB-2026-7816".into(),
+        kind: PackageKind::Document,
+        sender: "000.00.00.G22".into(),
+        recipients: vec!["000.00.00.H41".into(), "000.00.04.G12".into()],
+        document_id: Some("000.00.00.G22,2026/11/24,7816/VPCP-TTĐT".into()),
+        blob: "b".repeat(64),
+        size: 100,
+        sha256: "c".repeat(64),
+    };
+    assert_eq!(store.enqueue(&package, now).await.expect("queue"), Enqueued::New);
+    let twice = OutgoingPackage { package_id: "g22-0002".into(), ..package.clone() };
+    assert_eq!(
+        store.enqueue(&twice, now).await.expect("again"),
+        Enqueued::Existing("g22-0001".into()),
+        "the same client reference is the same package"
+    );
+    let due = store.due(now, 10).await.expect("due");
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].package, package);
+    let later = now + time::Duration::seconds(30);
+    store.attempt_failed("g22-0001", "hub unreachable", later, now).await.expect("failed");
+    assert!(store.due(now, 10).await.expect("due").is_empty(), "not due before its retry time");
+    let retry = store.due(later, 10).await.expect("due");
+    assert_eq!((retry.len(), retry[0].attempts), (1, 1));
+    store.mark_sent("g22-0001", later).await.expect("sent");
+    store.mark_sent("g22-0001", later).await.expect("sent again: no change");
+    assert!(store.due(later, 10).await.expect("due").is_empty());
+    assert_eq!(store.outgoing("g22-0001").await.expect("read").expect("held").sent_at, Some(later.unix_timestamp()));
+
+    let incoming = IncomingPackage {
+        package_id: "h41-0042".into(),
+        hub_delivery: 7,
+        kind: PackageKind::Status,
+        sender: "000.00.00.H41".into(),
+        recipient: "000.00.00.G22".into(),
+        document_id: Some("000.00.00.G22,2026/11/24,7816/VPCP-TTĐT".into()),
+        subject: None,
+        signer: "CN=UBND tỉnh Nghệ An".into(),
+        blob: "d".repeat(64),
+        size: 900,
+    };
+    assert_eq!(store.receive(&incoming, now).await.expect("receive"), Received::New);
+    assert_eq!(store.receive(&incoming, now).await.expect("again"), Received::Duplicate);
+    let inbox = store.inbox(Some("000.00.00.G22"), 0, 10).await.expect("inbox");
+    assert_eq!((inbox.len(), inbox[0].acknowledged), (1, false));
+    assert_eq!(inbox[0].package, incoming);
+    assert!(store.inbox(Some("000.00.00.H14"), 0, 10).await.expect("inbox").is_empty());
+    assert_eq!(store.inbox(None, inbox[0].id, 10).await.expect("after").len(), 0);
+    store.acknowledge_incoming("h41-0042", "client:x", now).await.expect("ack");
+    store.acknowledge_incoming("h41-0042", "client:x", now).await.expect("ack again");
+    assert!(store.incoming("h41-0042").await.expect("read").expect("held").acknowledged);
+    assert!(matches!(store.acknowledge_incoming("nope", "client:x", now).await, Err(StoreError::UnknownPackage(_))));
+    let log: Vec<String> = store.audit_entries(0, 100).await.expect("log").into_iter().map(|e| e.action).collect();
+    assert_eq!(log, ["client.created", "package.queued", "package.sent", "package.received", "package.acknowledged"]);
+}
+
+#[tokio::test]
+async fn sqlite_store_keeps_a_gateways_records() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = Store::open(&format!("sqlite://{}", dir.path().join("gw.sqlite").display())).await.expect("open");
+    gateway_story(&store).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn postgres_store_keeps_a_gateways_records() {
+    let Ok(server) = std::env::var("LIENTHONG_TEST_POSTGRES") else {
+        assert!(std::env::var_os("CI").is_none(), "CI must run the PostgreSQL story: set LIENTHONG_TEST_POSTGRES");
+        return;
+    };
+    let database = TestDatabase::create(&server).await.expect("create a database");
+    let store = Store::open(&database.url()).await.expect("open");
+    gateway_story(&store).await;
+    store.close().await;
+    database.remove().await.expect("drop the database");
 }

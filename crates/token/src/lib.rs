@@ -14,7 +14,7 @@ mod module;
 mod token;
 
 pub use error::TokenError;
-pub use token::{KeyProtection, Token, init_token, unblock};
+pub use token::{KeyProtection, Token, UNBLOCK_CODE_DIGITS, check_unblock_code, init_token, new_unblock_code, unblock};
 
 /// Where Debian's SoftHSM2 package puts its PKCS#11 module.
 pub const SOFTHSM2_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";

@@ -283,6 +283,28 @@ pub fn unblock(
     unblock_code: &str,
     new_user_pin: &str,
 ) -> Result<(), TokenError> {
+    let session = so_login(module_path, token_label, unblock_code)?;
+    let result = session.init_pin(&AuthPin::from(new_user_pin)).map_err(|e| match e {
+        Error::Pkcs11(RvError::PinLenRange | RvError::PinInvalid, _) => {
+            TokenError::PinRejected { token: token_label.to_owned() }
+        }
+        other => pkcs11("C_InitPIN")(other),
+    });
+    // Closing the session logs the security officer out in any case.
+    let _ = session.logout();
+    result
+}
+
+/// Checks that `unblock_code` is the unblock code of the token labelled `token_label`, by
+/// logging in as its security officer and out again. A wrong code counts towards locking it.
+pub fn check_unblock_code(module_path: &Path, token_label: &str, unblock_code: &str) -> Result<(), TokenError> {
+    let session = so_login(module_path, token_label, unblock_code)?;
+    let _ = session.logout();
+    Ok(())
+}
+
+/// A read-write session on the token labelled `token_label`, logged in as its security officer.
+fn so_login(module_path: &Path, token_label: &str, unblock_code: &str) -> Result<Session, TokenError> {
     let module = module::load(module_path)?;
     let slot = find_slot(&module, token_label)?;
     let token = || token_label.to_owned();
@@ -302,13 +324,25 @@ pub fn unblock(
         ) => TokenError::InUse { token: token() },
         other => pkcs11("C_Login")(other),
     })?;
-    let result = session.init_pin(&AuthPin::from(new_user_pin)).map_err(|e| match e {
-        Error::Pkcs11(RvError::PinLenRange | RvError::PinInvalid, _) => TokenError::PinRejected { token: token() },
-        other => pkcs11("C_InitPIN")(other),
-    });
-    // Closing the session logs the security officer out in any case.
-    let _ = session.logout();
-    result
+    Ok(session)
+}
+
+/// Digits in an unblock code made by [`new_unblock_code`]: about 53 bits, which a device that
+/// locks after a few wrong tries does not let anyone guess, and short enough for every card.
+pub const UNBLOCK_CODE_DIGITS: usize = 16;
+
+/// A fresh random unblock code (security officer PIN): decimal digits, which every device takes.
+pub fn new_unblock_code() -> Result<String, TokenError> {
+    let mut code = String::with_capacity(UNBLOCK_CODE_DIGITS);
+    while code.len() < UNBLOCK_CODE_DIGITS {
+        let mut bytes = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut bytes)
+            .map_err(|_| TokenError::Pkcs11 { operation: "random unblock code", detail: "no randomness".into() })?;
+        // 250 is the largest multiple of 10 below 256: taking only smaller bytes keeps digits uniform.
+        code.extend(bytes.iter().filter(|b| **b < 250).map(|b| char::from(b'0' + b % 10)));
+        code.truncate(UNBLOCK_CODE_DIGITS);
+    }
+    Ok(code)
 }
 
 /// Initialises a new token labelled `label` in a free slot, with security officer PIN (unblock
@@ -342,4 +376,17 @@ pub fn init_token(module_path: &Path, label: &str, so_pin: &str, user_pin: &str)
     });
     let _ = session.logout();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unblock_codes_are_fresh_decimal_digits() {
+        let (a, b) = (new_unblock_code().expect("code"), new_unblock_code().expect("code"));
+        assert_eq!(a.len(), UNBLOCK_CODE_DIGITS);
+        assert!(a.bytes().all(|b| b.is_ascii_digit()), "{a}");
+        assert_ne!(a, b);
+    }
 }

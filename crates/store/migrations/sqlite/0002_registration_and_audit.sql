@@ -36,7 +36,7 @@ CREATE TABLE ca_request_events (
 CREATE INDEX ca_request_events_request ON ca_request_events (request_id, id);
 
 -- The audit log: a hash chain, each entry's hash covering the previous one. Append-only.
-CREATE TABLE ca_audit (
+CREATE TABLE audit_log (
     seq         BIGINT PRIMARY KEY,
     at          BIGINT NOT NULL,
     actor       TEXT NOT NULL,
@@ -47,8 +47,8 @@ CREATE TABLE ca_audit (
 );
 
 -- Signed statements "the chain up to seq ends in hash".
-CREATE TABLE ca_audit_checkpoints (
-    seq         BIGINT PRIMARY KEY REFERENCES ca_audit (seq),
+CREATE TABLE audit_checkpoints (
+    seq         BIGINT PRIMARY KEY REFERENCES audit_log (seq),
     hash        TEXT NOT NULL,
     signature   BLOB NOT NULL,
     at          BIGINT NOT NULL

@@ -10,6 +10,14 @@ CREATE TABLE ex_agencies (
     created_at  BIGINT NOT NULL
 );
 
+-- Mailboxes (gateways, and the hub's own SDK mailbox) with the certificate packages for them
+-- are encrypted to and their signatures checked against.
+CREATE TABLE ex_mailboxes (
+    id          TEXT PRIMARY KEY,
+    certificate BLOB NOT NULL,
+    updated_at  BIGINT NOT NULL
+);
+
 -- Packages held for delivery; the content is a blob in the blob store, named by `blob`.
 CREATE TABLE ex_packages (
     id          TEXT PRIMARY KEY,

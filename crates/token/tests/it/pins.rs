@@ -62,6 +62,11 @@ softhsm_test!(the_unblock_code_sets_a_new_pin_and_a_wrong_code_is_refused, |hsm|
         TokenError::WrongUnblockCode { token: "subscriber".into() }
     );
     Token::open(hsm.module(), "subscriber", USER_PIN).expect("the old PIN still works after a wrong code");
+    token::check_unblock_code(hsm.module(), "subscriber", SO_PIN).expect("the right code");
+    assert_eq!(
+        token::check_unblock_code(hsm.module(), "subscriber", "not-the-code").expect_err("wrong code"),
+        TokenError::WrongUnblockCode { token: "subscriber".into() }
+    );
     token::unblock(hsm.module(), "subscriber", SO_PIN, "new-pin-4321").expect("unblocked");
     assert_eq!(
         Token::open(hsm.module(), "subscriber", USER_PIN).expect_err("old PIN"),

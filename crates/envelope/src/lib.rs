@@ -1,0 +1,40 @@
+//! Documents sealed for their recipients (issue 5): CMS AuthEnvelopedData (RFC 5652, RFC 5083)
+//! with AES-256-GCM (RFC 5084), so that only the gateways a document is addressed to can read it
+//! and the hub that relays it never can.
+//!
+//! [`seal`] encrypts the content once under a random key and wraps that key for each recipient
+//! certificate: RSA keys by RSAES-OAEP with SHA-256 (RFC 8017, RFC 4055), P-256 keys by
+//! ephemeral-static ECDH with the X9.63 SHA-256 KDF and AES-256 key wrap (RFC 5753). [`open`]
+//! finds the RecipientInfo addressed to a certificate, unwraps the key and releases the content
+//! only if it authenticates. `openssl cms -decrypt` opens what `seal` writes, and `open` opens what
+//! `openssl cms -encrypt -aes-256-gcm` writes (including its PKCS#1 v1.5 and SHA-1 KDF defaults).
+//!
+//! The decryption key is a software PKCS#8 key for now (a gateway's encryption key); decrypting
+//! with a key in a PKCS#11 device can come later.
+//!
+//! Architecture invariant: no IO here, and nothing unbounded: an envelope is at most
+//! [`MAX_ENVELOPE_BYTES`] and names at most [`MAX_RECIPIENTS`] recipients; every input, however
+//! broken, gets a typed error, never a panic.
+
+mod asn1;
+mod certificate;
+mod content;
+mod error;
+mod kari;
+mod ktri;
+mod open;
+mod seal;
+
+pub use error::{OpenError, SealError};
+pub use ktri::MIN_RSA_BITS;
+pub use open::open;
+pub use seal::seal;
+
+/// Largest envelope [`open`] reads, in bytes (256 MiB).
+pub const MAX_ENVELOPE_BYTES: usize = 256 * 1024 * 1024;
+/// Largest content [`seal`] encrypts, in bytes: 1 MiB less than [`MAX_ENVELOPE_BYTES`], room for
+/// [`MAX_RECIPIENTS`] RecipientInfos (one is under 3 KiB even for RSA-16384). `seal` also refuses
+/// an envelope that would exceed [`MAX_ENVELOPE_BYTES`], so every envelope sealed here opens.
+pub const MAX_CONTENT_BYTES: usize = MAX_ENVELOPE_BYTES - 1024 * 1024;
+/// Most recipients in one envelope (and encrypted keys in one KeyAgreeRecipientInfo).
+pub const MAX_RECIPIENTS: usize = 64;

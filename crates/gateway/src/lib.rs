@@ -1,0 +1,15 @@
+//! An agency's gateway ("secure server"), the part that does no IO: what happens to a package on
+//! the way out (validated, signed with the agency's seal key, sealed for each recipient's
+//! gateway) and on the way in (opened, its signature verified, its signer's chain and revocation
+//! checked, parsed). The service around it (HTTP API, outbox and inbox workers) uses these.
+//!
+//! A package accepted on the way in is an [`Opened`]: only [`open_package`] makes one, after
+//! every check passed, so code holding one holds the proof.
+
+mod incoming;
+mod outgoing;
+mod trust;
+
+pub use incoming::{Opened, Refusal, open_package};
+pub use outgoing::{OutgoingError, Sealed, Signer, seal_package};
+pub use trust::{Trust, TrustError};

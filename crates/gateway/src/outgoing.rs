@@ -1,0 +1,86 @@
+//! On the way out: a package is parsed and validated (nothing malformed leaves), signed with the
+//! agency's seal key (XML signature, RSA-SHA256 or ECDSA-SHA256), then sealed for every
+//! recipient gateway's certificate (CMS AuthEnvelopedData, AES-256-GCM).
+
+use bytes::Bytes;
+use edxml::{Limits, Package, Severity, ZipLimits};
+use pki::KeyPair;
+
+/// The agency's seal: its key and certificate.
+#[derive(Debug)]
+pub struct Signer {
+    /// The organisation key (a file key or a device key).
+    pub key: KeyPair,
+    /// Its certificate (DER), profile `organization`.
+    pub certificate_der: Vec<u8>,
+}
+
+/// A package ready for the hub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    /// The CMS envelope.
+    pub bytes: Vec<u8>,
+    /// The package as parsed, for the outbox's records.
+    pub document_id: Option<String>,
+    /// Recipient agency codes, from the package's `To`.
+    pub recipients: Vec<String>,
+    /// Document or status.
+    pub is_status: bool,
+}
+
+/// Why a package was not sent. Nothing was queued.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OutgoingError {
+    /// The package does not parse.
+    #[error("the package is not valid edXML: {0}")]
+    Malformed(String),
+    /// The package parses but fails validation.
+    #[error("the package fails validation: {0}")]
+    Invalid(String),
+    /// Signing failed.
+    #[error("signing failed: {0}")]
+    Sign(String),
+    /// Sealing failed (e.g. a recipient certificate is unusable).
+    #[error("encryption for the recipients failed: {0}")]
+    Seal(String),
+}
+
+/// Validates, signs and seals `edxml` for `recipient_certificates` (DER).
+pub fn seal_package(edxml: &[u8], signer: &Signer, recipient_certificates: &[&[u8]]) -> Result<Sealed, OutgoingError> {
+    let input = Bytes::copy_from_slice(edxml);
+    let parsed = edxml::parse(&input, &Limits::default()).map_err(|e| OutgoingError::Malformed(e.to_string()))?;
+    let errors: Vec<String> = edxml::validate(&parsed.package, &ZipLimits::default())
+        .into_iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(|f| format!("{}: {} ({})", f.code.as_str(), f.message, f.path))
+        .collect();
+    if !errors.is_empty() {
+        return Err(OutgoingError::Invalid(errors.join("; ")));
+    }
+    let (document_id, recipients, is_status) = describe(&parsed.package);
+    let signed =
+        xmlsig::sign(edxml, &signer.key, &signer.certificate_der).map_err(|e| OutgoingError::Sign(e.to_string()))?;
+    let bytes = envelope::seal(&signed, recipient_certificates).map_err(|e| OutgoingError::Seal(e.to_string()))?;
+    Ok(Sealed { bytes, document_id, recipients, is_status })
+}
+
+/// The package's document id, its recipients and whether it is a status package.
+/// A status goes back to the agency that sent the document it answers.
+pub(crate) fn describe(package: &Package) -> (Option<String>, Vec<String>, bool) {
+    match package {
+        Package::Document(document) => (
+            document.header.document_id.clone(),
+            document.header.to.iter().filter_map(|t| t.organ_id.as_ref()).map(|o| o.as_str().to_owned()).collect(),
+            false,
+        ),
+        Package::Status(status) => {
+            let about = status.header.response_for.as_ref();
+            (
+                about.and_then(|r| r.document_id.clone()),
+                about.and_then(|r| r.organ_id.as_ref()).map(|o| o.as_str().to_owned()).into_iter().collect(),
+                true,
+            )
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! A real SDK sample package (Government Office → Nghệ An) through the gateway pipeline: signed
+//! with the Office's seal, sealed for Nghệ An's gateway, opened and verified there; then every way
+//! it must be refused.
+
+use base64::Engine as _;
+use gateway::{Refusal, Signer, Trust, TrustError, open_package, seal_package};
+use pki::{
+    Authority, Endpoints, IssueRequest, IssuedCertificate, KeyAlgorithm, KeyPair, Profile, RevocationReason,
+    RevokedEntry, SubjectName, SubscriberKey,
+};
+use time::OffsetDateTime;
+
+struct Network {
+    authority: Authority,
+    root: Vec<u8>,
+    office: (IssuedCertificate, KeyPair),
+    nghe_an_gateway: (IssuedCertificate, Vec<u8>),
+}
+
+fn issue(authority: &Authority, profile: Profile, subject: &str, agency: &str) -> (IssuedCertificate, KeyPair) {
+    let key = KeyPair::generate(KeyAlgorithm::P256).expect("key");
+    let request = IssueRequest {
+        profile,
+        subject: SubjectName::parse(subject).expect("subject"),
+        agency: Some(edxml::AgencyCode::parse(agency).expect("code")),
+        key: SubscriberKey::from_key(&key),
+    };
+    (authority.issue(&request, OffsetDateTime::now_utc()).expect("issued"), key)
+}
+
+fn pkcs8_der(key: &KeyPair) -> Vec<u8> {
+    let pem = key.to_unencrypted_pem().expect("software key");
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD.decode(b64).expect("base64")
+}
+
+fn network() -> Network {
+    let endpoints = Endpoints::new("http://127.0.0.1:8080");
+    let new =
+        Authority::create(KeyAlgorithm::P256, "lienthong test", &endpoints, OffsetDateTime::now_utc()).expect("ca");
+    let root = new.root_der.clone();
+    let authority = Authority::new(new.issuing_der, new.issuing_key, endpoints);
+    let office =
+        issue(&authority, Profile::Organization, "CN=Văn phòng Chính phủ,O=Văn phòng Chính phủ", "000.00.00.G22");
+    let (gateway, gateway_key) =
+        issue(&authority, Profile::Gateway, "CN=gw-h41.lienthong.test,O=UBND tỉnh Nghệ An", "000.00.00.H41");
+    Network { root, office, nghe_an_gateway: (gateway, pkcs8_der(&gateway_key)), authority }
+}
+
+impl Network {
+    fn trust(&self, revoked: &[RevokedEntry]) -> Trust {
+        let trust =
+            Trust::new(std::slice::from_ref(&self.root), &[self.authority.certificate().to_vec()]).expect("trust");
+        let crl = self.authority.crl(1, revoked, OffsetDateTime::now_utc()).expect("crl");
+        trust.set_crls(&[crl]).expect("crl parses");
+        trust
+    }
+
+    fn signer(&self) -> Signer {
+        let key = KeyPair::open(&self.office.1.seal("correct horse battery").expect("seal"), "correct horse battery")
+            .expect("open");
+        Signer { key, certificate_der: self.office.0.der.clone() }
+    }
+
+    fn open(&self, sealed: &[u8], trust: &Trust, sender: &str) -> Result<gateway::Opened, Refusal> {
+        let (certificate, key) = &self.nghe_an_gateway;
+        open_package(sealed, &certificate.der, key, trust, sender, OffsetDateTime::now_utc())
+    }
+}
+
+fn sample() -> Vec<u8> {
+    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/interop/edxml/edoc_update.edxml"))
+        .expect("sample")
+}
+
+#[test]
+fn a_sample_package_is_signed_sealed_opened_and_verified() {
+    let net = network();
+    let sealed = seal_package(&sample(), &net.signer(), &[&net.nghe_an_gateway.0.der]).expect("sealed");
+    assert!(!sealed.is_status);
+    assert!(sealed.recipients.contains(&"000.00.00.H41".to_owned()), "{:?}", sealed.recipients);
+    assert!(!sealed.bytes.windows(13).any(|w| w == b"000.00.00.H41"), "the hub sees no content");
+    let opened = net.open(&sealed.bytes, &net.trust(&[]), "000.00.00.G22").expect("opened");
+    assert!(opened.signer_subject().contains("Văn phòng Chính phủ"), "{}", opened.signer_subject());
+    assert!(!opened.legacy_signature());
+    assert_eq!(opened.describe().0, sealed.document_id);
+}
+
+#[test]
+fn tampered_misattributed_revoked_and_untrusted_packages_are_refused() {
+    let net = network();
+    let sealed = seal_package(&sample(), &net.signer(), &[&net.nghe_an_gateway.0.der]).expect("sealed");
+
+    let mut tampered = sealed.bytes.clone();
+    let middle = tampered.len() / 2;
+    tampered[middle] ^= 0x01;
+    assert!(matches!(net.open(&tampered, &net.trust(&[]), "000.00.00.G22"), Err(Refusal::Sealed(_))));
+
+    let wrong = net.open(&sealed.bytes, &net.trust(&[]), "000.00.00.G12").expect_err("not the signer's agency");
+    assert!(matches!(wrong, Refusal::WrongSigner { .. }), "{wrong}");
+
+    let revoked = RevokedEntry {
+        serial: net.office.0.serial.clone(),
+        revoked_at: OffsetDateTime::now_utc(),
+        reason: RevocationReason::KeyCompromise,
+    };
+    let refused = net.open(&sealed.bytes, &net.trust(&[revoked]), "000.00.00.G22").expect_err("revoked");
+    assert!(matches!(refused, Refusal::Signer(TrustError::Revoked)), "{refused}");
+    assert_eq!(refused.vietnamese(), "Chứng thư số của đơn vị gửi đã bị thu hồi");
+
+    let no_crl = Trust::new(std::slice::from_ref(&net.root), &[net.authority.certificate().to_vec()]).expect("trust");
+    let unknown = net.open(&sealed.bytes, &no_crl, "000.00.00.G22").expect_err("status unknown");
+    assert!(matches!(unknown, Refusal::Signer(TrustError::StatusUnknown)), "{unknown}");
+
+    let stranger = network();
+    let foreign = seal_package(&sample(), &stranger.signer(), &[&net.nghe_an_gateway.0.der]).expect("sealed");
+    let untrusted = net.open(&foreign.bytes, &net.trust(&[]), "000.00.00.G22").expect_err("another CA");
+    assert!(matches!(untrusted, Refusal::Signer(TrustError::Untrusted(_))), "{untrusted}");
+
+    let elsewhere = seal_package(&sample(), &net.signer(), &[&stranger.nghe_an_gateway.0.der]).expect("sealed");
+    let not_for_us = net.open(&elsewhere.bytes, &net.trust(&[]), "000.00.00.G22").expect_err("not for us");
+    assert!(matches!(not_for_us, Refusal::Sealed(_)), "{not_for_us}");
+    let (gateway_cert, gateway_key) =
+        issue(&net.authority, Profile::Gateway, "CN=gw-g22.lienthong.test,O=Văn phòng Chính phủ", "000.00.00.G22");
+    let tls_key = Signer { key: gateway_key, certificate_der: gateway_cert.der };
+    let by_tls_key = seal_package(&sample(), &tls_key, &[&net.nghe_an_gateway.0.der]).expect("sealed");
+    let wrong_purpose = net.open(&by_tls_key.bytes, &net.trust(&[]), "000.00.00.G22").expect_err("not a seal");
+    assert!(
+        matches!(wrong_purpose, Refusal::Signer(TrustError::Untrusted(_))),
+        "a TLS key is no seal: {wrong_purpose}"
+    );
+    let signing_only = seal_package(&sample(), &net.signer(), &[&net.office.0.der]).expect_err("no key agreement");
+    assert!(signing_only.to_string().starts_with("encryption for the recipients failed"), "{signing_only}");
+}
+
+#[test]
+fn malformed_packages_never_leave() {
+    let net = network();
+    let error =
+        seal_package(b"<edXML>not a package", &net.signer(), &[&net.nghe_an_gateway.0.der]).expect_err("malformed");
+    assert!(error.to_string().starts_with("the package is not valid edXML"), "{error}");
+}

@@ -1,0 +1,267 @@
+//! Canonical XML 1.0 (inclusive) and Exclusive XML Canonicalization 1.0, both without comments,
+//! in one streaming pass: output goes to a [`Sink`] (a buffer, or a digest), so a 10 MB package
+//! is hashed without building its canonical form in memory.
+
+use crate::error::XmlError;
+use crate::xml::{Attribute, Binding, Node, Scanner, Start, document_text};
+
+/// A canonicalization method, without comments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Canonicalization {
+    /// Exclusive XML Canonicalization 1.0: an element renders only the namespaces it visibly
+    /// uses, plus those whose prefixes are listed (`InclusiveNamespaces PrefixList`; `#default`
+    /// stands for the default namespace).
+    Exclusive {
+        /// The `InclusiveNamespaces PrefixList`, split.
+        inclusive_prefixes: Vec<String>,
+    },
+    /// Canonical XML 1.0: an element renders every namespace in scope its output parent did not.
+    Inclusive,
+}
+
+impl Canonicalization {
+    /// Exclusive canonicalization with an empty prefix list.
+    pub fn exclusive() -> Self {
+        Self::Exclusive { inclusive_prefixes: Vec::new() }
+    }
+}
+
+/// The canonical form of a whole document.
+pub fn canonicalize(xml: &[u8], method: &Canonicalization) -> Result<Vec<u8>, XmlError> {
+    let mut out = Vec::with_capacity(xml.len());
+    canonicalize_into(document_text(xml)?, method, Selection::Document { except: None }, &mut out)?;
+    Ok(out)
+}
+
+/// Which nodes are canonicalized. Elements are named by the offset of their start tag.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Selection {
+    /// The whole document, without one element's subtree (the enveloped-signature transform).
+    Document { except: Option<usize> },
+    /// One element's subtree.
+    Subtree { at: usize },
+}
+
+/// Where canonical bytes go.
+pub(crate) trait Sink {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+impl Sink for aws_lc_rs::digest::Context {
+    fn put(&mut self, bytes: &[u8]) {
+        self.update(bytes);
+    }
+}
+
+/// Canonicalizes the selected nodes of `text` into `sink`.
+pub(crate) fn canonicalize_into(
+    text: &str,
+    method: &Canonicalization,
+    selection: Selection,
+    sink: &mut dyn Sink,
+) -> Result<(), XmlError> {
+    let mut c14n = Canonicalizer { method, sink, rendered: Vec::new(), open: Vec::new(), skip_depth: None };
+    let mut scanner = Scanner::new(text);
+    let mut inside = matches!(selection, Selection::Document { .. });
+    while let Some(node) = scanner.next()? {
+        match node {
+            Node::Start(start) => {
+                let apex = matches!(selection, Selection::Subtree { at } if at == start.span.0);
+                inside |= apex;
+                let excluded = matches!(selection, Selection::Document { except: Some(at) } if at == start.span.0);
+                if c14n.skip_depth.is_none() && excluded {
+                    c14n.skip_depth = Some(scanner.depth());
+                }
+                c14n.start(&scanner, &start, inside && c14n.skip_depth.is_none(), apex);
+            }
+            Node::End { .. } => {
+                let closed = c14n.end(scanner.depth() + 1);
+                // A subtree is done when its apex closes: the rest of the document is not read.
+                if closed && c14n.open.is_empty() && inside && matches!(selection, Selection::Subtree { .. }) {
+                    return Ok(());
+                }
+            }
+            Node::Text { text, .. } if inside && c14n.skip_depth.is_none() && !c14n.open.is_empty() => {
+                escape_text(&text, c14n.sink);
+            }
+            Node::Text { .. } => {}
+            Node::Pi { target, content, after_root } if inside && c14n.skip_depth.is_none() => {
+                c14n.pi(&target, &content, after_root);
+            }
+            Node::Pi { .. } => {}
+        }
+    }
+    Ok(())
+}
+
+struct Canonicalizer<'m, 's> {
+    method: &'m Canonicalization,
+    sink: &'s mut dyn Sink,
+    /// Namespaces rendered by output ancestors, innermost last, with their depth.
+    rendered: Vec<(usize, Binding)>,
+    /// Output elements still open: depth and qualified name.
+    open: Vec<(usize, String)>,
+    /// The depth of the excluded element while inside it.
+    skip_depth: Option<usize>,
+}
+
+impl Canonicalizer<'_, '_> {
+    fn start(&mut self, scanner: &Scanner<'_>, start: &Start, output: bool, apex: bool) {
+        if !output {
+            return;
+        }
+        let depth = scanner.depth();
+        let mut declarations = Vec::new();
+        for binding in self.candidates(scanner, start) {
+            let rendered = self.rendered_uri(&binding.prefix);
+            if rendered != binding.uri {
+                declarations.push(binding);
+            }
+        }
+        let mut attributes: Vec<&Attribute> = start.attributes.iter().collect();
+        let inherited = match (self.method, apex) {
+            (Canonicalization::Inclusive, true) => scanner.inherited_xml_attributes(),
+            _ => Vec::new(),
+        };
+        for attribute in &inherited {
+            if !attributes.iter().any(|a| a.prefix == "xml" && a.local == attribute.local) {
+                attributes.push(attribute);
+            }
+        }
+        attributes.sort_by(|a, b| (&a.ns, &a.local).cmp(&(&b.ns, &b.local)));
+        self.write_start_tag(&start.qname, &declarations, &attributes);
+        self.rendered.extend(declarations.into_iter().map(|b| (depth, b)));
+        self.open.push((depth, start.qname.clone()));
+    }
+
+    /// The namespaces this element may render: all in scope (inclusive), or those it visibly
+    /// uses plus the listed prefixes (exclusive). Sorted by prefix, the default first.
+    fn candidates(&self, scanner: &Scanner<'_>, start: &Start) -> Vec<Binding> {
+        let Canonicalization::Exclusive { inclusive_prefixes } = self.method else {
+            let mut all = scanner.in_scope();
+            all.retain(|b| !(b.prefix.is_empty() && b.uri.is_empty()));
+            all.push(Binding { prefix: String::new(), uri: scanner.resolve("").unwrap_or_default().to_owned() });
+            return dedup_sorted(all);
+        };
+        let mut used = vec![start.prefix.clone()];
+        used.extend(start.attributes.iter().filter(|a| !a.prefix.is_empty()).map(|a| a.prefix.clone()));
+        for listed in inclusive_prefixes {
+            used.push(if listed == "#default" { String::new() } else { listed.clone() });
+        }
+        let bindings = used
+            .into_iter()
+            .filter(|prefix| prefix != "xml")
+            .filter_map(|prefix| scanner.resolve(&prefix).map(|uri| Binding { uri: uri.to_owned(), prefix }))
+            .collect();
+        dedup_sorted(bindings)
+    }
+
+    fn rendered_uri(&self, prefix: &str) -> &str {
+        self.rendered.iter().rev().find(|(_, b)| b.prefix == prefix).map_or("", |(_, b)| b.uri.as_str())
+    }
+
+    fn write_start_tag(&mut self, qname: &str, declarations: &[Binding], attributes: &[&Attribute]) {
+        self.sink.put(b"<");
+        self.sink.put(qname.as_bytes());
+        for binding in declarations {
+            self.sink.put(if binding.prefix.is_empty() { b" xmlns" } else { b" xmlns:" });
+            self.sink.put(binding.prefix.as_bytes());
+            self.sink.put(b"=\"");
+            escape_attribute(&binding.uri, self.sink);
+            self.sink.put(b"\"");
+        }
+        for attribute in attributes {
+            self.sink.put(b" ");
+            self.sink.put(attribute.qname.as_bytes());
+            self.sink.put(b"=\"");
+            escape_attribute(&attribute.value, self.sink);
+            self.sink.put(b"\"");
+        }
+        self.sink.put(b">");
+    }
+
+    /// Closes the element at `depth`; true when it was an output element.
+    fn end(&mut self, depth: usize) -> bool {
+        if self.skip_depth == Some(depth) {
+            self.skip_depth = None;
+            return false;
+        }
+        self.rendered.retain(|(d, _)| *d < depth);
+        match self.open.last() {
+            Some((open_depth, qname)) if *open_depth == depth => {
+                self.sink.put(b"</");
+                self.sink.put(qname.as_bytes());
+                self.sink.put(b">");
+                self.open.pop();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn pi(&mut self, target: &str, content: &str, after_root: Option<bool>) {
+        if after_root == Some(true) {
+            self.sink.put(b"\n");
+        }
+        self.sink.put(b"<?");
+        self.sink.put(target.as_bytes());
+        if !content.is_empty() {
+            self.sink.put(b" ");
+            self.sink.put(content.as_bytes());
+        }
+        self.sink.put(b"?>");
+        if after_root == Some(false) {
+            self.sink.put(b"\n");
+        }
+    }
+}
+
+fn dedup_sorted(mut bindings: Vec<Binding>) -> Vec<Binding> {
+    bindings.sort_by(|a, b| a.prefix.cmp(&b.prefix));
+    bindings.dedup_by(|a, b| a.prefix == b.prefix);
+    bindings
+}
+
+/// Text node escaping: `&`, `<`, `>` and carriage return.
+fn escape_text(text: &str, sink: &mut dyn Sink) {
+    escape(text, sink, |b| match b {
+        b'&' => Some(b"&amp;"),
+        b'<' => Some(b"&lt;"),
+        b'>' => Some(b"&gt;"),
+        b'\r' => Some(b"&#xD;"),
+        _ => None,
+    });
+}
+
+/// Attribute value escaping: `&`, `<`, `"`, tab, line feed and carriage return.
+fn escape_attribute(text: &str, sink: &mut dyn Sink) {
+    escape(text, sink, |b| match b {
+        b'&' => Some(b"&amp;"),
+        b'<' => Some(b"&lt;"),
+        b'"' => Some(b"&quot;"),
+        b'\t' => Some(b"&#x9;"),
+        b'\n' => Some(b"&#xA;"),
+        b'\r' => Some(b"&#xD;"),
+        _ => None,
+    });
+}
+
+/// Writes `text`, replacing the bytes `replacement` names, in runs (linear in the text's length).
+fn escape(text: &str, sink: &mut dyn Sink, replacement: impl Fn(u8) -> Option<&'static [u8]>) {
+    let bytes = text.as_bytes();
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if let Some(escaped) = replacement(b) {
+            sink.put(&bytes[run..i]);
+            sink.put(escaped);
+            run = i + 1;
+        }
+    }
+    sink.put(&bytes[run..]);
+}

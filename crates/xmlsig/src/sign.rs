@@ -1,0 +1,173 @@
+//! Signing: an enveloped XMLDSig signature (exclusive C14N, SHA-256, RSA-SHA256 or ECDSA-SHA256)
+//! put where edXML keeps it, as the last child of `edXML:edXMLHeader`.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use pki::{KeyAlgorithm, KeyPair};
+use x509_parser::prelude::{FromDer as _, X509Certificate};
+
+use crate::algorithm::{DSIG_NS, ENVELOPED_SIGNATURE, EXC_C14N, SHA256, SignatureAlgorithm};
+use crate::c14n::{Canonicalization, Selection, canonicalize_into};
+use crate::error::SignError;
+use crate::outline::outline;
+use crate::xml::document_text;
+
+/// Signs `package_xml` with the agency's seal key and certificate (DER), replacing any signature
+/// it carries, and returns the signed package. The certificate must be for `key`.
+pub fn sign(package_xml: &[u8], key: &KeyPair, certificate_der: &[u8]) -> Result<Vec<u8>, SignError> {
+    let subject_name = check_certificate(key, certificate_der)?;
+    let algorithm = match key.algorithm() {
+        KeyAlgorithm::P256 => SignatureAlgorithm::EcdsaP256Sha256,
+        KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 => SignatureAlgorithm::RsaSha256,
+    };
+    let unsigned = without_signature(document_text(package_xml)?)?;
+    let found = outline(&unsigned)?;
+    let (header_end, space) = found.header_end.ok_or(SignError::NoHeader)?;
+    // The signature goes before `</edXML:edXMLHeader>`, indented one step deeper than it when the
+    // document is indented: `…{space}  <Signature/>{space}</edXML:edXMLHeader>`.
+    let space_text = &unsigned[space..header_end];
+    let indent = if space_text.contains('\n') { "  " } else { "" };
+    let enveloped = [&unsigned[..header_end], indent, space_text, &unsigned[header_end..]].concat();
+    let digest = digest(&enveloped)?;
+    let signed_info = signed_info(algorithm, &digest);
+    let value = signature_value(key, algorithm, &signed_info)?;
+    let signature = signature_element(&signed_info, &value, subject_name.as_deref(), certificate_der);
+    Ok([&unsigned[..header_end], indent, &signature, space_text, &unsigned[header_end..]].concat().into_bytes())
+}
+
+/// The certificate's subject as an RFC 4514 string (for `X509SubjectName`), after checking it
+/// certifies `key`.
+fn check_certificate(key: &KeyPair, certificate_der: &[u8]) -> Result<Option<String>, SignError> {
+    let (rest, certificate) =
+        X509Certificate::from_der(certificate_der).map_err(|e| SignError::BadCertificate(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(SignError::BadCertificate("trailing bytes after the certificate".into()));
+    }
+    if certificate.public_key().raw != key.public_key_der().as_slice() {
+        return Err(SignError::CertificateMismatch);
+    }
+    Ok(crate::name::rfc4514(certificate.subject()))
+}
+
+/// The package without its signature (and the blank text before it), so a new one replaces it.
+fn without_signature(text: &str) -> Result<String, SignError> {
+    let found = outline(text)?;
+    match found.signatures.as_slice() {
+        _ if found.signature_count > 1 => Err(SignError::TooManySignatures(found.signature_count)),
+        [old] => Ok([&text[..old.leading_space], &text[old.span.1..]].concat()),
+        _ => Ok(text.to_owned()),
+    }
+}
+
+/// SHA-256 of the exclusive canonical form of the document (which has no signature yet, exactly
+/// as the enveloped-signature transform will see it).
+fn digest(document: &str) -> Result<Vec<u8>, SignError> {
+    let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    canonicalize_into(document, &Canonicalization::exclusive(), Selection::Document { except: None }, &mut context)?;
+    Ok(context.finish().as_ref().to_vec())
+}
+
+/// `SignedInfo`, written in its canonical form (exclusive C14N of it, in place, is the same
+/// bytes: it uses only the default namespace, declared here as on the `Signature`).
+fn signed_info(algorithm: SignatureAlgorithm, digest: &[u8]) -> String {
+    let method = |name: &str, uri: &str| format!("<{name} Algorithm=\"{uri}\"></{name}>");
+    [
+        format!("<SignedInfo xmlns=\"{DSIG_NS}\">"),
+        method("CanonicalizationMethod", EXC_C14N),
+        method("SignatureMethod", algorithm.uri()),
+        "<Reference URI=\"\"><Transforms>".into(),
+        method("Transform", ENVELOPED_SIGNATURE),
+        method("Transform", EXC_C14N),
+        "</Transforms>".into(),
+        method("DigestMethod", SHA256),
+        format!("<DigestValue>{}</DigestValue></Reference></SignedInfo>", STANDARD.encode(digest)),
+    ]
+    .concat()
+}
+
+/// The signature over canonical `SignedInfo`, as XMLDSig wants it (ECDSA: `r || s`).
+fn signature_value(key: &KeyPair, algorithm: SignatureAlgorithm, signed_info: &str) -> Result<Vec<u8>, SignError> {
+    // Canonicalized through the same code the verifier uses, so both agree by construction.
+    let mut canonical = Vec::with_capacity(signed_info.len());
+    canonicalize_into(
+        signed_info,
+        &Canonicalization::exclusive(),
+        Selection::Document { except: None },
+        &mut canonical,
+    )?;
+    let signature = rcgen::SigningKey::sign(key, &canonical).map_err(|e| SignError::Signing(e.to_string()))?;
+    match algorithm {
+        SignatureAlgorithm::EcdsaP256Sha256 => {
+            ecdsa_der_to_fixed(&signature, 32).ok_or_else(|| SignError::Signing("not a DER ECDSA signature".into()))
+        }
+        _ => Ok(signature),
+    }
+}
+
+/// The `Signature` element. `SignedInfo` keeps its canonical text, minus the namespace
+/// declaration it inherits from `Signature`.
+fn signature_element(signed_info: &str, value: &[u8], subject: Option<&str>, certificate_der: &[u8]) -> String {
+    let signed_info = signed_info.replacen(&format!(" xmlns=\"{DSIG_NS}\""), "", 1);
+    let subject = subject.map(|name| format!("<X509SubjectName>{}</X509SubjectName>", escape_text(name)));
+    format!(
+        "<Signature xmlns=\"{DSIG_NS}\">{signed_info}<SignatureValue>{}</SignatureValue>\
+         <KeyInfo><X509Data>{}<X509Certificate>{}</X509Certificate></X509Data></KeyInfo></Signature>",
+        STANDARD.encode(value),
+        subject.unwrap_or_default(),
+        STANDARD.encode(certificate_der),
+    )
+}
+
+fn escape_text(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// A DER `ECDSA-Sig-Value` (SEQUENCE of two INTEGERs) as `r || s`, each `width` bytes.
+fn ecdsa_der_to_fixed(der: &[u8], width: usize) -> Option<Vec<u8>> {
+    let (body, rest) = der_item(der, 0x30)?;
+    let (r, after_r) = der_item(body, 0x02)?;
+    let (s, after_s) = der_item(after_r, 0x02)?;
+    if !rest.is_empty() || !after_s.is_empty() {
+        return None;
+    }
+    let mut fixed = Vec::with_capacity(2 * width);
+    for integer in [r, s] {
+        let magnitude = integer.iter().position(|&b| b != 0).map_or(&integer[integer.len()..], |i| &integer[i..]);
+        if magnitude.len() > width {
+            return None;
+        }
+        fixed.resize(fixed.len() + width - magnitude.len(), 0);
+        fixed.extend_from_slice(magnitude);
+    }
+    Some(fixed)
+}
+
+/// One DER item with tag `tag` and a short or one/two-byte long length: its content and what follows.
+fn der_item(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+    let (&found, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    if found != tag {
+        return None;
+    }
+    let (length, rest) = match first {
+        0..=0x7F => (usize::from(first), rest),
+        0x81 => (usize::from(*rest.first()?), rest.get(1..)?),
+        0x82 => (usize::from(*rest.first()?) << 8 | usize::from(*rest.get(1)?), rest.get(2..)?),
+        _ => return None,
+    };
+    (rest.len() >= length).then(|| rest.split_at(length))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn der_ecdsa_signatures_become_fixed_width() {
+        let der = [0x30, 0x08, 0x02, 0x02, 0x00, 0x81, 0x02, 0x02, 0x01, 0x02];
+        let fixed = ecdsa_der_to_fixed(&der, 4);
+        assert_eq!(fixed, Some(vec![0, 0, 0, 0x81, 0, 0, 1, 2]));
+        assert_eq!(ecdsa_der_to_fixed(&der[..9], 4), None);
+        assert_eq!(ecdsa_der_to_fixed(&[0x30, 0x00], 4), None);
+    }
+}
