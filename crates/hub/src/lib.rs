@@ -26,6 +26,25 @@ use tokio::sync::Notify;
 
 pub use api::{HubError, router};
 
+/// The hub's routes behind mutual TLS: the caller's mailbox is the agency code in the verified
+/// client certificate (a gateway certificate, `GOVVN-<code>`). A client without one reaches the
+/// routes as nobody and is refused.
+pub fn router_over_mutual_tls(service: Arc<HubService>) -> axum::Router {
+    router(service).layer(axum::middleware::from_fn(caller_from_certificate))
+}
+
+async fn caller_from_certificate(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let mailbox = request.extensions().get::<tls::PeerIdentity>().and_then(|peer| peer.agency_code.clone());
+    request.extensions_mut().remove::<Caller>();
+    if let Some(mailbox) = mailbox {
+        request.extensions_mut().insert(Caller { mailbox });
+    }
+    next.run(request).await
+}
+
 /// Who is calling: the mailbox the caller authenticated as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
