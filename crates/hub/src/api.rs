@@ -141,6 +141,7 @@ pub fn router(service: Arc<HubService>) -> Router {
         .route("/v1/deliveries/{id}/ack", post(acknowledge))
         .route("/v1/deliveries/{id}/refuse", post(refuse))
         .route("/v1/agencies", get(agencies))
+        .route("/v1/agencies/{code}/certificate", get(agency_certificate))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(service)
 }
@@ -388,4 +389,28 @@ async fn agencies(
         .map(|a| json!({"code": a.code, "name": a.name, "parent": a.parent, "mailbox": a.mailbox}))
         .collect();
     Ok(axum::Json(json!({ "agencies": items })).into_response())
+}
+
+/// The certificate of the mailbox serving `code` (DER): what a sender encrypts that agency's
+/// copy to.
+async fn agency_certificate(
+    State(service): State<Arc<HubService>>,
+    request_caller: Option<axum::Extension<Caller>>,
+    Path(code): Path<String>,
+) -> HubResult {
+    caller(request_caller)?;
+    let route = service.registry().route(&agency(&code, "agency")?)?;
+    let der = service
+        .store
+        .mailbox_certificate(&route.mailbox)
+        .await?
+        .ok_or_else(|| HubError::NotFound(format!("the certificate of mailbox {}", route.mailbox)))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/pkix-cert".to_owned()),
+            (axum::http::HeaderName::from_static("lienthong-mailbox"), route.mailbox),
+        ],
+        der,
+    )
+        .into_response())
 }

@@ -133,6 +133,19 @@ async fn a_package_reaches_each_mailbox_once_and_settles() {
     let empty = hub.json("000.00.00.H41", get("/v1/mailbox?wait=1"), StatusCode::OK).await;
     assert_eq!(empty["deliveries"].as_array().expect("list").len(), 0, "acknowledged deliveries leave the mailbox");
 
+    let (status, _) = hub.call(Some("000.00.00.H41"), get("/v1/agencies/000.00.04.G12/certificate")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "no certificate registered for the ministry's mailbox yet");
+    hub.service
+        .store()
+        .put_mailbox("000.00.00.G12", b"certificate DER", time::OffsetDateTime::now_utc())
+        .await
+        .expect("mailbox");
+    let (status, der) = hub.call(Some("000.00.00.H41"), get("/v1/agencies/000.00.04.G12/certificate")).await;
+    assert_eq!(
+        (status, der.as_slice()),
+        (StatusCode::OK, &b"certificate DER"[..]),
+        "the unit's copy is encrypted to its ministry's gateway"
+    );
     let ministry = hub.json("000.00.00.G12", get("/v1/mailbox"), StatusCode::OK).await;
     let unit_copy = ministry["deliveries"][0]["id"].as_i64().expect("id");
     assert_eq!(ministry["deliveries"][0]["recipient"], "000.00.04.G12");
