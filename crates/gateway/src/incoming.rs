@@ -100,7 +100,7 @@ pub fn open_package(
     let verified = xmlsig::verify(&edxml).map_err(|e| Refusal::Signature(e.to_string()))?;
     trust.check_signer(verified.signer_certificate_der(), now)?;
     let (signer_subject, signer_agency) = subject_and_agency(verified.signer_certificate_der());
-    if signer_agency.as_deref() != Some(sender) {
+    if !speaks_for(signer_agency.as_deref(), sender) {
         return Err(Refusal::WrongSigner {
             signer: signer_agency.unwrap_or_else(|| "no agency".into()),
             sender: sender.into(),
@@ -117,6 +117,15 @@ pub fn open_package(
         return Err(Refusal::Invalid(errors.join("; ")));
     }
     Ok(Opened { edxml, package: parsed.package, signer_subject, legacy_signature: verified.legacy() })
+}
+
+/// Whether a seal of `signer` may sign for `sender`: its own, or a unit below it that its
+/// gateway serves.
+fn speaks_for(signer: Option<&str>, sender: &str) -> bool {
+    let (Some(signer), Ok(sender)) = (signer, edxml::AgencyCode::parse(sender)) else {
+        return false;
+    };
+    edxml::AgencyCode::parse(signer).is_ok_and(|signer| sender.is_within(&signer))
 }
 
 /// The certificate's subject, and the agency code it carries (`GOVVN-<code>`).

@@ -8,8 +8,10 @@
 
 mod incoming;
 mod outgoing;
+mod service;
 mod trust;
 
 pub use incoming::{Opened, Refusal, open_package};
 pub use outgoing::{OutgoingError, Sealed, Signer, seal_package};
+pub use service::{GATEWAY_CLIENT, Gateway, GatewayError, GatewayKeys, MAX_PACKAGE_BYTES};
 pub use trust::{Trust, TrustError};

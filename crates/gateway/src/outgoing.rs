@@ -46,6 +46,32 @@ pub enum OutgoingError {
     Seal(String),
 }
 
+/// Who sends a package and to whom, read before it is sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Preview {
+    pub(crate) sender: String,
+    pub(crate) recipients: Vec<String>,
+}
+
+/// Reads the sender and recipients of `edxml` (the package is fully checked when sealed).
+pub(crate) fn preview(edxml: &[u8]) -> Result<Preview, OutgoingError> {
+    let input = Bytes::copy_from_slice(edxml);
+    let parsed = edxml::parse(&input, &Limits::default()).map_err(|e| OutgoingError::Malformed(e.to_string()))?;
+    let from = match &parsed.package {
+        Package::Document(document) => document.header.from.as_ref(),
+        Package::Status(status) => status.header.from.as_ref(),
+    };
+    let sender = from
+        .and_then(|f| f.organ_id.as_ref())
+        .map(|o| o.as_str().to_owned())
+        .ok_or_else(|| OutgoingError::Invalid("the package names no sender (From/OrganId)".into()))?;
+    let (_, recipients, _) = describe(&parsed.package);
+    if recipients.is_empty() {
+        return Err(OutgoingError::Invalid("the package names no recipient".into()));
+    }
+    Ok(Preview { sender, recipients })
+}
+
 /// Validates, signs and seals `edxml` for `recipient_certificates` (DER).
 pub fn seal_package(edxml: &[u8], signer: &Signer, recipient_certificates: &[&[u8]]) -> Result<Sealed, OutgoingError> {
     let input = Bytes::copy_from_slice(edxml);

@@ -244,6 +244,17 @@ impl GatewayStore for Store {
         row.map(outgoing).transpose()
     }
 
+    async fn outgoing_by_reference(
+        &self,
+        client: &str,
+        client_ref: &str,
+    ) -> Result<Option<OutgoingRecord>, StoreError> {
+        let sql = format!("SELECT {OUTGOING_COLUMNS} FROM gw_outbox WHERE client = $1 AND client_ref = $2");
+        let row: Option<OutgoingRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(client).bind(client_ref).fetch_optional(pool).await?);
+        row.map(outgoing).transpose()
+    }
+
     async fn due(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<OutgoingRecord>, StoreError> {
         let sql = format!(
             "SELECT {OUTGOING_COLUMNS} FROM gw_outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 \

@@ -260,6 +260,12 @@ pub trait GatewayStore {
     ) -> impl Future<Output = Result<Enqueued, StoreError>> + Send;
     /// An outgoing package.
     fn outgoing(&self, package_id: &str) -> impl Future<Output = Result<Option<OutgoingRecord>, StoreError>> + Send;
+    /// The package a client submitted under `client_ref`.
+    fn outgoing_by_reference(
+        &self,
+        client: &str,
+        client_ref: &str,
+    ) -> impl Future<Output = Result<Option<OutgoingRecord>, StoreError>> + Send;
     /// Packages not yet acknowledged by the hub whose next attempt is due.
     fn due(
         &self,

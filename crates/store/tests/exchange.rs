@@ -175,6 +175,9 @@ async fn gateway_story(store: &Store) {
         Enqueued::Existing("g22-0001".into()),
         "the same client reference is the same package"
     );
+    let by_reference = store.outgoing_by_reference(&client.id, "QLVB-2026-7816").await.expect("read");
+    assert_eq!(by_reference.map(|o| o.package.package_id), Some("g22-0001".to_owned()));
+    assert_eq!(store.outgoing_by_reference("other", "QLVB-2026-7816").await.expect("read"), None);
     let due = store.due(now, 10).await.expect("due");
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].package, package);

@@ -1,0 +1,429 @@
+//! The gateway as a running service: its link to the hub (mutual TLS), the outbox sender (retries
+//! with backoff until the hub acknowledges), the inbox receiver (collects, opens, verifies,
+//! stores each package once, acknowledges, answers 01 — or refuses with 02), and what the client
+//! API calls to send documents and statuses.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use bytes::Bytes;
+use edxml::{AgencyCode, Package, StatusCode as Status, VnTimestamp};
+use serde_json::Value;
+use store::blobs::BlobStore;
+use store::{
+    Enqueued, GatewayStore, IncomingPackage, OutgoingPackage, OutgoingRecord, PackageKind, Received, Store, StoreError,
+};
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+
+use crate::{Opened, Refusal, Signer, Trust, open_package, seal_package};
+
+/// Largest sealed package the gateway sends or collects.
+pub const MAX_PACKAGE_BYTES: u64 = 256 * 1024 * 1024;
+/// Longest wait between attempts to hand a package to the hub.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Why the gateway could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GatewayError {
+    /// The package was refused before anything was queued.
+    #[error(transparent)]
+    Outgoing(#[from] crate::OutgoingError),
+    /// The hub refused or could not be reached.
+    #[error("the hub: {0}")]
+    Hub(String),
+    /// A recipient is unknown to the hub, or has no certificate.
+    #[error("recipient {code}: {reason}")]
+    Recipient {
+        /// The recipient.
+        code: String,
+        /// What the hub said.
+        reason: String,
+    },
+    /// The status cannot be built for that package.
+    #[error("cannot answer: {0}")]
+    Answer(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The blob store failed.
+    #[error(transparent)]
+    Blob(#[from] store::blobs::BlobError),
+}
+
+/// The keys and certificates of one gateway.
+#[derive(Debug)]
+pub struct GatewayKeys {
+    /// The agency's seal: signs outgoing packages.
+    pub seal: Signer,
+    /// The gateway's certificate (DER): packages for this gateway are encrypted to it.
+    pub certificate_der: Vec<u8>,
+    /// Its private key (PKCS#8 DER), to open them.
+    pub key_pkcs8_der: Vec<u8>,
+}
+
+/// One agency's gateway.
+#[derive(Debug)]
+pub struct Gateway {
+    agency: AgencyCode,
+    store: Store,
+    blobs: BlobStore,
+    keys: GatewayKeys,
+    trust: Arc<Trust>,
+    hub: tls::Client,
+    hub_url: String,
+    outbox_ready: Notify,
+    inbox_changed: Notify,
+}
+
+/// The client system the gateway itself acts as (automatic statuses).
+pub const GATEWAY_CLIENT: &str = "gateway";
+
+impl Gateway {
+    /// A gateway for `agency`, talking to the hub at `hub_url` through `hub`.
+    pub fn new(
+        agency: AgencyCode,
+        store: Store,
+        blobs: BlobStore,
+        keys: GatewayKeys,
+        trust: Arc<Trust>,
+        hub: tls::Client,
+        hub_url: &str,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            agency,
+            store,
+            blobs,
+            keys,
+            trust,
+            hub,
+            hub_url: hub_url.trim_end_matches('/').to_owned(),
+            outbox_ready: Notify::new(),
+            inbox_changed: Notify::new(),
+        })
+    }
+
+    /// The agency this gateway serves.
+    pub fn agency(&self) -> &AgencyCode {
+        &self.agency
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The blob store.
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    /// The trust store (its CRLs are refreshed from the authority).
+    pub fn trust(&self) -> &Trust {
+        &self.trust
+    }
+
+    /// Wakes when the inbox changes (for long-polls and server-sent events).
+    pub fn inbox_changed(&self) -> &Notify {
+        &self.inbox_changed
+    }
+
+    /// Validates, signs and seals `edxml` for its recipients and queues it; the same
+    /// `client_ref` from the same client again returns the first package's id and queues nothing.
+    pub async fn submit(&self, client: &str, client_ref: &str, edxml: &[u8]) -> Result<(String, bool), GatewayError> {
+        if let Some(existing) = self.existing(client, client_ref).await? {
+            return Ok((existing, false));
+        }
+        let described = crate::outgoing::preview(edxml)?;
+        let mut certificates = Vec::with_capacity(described.recipients.len());
+        for recipient in &described.recipients {
+            certificates.push(self.recipient_certificate(recipient).await?);
+        }
+        let refs: Vec<&[u8]> = certificates.iter().map(Vec::as_slice).collect();
+        let sealed = seal_package(edxml, &self.keys.seal, &refs)?;
+        let blob = self.blobs.put(sealed.bytes.as_slice(), MAX_PACKAGE_BYTES, None).await?;
+        let package_id = new_package_id(&self.agency);
+        let package = OutgoingPackage {
+            package_id: package_id.clone(),
+            client: client.to_owned(),
+            client_ref: client_ref.to_owned(),
+            kind: if sealed.is_status { PackageKind::Status } else { PackageKind::Document },
+            sender: described.sender.clone(),
+            recipients: sealed.recipients.clone(),
+            document_id: sealed.document_id.clone(),
+            size: i64::try_from(blob.size).unwrap_or(i64::MAX),
+            sha256: blob.name.clone(),
+            blob: blob.name,
+        };
+        match self.store.enqueue(&package, OffsetDateTime::now_utc()).await? {
+            Enqueued::New => {
+                self.outbox_ready.notify_one();
+                Ok((package_id, true))
+            }
+            Enqueued::Existing(first) => Ok((first, false)),
+        }
+    }
+
+    async fn existing(&self, client: &str, client_ref: &str) -> Result<Option<String>, GatewayError> {
+        Ok(self.store.outgoing_by_reference(client, client_ref).await?.map(|o| o.package.package_id))
+    }
+
+    /// The certificate the hub gives for `recipient` (its gateway's, or its parent's).
+    async fn recipient_certificate(&self, recipient: &str) -> Result<Vec<u8>, GatewayError> {
+        let url = format!("{}/v1/agencies/{recipient}/certificate", self.hub_url);
+        let response = self
+            .hub
+            .request(Method::GET, &url, HeaderMap::new(), Body::empty())
+            .await
+            .map_err(|e| GatewayError::Hub(e.to_string()))?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| GatewayError::Hub(e.to_string()))?;
+        if status == StatusCode::OK {
+            return Ok(body.to_vec());
+        }
+        let reason = hub_reason(&body);
+        if status.is_client_error() {
+            return Err(GatewayError::Recipient { code: recipient.to_owned(), reason });
+        }
+        Err(GatewayError::Hub(format!("{status}: {reason}")))
+    }
+
+    /// Answers a received document with `status` (01–06, 15, 16), signed and sealed for its
+    /// sender, queued like any package.
+    pub async fn answer(
+        &self,
+        client: &str,
+        package_id: &str,
+        status: Status,
+        description: Option<String>,
+    ) -> Result<String, GatewayError> {
+        let received = self
+            .store
+            .incoming(package_id)
+            .await?
+            .ok_or_else(|| GatewayError::Answer(format!("no package {package_id} in the inbox")))?;
+        let recipient = AgencyCode::parse(&received.package.recipient)
+            .map_err(|e| GatewayError::Answer(format!("recipient code: {e}")))?;
+        let bytes = self.read_blob(&received.package.blob).await?;
+        let parsed = edxml::parse(&Bytes::from(bytes), &edxml::Limits::default())
+            .map_err(|e| GatewayError::Answer(e.to_string()))?;
+        let Package::Document(document) = parsed.package else {
+            return Err(GatewayError::Answer(format!("package {package_id} is a status, not a document")));
+        };
+        let now = VnTimestamp::from_instant(OffsetDateTime::now_utc());
+        let reply = edxml::answer(&document, &recipient, status, description, now)
+            .map_err(|e| GatewayError::Answer(e.to_string()))?;
+        let edxml = edxml::write(&Package::Status(reply));
+        let reference = format!("status:{package_id}:{}", status.as_str());
+        Ok(self.submit(client, &reference, &edxml).await?.0)
+    }
+
+    async fn read_blob(&self, name: &str) -> Result<Vec<u8>, GatewayError> {
+        use tokio::io::AsyncReadExt as _;
+        let mut file = self.blobs.get(name).await?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).await.map_err(|e| GatewayError::Blob(e.into()))?;
+        Ok(bytes)
+    }
+
+    /// Hands every due package to the hub once; returns how many the hub acknowledged.
+    pub async fn send_due(&self) -> Result<usize, GatewayError> {
+        let now = OffsetDateTime::now_utc();
+        let mut sent = 0;
+        for item in self.store.due(now, 32).await? {
+            match self.hand_over(&item).await {
+                Ok(()) => {
+                    self.store.mark_sent(&item.package.package_id, OffsetDateTime::now_utc()).await?;
+                    sent += 1;
+                }
+                Err(reason) => {
+                    let wait = backoff(item.attempts);
+                    let retry_at = now + time::Duration::try_from(wait).unwrap_or(time::Duration::MINUTE);
+                    self.store.attempt_failed(&item.package.package_id, &reason, retry_at, now).await?;
+                }
+            }
+        }
+        Ok(sent)
+    }
+
+    async fn hand_over(&self, item: &OutgoingRecord) -> Result<(), String> {
+        let p = &item.package;
+        let mut headers = HeaderMap::new();
+        let pairs = [
+            ("lienthong-package-id", p.package_id.as_str()),
+            ("lienthong-kind", p.kind.as_str()),
+            ("lienthong-sender", p.sender.as_str()),
+            ("lienthong-sha256", p.sha256.as_str()),
+        ];
+        for (name, value) in pairs {
+            headers.insert(HeaderName::from_static(name), HeaderValue::from_str(value).map_err(|e| e.to_string())?);
+        }
+        let recipients = HeaderValue::from_str(&p.recipients.join(",")).map_err(|e| e.to_string())?;
+        headers.insert(HeaderName::from_static("lienthong-recipients"), recipients);
+        let file = self.blobs.get(&p.blob).await.map_err(|e| e.to_string())?;
+        let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
+        let url = format!("{}/v1/packages", self.hub_url);
+        let response = self.hub.request(Method::POST, &url, headers, body).await.map_err(|e| e.to_string())?;
+        let status = response.status();
+        let text = response.bytes().await.unwrap_or_default();
+        if status.is_success() { Ok(()) } else { Err(format!("{status}: {}", hub_reason(&text))) }
+    }
+
+    /// Collects what the hub holds for this gateway (waiting up to `wait` for something to
+    /// arrive), and takes each in; returns how many were taken in or refused.
+    pub async fn receive(&self, wait: Duration) -> Result<usize, GatewayError> {
+        let url = format!("{}/v1/mailbox?wait={}", self.hub_url, wait.as_secs());
+        let list = self.hub_json(Method::GET, &url, Body::empty()).await?;
+        let deliveries = list["deliveries"].as_array().cloned().unwrap_or_default();
+        let mut handled = 0;
+        for delivery in deliveries {
+            if self.take_in(&delivery).await.is_ok() {
+                handled += 1;
+            }
+        }
+        Ok(handled)
+    }
+
+    async fn take_in(&self, delivery: &Value) -> Result<(), GatewayError> {
+        let text = |key: &str| delivery[key].as_str().unwrap_or_default().to_owned();
+        let (id, package_id, sender, recipient) =
+            (delivery["id"].as_i64().unwrap_or_default(), text("package_id"), text("sender"), text("recipient"));
+        if self.store.incoming(&package_id).await?.is_some() {
+            return self.settle(id, None).await;
+        }
+        let url = format!("{}/v1/packages/{package_id}/content", self.hub_url);
+        let response = self
+            .hub
+            .request(Method::GET, &url, HeaderMap::new(), Body::empty())
+            .await
+            .map_err(|e| GatewayError::Hub(e.to_string()))?;
+        let sealed = response.bytes().await.map_err(|e| GatewayError::Hub(e.to_string()))?;
+        let opened = open_package(
+            &sealed,
+            &self.keys.certificate_der,
+            &self.keys.key_pkcs8_der,
+            &self.trust,
+            &sender,
+            OffsetDateTime::now_utc(),
+        );
+        match opened {
+            Ok(opened) => self.keep(id, &package_id, &sender, &recipient, &opened).await,
+            Err(refusal) => self.refuse(id, &refusal).await,
+        }
+    }
+
+    async fn keep(
+        &self,
+        delivery: i64,
+        package_id: &str,
+        sender: &str,
+        recipient: &str,
+        opened: &Opened,
+    ) -> Result<(), GatewayError> {
+        let blob = self.blobs.put(opened.edxml(), MAX_PACKAGE_BYTES, None).await?;
+        let (document_id, _, is_status) = opened.describe();
+        let subject = match opened.package() {
+            Package::Document(document) => document.header.subject.clone(),
+            Package::Status(status) => {
+                Some(format!("{} {}", status.header.status.as_str(), status.header.status.label_vi()))
+            }
+        };
+        let incoming = IncomingPackage {
+            package_id: package_id.to_owned(),
+            hub_delivery: delivery,
+            kind: if is_status { PackageKind::Status } else { PackageKind::Document },
+            sender: sender.to_owned(),
+            recipient: recipient.to_owned(),
+            document_id,
+            subject,
+            signer: opened.signer_subject().to_owned(),
+            blob: blob.name,
+            size: i64::try_from(blob.size).unwrap_or(i64::MAX),
+        };
+        let received = self.store.receive(&incoming, OffsetDateTime::now_utc()).await?;
+        self.settle(delivery, None).await?;
+        self.inbox_changed.notify_waiters();
+        if received == Received::New && !is_status {
+            self.answer(GATEWAY_CLIENT, package_id, Status::Arrived, None).await?;
+        }
+        Ok(())
+    }
+
+    async fn refuse(&self, delivery: i64, refusal: &Refusal) -> Result<(), GatewayError> {
+        eprintln!("lienthong gateway {}: refused delivery {delivery}: {refusal}", self.agency);
+        self.settle(delivery, Some(&format!("02: {} ({refusal})", refusal.vietnamese()))).await
+    }
+
+    async fn settle(&self, delivery: i64, refusal: Option<&str>) -> Result<(), GatewayError> {
+        let (url, body) = match refusal {
+            None => (format!("{}/v1/deliveries/{delivery}/ack", self.hub_url), Body::empty()),
+            Some(reason) => (
+                format!("{}/v1/deliveries/{delivery}/refuse", self.hub_url),
+                Body::from(serde_json::json!({ "reason": reason }).to_string()),
+            ),
+        };
+        self.hub_json(Method::POST, &url, body).await.map(|_| ())
+    }
+
+    async fn hub_json(&self, method: Method, url: &str, body: Body) -> Result<Value, GatewayError> {
+        let response = self
+            .hub
+            .request(method, url, HeaderMap::new(), body)
+            .await
+            .map_err(|e| GatewayError::Hub(e.to_string()))?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| GatewayError::Hub(e.to_string()))?;
+        if !status.is_success() {
+            return Err(GatewayError::Hub(format!("{status}: {}", hub_reason(&bytes))));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| GatewayError::Hub(format!("not JSON: {e}")))
+    }
+
+    /// Runs the outbox sender until the process ends.
+    pub async fn run_sender(self: Arc<Self>) {
+        loop {
+            match self.send_due().await {
+                Ok(0) => {
+                    tokio::time::timeout(Duration::from_secs(1), self.outbox_ready.notified()).await.ok();
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    eprintln!("lienthong gateway {}: outbox: {e}", self.agency);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    /// Runs the inbox receiver until the process ends.
+    pub async fn run_receiver(self: Arc<Self>) {
+        loop {
+            if let Err(e) = self.receive(Duration::from_secs(25)).await {
+                eprintln!("lienthong gateway {}: inbox: {e}", self.agency);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// 1 s, 2 s, 4 s … up to five minutes.
+fn backoff(attempts: i64) -> Duration {
+    let exponent = u32::try_from(attempts.clamp(0, 16)).unwrap_or(16);
+    Duration::from_secs(1u64 << exponent).min(MAX_BACKOFF)
+}
+
+fn hub_reason(body: &[u8]) -> String {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v["message_en"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned())
+}
+
+/// `<agency>:<random>`: unique without coordination.
+fn new_package_id(agency: &AgencyCode) -> String {
+    let serial = pki::CertSerial::random().to_hex().to_ascii_lowercase();
+    format!("{agency}:{serial}")
+}

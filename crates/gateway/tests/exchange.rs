@@ -1,0 +1,208 @@
+//! Two gateways and the hub over real mutual TLS, in one process: the Government Office sends an
+//! SDK sample package to Nghệ An (and two agencies whose gateways are offline); Nghệ An collects
+//! it, verifies it, stores it once and answers 01 automatically; the Office receives the status.
+//! Then a package from a seal Nghệ An no longer trusts is refused with 02 and stored nowhere.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use edxml::AgencyCode;
+use gateway::{Gateway, GatewayKeys, Signer, Trust};
+use hub::{HubService, Limits};
+use pki::{
+    Authority, Endpoints, IssueRequest, IssuedCertificate, KeyAlgorithm, KeyPair, Profile, RevocationReason,
+    RevokedEntry, SubjectName, SubscriberKey,
+};
+use store::blobs::BlobStore;
+use store::{AgencyRecord, DeliveryState, ExchangeStore, GatewayStore, PackageKind, Store};
+use time::OffsetDateTime;
+use tls::{Client, ClientAuth, ClientTls, Identity, ServerTls};
+
+const HUB: &str = "hub.lienthong.test";
+
+struct Ca {
+    root: Vec<u8>,
+    authority: Authority,
+}
+
+impl Ca {
+    fn new() -> Self {
+        let endpoints = Endpoints::new("http://127.0.0.1:8080");
+        let new =
+            Authority::create(KeyAlgorithm::P256, "lienthong test", &endpoints, OffsetDateTime::now_utc()).expect("ca");
+        Self { root: new.root_der, authority: Authority::new(new.issuing_der, new.issuing_key, endpoints) }
+    }
+
+    fn issue(&self, profile: Profile, subject: &str, agency: &str) -> (IssuedCertificate, KeyPair) {
+        let key = KeyPair::generate(KeyAlgorithm::P256).expect("key");
+        let request = IssueRequest {
+            profile,
+            subject: SubjectName::parse(subject).expect("subject"),
+            agency: Some(AgencyCode::parse(agency).expect("code")),
+            key: SubscriberKey::from_key(&key),
+        };
+        (self.authority.issue(&request, OffsetDateTime::now_utc()).expect("issued"), key)
+    }
+
+    fn chain(&self, certificate: &IssuedCertificate) -> Vec<Vec<u8>> {
+        vec![certificate.der.clone(), self.authority.certificate().to_vec()]
+    }
+
+    fn crl(&self, revoked: &[RevokedEntry]) -> Vec<u8> {
+        self.authority.crl(1, revoked, OffsetDateTime::now_utc()).expect("crl")
+    }
+}
+
+fn pkcs8(key: &KeyPair) -> Vec<u8> {
+    let pem = key.to_unencrypted_pem().expect("software key");
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD.decode(b64).expect("base64")
+}
+
+async fn store(dir: &std::path::Path, name: &str) -> (Store, BlobStore) {
+    let store =
+        Store::open(&format!("sqlite://{}", dir.join(format!("{name}.sqlite")).display())).await.expect("store");
+    (store, BlobStore::open(&dir.join(format!("{name}-blobs"))).await.expect("blobs"))
+}
+
+struct Network {
+    ca: Ca,
+    hub: Arc<HubService>,
+    hub_url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Network {
+    async fn start() -> Self {
+        let ca = Ca::new();
+        let dir = tempfile::tempdir().expect("dir");
+        let (hub_store, hub_blobs) = store(dir.path(), "hub").await;
+        for code in ["000.00.00.G22", "000.00.00.H41", "000.00.00.H14", "000.00.00.G17"] {
+            let agency =
+                AgencyRecord { code: code.into(), name: code.into(), parent: None, mailbox: Some(code.into()) };
+            hub_store.put_agency(&agency, OffsetDateTime::now_utc()).await.expect("agency");
+        }
+        let hub = HubService::new(hub_store, hub_blobs, Limits::default()).await.expect("hub");
+        let (hub_cert, hub_key) = ca.issue(Profile::Gateway, &format!("CN={HUB},O=Trục liên thông"), "000.00.00.G22");
+        let server = ServerTls::builder(Identity::from_key_pair(ca.chain(&hub_cert), hub_key).expect("identity"))
+            .client_auth(ClientAuth::Required, vec![ca.root.clone()])
+            .crls(vec![ca.crl(&[])])
+            .build()
+            .expect("tls");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let hub_url = format!("https://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+        tokio::spawn(tls::serve(listener, hub::router_over_mutual_tls(hub.clone()), server, std::future::pending()));
+        Self { ca, hub, hub_url, _dir: dir }
+    }
+
+    /// A gateway for `agency`, registered with the hub; its trust store has a fresh CRL.
+    async fn gateway(&self, agency: &str, name: &str) -> (Arc<Gateway>, pki::CertSerial) {
+        let (seal_cert, seal_key) = self.ca.issue(Profile::Organization, &format!("CN={name},O={name}"), agency);
+        let host = format!("gw-{}.lienthong.test", agency.replace('.', "-").to_lowercase());
+        let (tls_cert, tls_key) = self.ca.issue(Profile::Gateway, &format!("CN={host},O={name}"), agency);
+        self.hub.store().put_mailbox(agency, &tls_cert.der, OffsetDateTime::now_utc()).await.expect("mailbox");
+        let identity = Identity::from_pkcs8(self.ca.chain(&tls_cert), pkcs8(&tls_key)).expect("identity");
+        let client = Client::new(ClientTls {
+            roots: vec![self.ca.root.clone()],
+            identity: Some(identity),
+            server_name: Some(HUB.into()),
+        })
+        .expect("client");
+        let trust = Trust::new(std::slice::from_ref(&self.ca.root), &[self.ca.authority.certificate().to_vec()])
+            .expect("trust");
+        trust.set_crls(&[self.ca.crl(&[])]).expect("crl");
+        let (store, blobs) = store(self._dir.path(), agency).await;
+        let seal_serial = seal_cert.serial.clone();
+        let keys = GatewayKeys {
+            seal: Signer { key: seal_key, certificate_der: seal_cert.der },
+            certificate_der: tls_cert.der.clone(),
+            key_pkcs8_der: pkcs8(&tls_key),
+        };
+        let agency = AgencyCode::parse(agency).expect("code");
+        (Gateway::new(agency, store, blobs, keys, Arc::new(trust), client, &self.hub_url), seal_serial)
+    }
+}
+
+fn sample() -> Vec<u8> {
+    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/interop/edxml/edoc_update.edxml"))
+        .expect("sample")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_travels_signed_and_sealed_and_its_receipt_comes_back() {
+    let net = Network::start().await;
+    let (office, _) = net.gateway("000.00.00.G22", "Văn phòng Chính phủ").await;
+    let (nghe_an, _) = net.gateway("000.00.00.H41", "UBND tỉnh Nghệ An").await;
+    for (agency, name) in [("000.00.00.H14", "UBND tỉnh Cao Bằng"), ("000.00.00.G17", "Bộ Tư pháp")] {
+        net.gateway(agency, name).await;
+    }
+
+    let (package_id, new) = office.submit("qlvb", "VPCP-2026-0001", &sample()).await.expect("queued");
+    assert!(new);
+    let (again, new) = office.submit("qlvb", "VPCP-2026-0001", &sample()).await.expect("same reference");
+    assert_eq!((again.as_str(), new), (package_id.as_str(), false), "submitted twice, accepted once");
+    assert_eq!(office.send_due().await.expect("sent"), 1);
+    assert_eq!(office.send_due().await.expect("nothing left"), 0);
+
+    assert_eq!(nghe_an.receive(Duration::from_secs(5)).await.expect("collected"), 1);
+    let inbox = nghe_an.store().inbox(None, 0, 10).await.expect("inbox");
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(
+        (inbox[0].package.package_id.as_str(), inbox[0].package.kind),
+        (package_id.as_str(), PackageKind::Document)
+    );
+    assert!(inbox[0].package.signer.contains("Văn phòng Chính phủ"), "{}", inbox[0].package.signer);
+    assert_eq!(nghe_an.receive(Duration::ZERO).await.expect("nothing new"), 0, "acknowledged: not delivered twice");
+
+    assert_eq!(nghe_an.send_due().await.expect("status 01 sent"), 1, "receipt 01 is answered automatically");
+    assert_eq!(office.receive(Duration::from_secs(5)).await.expect("status"), 1);
+    let receipts = office.store().inbox(None, 0, 10).await.expect("inbox");
+    assert_eq!(receipts[0].package.kind, PackageKind::Status);
+    assert_eq!(receipts[0].package.document_id, inbox[0].package.document_id);
+    assert!(
+        receipts[0].package.subject.as_deref().is_some_and(|s| s.starts_with("01")),
+        "{:?}",
+        receipts[0].package.subject
+    );
+
+    let states: Vec<(String, DeliveryState)> = net
+        .hub
+        .store()
+        .deliveries(&package_id)
+        .await
+        .expect("view")
+        .into_iter()
+        .map(|d| (d.recipient, d.state))
+        .collect();
+    assert!(states.contains(&("000.00.00.H41".to_owned(), DeliveryState::Acknowledged)), "{states:?}");
+    assert!(
+        states.contains(&("000.00.00.H14".to_owned(), DeliveryState::Queued)),
+        "offline gateways keep theirs queued"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_package_from_a_revoked_seal_is_refused_with_a_reason_and_stored_nowhere() {
+    let net = Network::start().await;
+    let (office, office_seal) = net.gateway("000.00.00.G22", "Văn phòng Chính phủ").await;
+    let (nghe_an, _) = net.gateway("000.00.00.H41", "UBND tỉnh Nghệ An").await;
+    for (agency, name) in [("000.00.00.H14", "UBND tỉnh Cao Bằng"), ("000.00.00.G17", "Bộ Tư pháp")] {
+        net.gateway(agency, name).await;
+    }
+    let (package_id, _) = office.submit("qlvb", "VPCP-2026-0002", &sample()).await.expect("queued");
+    office.send_due().await.expect("sent");
+
+    let revoked = RevokedEntry {
+        serial: office_seal,
+        revoked_at: OffsetDateTime::now_utc(),
+        reason: RevocationReason::KeyCompromise,
+    };
+    nghe_an.trust().set_crls(&[net.ca.crl(&[revoked])]).expect("new CRL");
+
+    assert_eq!(nghe_an.receive(Duration::from_secs(5)).await.expect("handled"), 1);
+    assert!(nghe_an.store().inbox(None, 0, 10).await.expect("inbox").is_empty(), "nothing stored");
+    let copies = net.hub.store().deliveries(&package_id).await.expect("view");
+    let nghe_an_copy = copies.iter().find(|d| d.recipient == "000.00.00.H41").expect("copy");
+    assert_eq!(nghe_an_copy.state, DeliveryState::Refused);
+}
