@@ -206,3 +206,135 @@ async fn a_package_from_a_revoked_seal_is_refused_with_a_reason_and_stored_nowhe
     let nghe_an_copy = copies.iter().find(|d| d.recipient == "000.00.00.H41").expect("copy");
     assert_eq!(nghe_an_copy.state, DeliveryState::Refused);
 }
+
+/// Calls a gateway's API as a document-management system does.
+async fn api(
+    gateway: &Arc<Gateway>,
+    key: Option<&str>,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (u16, Vec<u8>) {
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+    let mut request = axum::http::Request::builder().method(method).uri(path);
+    if let Some(key) = key {
+        request = request.header("authorization", format!("Bearer {key}"));
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = gateway::api::router(gateway.clone())
+        .oneshot(request.body(axum::body::Body::from(body)).expect("request"))
+        .await
+        .expect("infallible");
+    let status = response.status().as_u16();
+    (status, response.into_body().collect().await.expect("body").to_bytes().to_vec())
+}
+
+fn json(bytes: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_management_system_sends_reads_and_answers_through_the_api() {
+    let net = Network::start().await;
+    let (office, _) = net.gateway("000.00.00.G22", "Văn phòng Chính phủ").await;
+    let (nghe_an, _) = net.gateway("000.00.00.H41", "UBND tỉnh Nghệ An").await;
+    for (agency, name) in [("000.00.00.H14", "UBND tỉnh Cao Bằng"), ("000.00.00.G17", "Bộ Tư pháp")] {
+        net.gateway(agency, name).await;
+    }
+    office
+        .store()
+        .add_client("QLVB Văn phòng Chính phủ", &gateway::api::key_hash("office-key"), OffsetDateTime::now_utc())
+        .await
+        .expect("client");
+    nghe_an
+        .store()
+        .add_client("QLVB Nghệ An", &gateway::api::key_hash("nghe-an-key"), OffsetDateTime::now_utc())
+        .await
+        .expect("client");
+
+    let (status, body) = api(&office, None, "POST", "/api/v1/packages", &[("idempotency-key", "k1")], sample()).await;
+    assert_eq!(status, 401, "{}", String::from_utf8_lossy(&body));
+    let (status, body) =
+        api(&office, Some("nghe-an-key"), "POST", "/api/v1/packages", &[("idempotency-key", "k1")], sample()).await;
+    assert_eq!(status, 401, "another agency's key: {}", String::from_utf8_lossy(&body));
+    let (status, body) = api(&office, Some("office-key"), "POST", "/api/v1/packages", &[], sample()).await;
+    assert_eq!((status, json(&body)["error"].as_str()), (400, Some("bad-request")), "no idempotency key");
+    let (status, body) = api(
+        &office,
+        Some("office-key"),
+        "POST",
+        "/api/v1/packages",
+        &[("idempotency-key", "k0")],
+        b"<edXML>broken".to_vec(),
+    )
+    .await;
+    assert_eq!((status, json(&body)["error"].as_str()), (422, Some("invalid-package")));
+    let broken = String::from_utf8(sample()).expect("utf-8").replacen("000.00.00.G17", "000.00.00.G99", 1);
+    let (status, body) =
+        api(&office, Some("office-key"), "POST", "/api/v1/packages", &[("idempotency-key", "k0")], broken.into_bytes())
+            .await;
+    assert_eq!(
+        (status, json(&body)["error"].as_str()),
+        (422, Some("unknown-recipient")),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    assert!(office.store().due(OffsetDateTime::now_utc(), 10).await.expect("due").is_empty(), "nothing queued");
+
+    let (status, body) =
+        api(&office, Some("office-key"), "POST", "/api/v1/packages", &[("idempotency-key", "VPCP-7816")], sample())
+            .await;
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    let package_id = json(&body)["package_id"].as_str().expect("id").to_owned();
+    let (status, body) =
+        api(&office, Some("office-key"), "POST", "/api/v1/packages", &[("idempotency-key", "VPCP-7816")], sample())
+            .await;
+    assert_eq!((status, json(&body)["package_id"].as_str()), (200, Some(package_id.as_str())));
+    office.send_due().await.expect("sent");
+    let (_, body) =
+        api(&office, Some("office-key"), "GET", &format!("/api/v1/outbox/{package_id}"), &[], Vec::new()).await;
+    assert_eq!(json(&body)["state"], "sent");
+
+    nghe_an.receive(Duration::from_secs(5)).await.expect("collected");
+    let (status, body) = api(&nghe_an, Some("nghe-an-key"), "GET", "/api/v1/inbox?wait=1", &[], Vec::new()).await;
+    assert_eq!(status, 200);
+    let items = json(&body)["items"].as_array().cloned().expect("items");
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["package_id"], package_id.as_str());
+    let (status, edxml) =
+        api(&nghe_an, Some("nghe-an-key"), "GET", &format!("/api/v1/inbox/{package_id}"), &[], Vec::new()).await;
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&edxml).contains("000.00.00.G22"));
+    let (status, _) =
+        api(&nghe_an, Some("nghe-an-key"), "POST", &format!("/api/v1/inbox/{package_id}/ack"), &[], Vec::new()).await;
+    assert_eq!(status, 200);
+    let answer = serde_json::json!({"code": "03"}).to_string().into_bytes();
+    let (status, body) =
+        api(&nghe_an, Some("nghe-an-key"), "POST", &format!("/api/v1/inbox/{package_id}/status"), &[], answer).await;
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    let refusal = serde_json::json!({"code": "02"}).to_string().into_bytes();
+    let (status, body) =
+        api(&nghe_an, Some("nghe-an-key"), "POST", &format!("/api/v1/inbox/{package_id}/status"), &[], refusal).await;
+    assert_eq!((status, json(&body)["error"].as_str()), (422, Some("cannot-answer")), "02 needs a reason");
+    assert_eq!(nghe_an.send_due().await.expect("statuses"), 2, "01 automatically, 03 from the clerk");
+
+    office.receive(Duration::from_secs(5)).await.expect("statuses");
+    let (_, body) = api(&office, Some("office-key"), "GET", "/api/v1/inbox", &[], Vec::new()).await;
+    let subjects: Vec<String> = json(&body)["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["subject"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(subjects.len(), 2, "{subjects:?}");
+    assert!(
+        subjects.iter().any(|s| s.starts_with("01")) && subjects.iter().any(|s| s.starts_with("03")),
+        "{subjects:?}"
+    );
+    let (status, body) = api(&office, Some("office-key"), "GET", "/openapi.json", &[], Vec::new()).await;
+    assert_eq!((status, json(&body)["openapi"].as_str()), (200, Some("3.1.0")));
+}

@@ -1,0 +1,252 @@
+//! The gateway's local API for the agency's document-management systems (and the web inbox):
+//! send packages, read the inbox, acknowledge, answer with statuses, follow what was sent.
+//! Every call carries `Authorization: Bearer <API key>` of a registered client system; every
+//! refusal is JSON `{"error", "message" (Vietnamese), "message_en"}`. The OpenAPI description is
+//! served at `/openapi.json`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use store::{ClientRecord, GatewayStore, IncomingRecord, StoreError};
+use time::OffsetDateTime;
+
+use crate::{Gateway, GatewayError};
+
+/// Largest package a client may submit through the API.
+pub const MAX_SUBMIT_BYTES: usize = 64 * 1024 * 1024;
+
+/// Why an API call was refused; nothing was stored or sent.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// No valid API key.
+    #[error("missing or unknown API key (send Authorization: Bearer …)")]
+    Unauthenticated,
+    /// The request is malformed.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// No such package.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The gateway refused or could not do it.
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        Self::Gateway(GatewayError::Store(error))
+    }
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Gateway(GatewayError::Outgoing(_) | GatewayError::Answer(_)) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Gateway(GatewayError::Recipient { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Gateway(GatewayError::Hub(_)) => StatusCode::BAD_GATEWAY,
+            Self::Gateway(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "unauthenticated",
+            Self::BadRequest(_) => "bad-request",
+            Self::NotFound(_) => "not-found",
+            Self::Gateway(GatewayError::Outgoing(_)) => "invalid-package",
+            Self::Gateway(GatewayError::Answer(_)) => "cannot-answer",
+            Self::Gateway(GatewayError::Recipient { .. }) => "unknown-recipient",
+            Self::Gateway(GatewayError::Hub(_)) => "hub-unavailable",
+            Self::Gateway(_) => "unavailable",
+        }
+    }
+
+    fn vietnamese(&self) -> String {
+        match self {
+            Self::Unauthenticated => "Thiếu hoặc sai khóa API (Authorization: Bearer …).".into(),
+            Self::BadRequest(why) => format!("Yêu cầu không hợp lệ: {why}"),
+            Self::NotFound(what) => format!("Không tìm thấy: {what}"),
+            Self::Gateway(GatewayError::Outgoing(why)) => format!("Gói tin không hợp lệ, chưa gửi: {why}"),
+            Self::Gateway(GatewayError::Answer(why)) => format!("Không tạo được gói tin trạng thái: {why}"),
+            Self::Gateway(GatewayError::Recipient { code, .. }) => format!("Không gửi được tới đơn vị {code}"),
+            Self::Gateway(GatewayError::Hub(_)) => "Không liên lạc được với trục; vui lòng thử lại.".into(),
+            Self::Gateway(_) => "Lỗi lưu trữ tại cổng kết nối; vui lòng thử lại.".into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": self.code(), "message": self.vietnamese(), "message_en": self.to_string()});
+        (self.status(), axum::Json(body)).into_response()
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+/// The API's routes over `gateway`.
+pub fn router(gateway: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/openapi.json", get(openapi))
+        .route("/api/v1/packages", post(submit))
+        .route("/api/v1/outbox/{id}", get(outbox))
+        .route("/api/v1/inbox", get(inbox))
+        .route("/api/v1/inbox/{id}", get(fetch))
+        .route("/api/v1/inbox/{id}/ack", post(acknowledge))
+        .route("/api/v1/inbox/{id}/status", post(status))
+        .layer(DefaultBodyLimit::max(MAX_SUBMIT_BYTES))
+        .with_state(gateway)
+}
+
+/// What the store keeps of an API key.
+pub fn key_hash(key: &str) -> String {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+async fn client(gateway: &Gateway, headers: &HeaderMap) -> Result<ClientRecord, ApiError> {
+    let key = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .filter(|k| !k.is_empty() && k.len() <= 200)
+        .ok_or(ApiError::Unauthenticated)?;
+    gateway.store().client_by_key(&key_hash(key.trim())).await?.ok_or(ApiError::Unauthenticated)
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+async fn submit(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> ApiResult {
+    let client = client(&gateway, &headers).await?;
+    let reference = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|r| (1..=128).contains(&r.len()))
+        .ok_or_else(|| ApiError::BadRequest("Idempotency-Key (1–128 characters) is required".into()))?;
+    let (package_id, new) = gateway.submit(&client.id, reference, &body).await?;
+    let status = if new { StatusCode::ACCEPTED } else { StatusCode::OK };
+    Ok((status, axum::Json(json!({"package_id": package_id, "duplicate": !new, "state": "queued"}))).into_response())
+}
+
+async fn outbox(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+    client(&gateway, &headers).await?;
+    let record = gateway.store().outgoing(&id).await?.ok_or_else(|| ApiError::NotFound(format!("package {id}")))?;
+    let p = &record.package;
+    Ok(axum::Json(json!({
+        "package_id": p.package_id,
+        "kind": p.kind.as_str(),
+        "recipients": p.recipients,
+        "document_id": p.document_id,
+        "state": if record.sent_at.is_some() { "sent" } else { "queued" },
+        "failed_attempts": record.attempts,
+        "sent_at": record.sent_at,
+    }))
+    .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InboxQuery {
+    after: Option<i64>,
+    limit: Option<u32>,
+    recipient: Option<String>,
+    wait: Option<u64>,
+}
+
+async fn inbox(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    query: Result<Query<InboxQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    client(&gateway, &headers).await?;
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = query.limit.unwrap_or(50).clamp(1, 500);
+    let wait = Duration::from_secs(query.wait.unwrap_or(0).min(30));
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let changed = gateway.inbox_changed().notified();
+        let items = gateway.store().inbox(query.recipient.as_deref(), query.after.unwrap_or(0), limit).await?;
+        if !items.is_empty() || tokio::time::Instant::now() >= deadline {
+            let views: Vec<Value> = items.iter().map(item_view).collect();
+            return Ok(axum::Json(json!({ "items": views })).into_response());
+        }
+        tokio::time::timeout_at(deadline, changed).await.ok();
+    }
+}
+
+fn item_view(item: &IncomingRecord) -> Value {
+    let p = &item.package;
+    let received =
+        OffsetDateTime::from_unix_timestamp(item.received_at).ok().map(|t| edxml::VnTimestamp::from_instant(t).iso());
+    json!({
+        "position": item.id,
+        "package_id": p.package_id,
+        "kind": p.kind.as_str(),
+        "sender": p.sender,
+        "recipient": p.recipient,
+        "document_id": p.document_id,
+        "subject": p.subject,
+        "signer": p.signer,
+        "size": p.size,
+        "received_at": received,
+        "acknowledged": item.acknowledged,
+    })
+}
+
+async fn fetch(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+    client(&gateway, &headers).await?;
+    let item = gateway.store().incoming(&id).await?.ok_or_else(|| ApiError::NotFound(format!("package {id}")))?;
+    let file = gateway.blobs().get(&item.package.blob).await.map_err(GatewayError::Blob)?;
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    Ok(([(header::CONTENT_TYPE, "application/xml")], body).into_response())
+}
+
+async fn acknowledge(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+    let client = client(&gateway, &headers).await?;
+    match gateway.store().acknowledge_incoming(&id, &format!("client:{}", client.id), OffsetDateTime::now_utc()).await {
+        Ok(()) => Ok(axum::Json(json!({"package_id": id, "acknowledged": true})).into_response()),
+        Err(StoreError::UnknownPackage(_)) => Err(ApiError::NotFound(format!("package {id}"))),
+        Err(other) => Err(other.into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusBody {
+    code: String,
+    description: Option<String>,
+}
+
+async fn status(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let client = client(&gateway, &headers).await?;
+    let StatusBody { code, description } =
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("JSON body: {e}")))?;
+    let status = edxml::StatusCode::parse(&code).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let package_id = gateway.answer(&client.id, &id, status, description).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(json!({"package_id": package_id, "state": "queued"}))).into_response())
+}
+
+const OPENAPI: &str = include_str!("openapi.json");
