@@ -97,6 +97,11 @@ impl CaService {
         Ok(service)
     }
 
+    /// The issuing CA.
+    pub fn authority(&self) -> &Authority {
+        &self.authority
+    }
+
     /// The store.
     pub fn store(&self) -> &Store {
         &self.store
@@ -187,7 +192,8 @@ impl CaService {
         cache.insert(request.to_vec(), (Instant::now(), answer));
     }
 
-    fn current_crl(&self) -> Arc<Vec<u8>> {
+    /// The CRL being served (DER).
+    pub fn current_crl(&self) -> Arc<Vec<u8>> {
         self.crl.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }

@@ -19,6 +19,9 @@ pub(crate) struct DemoArgs {
     /// Where the demo writes its files.
     #[arg(long, default_value = "./lienthong-demo")]
     data_dir: PathBuf,
+    /// Exit after the example exchange instead of serving until Ctrl-C (for scripts and tests).
+    #[arg(long)]
+    once: bool,
 }
 
 pub(crate) fn run(args: DemoArgs) -> Result<ExitCode> {
@@ -59,6 +62,8 @@ pub(crate) fn run(args: DemoArgs) -> Result<ExitCode> {
             Ok(_) => println!("   {what}: accepted (unexpected)"),
         }
     }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(crate::demo_network::run(&args.data_dir, &bytes, args.once))?;
     println!("\nThử tiếp / try next:");
     println!("   cargo run --release -- edxml inspect {}", doc_path.display());
     println!("   cargo run --release -- edxml validate {}/*.edxml", args.data_dir.display());

@@ -8,6 +8,7 @@ mod ca_cmd;
 mod ca_device;
 mod ca_keys;
 mod demo;
+mod demo_network;
 mod edxml_cmd;
 mod header;
 mod inspect;

@@ -208,7 +208,7 @@ fn bad_command_line_input_is_refused_and_writes_nothing() {
 #[test]
 fn an_independent_xml_reader_finds_every_field_where_the_sdk_looks() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let demo = lienthong(&["demo", "--data-dir", path(dir.path())]);
+    let demo = lienthong(&["demo", "--once", "--data-dir", path(dir.path())]);
     assert_eq!(demo.status.code(), Some(0), "{}", stderr(&demo));
     let doc = dir.path().join("van-ban-4521-VPCP-KSTT.edxml");
     let status = dir.path().join("trang-thai-000.00.00.H41-03.edxml");
@@ -238,4 +238,55 @@ print(st.find("e:StatusCode", ns).text, st.find("e:ResponseFor/e:DocumentId", ns
                     ['4521-VPCP-KSTT.txt'] Kính gửi: UBND Tỉnh Nghệ An; Bộ Tài chính.\n\
                     03 000.00.00.G22,2026/11/24,4521/VPCP-KSTT 000.00.00.H41\n";
     assert_eq!(stdout(&output), expected);
+}
+
+/// The demo's network, reached the way an agency's system reaches it: `demo.json` tells where,
+/// curl trusts only the demo's root (`ca_root_pem`), and a gateway's inbox lists the document
+/// that arrived during the demo.
+#[test]
+fn the_demo_network_answers_curl_with_only_the_demo_root_trusted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    struct Running(std::process::Child);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            self.0.kill().ok();
+            self.0.wait().ok();
+        }
+    }
+    let _demo = Running(
+        Command::new(env!("CARGO_BIN_EXE_lienthong"))
+            .args(["demo", "--data-dir", path(dir.path())])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("demo starts"),
+    );
+    let info_path = dir.path().join("demo.json");
+    let started = std::time::Instant::now();
+    while !info_path.exists() && started.elapsed() < std::time::Duration::from_secs(120) {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let text = std::fs::read_to_string(&info_path).expect("demo.json written");
+    {
+        let info: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        let root = dir.path().join("root.pem");
+        std::fs::write(&root, info["ca_root_pem"].as_str().expect("root")).expect("write");
+        let nghe_an = info["agencies"]
+            .as_array()
+            .expect("agencies")
+            .iter()
+            .find(|a| a["organ_id"] == "000.00.00.H41")
+            .expect("H41")
+            .clone();
+        let url = format!("{}/api/v1/inbox", nghe_an["gateway_url"].as_str().expect("url"));
+        let key = format!("Authorization: Bearer {}", nghe_an["api_key"].as_str().expect("key"));
+        let output =
+            Command::new("curl").args(["-sS", "--cacert", path(&root), "-H", &key, &url]).output().expect("curl");
+        assert!(output.status.success(), "{}", stderr(&output));
+        let inbox: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON inbox");
+        assert_eq!(inbox["items"][0]["sender"], "000.00.00.G22", "{inbox}");
+        let untrusted = Command::new("curl").args(["-sS", "-H", &key, &url]).output().expect("curl");
+        assert!(!untrusted.status.success(), "without the demo root, curl must not trust the gateway");
+    }
 }

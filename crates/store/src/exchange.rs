@@ -150,7 +150,7 @@ const UPSERT_MAILBOX: &str = "INSERT INTO ex_mailboxes (id, certificate, updated
 const MAILBOX_CERTIFICATE: &str = "SELECT certificate FROM ex_mailboxes WHERE id = $1";
 const PACKAGE: &str = "SELECT sender, kind, size, sha256 FROM ex_packages WHERE id = $1";
 const INSERT_PACKAGE: &str = "INSERT INTO ex_packages (id, sender, kind, size, sha256, blob, received_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING";
 const INSERT_DELIVERY: &str =
     "INSERT INTO ex_deliveries (package_id, recipient, mailbox, state) VALUES ($1, $2, $3, 'queued') RETURNING id";
 const INSERT_DELIVERY_EVENT: &str =
@@ -158,7 +158,7 @@ const INSERT_DELIVERY_EVENT: &str =
 const SELECT_DELIVERIES: &str = "SELECT d.id, d.package_id, d.recipient, d.mailbox, d.state, p.sender, p.size, p.sha256, \
      p.blob, p.kind, p.received_at FROM ex_deliveries d JOIN ex_packages p ON p.id = d.package_id";
 const DELIVERY_STATE: &str = "SELECT state FROM ex_deliveries WHERE id = $1 AND mailbox = $2";
-const SET_DELIVERY_STATE: &str = "UPDATE ex_deliveries SET state = $1 WHERE id = $2";
+const SETTLE_QUEUED: &str = "UPDATE ex_deliveries SET state = $1 WHERE id = $2 AND mailbox = $3 AND state = 'queued'";
 
 fn delivery(row: DeliveryRow) -> Result<DeliveryRecord, StoreError> {
     let (id, package_id, recipient, mailbox, state, sender, size, sha256, blob, kind, received_at) = row;
@@ -215,22 +215,25 @@ impl ExchangeStore for Store {
     ) -> Result<Accepted, StoreError> {
         let e = envelope;
         let at = at.unix_timestamp();
+        // The insert comes first: it takes SQLite's write lock at once (a read first would have
+        // to upgrade its lock, which fails under concurrent writers instead of waiting).
         on_backend!(self, pool => {
             let mut tx = pool.begin().await?;
-            let held: Option<(String, String, i64, String)> =
-                sqlx::query_as(PACKAGE).bind(&e.id).fetch_optional(&mut *tx).await?;
-            if let Some((sender, kind, size, sha256)) = held {
-                if (sender.as_str(), kind.as_str(), size, sha256.as_str()) == (e.sender.as_str(), e.kind.as_str(), e.size, e.sha256.as_str()) {
-                    return Ok(Accepted::Duplicate);
-                }
-                return Err(StoreError::PackageConflict(e.id.clone()));
-            }
             let inserted = sqlx::query(INSERT_PACKAGE)
                 .bind(&e.id).bind(&e.sender).bind(e.kind.as_str()).bind(e.size).bind(&e.sha256).bind(&e.blob).bind(at)
-                .execute(&mut *tx).await;
-            if let Err(error) = inserted {
-                // Another hub process accepted the same id between our read and our write.
-                return if crate::is_unique_violation(&error) { Ok(Accepted::Duplicate) } else { Err(error.into()) };
+                .execute(&mut *tx).await?;
+            if inserted.rows_affected() == 0 {
+                let held: Option<(String, String, i64, String)> =
+                    sqlx::query_as(PACKAGE).bind(&e.id).fetch_optional(&mut *tx).await?;
+                return match held {
+                    Some((sender, kind, size, sha256))
+                        if (sender.as_str(), kind.as_str(), size, sha256.as_str())
+                            == (e.sender.as_str(), e.kind.as_str(), e.size, e.sha256.as_str()) =>
+                    {
+                        Ok(Accepted::Duplicate)
+                    }
+                    _ => Err(StoreError::PackageConflict(e.id.clone())),
+                };
             }
             for route in routes {
                 let (id,): (i64,) = sqlx::query_as(INSERT_DELIVERY)
@@ -264,21 +267,25 @@ impl ExchangeStore for Store {
         if outcome == DeliveryState::Queued {
             return Err(StoreError::Corrupt("a delivery is settled as acknowledged or refused".into()));
         }
+        // The conditional update comes first, for the same reason as in `accept`.
         on_backend!(self, pool => {
             let mut tx = pool.begin().await?;
-            let state: Option<(String,)> =
-                sqlx::query_as(DELIVERY_STATE).bind(delivery_id).bind(mailbox).fetch_optional(&mut *tx).await?;
-            let Some((state,)) = state else {
-                return Err(StoreError::UnknownDelivery(delivery_id));
-            };
-            let state = DeliveryState::parse(&state)?;
-            if state == outcome {
-                return Ok(());
+            let changed = sqlx::query(SETTLE_QUEUED)
+                .bind(outcome.as_str()).bind(delivery_id).bind(mailbox)
+                .execute(&mut *tx).await?;
+            if changed.rows_affected() == 0 {
+                let state: Option<(String,)> =
+                    sqlx::query_as(DELIVERY_STATE).bind(delivery_id).bind(mailbox).fetch_optional(&mut *tx).await?;
+                let Some((state,)) = state else {
+                    return Err(StoreError::UnknownDelivery(delivery_id));
+                };
+                let state = DeliveryState::parse(&state)?;
+                return if state == outcome {
+                    Ok(())
+                } else {
+                    Err(StoreError::DeliverySettled { id: delivery_id, state: state.as_str() })
+                };
             }
-            if state != DeliveryState::Queued {
-                return Err(StoreError::DeliverySettled { id: delivery_id, state: state.as_str() });
-            }
-            sqlx::query(SET_DELIVERY_STATE).bind(outcome.as_str()).bind(delivery_id).execute(&mut *tx).await?;
             sqlx::query(INSERT_DELIVERY_EVENT).bind(delivery_id).bind(outcome.as_str()).bind(note).bind(at.unix_timestamp())
                 .execute(&mut *tx).await?;
             tx.commit().await?;

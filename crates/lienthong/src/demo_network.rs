@@ -1,0 +1,339 @@
+//! The network part of `lienthong demo`: a certification authority, the hub and the gateways of
+//! the Government Office (000.00.00.G22), Nghệ An (000.00.00.H41) and the Ministry of Finance
+//! (000.00.00.G12, which also serves its level-2 unit 000.00.04.G12), all on loopback with SQLite
+//! under the data directory. Documents travel signed and sealed over mutual TLS; receipts (01)
+//! and a clerk's status (03) come back. `DATA_DIR/demo.json` says how to reach everything.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use base64::Engine as _;
+use edxml::{AgencyCode, Package};
+use gateway::{Gateway, GatewayKeys, Signer, Trust};
+use pki::{
+    Authority, Endpoints, IssueRequest, IssuedCertificate, KeyAlgorithm, KeyPair, Profile, SubjectName, SubscriberKey,
+};
+use serde_json::json;
+use store::blobs::BlobStore;
+use store::{AgencyRecord, CaStore, ExchangeStore, GatewayStore, PackageKind, Store};
+use time::OffsetDateTime;
+use tls::{Client, ClientAuth, ClientTls, Identity, ServerTls};
+
+/// Agencies with a gateway of their own.
+const GATEWAYS: &[(&str, &str)] = &[
+    ("000.00.00.G22", "Văn phòng Chính phủ"),
+    ("000.00.00.H41", "UBND tỉnh Nghệ An"),
+    ("000.00.00.G12", "Bộ Tài chính"),
+];
+/// The Ministry of Finance's level-2 unit, served by the Ministry's gateway.
+const UNIT: (&str, &str) = ("000.00.04.G12", "Cục Quản lý công sản");
+
+struct Ca {
+    root: Vec<u8>,
+    store: Store,
+    service: Arc<ca::CaService>,
+    url: String,
+}
+
+impl Ca {
+    async fn start(dir: &Path) -> Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
+        let endpoints = Endpoints::new(&url);
+        let new = Authority::create(KeyAlgorithm::P256, "lienthong demo", &endpoints, OffsetDateTime::now_utc())?;
+        let authority = Authority::new(new.issuing_der.clone(), new.issuing_key, endpoints);
+        let store = Store::open(&format!("sqlite://{}", dir.join("ca.sqlite").display())).await?;
+        let (responder_cert, responder_key) =
+            issue_with(&authority, &store, Profile::Ocsp, "CN=lienthong demo OCSP,O=lienthong demo", None).await?;
+        let responder = pki::OcspResponder::new(authority.certificate(), &responder_cert.der, responder_key)
+            .map_err(anyhow::Error::msg)?;
+        let parts = ca::ServiceParts {
+            authority,
+            responder,
+            store: store.clone(),
+            root_der: new.root_der.clone(),
+            tsa: None,
+            policy: ca::Policy::default(),
+        };
+        let service = ca::CaService::from_parts(parts).await?;
+        tokio::spawn(axum::serve(listener, ca::router(service.clone())).into_future());
+        std::fs::write(dir.join("root.pem"), crate::ca_cmd::pem("CERTIFICATE", &new.root_der))?;
+        Ok(Self { root: new.root_der, store, service, url })
+    }
+
+    fn authority(&self) -> &Authority {
+        self.service.authority()
+    }
+
+    async fn issue(
+        &self,
+        profile: Profile,
+        subject: &str,
+        agency: Option<&str>,
+    ) -> Result<(IssuedCertificate, KeyPair)> {
+        issue_with(self.authority(), &self.store, profile, subject, agency).await
+    }
+
+    fn chain(&self, certificate: &IssuedCertificate) -> Vec<Vec<u8>> {
+        vec![certificate.der.clone(), self.authority().certificate().to_vec()]
+    }
+}
+
+async fn issue_with(
+    authority: &Authority,
+    store: &Store,
+    profile: Profile,
+    subject: &str,
+    agency: Option<&str>,
+) -> Result<(IssuedCertificate, KeyPair)> {
+    let key = KeyPair::generate(KeyAlgorithm::P256)?;
+    let request = IssueRequest {
+        profile,
+        subject: SubjectName::parse(subject)?,
+        agency: agency.map(AgencyCode::parse).transpose()?,
+        key: SubscriberKey::from_key(&key),
+    };
+    let issued = authority.issue(&request, OffsetDateTime::now_utc())?;
+    store.record_issued(&issued, OffsetDateTime::now_utc(), "demo").await?;
+    Ok((issued, key))
+}
+
+fn pkcs8(key: &KeyPair) -> Result<Vec<u8>> {
+    let pem = key.to_unencrypted_pem()?;
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    Ok(base64::engine::general_purpose::STANDARD.decode(b64)?)
+}
+
+/// A running gateway and how its client systems reach it.
+struct Running {
+    agency: &'static str,
+    gateway: Arc<Gateway>,
+    url: String,
+    api_key: String,
+}
+
+/// Runs the network, sends the example exchange, writes `demo.json`; serves until Ctrl-C
+/// unless `once`.
+pub(crate) async fn run(data_dir: &Path, document: &[u8], once: bool) -> Result<()> {
+    let dir = data_dir.join(format!("network-{}", OffsetDateTime::now_utc().unix_timestamp()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    println!("\n== Mạng liên thông / the exchange network (CA, trục, cổng kết nối) ==");
+    let ca = Ca::start(&dir).await?;
+    println!("   CA: {} (OCSP {0}/ocsp, CRL {0}/crl)", ca.url);
+
+    let hub_store = Store::open(&format!("sqlite://{}", dir.join("hub.sqlite").display())).await?;
+    for (code, name) in GATEWAYS {
+        let agency =
+            AgencyRecord { code: (*code).into(), name: (*name).into(), parent: None, mailbox: Some((*code).into()) };
+        hub_store.put_agency(&agency, OffsetDateTime::now_utc()).await?;
+    }
+    let unit =
+        AgencyRecord { code: UNIT.0.into(), name: UNIT.1.into(), parent: Some("000.00.00.G12".into()), mailbox: None };
+    hub_store.put_agency(&unit, OffsetDateTime::now_utc()).await?;
+    let hub =
+        hub::HubService::new(hub_store, BlobStore::open(&dir.join("hub-blobs")).await?, hub::Limits::default()).await?;
+    let (hub_cert, hub_key) =
+        ca.issue(Profile::Gateway, "CN=localhost,O=Trục liên thông văn bản quốc gia", Some("000.00.00.G22")).await?;
+    let hub_tls = ServerTls::builder(Identity::from_key_pair(ca.chain(&hub_cert), hub_key)?)
+        .client_auth(ClientAuth::Required, vec![ca.root.clone()])
+        .crls(vec![ca.service.current_crl().to_vec()])
+        .build()?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let hub_url = format!("https://localhost:{}", listener.local_addr()?.port());
+    tokio::spawn(tls::serve(
+        listener,
+        hub::router_over_mutual_tls(hub.clone()),
+        hub_tls.clone(),
+        std::future::pending(),
+    ));
+    println!("   Trục / hub: {hub_url} (mutual TLS)");
+
+    let mut running = Vec::new();
+    for (code, name) in GATEWAYS {
+        running.push(start_gateway(&ca, &hub, &hub_url, &dir, code, name).await?);
+    }
+    spawn_crl_refresh(&ca, &hub_tls, &running);
+
+    exchange(&running, document).await?;
+    write_demo_json(data_dir, &ca, &hub_url, &running)?;
+    println!("\n   Cổng kết nối / gateways (API cho hệ thống quản lý văn bản, OpenAPI tại /openapi.json):");
+    for r in &running {
+        println!("   {} {}  khóa API / API key: {}", r.agency, r.url, r.api_key);
+    }
+    println!("   Chi tiết / details: {}", data_dir.join("demo.json").display());
+    if !once {
+        println!("\n   Đang chạy; Ctrl-C để dừng / running; Ctrl-C to stop.");
+        tokio::signal::ctrl_c().await.ok();
+    }
+    Ok(())
+}
+
+async fn start_gateway(
+    ca: &Ca,
+    hub: &Arc<hub::HubService>,
+    hub_url: &str,
+    dir: &Path,
+    code: &'static str,
+    name: &str,
+) -> Result<Running> {
+    let (seal_cert, seal_key) =
+        ca.issue(Profile::Organization, &format!("CN={name},O={name},C=VN"), Some(code)).await?;
+    let (tls_cert, tls_key) = ca.issue(Profile::Gateway, &format!("CN=localhost,O={name}"), Some(code)).await?;
+    hub.store().put_mailbox(code, &tls_cert.der, OffsetDateTime::now_utc()).await?;
+    let tls_pkcs8 = pkcs8(&tls_key)?;
+    let client = Client::new(ClientTls {
+        roots: vec![ca.root.clone()],
+        identity: Some(Identity::from_pkcs8(ca.chain(&tls_cert), tls_pkcs8.clone())?),
+        server_name: None,
+    })?;
+    let trust = Trust::new(std::slice::from_ref(&ca.root), &[ca.authority().certificate().to_vec()])?;
+    trust.set_crls(&[ca.service.current_crl().to_vec()])?;
+    let home = dir.join(format!("gateway-{code}"));
+    std::fs::create_dir_all(&home)?;
+    let store = Store::open(&format!("sqlite://{}", home.join("gateway.sqlite").display())).await?;
+    let api_key = ca::new_token()?;
+    store.add_client(&format!("QLVB {name}"), &gateway::api::key_hash(&api_key), OffsetDateTime::now_utc()).await?;
+    let keys = GatewayKeys {
+        seal: Signer { key: seal_key, certificate_der: seal_cert.der },
+        certificate_der: tls_cert.der.clone(),
+        key_pkcs8_der: tls_pkcs8.clone(),
+    };
+    let agency = AgencyCode::parse(code)?;
+    let gateway = Gateway::new(
+        agency,
+        store,
+        BlobStore::open(&home.join("blobs")).await?,
+        keys,
+        Arc::new(trust),
+        client,
+        hub_url,
+    );
+    tokio::spawn(gateway.clone().run_sender());
+    tokio::spawn(gateway.clone().run_receiver());
+    let server = ServerTls::builder(Identity::from_pkcs8(ca.chain(&tls_cert), tls_pkcs8)?).build()?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("https://localhost:{}", listener.local_addr()?.port());
+    tokio::spawn(tls::serve(listener, gateway::api::router(gateway.clone()), server, std::future::pending()));
+    Ok(Running { agency: code, gateway, url, api_key })
+}
+
+/// Every 30 s: the CA's current CRL to the hub's TLS and each gateway's trust store.
+fn spawn_crl_refresh(ca: &Ca, hub_tls: &ServerTls, running: &[Running]) {
+    let service = ca.service.clone();
+    let hub_tls = hub_tls.clone();
+    let gateways: Vec<Arc<Gateway>> = running.iter().map(|r| r.gateway.clone()).collect();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            if let Err(e) = service.follow_store().await {
+                eprintln!("lienthong demo: CRL refresh: {e}");
+            }
+            let crl = service.current_crl().to_vec();
+            hub_tls.set_crls(vec![crl.clone()]).ok();
+            for gateway in &gateways {
+                gateway.trust().set_crls(std::slice::from_ref(&crl)).ok();
+            }
+        }
+    });
+}
+
+/// The Office sends the example document to Nghệ An and the Ministry of Finance, and a second
+/// one to the Ministry's level-2 unit; each arrives once, is answered 01 automatically, and
+/// Nghệ An's clerk answers 03.
+async fn exchange(running: &[Running], document: &[u8]) -> Result<()> {
+    let office = &running[0].gateway;
+    let nghe_an = &running[1].gateway;
+    println!("\n== Gửi văn bản / sending documents ==");
+    let (first, _) = office.submit("demo", "4521/VPCP-KSTT", document).await?;
+    println!("   Văn phòng Chính phủ → UBND tỉnh Nghệ An, Bộ Tài chính: {first}");
+    let to_unit = retarget(document, UNIT.0)?;
+    let (second, _) = office.submit("demo", "4522/VPCP-KSTT", &to_unit).await?;
+    println!(
+        "   Văn phòng Chính phủ → {} (qua cổng của Bộ Tài chính / through the Ministry's gateway): {second}",
+        UNIT.1
+    );
+
+    let arrived = wait_for(|| async { Ok(nghe_an.store().incoming(&first).await?.is_some()) }).await?;
+    if !arrived {
+        bail!("the document did not reach Nghệ An within 30 s");
+    }
+    println!("   Đã đến / arrived at Nghệ An, chữ ký và chứng thư đã kiểm tra / signature and chain verified");
+    let status = nghe_an.answer("demo", &first, edxml::StatusCode::Accepted, None).await?;
+    println!("   UBND tỉnh Nghệ An trả trạng thái 03 (Đã tiếp nhận) / answers 03: {status}");
+    let statuses = wait_for(|| async {
+        let items = office.store().inbox(None, 0, 100).await?;
+        Ok(items.iter().filter(|i| i.package.kind == PackageKind::Status).count() >= 4)
+    })
+    .await?;
+    println!("\n== Trạng thái về Văn phòng Chính phủ / statuses back at the Office ==");
+    for item in office.store().inbox(None, 0, 100).await? {
+        println!(
+            "   {} ← {}: {}",
+            item.package.document_id.as_deref().unwrap_or("?"),
+            item.package.sender,
+            item.package.subject.as_deref().unwrap_or("")
+        );
+    }
+    if !statuses {
+        println!("   (chưa đủ trạng thái sau 30 s / not every status arrived within 30 s)");
+    }
+    Ok(())
+}
+
+/// The document addressed to `to` instead of its recipients.
+fn retarget(document: &[u8], to: &str) -> Result<Vec<u8>> {
+    let parsed = edxml::parse(&bytes::Bytes::copy_from_slice(document), &edxml::Limits::default())?;
+    let Package::Document(mut doc) = parsed.package else { bail!("the example is not a document") };
+    let mut recipient = doc.header.to.first().cloned().unwrap_or_default();
+    recipient.organ_id = Some(edxml::OrganId::from(AgencyCode::parse(to)?));
+    recipient.organ_name = Some(UNIT.1.into());
+    doc.header.to = vec![recipient];
+    if let Some(id) = doc.header.document_id.as_mut() {
+        *id = id.replace("4521", "4522");
+    }
+    Ok(edxml::write(&Package::Document(doc)))
+}
+
+async fn wait_for<F, Fut>(check: F) -> Result<bool>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<bool>>,
+{
+    for _ in 0..300 {
+        if check().await? {
+            return Ok(true);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(false)
+}
+
+fn write_demo_json(data_dir: &Path, ca: &Ca, hub_url: &str, running: &[Running]) -> Result<PathBuf> {
+    let mut agencies: Vec<serde_json::Value> = running
+        .iter()
+        .map(|r| {
+            json!({
+                "organ_id": r.agency, "gateway_url": r.url, "api_key": r.api_key,
+                "sdk_url": null, "sdk_system_id": null, "sdk_secret": null,
+            })
+        })
+        .collect();
+    agencies.push(json!({
+        "organ_id": UNIT.0, "gateway_url": null, "api_key": null, "served_by": "000.00.00.G12",
+        "sdk_url": null, "sdk_system_id": null, "sdk_secret": null,
+    }));
+    let info = json!({
+        "hub_url": hub_url,
+        "hub_sdk_url": null,
+        "ca_url": ca.url,
+        "ca_root_pem": crate::ca_cmd::pem("CERTIFICATE", &ca.root),
+        "agencies": agencies,
+    });
+    let path = data_dir.join("demo.json");
+    let temp = data_dir.join("demo.json.partial");
+    std::fs::write(&temp, serde_json::to_string_pretty(&info)?)?;
+    std::fs::rename(&temp, &path)?;
+    Ok(path)
+}
