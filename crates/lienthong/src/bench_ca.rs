@@ -16,7 +16,6 @@ pub(crate) fn run(certificates: usize, openssl_runs: usize, revoked: usize) -> R
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let endpoints = Endpoints::new("http://127.0.0.1:8080");
     let new = Authority::create(KeyAlgorithm::P256, "lienthong bench", &endpoints, OffsetDateTime::now_utc())?;
-    let new_root = new.root_der.clone();
     let authority = Authority::new(new.issuing_der, new.issuing_key, endpoints);
     let subscriber = KeyPair::generate(KeyAlgorithm::P256)?;
     let request = IssueRequest {
@@ -39,7 +38,7 @@ pub(crate) fn run(certificates: usize, openssl_runs: usize, revoked: usize) -> R
     println!("{:<58} {openssl_rate:>14.0}", format!("openssl ca -batch, {openssl_runs} runs in a loop (peer)"));
     println!("{:<58} {:>13.1}x", "lienthong (durable) vs openssl ca", durable_rate / openssl_rate);
     crl(&authority, revoked)?;
-    crate::bench_ocsp::run(&authority, &new_root, &subscriber)?;
+    crate::bench_ocsp::run()?;
     Ok(ExitCode::SUCCESS)
 }
 
