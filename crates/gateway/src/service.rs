@@ -280,8 +280,10 @@ impl Gateway {
         let deliveries = list["deliveries"].as_array().cloned().unwrap_or_default();
         let mut handled = 0;
         for delivery in deliveries {
-            if self.take_in(&delivery).await.is_ok() {
-                handled += 1;
+            match self.take_in(&delivery).await {
+                Ok(()) => handled += 1,
+                // Left unacknowledged at the hub: collected again on a later poll.
+                Err(e) => eprintln!("lienthong gateway {}: delivery {}: {e}", self.agency, delivery["id"]),
             }
         }
         Ok(handled)
@@ -347,7 +349,11 @@ impl Gateway {
         self.settle(delivery, None).await?;
         self.inbox_changed.notify_waiters();
         if received == Received::New && !is_status {
-            self.answer(GATEWAY_CLIENT, package_id, Status::Arrived, None).await?;
+            // The package is stored and acknowledged whatever happens here; a receipt that
+            // cannot be queued now (the hub unreachable for the sender's certificate) is reported.
+            if let Err(e) = self.answer(GATEWAY_CLIENT, package_id, Status::Arrived, None).await {
+                eprintln!("lienthong gateway {}: receipt 01 for {package_id} not queued: {e}", self.agency);
+            }
         }
         Ok(())
     }
