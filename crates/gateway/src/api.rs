@@ -36,6 +36,9 @@ pub enum ApiError {
     /// No such package.
     #[error("not found: {0}")]
     NotFound(String),
+    /// A state-secret document (Mật, Tối mật, Tuyệt mật): it must never travel over the exchange.
+    #[error("a state-secret document ({0}) must never travel over the exchange; nothing was queued")]
+    StateSecret(String),
     /// The gateway refused or could not do it.
     #[error(transparent)]
     Gateway(#[from] GatewayError),
@@ -53,6 +56,7 @@ impl ApiError {
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::StateSecret(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Gateway(GatewayError::Outgoing(_) | GatewayError::Answer(_)) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Gateway(GatewayError::Recipient { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Gateway(GatewayError::Hub(_)) => StatusCode::BAD_GATEWAY,
@@ -65,6 +69,7 @@ impl ApiError {
             Self::Unauthenticated => "unauthenticated",
             Self::BadRequest(_) => "bad-request",
             Self::NotFound(_) => "not-found",
+            Self::StateSecret(_) => "state-secret",
             Self::Gateway(GatewayError::Outgoing(_)) => "invalid-package",
             Self::Gateway(GatewayError::Answer(_)) => "cannot-answer",
             Self::Gateway(GatewayError::Recipient { .. }) => "unknown-recipient",
@@ -78,6 +83,9 @@ impl ApiError {
             Self::Unauthenticated => "Thiếu hoặc sai khóa API (Authorization: Bearer …).".into(),
             Self::BadRequest(why) => format!("Yêu cầu không hợp lệ: {why}"),
             Self::NotFound(what) => format!("Không tìm thấy: {what}"),
+            Self::StateSecret(level) => {
+                format!("Văn bản có độ mật ({level}) không được gửi qua trục liên thông; chưa gửi gì.")
+            }
             Self::Gateway(GatewayError::Outgoing(why)) => format!("Gói tin không hợp lệ, chưa gửi: {why}"),
             Self::Gateway(GatewayError::Answer(why)) => format!("Không tạo được gói tin trạng thái: {why}"),
             Self::Gateway(GatewayError::Recipient { code, .. }) => format!("Không gửi được tới đơn vị {code}"),
@@ -141,9 +149,32 @@ async fn submit(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: B
         .map(str::trim)
         .filter(|r| (1..=128).contains(&r.len()))
         .ok_or_else(|| ApiError::BadRequest("Idempotency-Key (1–128 characters) is required".into()))?;
+    secrecy(&headers)?;
     let (package_id, new) = gateway.submit(&client.id, reference, &body).await?;
     let status = if new { StatusCode::ACCEPTED } else { StatusCode::OK };
     Ok((status, axum::Json(json!({"package_id": package_id, "duplicate": !new, "state": "queued"}))).into_response())
+}
+
+/// The document's secrecy level, as the client declares it in `Lienthong-Secrecy` (Decree
+/// 30/2020: "Mật", "Tối mật", "Tuyệt mật"; absent or "thường" for an ordinary document). edXML has
+/// no element for it, so the client system, which knows, must say; secret documents are refused.
+fn secrecy(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get("lienthong-secrecy") else {
+        return Ok(());
+    };
+    let text = std::str::from_utf8(value.as_bytes())
+        .map_err(|_| ApiError::BadRequest("Lienthong-Secrecy is not UTF-8".into()))?
+        .trim()
+        .to_lowercase();
+    match text.as_str() {
+        "" | "thường" | "thuong" | "none" => Ok(()),
+        "mật" | "mat" | "tối mật" | "toi mat" | "tuyệt mật" | "tuyet mat" | "secret" | "top secret" => {
+            Err(ApiError::StateSecret(text))
+        }
+        other => Err(ApiError::BadRequest(format!(
+            "Lienthong-Secrecy {other:?}: use thường (ordinary), or Mật, Tối mật, Tuyệt mật"
+        ))),
+    }
 }
 
 async fn outbox(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {

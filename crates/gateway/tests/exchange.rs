@@ -283,6 +283,14 @@ async fn a_document_management_system_sends_reads_and_answers_through_the_api() 
         "{}",
         String::from_utf8_lossy(&body)
     );
+    for level in ["Mật", "Tối mật", "Tuyệt mật"] {
+        let headers = [("idempotency-key", "k-secret"), ("lienthong-secrecy", level)];
+        let (status, body) = api(&office, Some("office-key"), "POST", "/api/v1/packages", &headers, sample()).await;
+        assert_eq!((status, json(&body)["error"].as_str()), (422, Some("state-secret")), "{level}");
+    }
+    let ordinary = [("idempotency-key", "k-odd"), ("lienthong-secrecy", "bí mật quốc gia")];
+    let (status, _) = api(&office, Some("office-key"), "POST", "/api/v1/packages", &ordinary, sample()).await;
+    assert_eq!(status, 400, "an unknown level is not guessed at");
     assert!(office.store().due(OffsetDateTime::now_utc(), 10).await.expect("due").is_empty(), "nothing queued");
 
     let (status, body) =
