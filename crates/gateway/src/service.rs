@@ -293,7 +293,12 @@ impl Gateway {
         let text = |key: &str| delivery[key].as_str().unwrap_or_default().to_owned();
         let (id, package_id, sender, recipient) =
             (delivery["id"].as_i64().unwrap_or_default(), text("package_id"), text("sender"), text("recipient"));
-        if self.store.incoming(&package_id).await?.is_some() {
+        if let Some(held) = self.store.incoming(&package_id).await? {
+            // Stored before, but not acknowledged at the hub (a crash, or the receipt could not be
+            // queued): make sure of the receipt, then acknowledge.
+            if held.package.kind == PackageKind::Document {
+                self.answer(GATEWAY_CLIENT, &package_id, Status::Arrived, None).await?;
+            }
             return self.settle(id, None).await;
         }
         let url = format!("{}/v1/packages/{package_id}/content", self.hub_url);
@@ -346,16 +351,16 @@ impl Gateway {
             size: i64::try_from(blob.size).unwrap_or(i64::MAX),
         };
         let received = self.store.receive(&incoming, OffsetDateTime::now_utc()).await?;
-        self.settle(delivery, None).await?;
-        self.inbox_changed.notify_waiters();
-        if received == Received::New && !is_status {
-            // The package is stored and acknowledged whatever happens here; a receipt that
-            // cannot be queued now (the hub unreachable for the sender's certificate) is reported.
-            if let Err(e) = self.answer(GATEWAY_CLIENT, package_id, Status::Arrived, None).await {
-                eprintln!("lienthong gateway {}: receipt 01 for {package_id} not queued: {e}", self.agency);
-            }
+        if received == Received::New {
+            self.inbox_changed.notify_waiters();
         }
-        Ok(())
+        // The receipt is queued (once: its reference is fixed) before the hub is told; if it
+        // cannot be, the delivery stays at the hub and is collected again, and the receipt
+        // retried then.
+        if !is_status {
+            self.answer(GATEWAY_CLIENT, package_id, Status::Arrived, None).await?;
+        }
+        self.settle(delivery, None).await
     }
 
     async fn refuse(&self, delivery: i64, refusal: &Refusal) -> Result<(), GatewayError> {

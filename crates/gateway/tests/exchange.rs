@@ -346,3 +346,32 @@ async fn a_document_management_system_sends_reads_and_answers_through_the_api() 
     let (status, body) = api(&office, Some("office-key"), "GET", "/openapi.json", &[], Vec::new()).await;
     assert_eq!((status, json(&body)["openapi"].as_str()), (200, Some("3.1.0")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_that_cannot_be_queued_keeps_the_delivery_until_it_can() {
+    let net = Network::start().await;
+    let (office, _) = net.gateway("000.00.00.G22", "Văn phòng Chính phủ").await;
+    let (nghe_an, _) = net.gateway("000.00.00.H41", "UBND tỉnh Nghệ An").await;
+    for (agency, name) in [("000.00.00.H14", "UBND tỉnh Cao Bằng"), ("000.00.00.G17", "Bộ Tư pháp")] {
+        net.gateway(agency, name).await;
+    }
+    let (package_id, _) = office.submit("qlvb", "VPCP-2026-0003", &sample()).await.expect("queued");
+    office.send_due().await.expect("sent");
+    let now = OffsetDateTime::now_utc();
+    let good = net.hub.store().mailbox_certificate("000.00.00.G22").await.expect("read").expect("registered");
+    net.hub.store().put_mailbox("000.00.00.G22", b"not a certificate", now).await.expect("broken");
+
+    assert_eq!(nghe_an.receive(Duration::from_secs(5)).await.expect("polled"), 0, "the receipt cannot be sealed");
+    assert_eq!(nghe_an.store().inbox(None, 0, 10).await.expect("inbox").len(), 1, "stored once already");
+    let state = |copies: Vec<store::DeliveryRecord>| {
+        copies.into_iter().find(|d| d.recipient == "000.00.00.H41").map(|d| d.state)
+    };
+    assert_eq!(state(net.hub.store().deliveries(&package_id).await.expect("view")), Some(DeliveryState::Queued));
+
+    net.hub.store().put_mailbox("000.00.00.G22", &good, now).await.expect("repaired");
+    assert_eq!(nghe_an.receive(Duration::from_secs(5)).await.expect("polled"), 1);
+    assert_eq!(state(net.hub.store().deliveries(&package_id).await.expect("view")), Some(DeliveryState::Acknowledged));
+    assert_eq!(nghe_an.store().inbox(None, 0, 10).await.expect("inbox").len(), 1, "still once");
+    assert_eq!(nghe_an.send_due().await.expect("receipt"), 1, "the 01 goes out after all");
+    assert_eq!(office.receive(Duration::from_secs(5)).await.expect("status"), 1);
+}
