@@ -9,6 +9,7 @@
 pub mod api;
 mod incoming;
 mod outgoing;
+pub mod sdk_api;
 mod service;
 mod trust;
 

@@ -191,6 +191,12 @@ impl Gateway {
         Err(GatewayError::Hub(format!("{status}: {reason}")))
     }
 
+    /// The hub's agency registry (for the SDK's agency list).
+    pub async fn hub_agencies(&self) -> Result<Value, GatewayError> {
+        let list = self.hub_json(Method::GET, &format!("{}/v1/agencies", self.hub_url), Body::empty()).await?;
+        Ok(list["agencies"].clone())
+    }
+
     /// Answers a received document with `status` (01–06, 15, 16), signed and sealed for its
     /// sender, queued like any package.
     pub async fn answer(

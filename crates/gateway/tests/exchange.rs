@@ -375,3 +375,125 @@ async fn a_receipt_that_cannot_be_queued_keeps_the_delivery_until_it_can() {
     assert_eq!(nghe_an.send_due().await.expect("receipt"), 1, "the 01 goes out after all");
     assert_eq!(office.receive(Duration::from_secs(5)).await.expect("status"), 1);
 }
+
+/// Headers as the Government Office SDK (2.0.1) builds them, signed with `secret`.
+fn sdk_headers(system: &str, secret: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let now = OffsetDateTime::now_utc().to_offset(time::UtcOffset::from_hms(7, 0, 0).expect("offset"));
+    let format = time::macros::format_description!("[day][month][year]T[hour][minute][second]");
+    let stamp = format!("{}+{:04}", now.format(format).expect("format"), now.millisecond());
+    let mut params: Vec<(String, String)> =
+        vec![("systemid".into(), system.into()), ("servicetype".into(), "eDoc".into()), ("timestamp".into(), stamp)];
+    params.extend(extra.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())));
+    let signed = format!(
+        "{{{}}}",
+        params.iter().map(|(n, v)| format!("\"XroadVnpt-{n}\":\"{v}\"")).collect::<Vec<_>>().join(",")
+    );
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_bytes());
+    let mac: String =
+        aws_lc_rs::hmac::sign(&key, signed.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
+    let mut headers: Vec<(String, String)> =
+        params.iter().map(|(n, v)| (format!("XroadVnpt-{n}"), v.clone())).collect();
+    headers.push(("XroadVnpt-sign-header-key".into(), names.join(";")));
+    headers.push(("XroadVnpt-sign-header".into(), signed));
+    headers.push(("XroadVnpt-hash-header".into(), mac));
+    headers
+}
+
+async fn sdk_call(
+    gateway: &Arc<Gateway>,
+    operation: &str,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+) -> serde_json::Value {
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+    let mut request = axum::http::Request::builder().method("POST").uri(format!("/{operation}"));
+    for (name, value) in headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    let response = gateway::sdk_api::router(gateway.clone())
+        .oneshot(request.body(axum::body::Body::from(body)).expect("request"))
+        .await
+        .expect("infallible");
+    assert_eq!(response.status().as_u16(), 200);
+    json(&response.into_body().collect().await.expect("body").to_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn systems_built_on_the_sdk_send_and_receive_through_their_gateway_unchanged() {
+    let net = Network::start().await;
+    let (office, _) = net.gateway("000.00.00.G22", "Văn phòng Chính phủ").await;
+    let (nghe_an, _) = net.gateway("000.00.00.H41", "UBND tỉnh Nghệ An").await;
+    for (agency, name) in [("000.00.00.H14", "UBND tỉnh Cao Bằng"), ("000.00.00.G17", "Bộ Tư pháp")] {
+        net.gateway(agency, name).await;
+    }
+    let now = OffsetDateTime::now_utc();
+    let office_client = office.store().add_client("SDK VPCP", "unused-hash-1", now).await.expect("client");
+    office.store().add_sdk_system(&office_client.id, "vpcp-qlvb", "bí mật VPCP", now).await.expect("sdk");
+    let nghe_an_client = nghe_an.store().add_client("SDK Nghệ An", "unused-hash-2", now).await.expect("client");
+    nghe_an.store().add_sdk_system(&nghe_an_client.id, "nghean-qlvb", "bí mật Nghệ An", now).await.expect("sdk");
+
+    let forged =
+        sdk_call(&office, "sendEdoc", &sdk_headers("vpcp-qlvb", "wrong", &[("from", "000.00.00.G22")]), sample()).await;
+    assert_eq!((forged["status"].as_str(), forged["ErrorCode"].as_str()), (Some("FAIL"), Some("401")), "{forged}");
+    let hash: String = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &sample())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:x}"))
+        .collect();
+    let send = sdk_headers(
+        "vpcp-qlvb",
+        "bí mật VPCP",
+        &[("from", "000.00.00.G22"), ("messagetype", "edoc"), ("hash-file", &hash)],
+    );
+    let sent = sdk_call(&office, "sendEdoc", &send, sample()).await;
+    assert_eq!((sent["status"].as_str(), sent["ErrorCode"].as_str()), (Some("OK"), Some("0")), "{sent}");
+    let again = sdk_call(&office, "sendEdoc", &send, sample()).await;
+    assert_eq!(again["DocId"], sent["DocId"], "the same bytes twice are one package");
+    let tampered = sdk_call(&office, "sendEdoc", &send, b"<edXML/>".to_vec()).await;
+    assert_eq!(tampered["ErrorCode"], "402", "hash-file must match the upload");
+    office.send_due().await.expect("sent");
+    nghe_an.receive(Duration::from_secs(5)).await.expect("collected");
+
+    let list = sdk_call(
+        &nghe_an,
+        "getReceivedEdocList",
+        &sdk_headers("nghean-qlvb", "bí mật Nghệ An", &[("messagetype", "edoc")]),
+        b"{}".to_vec(),
+    )
+    .await;
+    let items = list["data"].as_array().expect("data").clone();
+    assert_eq!(items.len(), 1, "{list}");
+    let doc_id = items[0]["docId"].as_str().expect("docId").to_owned();
+    assert_eq!(items[0]["from"], "000.00.00.G22");
+    let fetched = sdk_call(
+        &nghe_an,
+        "getEdoc",
+        &sdk_headers("nghean-qlvb", "bí mật Nghệ An", &[("docId", &doc_id)]),
+        b"{}".to_vec(),
+    )
+    .await;
+    let edxml =
+        base64::engine::general_purpose::STANDARD.decode(fetched["data"].as_str().expect("data")).expect("base64");
+    assert!(String::from_utf8_lossy(&edxml).contains("000.00.00.G22"));
+    let done = sdk_call(
+        &nghe_an,
+        "updateStatus",
+        &sdk_headers("nghean-qlvb", "bí mật Nghệ An", &[("docId", &doc_id), ("status", "done")]),
+        b"{}".to_vec(),
+    )
+    .await;
+    assert_eq!(done["status"], "OK", "{done}");
+    let after = sdk_call(
+        &nghe_an,
+        "getReceivedEdocList",
+        &sdk_headers("nghean-qlvb", "bí mật Nghệ An", &[("messagetype", "edoc")]),
+        b"{}".to_vec(),
+    )
+    .await;
+    assert_eq!(after["data"].as_array().expect("data").len(), 0, "an acknowledged item leaves the list");
+    let agencies =
+        sdk_call(&nghe_an, "getAgenciesList", &sdk_headers("nghean-qlvb", "bí mật Nghệ An", &[]), b"{}".to_vec()).await;
+    assert!(agencies["data"].as_array().expect("data").iter().any(|a| a["code"] == "000.00.00.G22"), "{agencies}");
+}

@@ -118,6 +118,9 @@ type IncomingRow =
     (i64, String, i64, String, String, String, Option<String>, Option<String>, String, String, i64, i64, i64);
 
 const INSERT_CLIENT: &str = "INSERT INTO gw_clients (id, name, key_hash, created_at) VALUES ($1, $2, $3, $4)";
+const INSERT_SDK_SYSTEM: &str =
+    "INSERT INTO gw_sdk_systems (system_id, client, secret, created_at) VALUES ($1, $2, $3, $4)";
+const SDK_SYSTEM: &str = "SELECT client, secret FROM gw_sdk_systems WHERE system_id = $1";
 const CLIENT_BY_KEY: &str = "SELECT id, name FROM gw_clients WHERE key_hash = $1";
 const OUTGOING_COLUMNS: &str = "package_id, client, client_ref, kind, sender, recipients, document_id, blob, size, sha256, \
      attempts, next_attempt_at, sent_at";
@@ -208,6 +211,29 @@ impl GatewayStore for Store {
         let row: Option<(String, String)> =
             on_backend!(self, pool => sqlx::query_as(CLIENT_BY_KEY).bind(key_hash).fetch_optional(pool).await?);
         Ok(row.map(|(id, name)| ClientRecord { id, name }))
+    }
+
+    async fn add_sdk_system(
+        &self,
+        client: &str,
+        system_id: &str,
+        secret: &str,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let entry = PendingEntry::new("cli", "sdk-system.created", json!({"system": system_id, "client": client}), at);
+        on_backend!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let seq = audit_begin!(tx);
+            sqlx::query(INSERT_SDK_SYSTEM).bind(system_id).bind(client).bind(secret).bind(at.unix_timestamp())
+                .execute(&mut *tx).await?;
+            audit_append!(tx, seq, &entry);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    async fn sdk_system(&self, system_id: &str) -> Result<Option<(String, String)>, StoreError> {
+        Ok(on_backend!(self, pool => sqlx::query_as(SDK_SYSTEM).bind(system_id).fetch_optional(pool).await?))
     }
 
     async fn enqueue(&self, package: &OutgoingPackage, at: OffsetDateTime) -> Result<Enqueued, StoreError> {

@@ -252,6 +252,16 @@ pub trait GatewayStore {
     ) -> impl Future<Output = Result<ClientRecord, StoreError>> + Send;
     /// The client system whose API key hashes to `key_hash`.
     fn client_by_key(&self, key_hash: &str) -> impl Future<Output = Result<Option<ClientRecord>, StoreError>> + Send;
+    /// Lets client `client` also call as SDK system `system_id`, authenticated with `secret`.
+    fn add_sdk_system(
+        &self,
+        client: &str,
+        system_id: &str,
+        secret: &str,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The client and secret of SDK system `system_id`.
+    fn sdk_system(&self, system_id: &str) -> impl Future<Output = Result<Option<(String, String)>, StoreError>> + Send;
     /// Queues a package; the same client reference again returns the earlier package's id.
     fn enqueue(
         &self,

@@ -155,6 +155,9 @@ async fn gateway_story(store: &Store) {
     let client = store.add_client("Hệ thống QLVB", "key-hash", now).await.expect("client");
     assert_eq!(store.client_by_key("key-hash").await.expect("read"), Some(client.clone()));
     assert_eq!(store.client_by_key("other").await.expect("read"), None);
+    store.add_sdk_system(&client.id, "vpcp-qlvb", "bí mật", now).await.expect("sdk system");
+    assert_eq!(store.sdk_system("vpcp-qlvb").await.expect("read"), Some((client.id.clone(), "bí mật".to_owned())));
+    assert_eq!(store.sdk_system("other").await.expect("read"), None);
 
     let package = OutgoingPackage {
         package_id: "g22-0001".into(),
@@ -215,7 +218,17 @@ async fn gateway_story(store: &Store) {
     assert!(store.incoming("h41-0042").await.expect("read").expect("held").acknowledged);
     assert!(matches!(store.acknowledge_incoming("nope", "client:x", now).await, Err(StoreError::UnknownPackage(_))));
     let log: Vec<String> = store.audit_entries(0, 100).await.expect("log").into_iter().map(|e| e.action).collect();
-    assert_eq!(log, ["client.created", "package.queued", "package.sent", "package.received", "package.acknowledged"]);
+    assert_eq!(
+        log,
+        [
+            "client.created",
+            "sdk-system.created",
+            "package.queued",
+            "package.sent",
+            "package.received",
+            "package.acknowledged"
+        ]
+    );
 }
 
 #[tokio::test]

@@ -8,6 +8,15 @@ CREATE TABLE gw_clients (
     created_at  BIGINT NOT NULL
 );
 
+-- Client systems that speak the Government Office SDK's protocol: its HMAC needs the secret
+-- itself, so it is kept (unlike API keys, of which only hashes are kept).
+CREATE TABLE gw_sdk_systems (
+    system_id   TEXT PRIMARY KEY,
+    client      TEXT NOT NULL REFERENCES gw_clients (id),
+    secret      TEXT NOT NULL,
+    created_at  BIGINT NOT NULL
+);
+
 -- Outgoing packages, signed and sealed, held until the hub has acknowledged them. A client's
 -- own reference makes a submission idempotent: the same reference again is the same package.
 CREATE TABLE gw_outbox (
