@@ -112,6 +112,8 @@ struct Running {
     gateway: Arc<Gateway>,
     url: String,
     api_key: String,
+    sdk_system: String,
+    sdk_secret: String,
 }
 
 /// Runs the network, sends the example exchange, writes `demo.json`; serves until Ctrl-C
@@ -194,7 +196,11 @@ async fn start_gateway(
     std::fs::create_dir_all(&home)?;
     let store = Store::open(&format!("sqlite://{}", home.join("gateway.sqlite").display())).await?;
     let api_key = ca::new_token()?;
-    store.add_client(&format!("QLVB {name}"), &gateway::api::key_hash(&api_key), OffsetDateTime::now_utc()).await?;
+    let record =
+        store.add_client(&format!("QLVB {name}"), &gateway::api::key_hash(&api_key), OffsetDateTime::now_utc()).await?;
+    let sdk_system = format!("qlvb-{}", code.replace('.', "-").to_lowercase());
+    let sdk_secret = ca::new_token()?;
+    store.add_sdk_system(&record.id, &sdk_system, &sdk_secret, OffsetDateTime::now_utc()).await?;
     let keys = GatewayKeys {
         seal: Signer { key: seal_key, certificate_der: seal_cert.der },
         certificate_der: tls_cert.der.clone(),
@@ -215,8 +221,9 @@ async fn start_gateway(
     let server = ServerTls::builder(Identity::from_pkcs8(ca.chain(&tls_cert), tls_pkcs8)?).build()?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("https://localhost:{}", listener.local_addr()?.port());
-    tokio::spawn(tls::serve(listener, gateway::api::router(gateway.clone()), server, std::future::pending()));
-    Ok(Running { agency: code, gateway, url, api_key })
+    let routes = gateway::api::router(gateway.clone()).merge(gateway::sdk_api::router(gateway.clone()));
+    tokio::spawn(tls::serve(listener, routes, server, std::future::pending()));
+    Ok(Running { agency: code, gateway, url, api_key, sdk_system, sdk_secret })
 }
 
 /// Every 30 s: the CA's current CRL to the hub's TLS and each gateway's trust store.
@@ -316,7 +323,7 @@ fn write_demo_json(data_dir: &Path, ca: &Ca, hub_url: &str, running: &[Running])
         .map(|r| {
             json!({
                 "organ_id": r.agency, "gateway_url": r.url, "api_key": r.api_key,
-                "sdk_url": null, "sdk_system_id": null, "sdk_secret": null,
+                "sdk_url": r.url, "sdk_system_id": r.sdk_system, "sdk_secret": r.sdk_secret,
             })
         })
         .collect();
