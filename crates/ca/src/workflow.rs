@@ -193,11 +193,13 @@ impl CaService {
             }
             Submission::Renew { serial, csr } => {
                 let old = self.replaceable(&serial).await?;
+                self.check_holder(account, &serial).await?;
                 let key = Key::new_or_kept(csr, &old)?;
                 (RequestKind::Renew, old.profile, old.subject, old.agency, Some(serial), key)
             }
             Submission::Reissue { serial, title, csr } => {
                 let old = self.replaceable(&serial).await?;
+                self.check_holder(account, &serial).await?;
                 let subject = SubjectName::parse(&old.subject)
                     .map_err(|e| WorkflowError::BadRequest(e.to_string()))?
                     .with(NameAttribute::Title, &title)
@@ -237,6 +239,27 @@ impl CaService {
             replaces,
             requested_by: account.id.clone(),
         })
+    }
+
+    /// A subscriber renews or re-issues only a certificate issued on its own request; officers
+    /// and operators act for others.
+    async fn check_holder(&self, account: &Account, serial: &CertSerial) -> Result<(), WorkflowError> {
+        if account.role != Role::Subscriber {
+            return Ok(());
+        }
+        let own = self
+            .store
+            .requests(1000)
+            .await?
+            .into_iter()
+            .any(|r| r.request.requested_by == account.id && r.serial.as_ref() == Some(serial));
+        if own {
+            Ok(())
+        } else {
+            Err(forbid(format!(
+                "certificate {serial} was not issued on this account's request; ask a registration officer"
+            )))
+        }
     }
 
     /// A certificate that may be renewed or re-issued: known and not revoked.

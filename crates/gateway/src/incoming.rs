@@ -116,6 +116,17 @@ pub fn open_package(
     if !errors.is_empty() {
         return Err(Refusal::Invalid(errors.join("; ")));
     }
+    let from = match &parsed.package {
+        Package::Document(document) => document.header.from.as_ref(),
+        Package::Status(status) => status.header.from.as_ref(),
+    };
+    let named = from.and_then(|f| f.organ_id.as_ref()).map(|o| o.as_str().to_owned());
+    if named.as_deref() != Some(sender) {
+        return Err(Refusal::Invalid(format!(
+            "the package's From/OrganId {} is not its sender {sender}",
+            named.unwrap_or_else(|| "(none)".into())
+        )));
+    }
     Ok(Opened { edxml, package: parsed.package, signer_subject, legacy_signature: verified.legacy() })
 }
 

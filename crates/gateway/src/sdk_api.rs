@@ -77,13 +77,12 @@ async fn list(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Respon
         Err(refusal) => return refusal,
     };
     let kind = if call.param("messagetype") == Some("status") { PackageKind::Status } else { PackageKind::Document };
-    let items = match gateway.store().inbox(None, 0, 500).await {
+    let items = match gateway.store().unacknowledged(kind, 500).await {
         Ok(items) => items,
         Err(e) => return failure("500", &e.to_string()),
     };
     let data: Vec<Value> = items
         .iter()
-        .filter(|i| i.package.kind == kind && !i.acknowledged)
         .map(|i| {
             let at = OffsetDateTime::from_unix_timestamp(i.received_at)
                 .map(|t| edxml::VnTimestamp::from_instant(t).iso())

@@ -313,7 +313,12 @@ impl Gateway {
             .request(Method::GET, &url, HeaderMap::new(), Body::empty())
             .await
             .map_err(|e| GatewayError::Hub(e.to_string()))?;
+        let status = response.status();
         let sealed = response.bytes().await.map_err(|e| GatewayError::Hub(e.to_string()))?;
+        if status != StatusCode::OK {
+            // Not the package: the delivery stays at the hub and is collected again.
+            return Err(GatewayError::Hub(format!("content of {package_id}: {status}: {}", hub_reason(&sealed))));
+        }
         let opened = open_package(
             &sealed,
             &self.keys.certificate_der,
@@ -324,6 +329,10 @@ impl Gateway {
         );
         match opened {
             Ok(opened) => self.keep(id, &package_id, &sender, &recipient, &opened).await,
+            // No current CRL: the signer's status is unknown now, not bad; try again later.
+            Err(Refusal::Signer(crate::TrustError::StatusUnknown)) => {
+                Err(GatewayError::Hub(format!("{package_id}: the signer's revocation status is unknown for now")))
+            }
             Err(refusal) => self.refuse(id, &refusal).await,
         }
     }

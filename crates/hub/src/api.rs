@@ -134,7 +134,7 @@ type HubResult = Result<Response, HubError>;
 /// The hub's routes over `service`; a layer in front must add the [`Caller`] extension.
 pub fn router(service: Arc<HubService>) -> Router {
     Router::new()
-        .route("/v1/packages", post(submit))
+        .route("/v1/packages", post(submit).layer(axum::extract::DefaultBodyLimit::disable()))
         .route("/v1/mailbox", get(mailbox))
         .route("/v1/packages/{id}/content", get(content))
         .route("/v1/packages/{id}/deliveries", get(deliveries))
@@ -142,7 +142,7 @@ pub fn router(service: Arc<HubService>) -> Router {
         .route("/v1/deliveries/{id}/refuse", post(refuse))
         .route("/v1/agencies", get(agencies))
         .route("/v1/agencies/{code}/certificate", get(agency_certificate))
-        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(axum::extract::DefaultBodyLimit::max(8 * 1024))
         .with_state(service)
 }
 

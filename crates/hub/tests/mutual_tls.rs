@@ -125,7 +125,10 @@ async fn gateways_are_known_by_their_certificates_and_a_revoked_one_is_refused()
     };
     assert!(server_tls.set_crls(vec![crl(&[revoked])]).expect("new CRL"));
     let refused = call(&nghe_an, Method::GET, &format!("{url}/v1/mailbox"), HeaderMap::new(), Vec::new()).await;
-    assert!(refused.is_err(), "a revoked gateway is refused at the handshake: {refused:?}");
+    // Refused at the handshake on a new connection; on a kept-alive one that races its closing,
+    // the request is served as nobody and refused by the hub.
+    let refused_as_nobody = matches!(&refused, Ok((StatusCode::UNAUTHORIZED, _)));
+    assert!(refused.is_err() || refused_as_nobody, "a revoked gateway is refused: {refused:?}");
     let (status, _) = call(&office, Method::GET, &format!("{url}/v1/mailbox"), HeaderMap::new(), Vec::new())
         .await
         .expect("others go on");

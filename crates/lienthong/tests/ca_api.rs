@@ -252,6 +252,12 @@ fn three_levels(ca: &Ca, tamper: &dyn Fn(&str)) {
 
     // 4. Re-issue on change of position: new title, same key; the old one superseded at once.
     let reissue = json!({"kind": "reissue", "serial": old_serial, "title": "Phó Cục trưởng"});
+    let colleague = ca.account("Lê Thị Bích", "subscriber", Some("000.00.04.G12"));
+    let takeover = ca.json("POST", "/api/v1/requests", &colleague, Some(&reissue), 403);
+    assert!(
+        takeover["message_en"].as_str().expect("en").contains("not issued on this account's request"),
+        "{takeover}"
+    );
     let id2 = ca.json("POST", "/api/v1/requests", &subscriber, Some(&reissue), 201)["id"].as_i64().expect("id");
     ca.json("POST", &format!("/api/v1/requests/{id2}/approve"), &officer_g12, None, 200);
     let reissued = ca.json("POST", &format!("/api/v1/requests/{id2}/issue"), &operator, None, 200);

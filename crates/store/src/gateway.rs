@@ -361,6 +361,17 @@ impl GatewayStore for Store {
         rows.into_iter().map(incoming).collect()
     }
 
+    async fn unacknowledged(&self, kind: PackageKind, limit: u32) -> Result<Vec<IncomingRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {INCOMING_COLUMNS} FROM gw_inbox i WHERE i.kind = $1 AND NOT EXISTS \
+             (SELECT 1 FROM gw_inbox_events e WHERE e.package_id = i.package_id AND e.event = 'acknowledged') \
+             ORDER BY i.id LIMIT $2"
+        );
+        let rows: Vec<IncomingRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(kind.as_str()).bind(i64::from(limit)).fetch_all(pool).await?);
+        rows.into_iter().map(incoming).collect()
+    }
+
     async fn incoming(&self, package_id: &str) -> Result<Option<IncomingRecord>, StoreError> {
         let sql = format!("SELECT {INCOMING_COLUMNS} FROM gw_inbox i WHERE i.package_id = $1");
         let row: Option<IncomingRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(package_id).fetch_optional(pool).await?);

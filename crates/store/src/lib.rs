@@ -305,6 +305,12 @@ pub trait GatewayStore {
         after: i64,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<IncomingRecord>, StoreError>> + Send;
+    /// Inbox items of `kind` no client has acknowledged yet, oldest first.
+    fn unacknowledged(
+        &self,
+        kind: PackageKind,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<IncomingRecord>, StoreError>> + Send;
     /// One inbox item.
     fn incoming(&self, package_id: &str) -> impl Future<Output = Result<Option<IncomingRecord>, StoreError>> + Send;
     /// A client system's acknowledgement of an inbox item (idempotent).

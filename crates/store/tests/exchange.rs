@@ -213,7 +213,11 @@ async fn gateway_story(store: &Store) {
     assert_eq!(inbox[0].package, incoming);
     assert!(store.inbox(Some("000.00.00.H14"), 0, 10).await.expect("inbox").is_empty());
     assert_eq!(store.inbox(None, inbox[0].id, 10).await.expect("after").len(), 0);
+    let waiting = store.unacknowledged(PackageKind::Status, 10).await.expect("unacknowledged");
+    assert_eq!(waiting.len(), 1);
+    assert!(store.unacknowledged(PackageKind::Document, 10).await.expect("none").is_empty());
     store.acknowledge_incoming("h41-0042", "client:x", now).await.expect("ack");
+    assert!(store.unacknowledged(PackageKind::Status, 10).await.expect("gone").is_empty());
     store.acknowledge_incoming("h41-0042", "client:x", now).await.expect("ack again");
     assert!(store.incoming("h41-0042").await.expect("read").expect("held").acknowledged);
     assert!(matches!(store.acknowledge_incoming("nope", "client:x", now).await, Err(StoreError::UnknownPackage(_))));

@@ -366,7 +366,7 @@ impl Connection {
             .header_read_timeout(limits.header_timeout)
             .max_header_size(limits.max_header_bytes)
             .max_headers(limits.max_headers);
-        let connection = http.serve_connection(TokioIo::new(stream), self.service(chain.first()));
+        let connection = http.serve_connection(TokioIo::new(stream), self.service(&chain));
         let mut connection = std::pin::pin!(connection);
         let mut closing = false;
         loop {
@@ -409,7 +409,8 @@ impl Connection {
     }
 
     /// The router, with the connection's facts added to each request.
-    fn service(&self, leaf: Option<&CertificateDer<'static>>) -> WithPeer {
+    fn service(&self, chain: &[CertificateDer<'static>]) -> WithPeer {
+        let leaf = chain.first();
         let identity = leaf.and_then(|der| PeerIdentity::from_der(der));
         if leaf.is_some() && identity.is_none() {
             tracing::warn!(remote = %self.remote, "a verified client certificate could not be parsed");
@@ -419,6 +420,9 @@ impl Connection {
             remote: self.remote,
             certificate: leaf.map(|der| PeerCertificate(Arc::from(der.as_ref()))),
             identity,
+            chain: chain.to_vec(),
+            generations: self.tls.shared.current.subscribe(),
+            checked: std::sync::Mutex::new(None),
         }
     }
 }
@@ -429,6 +433,30 @@ struct WithPeer {
     remote: SocketAddr,
     certificate: Option<PeerCertificate>,
     identity: Option<PeerIdentity>,
+    /// The client's chain, re-checked on a request when the CRLs changed since the last check,
+    /// so a request that races the connection's closing is not served as the revoked client.
+    chain: Vec<CertificateDer<'static>>,
+    generations: watch::Receiver<Arc<Generation>>,
+    checked: std::sync::Mutex<Option<(Arc<Generation>, bool)>>,
+}
+
+impl WithPeer {
+    /// Whether the client's certificate is accepted under the current CRLs.
+    fn still_trusted(&self) -> bool {
+        if self.chain.is_empty() {
+            return true;
+        }
+        let current = self.generations.borrow().clone();
+        let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
+        match checked.as_ref() {
+            Some((generation, verdict)) if Arc::ptr_eq(generation, &current) => *verdict,
+            _ => {
+                let verdict = trusted(&current, &self.chain);
+                *checked = Some((current, verdict));
+                verdict
+            }
+        }
+    }
 }
 
 impl hyper::service::Service<hyper::Request<Incoming>> for WithPeer {
@@ -439,11 +467,15 @@ impl hyper::service::Service<hyper::Request<Incoming>> for WithPeer {
     fn call(&self, mut request: hyper::Request<Incoming>) -> Self::Future {
         let extensions = request.extensions_mut();
         extensions.insert(ConnectInfo(self.remote));
-        if let Some(certificate) = &self.certificate {
-            extensions.insert(certificate.clone());
-        }
-        if let Some(identity) = &self.identity {
-            extensions.insert(identity.clone());
+        // A client revoked since the handshake is served as nobody (handlers refuse it) until
+        // the connection closes.
+        if self.still_trusted() {
+            if let Some(certificate) = &self.certificate {
+                extensions.insert(certificate.clone());
+            }
+            if let Some(identity) = &self.identity {
+                extensions.insert(identity.clone());
+            }
         }
         self.router.clone().oneshot(request)
     }
