@@ -75,7 +75,7 @@ async fn a_certificate_no_crl_covers_is_refused() {
         .expect("server TLS");
     let server = Running::start(tls.clone()).await;
     let error = whoami(&pki.client(Some(&stranger)), &server).await.expect_err("unknown status");
-    assert!(error.to_string().contains("alert"), "{error}");
+    assert!(refused_at_handshake(&error.to_string()), "{error}");
     tls.set_crls(vec![pki.ca.crl(1, &[]), other_ca.crl(1, &[])]).expect("both CRLs");
     assert_eq!(whoami(&pki.client(Some(&stranger)), &server).await.expect("covered now"), NGHE_AN);
     server.stop().await;
@@ -87,7 +87,7 @@ async fn an_expired_crl_refuses_every_client_unless_allowed() {
     let stale = pki.ca.crl_at(1, &[], OffsetDateTime::now_utc() - time::Duration::days(2));
     let server = Running::start(pki.hub_tls(vec![stale.clone()])).await;
     let error = whoami(&pki.client(Some(&pki.nghe_an)), &server).await.expect_err("stale CRL");
-    assert!(error.to_string().contains("alert"), "{error}");
+    assert!(refused_at_handshake(&error.to_string()), "{error}");
     server.stop().await;
 
     let lenient = ServerTls::builder(pki.hub.identity())
@@ -191,4 +191,11 @@ async fn a_response_larger_than_the_limit_is_not_read_whole() {
     let streamed = axum::body::to_bytes(response.into_body(4 * 1024 * 1024), usize::MAX).await.expect("streamed");
     assert_eq!(streamed.len(), 2 * 1024 * 1024);
     server.stop().await;
+}
+
+/// How a client sees a server refusing its certificate: a TLS alert, or, when the refusal
+/// overtakes the first request (TLS 1.3 checks the client's certificate after the client has
+/// finished its handshake), a connection that closed before it was ready.
+fn refused_at_handshake(error: &str) -> bool {
+    ["alert", "connection was not ready", "connection closed", "reset by peer"].iter().any(|sign| error.contains(sign))
 }

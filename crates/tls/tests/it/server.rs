@@ -63,7 +63,7 @@ async fn curl_with_a_certificate_from_another_ca_is_refused() {
     let (code, output) = run("curl", args).await;
     assert_ne!(code, 0, "{output}");
     // Its issuing CA has the same name as ours, so the server finds a path whose signatures fail.
-    assert!(output.contains("alert"), "{output}");
+    assert!(output.contains("alert") || output.contains("SSL") || output.contains("reset"), "{output}");
     server.stop().await;
 }
 
