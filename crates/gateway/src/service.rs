@@ -77,7 +77,13 @@ pub struct Gateway {
     hub_url: String,
     outbox_ready: Notify,
     inbox_changed: Notify,
+    /// Where the next poll starts: 0, or past a whole page of deliveries that failed to be taken
+    /// in, so they do not hold up the rest (they are tried again once the rest is collected).
+    skip_through: std::sync::atomic::AtomicI64,
 }
+
+/// Deliveries the hub returns per poll (its default).
+const MAILBOX_PAGE: usize = 100;
 
 /// The client system the gateway itself acts as (automatic statuses).
 pub const GATEWAY_CLIENT: &str = "gateway";
@@ -103,6 +109,7 @@ impl Gateway {
             hub_url: hub_url.trim_end_matches('/').to_owned(),
             outbox_ready: Notify::new(),
             inbox_changed: Notify::new(),
+            skip_through: std::sync::atomic::AtomicI64::new(0),
         })
     }
 
@@ -281,9 +288,13 @@ impl Gateway {
     /// Collects what the hub holds for this gateway (waiting up to `wait` for something to
     /// arrive), and takes each in; returns how many were taken in or refused.
     pub async fn receive(&self, wait: Duration) -> Result<usize, GatewayError> {
-        let url = format!("{}/v1/mailbox?wait={}", self.hub_url, wait.as_secs());
+        use std::sync::atomic::Ordering;
+        let after = self.skip_through.load(Ordering::Relaxed);
+        let url = format!("{}/v1/mailbox?after={after}&wait={}", self.hub_url, wait.as_secs());
         let list = self.hub_json(Method::GET, &url, Body::empty()).await?;
         let deliveries = list["deliveries"].as_array().cloned().unwrap_or_default();
+        let last = deliveries.last().and_then(|d| d["id"].as_i64()).unwrap_or(after);
+        let full_page = deliveries.len() >= MAILBOX_PAGE;
         let mut handled = 0;
         for delivery in deliveries {
             match self.take_in(&delivery).await {
@@ -291,6 +302,13 @@ impl Gateway {
                 // Left unacknowledged at the hub: collected again on a later poll.
                 Err(e) => eprintln!("lienthong gateway {}: delivery {}: {e}", self.agency, delivery["id"]),
             }
+        }
+        if full_page && handled == 0 {
+            // A whole page that keeps failing would hold up everything behind it: the next poll
+            // looks past it; once past the end, polls start from the front again.
+            self.skip_through.store(last, Ordering::Relaxed);
+        } else if !full_page && after > 0 {
+            self.skip_through.store(0, Ordering::Relaxed);
         }
         Ok(handled)
     }
