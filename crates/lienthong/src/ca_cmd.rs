@@ -508,11 +508,7 @@ fn x509_not_after(der: &[u8]) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp()).ok()
 }
 
-pub(crate) fn pem(label: &str, der: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b64.as_bytes().chunks(64).filter_map(|c| std::str::from_utf8(c).ok()).collect();
-    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
-}
+pub(crate) use ca::pem;
 
 fn first_pem_block(text: &str) -> Option<Vec<u8>> {
     let start = text.find("-----BEGIN CERTIFICATE-----")? + "-----BEGIN CERTIFICATE-----".len();
