@@ -378,6 +378,30 @@ impl GatewayStore for Store {
         row.map(incoming).transpose()
     }
 
+    async fn sent(
+        &self,
+        kind: PackageKind,
+        client: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<OutgoingRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {OUTGOING_COLUMNS} FROM gw_outbox WHERE kind = $1 AND ($2 IS NULL OR client = $2) \
+             ORDER BY id DESC LIMIT $3"
+        );
+        let rows: Vec<OutgoingRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(kind.as_str()).bind(client).bind(i64::from(limit)).fetch_all(pool).await?);
+        rows.into_iter().map(outgoing).collect()
+    }
+
+    async fn statuses_for(&self, document_id: &str) -> Result<Vec<IncomingRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {INCOMING_COLUMNS} FROM gw_inbox i WHERE i.kind = 'status' AND i.document_id = $1 ORDER BY i.id"
+        );
+        let rows: Vec<IncomingRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(document_id).fetch_all(pool).await?);
+        rows.into_iter().map(incoming).collect()
+    }
+
     async fn acknowledge_incoming(&self, package_id: &str, actor: &str, at: OffsetDateTime) -> Result<(), StoreError> {
         let entry = PendingEntry::new(actor, "package.acknowledged", json!({"package": package_id}), at);
         on_backend!(self, pool => {

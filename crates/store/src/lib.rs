@@ -320,6 +320,16 @@ pub trait GatewayStore {
         actor: &str,
         at: OffsetDateTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Packages of `kind` this gateway sent (or is sending), newest first; only `client`'s when
+    /// given.
+    fn sent(
+        &self,
+        kind: PackageKind,
+        client: Option<&str>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<OutgoingRecord>, StoreError>> + Send;
+    /// The statuses received about the document `document_id`, oldest first.
+    fn statuses_for(&self, document_id: &str) -> impl Future<Output = Result<Vec<IncomingRecord>, StoreError>> + Send;
 }
 
 /// What the hub keeps: its agency registry, the outer envelopes of sealed packages, and each
