@@ -378,26 +378,7 @@ async fn a_receipt_that_cannot_be_queued_keeps_the_delivery_until_it_can() {
 
 /// Headers as the Government Office SDK (2.0.1) builds them, signed with `secret`.
 fn sdk_headers(system: &str, secret: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let now = OffsetDateTime::now_utc().to_offset(time::UtcOffset::from_hms(7, 0, 0).expect("offset"));
-    let format = time::macros::format_description!("[day][month][year]T[hour][minute][second]");
-    let stamp = format!("{}+{:04}", now.format(format).expect("format"), now.millisecond());
-    let mut params: Vec<(String, String)> =
-        vec![("systemid".into(), system.into()), ("servicetype".into(), "eDoc".into()), ("timestamp".into(), stamp)];
-    params.extend(extra.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())));
-    let signed = format!(
-        "{{{}}}",
-        params.iter().map(|(n, v)| format!("\"XroadVnpt-{n}\":\"{v}\"")).collect::<Vec<_>>().join(",")
-    );
-    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_bytes());
-    let mac: String =
-        aws_lc_rs::hmac::sign(&key, signed.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    let names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
-    let mut headers: Vec<(String, String)> =
-        params.iter().map(|(n, v)| (format!("XroadVnpt-{n}"), v.clone())).collect();
-    headers.push(("XroadVnpt-sign-header-key".into(), names.join(";")));
-    headers.push(("XroadVnpt-sign-header".into(), signed));
-    headers.push(("XroadVnpt-hash-header".into(), mac));
-    headers
+    exchange::sdk::client_headers(system, secret, extra, OffsetDateTime::now_utc())
 }
 
 async fn sdk_call(
