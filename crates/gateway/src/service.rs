@@ -80,7 +80,13 @@ pub struct Gateway {
     /// Where the next poll starts: 0, or past a whole page of deliveries that failed to be taken
     /// in, so they do not hold up the rest (they are tried again once the rest is collected).
     skip_through: std::sync::atomic::AtomicI64,
+    /// Recipient certificates last given by the hub, with when: reused for a minute, and
+    /// whenever the hub cannot be reached, so documents are still sealed and queued then.
+    certificates: std::sync::Mutex<std::collections::HashMap<String, (Vec<u8>, std::time::Instant)>>,
 }
+
+/// How long a recipient certificate from the hub is used without asking again.
+const CERTIFICATE_FRESH: Duration = Duration::from_secs(60);
 
 /// Deliveries the hub returns per poll (its default).
 const MAILBOX_PAGE: usize = 100;
@@ -110,6 +116,7 @@ impl Gateway {
             outbox_ready: Notify::new(),
             inbox_changed: Notify::new(),
             skip_through: std::sync::atomic::AtomicI64::new(0),
+            certificates: std::sync::Mutex::default(),
         })
     }
 
@@ -178,8 +185,27 @@ impl Gateway {
         Ok(self.store.outgoing_by_reference(client, client_ref).await?.map(|o| o.package.package_id))
     }
 
-    /// The certificate the hub gives for `recipient` (its gateway's, or its parent's).
+    /// The certificate the hub gives for `recipient` (its gateway's, or its parent's): asked
+    /// again after a minute; the last one known while the hub cannot be reached.
     async fn recipient_certificate(&self, recipient: &str) -> Result<Vec<u8>, GatewayError> {
+        let known = self.certificates.lock().unwrap_or_else(|e| e.into_inner()).get(recipient).cloned();
+        if let Some((der, at)) = &known
+            && at.elapsed() < CERTIFICATE_FRESH
+        {
+            return Ok(der.clone());
+        }
+        match self.fetch_recipient_certificate(recipient).await {
+            Ok(der) => {
+                let mut cache = self.certificates.lock().unwrap_or_else(|e| e.into_inner());
+                cache.insert(recipient.to_owned(), (der.clone(), std::time::Instant::now()));
+                Ok(der)
+            }
+            Err(GatewayError::Hub(_)) if known.is_some() => Ok(known.map(|(der, _)| der).unwrap_or_default()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn fetch_recipient_certificate(&self, recipient: &str) -> Result<Vec<u8>, GatewayError> {
         let url = format!("{}/v1/agencies/{recipient}/certificate", self.hub_url);
         let response = self
             .hub

@@ -128,6 +128,11 @@ pub(crate) struct HubSettings {
     /// Gateway directories of hosted agencies (relative to the hub directory).
     #[serde(default)]
     pub(crate) hosted: Vec<String>,
+    /// Lets several hub processes on this host listen on the same address (`SO_REUSEPORT`): the
+    /// kernel spreads new connections over those alive, so one can die or be upgraded while the
+    /// others serve. They must share the store (PostgreSQL) and the blob directory.
+    #[serde(default)]
+    pub(crate) reuse_port: bool,
 }
 
 fn default_blobs() -> String {
@@ -177,6 +182,7 @@ async fn init(dir: &Path, ca_dir: &Path, host: &str, listen: &str, operator_agen
         crl_url: link.crl_url,
         operator_token_sha256: hub::operator_token_hash(&token),
         hosted: Vec::new(),
+        reuse_port: false,
     };
     node::save_settings(&dir.join(SETTINGS), &settings)?;
     println!("{}: hub at {}", dir.display(), settings.public_url);
@@ -207,8 +213,7 @@ async fn serve(dir: &Path) -> Result<()> {
         .client_auth(ClientAuth::Optional, vec![root])
         .crls(vec![crl])
         .build()?;
-    let listener = tokio::net::TcpListener::bind(&settings.listen)
-        .await
+    let listener = listen(&settings.listen, settings.reuse_port)
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let routes = hub::router_over_mutual_tls(service.clone())
         .merge(hub::admin_router(service.clone(), settings.operator_token_sha256.clone()));
@@ -225,6 +230,15 @@ async fn serve(dir: &Path) -> Result<()> {
     println!("lienthong hub: {} (listening on {})", settings.public_url, listener.local_addr()?);
     tls::serve(listener, routes, server, node::shutdown_signal()).await?;
     Ok(())
+}
+
+fn listen(address: &str, reuse_port: bool) -> Result<tokio::net::TcpListener> {
+    let address: std::net::SocketAddr = address.parse().context("listen must be IP:PORT")?;
+    let socket = if address.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(reuse_port)?;
+    socket.bind(address)?;
+    Ok(socket.listen(1024)?)
 }
 
 /// The hosted agencies' gateways, started, and the SDK routes over them.
