@@ -195,12 +195,16 @@ impl Gateway {
             return Ok(der.clone());
         }
         match self.fetch_recipient_certificate(recipient).await {
-            Ok(der) => {
+            // Only what parses as a certificate is kept: a broken entry at the hub is not
+            // remembered once the hub repairs it.
+            Ok(der) if tls::PeerIdentity::from_der(&der).is_some() => {
                 let mut cache = self.certificates.lock().unwrap_or_else(|e| e.into_inner());
                 cache.insert(recipient.to_owned(), (der.clone(), std::time::Instant::now()));
                 Ok(der)
             }
             Err(GatewayError::Hub(_)) if known.is_some() => Ok(known.map(|(der, _)| der).unwrap_or_default()),
+            // Not a certificate: sealing to it fails with a clear error, and nothing is cached.
+            Ok(der) => Ok(der),
             Err(e) => Err(e),
         }
     }
@@ -377,7 +381,7 @@ impl Gateway {
             Err(Refusal::Signer(crate::TrustError::StatusUnknown)) => {
                 Err(GatewayError::Hub(format!("{package_id}: the signer's revocation status is unknown for now")))
             }
-            Err(refusal) => self.refuse(id, &refusal).await,
+            Err(refusal) => self.refuse(id, &package_id, &sender, &recipient, &refusal).await,
         }
     }
 
@@ -422,9 +426,58 @@ impl Gateway {
         self.settle(delivery, None).await
     }
 
-    async fn refuse(&self, delivery: i64, refusal: &Refusal) -> Result<(), GatewayError> {
+    /// Refuses a delivery: a signed status 02 with the reason goes to the sender (queued once:
+    /// its reference is fixed), and the hub is told, so the sender sees it either way.
+    async fn refuse(
+        &self,
+        delivery: i64,
+        package_id: &str,
+        sender: &str,
+        recipient: &str,
+        refusal: &Refusal,
+    ) -> Result<(), GatewayError> {
         eprintln!("lienthong gateway {}: refused delivery {delivery}: {refusal}", self.agency);
-        self.settle(delivery, Some(&format!("02: {} ({refusal})", refusal.vietnamese()))).await
+        let reason = format!("{} ({refusal})", refusal.vietnamese());
+        if let Err(e) = self.send_refusal(package_id, sender, recipient, &reason).await {
+            // The sender may be unknown or unreachable; the hub still records the refusal.
+            eprintln!("lienthong gateway {}: status 02 for {package_id} not queued: {e}", self.agency);
+        }
+        self.settle(delivery, Some(&format!("02: {reason}"))).await
+    }
+
+    /// A signed status 02 about a package that could not be accepted. Its content may be
+    /// unreadable, so the status names the package by its id (the hub's reference too).
+    async fn send_refusal(
+        &self,
+        package_id: &str,
+        sender: &str,
+        recipient: &str,
+        reason: &str,
+    ) -> Result<String, GatewayError> {
+        let sender = AgencyCode::parse(sender).map_err(|e| GatewayError::Answer(format!("sender code: {e}")))?;
+        let reporter = AgencyCode::parse(recipient).unwrap_or_else(|_| self.agency.clone());
+        let status = edxml::model::StatusPackage {
+            header: edxml::model::StatusHeader {
+                from: Some(edxml::model::Organization {
+                    organ_id: Some(edxml::OrganId::from(reporter)),
+                    ..edxml::model::Organization::default()
+                }),
+                response_for: Some(edxml::model::ResponseFor {
+                    organ_id: Some(edxml::OrganId::from(sender)),
+                    code: None,
+                    promulgation_date: None,
+                    document_id: Some(package_id.to_owned()),
+                }),
+                staff: None,
+                status: Status::Refused,
+                description: Some(reason.to_owned()),
+                timestamp: Some(VnTimestamp::from_instant(OffsetDateTime::now_utc())),
+            },
+            trace: None,
+            signature: None,
+        };
+        let edxml = edxml::write(&Package::Status(status));
+        Ok(self.submit(GATEWAY_CLIENT, &format!("refusal:{package_id}"), &edxml).await?.0)
     }
 
     async fn settle(&self, delivery: i64, refusal: Option<&str>) -> Result<(), GatewayError> {

@@ -205,6 +205,16 @@ async fn a_package_from_a_revoked_seal_is_refused_with_a_reason_and_stored_nowhe
     let copies = net.hub.store().deliveries(&package_id).await.expect("view");
     let nghe_an_copy = copies.iter().find(|d| d.recipient == "000.00.00.H41").expect("copy");
     assert_eq!(nghe_an_copy.state, DeliveryState::Refused);
+
+    // The sender also gets a signed status 02 naming the package and the reason.
+    assert_eq!(nghe_an.send_due().await.expect("status 02"), 1);
+    assert_eq!(office.receive(Duration::from_secs(5)).await.expect("collected"), 1);
+    let statuses = office.store().statuses_for(&package_id).await.expect("statuses");
+    assert_eq!(statuses.len(), 1, "{statuses:?}");
+    let refusal = &statuses[0].package;
+    assert_eq!(refusal.sender, "000.00.00.H41");
+    assert!(refusal.subject.as_deref().is_some_and(|s| s.starts_with("02")), "{refusal:?}");
+    assert!(refusal.signer.contains("UBND tỉnh Nghệ An"), "signed by Nghệ An's seal: {}", refusal.signer);
 }
 
 /// Calls a gateway's API as a document-management system does.
