@@ -3,8 +3,9 @@
 //! recipient gateway's certificate (CMS AuthEnvelopedData, AES-256-GCM).
 
 use bytes::Bytes;
-use edxml::{Limits, Package, Severity, ZipLimits};
+use edxml::{BusinessType, Limits, Package, Severity, ZipLimits};
 use pki::KeyPair;
+use store::DocumentChange;
 
 /// The agency's seal: its key and certificate.
 #[derive(Debug)]
@@ -46,11 +47,35 @@ pub enum OutgoingError {
     Seal(String),
 }
 
-/// Who sends a package and to whom, read before it is sealed.
+/// Who sends a package and to whom, and what it does to earlier documents, read before it is
+/// sealed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Preview {
     pub(crate) sender: String,
     pub(crate) recipients: Vec<String>,
+    pub(crate) change: DocumentChange,
+    pub(crate) refers_to: Vec<String>,
+}
+
+/// What a package does to earlier documents (edXML `Bussiness`), and their DocumentIds: a recall
+/// or an update names one in `Bussiness/DocumentId`; a replacement lists them in
+/// `ReplacementInfoList` (or names one the same way).
+pub(crate) fn document_change(package: &Package) -> (DocumentChange, Vec<String>) {
+    let Package::Document(document) = package else { return (DocumentChange::New, Vec::new()) };
+    let business = document.trace.as_ref().and_then(|t| t.business.as_ref());
+    let named: Vec<String> = business.and_then(|b| b.document_id.clone()).into_iter().collect();
+    match document.business_type() {
+        BusinessType::New => (DocumentChange::New, Vec::new()),
+        BusinessType::Recall => (DocumentChange::Recall, named),
+        BusinessType::Update => (DocumentChange::Update, named),
+        BusinessType::Replace => {
+            let listed: Vec<String> = business
+                .and_then(|b| b.replacements.as_ref())
+                .map(|r| r.iter().filter_map(|i| i.document_id.clone()).collect())
+                .unwrap_or_default();
+            (DocumentChange::Replace, if listed.is_empty() { named } else { listed })
+        }
+    }
 }
 
 /// Reads the sender and recipients of `edxml` (the package is fully checked when sealed).
@@ -69,7 +94,13 @@ pub(crate) fn preview(edxml: &[u8]) -> Result<Preview, OutgoingError> {
     if recipients.is_empty() {
         return Err(OutgoingError::Invalid("the package names no recipient".into()));
     }
-    Ok(Preview { sender, recipients })
+    let (change, refers_to) = document_change(&parsed.package);
+    if change != DocumentChange::New && refers_to.is_empty() {
+        return Err(OutgoingError::Invalid(
+            "a recall, update or replacement must name the document it changes (Bussiness/DocumentId)".into(),
+        ));
+    }
+    Ok(Preview { sender, recipients, change, refers_to })
 }
 
 /// Validates, signs and seals `edxml` for `recipient_certificates` (DER).

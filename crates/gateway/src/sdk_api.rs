@@ -215,6 +215,9 @@ async fn get_edoc(State(systems): State<Arc<Systems>>, headers: HeaderMap) -> Re
         Ok(None) => return failure("404", &format!("no document {id}")),
         Err(e) => return failure("500", &e.to_string()),
     };
+    if item.destroyed_at.is_some() {
+        return failure("410", &format!("document {id} was recalled and its content destroyed"));
+    }
     let bytes = match read(&gateway, &item.package.blob).await {
         Ok(bytes) => bytes,
         Err(e) => return failure("500", &e),

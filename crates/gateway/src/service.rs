@@ -13,7 +13,8 @@ use edxml::{AgencyCode, Package, StatusCode as Status, VnTimestamp};
 use serde_json::Value;
 use store::blobs::BlobStore;
 use store::{
-    Enqueued, GatewayStore, IncomingPackage, OutgoingPackage, OutgoingRecord, PackageKind, Received, Store, StoreError,
+    ChangeAnswer, DocumentChange, Enqueued, GatewayStore, IncomingPackage, OutgoingPackage, OutgoingRecord,
+    PackageKind, Received, Store, StoreError,
 };
 use time::OffsetDateTime;
 use tokio::sync::Notify;
@@ -52,6 +53,12 @@ pub enum GatewayError {
     /// The blob store failed.
     #[error(transparent)]
     Blob(#[from] store::blobs::BlobError),
+    /// An update or replacement of a document this agency has recalled.
+    #[error("document {0} was recalled: it can no longer be updated or replaced")]
+    Recalled(String),
+    /// The content was destroyed after a recall the recipient agreed to.
+    #[error("package {0} was recalled and its content destroyed")]
+    Destroyed(String),
 }
 
 /// The keys and certificates of one gateway.
@@ -152,6 +159,13 @@ impl Gateway {
             return Ok((existing, false));
         }
         let described = crate::outgoing::preview(edxml)?;
+        if matches!(described.change, DocumentChange::Update | DocumentChange::Replace) {
+            for document in &described.refers_to {
+                if self.store.is_frozen(document).await? {
+                    return Err(GatewayError::Recalled(document.clone()));
+                }
+            }
+        }
         let mut certificates = Vec::with_capacity(described.recipients.len());
         for recipient in &described.recipients {
             certificates.push(self.recipient_certificate(recipient).await?);
@@ -172,13 +186,20 @@ impl Gateway {
             sha256: blob.name.clone(),
             blob: blob.name,
         };
-        match self.store.enqueue(&package, OffsetDateTime::now_utc()).await? {
+        let (queued, new) = match self.store.enqueue(&package, OffsetDateTime::now_utc()).await? {
             Enqueued::New => {
                 self.outbox_ready.notify_one();
-                Ok((package_id, true))
+                (package_id, true)
             }
-            Enqueued::Existing(first) => Ok((first, false)),
+            Enqueued::Existing(first) => (first, false),
+        };
+        if described.change == DocumentChange::Recall {
+            // The sender's copy is frozen (idempotent: a retried submission freezes it too).
+            for document in &described.refers_to {
+                self.store.freeze_outgoing(document, &queued, OffsetDateTime::now_utc()).await?;
+            }
         }
+        Ok((queued, new))
     }
 
     async fn existing(&self, client: &str, client_ref: &str) -> Result<Option<String>, GatewayError> {
@@ -261,7 +282,20 @@ impl Gateway {
             .map_err(|e| GatewayError::Answer(e.to_string()))?;
         let edxml = edxml::write(&Package::Status(reply));
         let reference = format!("status:{package_id}:{}", status.as_str());
-        Ok(self.submit(client, &reference, &edxml).await?.0)
+        let queued = self.submit(client, &reference, &edxml).await?.0;
+        let answer = match status {
+            Status::ChangeAccepted => Some(ChangeAnswer::Agreed),
+            Status::ChangeRefused => Some(ChangeAnswer::Refused),
+            _ => None,
+        };
+        if let Some(answer) = answer {
+            let actor = format!("client:{client}");
+            let orphaned = self.store.answer_change(package_id, answer, &actor, OffsetDateTime::now_utc()).await?;
+            for blob in orphaned {
+                self.blobs.remove(&blob).await?;
+            }
+        }
+        Ok(queued)
     }
 
     async fn read_blob(&self, name: &str) -> Result<Vec<u8>, GatewayError> {
@@ -395,6 +429,11 @@ impl Gateway {
     ) -> Result<(), GatewayError> {
         let blob = self.blobs.put(opened.edxml(), MAX_PACKAGE_BYTES, None).await?;
         let (document_id, _, is_status) = opened.describe();
+        let (change, refers_to) = crate::outgoing::document_change(opened.package());
+        let due_date = match opened.package() {
+            Package::Document(document) => document.header.due_date.map(|d| d.iso()),
+            Package::Status(_) => None,
+        };
         let subject = match opened.package() {
             Package::Document(document) => document.header.subject.clone(),
             Package::Status(status) => {
@@ -412,6 +451,9 @@ impl Gateway {
             signer: opened.signer_subject().to_owned(),
             blob: blob.name,
             size: i64::try_from(blob.size).unwrap_or(i64::MAX),
+            change,
+            refers_to,
+            due_date,
         };
         let received = self.store.receive(&incoming, OffsetDateTime::now_utc()).await?;
         if received == Received::New {

@@ -488,3 +488,74 @@ async fn systems_built_on_the_sdk_send_and_receive_through_their_gateway_unchang
         sdk_call(&nghe_an, "getAgenciesList", &sdk_headers("nghean-qlvb", "bí mật Nghệ An", &[]), b"{}".to_vec()).await;
     assert!(agencies["data"].as_array().expect("data").iter().any(|a| a["code"] == "000.00.00.G22"), "{agencies}");
 }
+
+/// The sample as a new document, or as a change (`Bussiness`) of that document.
+fn with_business(doc_type: edxml::BusinessType) -> (Vec<u8>, String) {
+    let parsed = edxml::parse(&bytes::Bytes::from(sample()), &edxml::Limits::default()).expect("sample parses");
+    let edxml::Package::Document(mut document) = parsed.package else { panic!("a document") };
+    let id = document.header.document_id.clone().expect("DocumentId");
+    let trace = document.trace.get_or_insert_with(Default::default);
+    trace.business = match doc_type {
+        edxml::BusinessType::New => None,
+        other => Some(edxml::model::Business {
+            document_id: Some(id.clone()),
+            doc_type: Some(other),
+            reason: Some("Văn bản ban hành nhầm".into()),
+            ..Default::default()
+        }),
+    };
+    (edxml::write(&edxml::Package::Document(document)), id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recall_the_recipient_agrees_to_destroys_its_copy_and_freezes_the_senders() {
+    let net = Network::start().await;
+    let (office, _) = net.gateway("000.00.00.G22", "Văn phòng Chính phủ").await;
+    let (nghe_an, _) = net.gateway("000.00.00.H41", "UBND tỉnh Nghệ An").await;
+    for (agency, name) in [("000.00.00.H14", "UBND tỉnh Cao Bằng"), ("000.00.00.G17", "Bộ Tư pháp")] {
+        net.gateway(agency, name).await;
+    }
+    nghe_an
+        .store()
+        .add_client("QLVB Nghệ An", &gateway::api::key_hash("nghe-an-key"), OffsetDateTime::now_utc())
+        .await
+        .expect("client");
+    let (original, document_id) = with_business(edxml::BusinessType::New);
+    let (first, _) = office.submit("qlvb", "VPCP-9001", &original).await.expect("queued");
+    office.send_due().await.expect("sent");
+    nghe_an.receive(Duration::from_secs(5)).await.expect("collected");
+
+    let (recall, _) = with_business(edxml::BusinessType::Recall);
+    let (recall_id, _) = office.submit("qlvb", "VPCP-9001-thu-hoi", &recall).await.expect("recall queued");
+    let (update, _) = with_business(edxml::BusinessType::Update);
+    let refused = office.submit("qlvb", "VPCP-9001-cap-nhat", &update).await;
+    assert!(matches!(refused, Err(gateway::GatewayError::Recalled(ref d)) if *d == document_id), "{refused:?}");
+    office.send_due().await.expect("sent");
+    nghe_an.receive(Duration::from_secs(5)).await.expect("collected");
+
+    let (_, body) =
+        api(&nghe_an, Some("nghe-an-key"), "GET", &format!("/api/v1/inbox?limit=10"), &[], Vec::new()).await;
+    let items = json(&body)["items"].as_array().cloned().expect("items");
+    let view = |id: &str| items.iter().find(|i| i["package_id"] == id).cloned().expect("listed");
+    assert_eq!(view(&first)["latest_event"], "recall-requested");
+    assert_eq!(
+        (view(&recall_id)["change"].as_str(), view(&recall_id)["refers_to"][0].as_str()),
+        (Some("recall"), Some(document_id.as_str()))
+    );
+
+    let agree = serde_json::json!({"code": "15"}).to_string().into_bytes();
+    let route = format!("/api/v1/inbox/{recall_id}/status");
+    let (status, body) = api(&nghe_an, Some("nghe-an-key"), "POST", &route, &[], agree).await;
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    let (status, body) =
+        api(&nghe_an, Some("nghe-an-key"), "GET", &format!("/api/v1/inbox/{first}"), &[], Vec::new()).await;
+    assert_eq!((status, json(&body)["error"].as_str()), (410, Some("destroyed")), "the recalled copy is gone");
+    let history = nghe_an.store().document_events(&first).await.expect("history");
+    let events: Vec<&str> = history.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(events, ["recall-requested", "recall-agreed", "destroyed"], "the history is kept");
+
+    nghe_an.send_due().await.expect("statuses");
+    office.receive(Duration::from_secs(5)).await.expect("statuses");
+    let statuses = office.store().statuses_for(&document_id).await.expect("statuses");
+    assert!(statuses.iter().any(|s| s.package.subject.as_deref().is_some_and(|t| t.starts_with("15"))), "{statuses:?}");
+}

@@ -88,6 +88,57 @@ pub struct IncomingPackage {
     pub blob: String,
     /// Its size.
     pub size: i64,
+    /// What it does to earlier documents.
+    pub change: DocumentChange,
+    /// The DocumentIds of the earlier documents it recalls, updates or replaces.
+    pub refers_to: Vec<String>,
+    /// The handling deadline the sender set (yyyy-mm-dd).
+    pub due_date: Option<String>,
+}
+
+/// What a document package does (edXML `BussinessDocType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentChange {
+    /// A new document (also every status package).
+    New,
+    /// Recalls earlier documents ("thu hồi").
+    Recall,
+    /// Updates earlier documents ("cập nhật").
+    Update,
+    /// Replaces earlier documents ("thay thế").
+    Replace,
+}
+
+impl DocumentChange {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::New => "new",
+            Self::Recall => "recall",
+            Self::Update => "update",
+            Self::Replace => "replace",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        match text {
+            "new" => Ok(Self::New),
+            "recall" => Ok(Self::Recall),
+            "update" => Ok(Self::Update),
+            "replace" => Ok(Self::Replace),
+            other => Err(StoreError::Corrupt(format!("document change {other:?}"))),
+        }
+    }
+
+    /// The event recorded on each earlier document it refers to.
+    fn event(self) -> Option<&'static str> {
+        match self {
+            Self::New => None,
+            Self::Recall => Some("recall-requested"),
+            Self::Update => Some("updated"),
+            Self::Replace => Some("replaced"),
+        }
+    }
 }
 
 /// An incoming package as stored.
@@ -101,6 +152,30 @@ pub struct IncomingRecord {
     pub received_at: i64,
     /// Whether a client system acknowledged it.
     pub acknowledged: bool,
+    /// When its content was destroyed (a recall the recipient agreed to).
+    pub destroyed_at: Option<i64>,
+    /// The latest change event on it (`recall-requested`, `destroyed`, `replaced`, …).
+    pub latest_event: Option<String>,
+}
+
+/// One entry of a document's change history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentEvent {
+    /// The event.
+    pub event: String,
+    /// The package that caused it (a recall, update or replacement, or the answer to one).
+    pub by_package: String,
+    /// When (Unix seconds).
+    pub at: i64,
+}
+
+/// Which answer a clerk gave to a recall, update or replacement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeAnswer {
+    /// 15: agreed (a recalled document's content is destroyed).
+    Agreed,
+    /// 16: refused.
+    Refused,
 }
 
 /// Whether [`GatewayStore::receive`] stored something new.
@@ -114,8 +189,27 @@ pub enum Received {
 
 type OutgoingRow =
     (String, String, String, String, String, String, Option<String>, String, i64, String, i64, i64, Option<i64>);
-type IncomingRow =
-    (i64, String, i64, String, String, String, Option<String>, Option<String>, String, String, i64, i64, i64);
+#[derive(sqlx::FromRow)]
+struct IncomingRow {
+    id: i64,
+    package_id: String,
+    hub_delivery: i64,
+    kind: String,
+    sender: String,
+    recipient: String,
+    document_id: Option<String>,
+    subject: Option<String>,
+    signer: String,
+    blob: String,
+    size: i64,
+    received_at: i64,
+    change: String,
+    refers_to: String,
+    due_date: Option<String>,
+    destroyed_at: Option<i64>,
+    acks: i64,
+    latest_event: Option<String>,
+}
 
 const INSERT_CLIENT: &str = "INSERT INTO gw_clients (id, name, key_hash, created_at) VALUES ($1, $2, $3, $4)";
 const INSERT_SDK_SYSTEM: &str =
@@ -132,11 +226,25 @@ const FAILED: &str =
     "UPDATE gw_outbox SET attempts = attempts + 1, next_attempt_at = $1 WHERE package_id = $2 AND sent_at IS NULL";
 const SENT: &str = "UPDATE gw_outbox SET sent_at = $1 WHERE package_id = $2 AND sent_at IS NULL";
 const INCOMING_COLUMNS: &str = "i.id, i.package_id, i.hub_delivery, i.kind, i.sender, i.recipient, i.document_id, i.subject, \
-     i.signer, i.blob, i.size, i.received_at, \
-     (SELECT COUNT(*) FROM gw_inbox_events e WHERE e.package_id = i.package_id AND e.event = 'acknowledged')";
+     i.signer, i.blob, i.size, i.received_at, i.change, i.refers_to, i.due_date, i.destroyed_at, \
+     (SELECT COUNT(*) FROM gw_inbox_events e WHERE e.package_id = i.package_id AND e.event = 'acknowledged') AS acks, \
+     (SELECT d.event FROM gw_document_events d WHERE d.package_id = i.package_id ORDER BY d.id DESC LIMIT 1) \
+     AS latest_event";
 const INBOX_HAS: &str = "SELECT id FROM gw_inbox WHERE package_id = $1";
 const INSERT_INCOMING: &str = "INSERT INTO gw_inbox (package_id, hub_delivery, kind, sender, recipient, document_id, subject, \
-     signer, blob, size, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+     signer, blob, size, received_at, change, refers_to, due_date) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+const INSERT_DOCUMENT_EVENT: &str =
+    "INSERT INTO gw_document_events (package_id, event, by_package, at) VALUES ($1, $2, $3, $4)";
+/// The sender's earlier documents with a given DocumentId, in this inbox.
+const EARLIER: &str = "SELECT package_id FROM gw_inbox WHERE sender = $1 AND document_id = $2 AND kind = 'document' \
+     AND change = 'new' AND package_id <> $3";
+const DESTROY: &str = "UPDATE gw_inbox SET destroyed_at = $1 WHERE package_id = $2 AND destroyed_at IS NULL";
+/// A destroyed document's blob, unless a copy not destroyed shares it (blobs are named by hash).
+const ORPHANED_BLOB: &str = "SELECT i.blob FROM gw_inbox i WHERE i.package_id = $1 AND NOT EXISTS \
+     (SELECT 1 FROM gw_inbox o WHERE o.blob = i.blob AND o.destroyed_at IS NULL)";
+const FROZEN: &str = "SELECT COUNT(*) FROM gw_document_events d JOIN gw_outbox o ON o.package_id = d.package_id \
+     WHERE o.document_id = $1 AND d.event = 'frozen'";
 const INSERT_INBOX_EVENT: &str = "INSERT INTO gw_inbox_events (package_id, event, actor, at) VALUES ($1, $2, $3, $4)";
 const ACKNOWLEDGED: &str = "SELECT COUNT(*) FROM gw_inbox_events WHERE package_id = $1 AND event = 'acknowledged'";
 
@@ -163,34 +271,29 @@ fn outgoing(row: OutgoingRow) -> Result<OutgoingRecord, StoreError> {
 }
 
 fn incoming(row: IncomingRow) -> Result<IncomingRecord, StoreError> {
-    let (
-        id,
-        package_id,
-        hub_delivery,
-        k,
-        sender,
-        recipient,
-        document_id,
-        subject,
-        signer,
-        blob,
-        size,
-        received_at,
-        acks,
-    ) = row;
     let package = IncomingPackage {
-        package_id,
-        hub_delivery,
-        kind: kind(&k)?,
-        sender,
-        recipient,
-        document_id,
-        subject,
-        signer,
-        blob,
-        size,
+        package_id: row.package_id,
+        hub_delivery: row.hub_delivery,
+        kind: kind(&row.kind)?,
+        sender: row.sender,
+        recipient: row.recipient,
+        document_id: row.document_id,
+        subject: row.subject,
+        signer: row.signer,
+        blob: row.blob,
+        size: row.size,
+        change: DocumentChange::parse(&row.change)?,
+        refers_to: row.refers_to.split('\n').filter(|r| !r.is_empty()).map(str::to_owned).collect(),
+        due_date: row.due_date,
     };
-    Ok(IncomingRecord { id, package, received_at, acknowledged: acks > 0 })
+    Ok(IncomingRecord {
+        id: row.id,
+        package,
+        received_at: row.received_at,
+        acknowledged: row.acks > 0,
+        destroyed_at: row.destroyed_at,
+        latest_event: row.latest_event,
+    })
 }
 
 impl GatewayStore for Store {
@@ -342,7 +445,18 @@ impl GatewayStore for Store {
             sqlx::query(INSERT_INCOMING)
                 .bind(&p.package_id).bind(p.hub_delivery).bind(p.kind.as_str()).bind(&p.sender).bind(&p.recipient)
                 .bind(&p.document_id).bind(&p.subject).bind(&p.signer).bind(&p.blob).bind(p.size).bind(at.unix_timestamp())
+                .bind(p.change.as_str()).bind(p.refers_to.join("\n")).bind(&p.due_date)
                 .execute(&mut *tx).await?;
+            if let Some(event) = p.change.event() {
+                for document in &p.refers_to {
+                    let earlier: Vec<(String,)> = sqlx::query_as(EARLIER).bind(&p.sender).bind(document)
+                        .bind(&p.package_id).fetch_all(&mut *tx).await?;
+                    for (affected,) in earlier {
+                        sqlx::query(INSERT_DOCUMENT_EVENT).bind(&affected).bind(event).bind(&p.package_id)
+                            .bind(at.unix_timestamp()).execute(&mut *tx).await?;
+                    }
+                }
+            }
             sqlx::query(INSERT_INBOX_EVENT).bind(&p.package_id).bind("arrived").bind("gateway").bind(at.unix_timestamp())
                 .execute(&mut *tx).await?;
             audit_append!(tx, seq, &entry);
@@ -400,6 +514,89 @@ impl GatewayStore for Store {
         let rows: Vec<IncomingRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
             .bind(document_id).fetch_all(pool).await?);
         rows.into_iter().map(incoming).collect()
+    }
+
+    async fn answer_change(
+        &self,
+        change_package: &str,
+        answer: ChangeAnswer,
+        actor: &str,
+        at: OffsetDateTime,
+    ) -> Result<Vec<String>, StoreError> {
+        let Some(change) = self.incoming(change_package).await? else {
+            return Err(StoreError::UnknownPackage(change_package.to_owned()));
+        };
+        let p = &change.package;
+        let (event, destroys) = match (p.change, answer) {
+            (DocumentChange::New, _) => return Ok(Vec::new()),
+            (DocumentChange::Recall, ChangeAnswer::Agreed) => ("recall-agreed", true),
+            (DocumentChange::Recall, ChangeAnswer::Refused) => ("recall-refused", false),
+            (_, ChangeAnswer::Agreed) => ("change-agreed", false),
+            (_, ChangeAnswer::Refused) => ("change-refused", false),
+        };
+        let details = json!({"package": change_package, "answer": event, "documents": p.refers_to});
+        let entry = PendingEntry::new(actor, "document.change-answered", details, at);
+        let mut orphaned = Vec::new();
+        on_backend!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let seq = audit_begin!(tx);
+            for document in &p.refers_to {
+                let earlier: Vec<(String,)> = sqlx::query_as(EARLIER).bind(&p.sender).bind(document)
+                    .bind(&p.package_id).fetch_all(&mut *tx).await?;
+                for (affected,) in earlier {
+                    sqlx::query(INSERT_DOCUMENT_EVENT).bind(&affected).bind(event).bind(&p.package_id)
+                        .bind(at.unix_timestamp()).execute(&mut *tx).await?;
+                    if destroys {
+                        let done = sqlx::query(DESTROY).bind(at.unix_timestamp()).bind(&affected).execute(&mut *tx).await?;
+                        if done.rows_affected() > 0 {
+                            sqlx::query(INSERT_DOCUMENT_EVENT).bind(&affected).bind("destroyed").bind(&p.package_id)
+                                .bind(at.unix_timestamp()).execute(&mut *tx).await?;
+                        }
+                        let blob: Option<(String,)> = sqlx::query_as(ORPHANED_BLOB).bind(&affected).fetch_optional(&mut *tx).await?;
+                        orphaned.extend(blob.map(|(b,)| b));
+                    }
+                }
+            }
+            audit_append!(tx, seq, &entry);
+            tx.commit().await?;
+        });
+        Ok(orphaned)
+    }
+
+    async fn document_events(&self, package_id: &str) -> Result<Vec<DocumentEvent>, StoreError> {
+        const SQL: &str = "SELECT event, by_package, at FROM gw_document_events WHERE package_id = $1 ORDER BY id";
+        let rows: Vec<(String, String, i64)> =
+            on_backend!(self, pool => sqlx::query_as(SQL).bind(package_id).fetch_all(pool).await?);
+        Ok(rows.into_iter().map(|(event, by_package, at)| DocumentEvent { event, by_package, at }).collect())
+    }
+
+    async fn freeze_outgoing(&self, document_id: &str, by_package: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        const DOCUMENTS: &str = "SELECT o.package_id FROM gw_outbox o WHERE o.document_id = $1 AND o.kind = 'document' \
+             AND o.package_id <> $2 AND NOT EXISTS (SELECT 1 FROM gw_document_events d \
+             WHERE d.package_id = o.package_id AND d.event = 'frozen')";
+        let entry =
+            PendingEntry::new("gateway", "document.frozen", json!({"document": document_id, "by": by_package}), at);
+        on_backend!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let seq = audit_begin!(tx);
+            let rows: Vec<(String,)> = sqlx::query_as(DOCUMENTS).bind(document_id).bind(by_package).fetch_all(&mut *tx).await?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            for (package,) in rows {
+                sqlx::query(INSERT_DOCUMENT_EVENT).bind(&package).bind("frozen").bind(by_package)
+                    .bind(at.unix_timestamp()).execute(&mut *tx).await?;
+            }
+            audit_append!(tx, seq, &entry);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    async fn is_frozen(&self, document_id: &str) -> Result<bool, StoreError> {
+        let (count,): (i64,) =
+            on_backend!(self, pool => sqlx::query_as(FROZEN).bind(document_id).fetch_one(pool).await?);
+        Ok(count > 0)
     }
 
     async fn acknowledge_incoming(&self, package_id: &str, actor: &str, at: OffsetDateTime) -> Result<(), StoreError> {

@@ -34,7 +34,10 @@ pub use audit::{AuditEntry, Checkpoint, GENESIS, chain_hash};
 pub use ca::{CertificateRecord, CertificateStatus};
 pub use devices::{DeviceEvent, DeviceEventKind, DeviceRecord, Enrollment, NewDevice, UnblockOutcome};
 pub use exchange::{Accepted, AgencyRecord, DeliveryRecord, DeliveryState, OuterEnvelope, PackageKind, Route};
-pub use gateway::{ClientRecord, Enqueued, IncomingPackage, IncomingRecord, OutgoingPackage, OutgoingRecord, Received};
+pub use gateway::{
+    ChangeAnswer, ClientRecord, DocumentChange, DocumentEvent, Enqueued, IncomingPackage, IncomingRecord,
+    OutgoingPackage, OutgoingRecord, Received,
+};
 use pki::{CertSerial, IssuedCertificate, RevocationReason, RevokedEntry};
 pub use ra::{Account, NewRequest, RequestEvent, RequestKind, RequestRecord, RequestState, Role, UnknownRole};
 use time::OffsetDateTime;
@@ -330,6 +333,28 @@ pub trait GatewayStore {
     ) -> impl Future<Output = Result<Vec<OutgoingRecord>, StoreError>> + Send;
     /// The statuses received about the document `document_id`, oldest first.
     fn statuses_for(&self, document_id: &str) -> impl Future<Output = Result<Vec<IncomingRecord>, StoreError>> + Send;
+    /// Records a clerk's answer (15 or 16) to the recall, update or replacement `change_package`
+    /// on each earlier document it refers to; an agreed recall destroys their content. Returns
+    /// the blobs no remaining copy uses, for the caller to remove. Nothing happens for a new
+    /// document.
+    fn answer_change(
+        &self,
+        change_package: &str,
+        answer: ChangeAnswer,
+        actor: &str,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+    /// A document's change history, oldest first.
+    fn document_events(&self, package_id: &str) -> impl Future<Output = Result<Vec<DocumentEvent>, StoreError>> + Send;
+    /// Freezes the sent documents with `document_id` (a recall of them was sent, as `by_package`).
+    fn freeze_outgoing(
+        &self,
+        document_id: &str,
+        by_package: &str,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Whether a sent document with `document_id` was recalled (frozen).
+    fn is_frozen(&self, document_id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// What the hub keeps: its agency registry, the outer envelopes of sealed packages, and each

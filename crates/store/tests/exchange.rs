@@ -4,7 +4,8 @@
 
 use store::testing::TestDatabase;
 use store::{
-    Accepted, AgencyRecord, DeliveryState, ExchangeStore, OuterEnvelope, PackageKind, Route, Store, StoreError,
+    Accepted, AgencyRecord, ChangeAnswer, DeliveryState, DocumentChange, ExchangeStore, GatewayStore, IncomingPackage,
+    OuterEnvelope, PackageKind, Route, Store, StoreError,
 };
 use time::OffsetDateTime;
 
@@ -150,7 +151,7 @@ async fn blobs_are_streamed_bounded_hashed_and_all_or_nothing() {
 }
 
 async fn gateway_story(store: &Store) {
-    use store::{AuditStore, Enqueued, GatewayStore, IncomingPackage, OutgoingPackage, Received};
+    use store::{AuditStore, Enqueued, OutgoingPackage, Received};
     let now = OffsetDateTime::from_unix_timestamp(OffsetDateTime::now_utc().unix_timestamp()).expect("seconds");
     let client = store.add_client("Hệ thống QLVB", "key-hash", now).await.expect("client");
     assert_eq!(store.client_by_key("key-hash").await.expect("read"), Some(client.clone()));
@@ -205,6 +206,9 @@ async fn gateway_story(store: &Store) {
         signer: "CN=UBND tỉnh Nghệ An".into(),
         blob: "d".repeat(64),
         size: 900,
+        change: DocumentChange::New,
+        refers_to: Vec::new(),
+        due_date: None,
     };
     assert_eq!(store.receive(&incoming, now).await.expect("receive"), Received::New);
     assert_eq!(store.receive(&incoming, now).await.expect("again"), Received::Duplicate);
@@ -233,6 +237,75 @@ async fn gateway_story(store: &Store) {
             "package.acknowledged"
         ]
     );
+    changes_story(store, now).await;
+}
+
+/// A document from G22, with its blob.
+fn document(id: &str, document_id: &str, blob: char, change: DocumentChange, refers_to: &[&str]) -> IncomingPackage {
+    IncomingPackage {
+        package_id: id.into(),
+        hub_delivery: 1,
+        kind: PackageKind::Document,
+        sender: "000.00.00.G22".into(),
+        recipient: "000.00.00.H41".into(),
+        document_id: Some(document_id.into()),
+        subject: Some("Trích yếu".into()),
+        signer: "CN=Văn phòng Chính phủ".into(),
+        blob: blob.to_string().repeat(64),
+        size: 100,
+        change,
+        refers_to: refers_to.iter().map(|r| (*r).to_owned()).collect(),
+        due_date: Some("2026-12-01".into()),
+    }
+}
+
+/// Recall, update and replacement on the recipient's side; a recalled document frozen on the
+/// sender's.
+async fn changes_story(store: &Store, now: OffsetDateTime) {
+    let original = document("g22-a", "DOC-A", 'a', DocumentChange::New, &[]);
+    store.receive(&original, now).await.expect("original");
+    let recall = document("g22-b", "DOC-A", 'b', DocumentChange::Recall, &["DOC-A"]);
+    store.receive(&recall, now).await.expect("recall");
+    let held = store.incoming("g22-a").await.expect("read").expect("held");
+    assert_eq!((held.latest_event.as_deref(), held.destroyed_at), (Some("recall-requested"), None));
+    assert_eq!(held.package.due_date.as_deref(), Some("2026-12-01"));
+    let stored_recall = store.incoming("g22-b").await.expect("read").expect("held");
+    assert_eq!((stored_recall.package.change, stored_recall.latest_event), (DocumentChange::Recall, None));
+
+    let orphaned = store.answer_change("g22-b", ChangeAnswer::Agreed, "client:x", now).await.expect("agreed");
+    assert_eq!(orphaned, vec!["a".repeat(64)], "the destroyed copy's blob is no longer used");
+    let destroyed = store.incoming("g22-a").await.expect("read").expect("kept");
+    assert_eq!(
+        (destroyed.latest_event.as_deref(), destroyed.destroyed_at),
+        (Some("destroyed"), Some(now.unix_timestamp()))
+    );
+    let history: Vec<String> =
+        store.document_events("g22-a").await.expect("history").into_iter().map(|e| e.event).collect();
+    assert_eq!(history, ["recall-requested", "recall-agreed", "destroyed"]);
+    assert!(store.answer_change("g22-a", ChangeAnswer::Agreed, "client:x", now).await.expect("new").is_empty());
+    assert!(matches!(
+        store.answer_change("nope", ChangeAnswer::Agreed, "client:x", now).await,
+        Err(StoreError::UnknownPackage(_))
+    ));
+
+    // Two copies sharing a blob: destroying one keeps the blob.
+    store.receive(&document("g22-c", "DOC-C", 'c', DocumentChange::New, &[]), now).await.expect("c");
+    store.receive(&document("g22-d", "DOC-D", 'c', DocumentChange::New, &[]), now).await.expect("d");
+    store.receive(&document("g22-e", "DOC-E", 'e', DocumentChange::Recall, &["DOC-C"]), now).await.expect("e");
+    assert!(store.answer_change("g22-e", ChangeAnswer::Agreed, "client:x", now).await.expect("agreed").is_empty());
+    // A replacement the clerk refuses changes nothing but the history.
+    store.receive(&document("g22-f", "DOC-F", 'f', DocumentChange::Replace, &["DOC-D"]), now).await.expect("f");
+    assert_eq!(store.incoming("g22-d").await.expect("read").expect("held").latest_event.as_deref(), Some("replaced"));
+    assert!(store.answer_change("g22-f", ChangeAnswer::Refused, "client:x", now).await.expect("refused").is_empty());
+    let d = store.incoming("g22-d").await.expect("read").expect("held");
+    assert_eq!((d.latest_event.as_deref(), d.destroyed_at), (Some("change-refused"), None));
+
+    // The sender's side: a recalled document is frozen.
+    assert!(!store.is_frozen("000.00.00.G22,2026/11/24,7816/VPCP-TTĐT").await.expect("frozen?"));
+    store.freeze_outgoing("000.00.00.G22,2026/11/24,7816/VPCP-TTĐT", "g22-recall", now).await.expect("freeze");
+    store.freeze_outgoing("000.00.00.G22,2026/11/24,7816/VPCP-TTĐT", "g22-recall", now).await.expect("again");
+    assert!(store.is_frozen("000.00.00.G22,2026/11/24,7816/VPCP-TTĐT").await.expect("frozen?"));
+    assert!(!store.is_frozen("DOC-Z").await.expect("frozen?"));
 }
 
 #[tokio::test]
