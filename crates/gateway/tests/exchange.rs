@@ -533,8 +533,7 @@ async fn a_recall_the_recipient_agrees_to_destroys_its_copy_and_freezes_the_send
     office.send_due().await.expect("sent");
     nghe_an.receive(Duration::from_secs(5)).await.expect("collected");
 
-    let (_, body) =
-        api(&nghe_an, Some("nghe-an-key"), "GET", &format!("/api/v1/inbox?limit=10"), &[], Vec::new()).await;
+    let (_, body) = api(&nghe_an, Some("nghe-an-key"), "GET", "/api/v1/inbox?limit=10", &[], Vec::new()).await;
     let items = json(&body)["items"].as_array().cloned().expect("items");
     let view = |id: &str| items.iter().find(|i| i["package_id"] == id).cloned().expect("listed");
     assert_eq!(view(&first)["latest_event"], "recall-requested");
