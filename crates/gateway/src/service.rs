@@ -13,7 +13,8 @@ use edxml::{AgencyCode, Package, StatusCode as Status, VnTimestamp};
 use serde_json::Value;
 use store::blobs::BlobStore;
 use store::{
-    Enqueued, GatewayStore, IncomingPackage, OutgoingPackage, OutgoingRecord, PackageKind, Received, Store, StoreError,
+    Enqueued, GatewayStore, IncomingPackage, OutgoingPackage, OutgoingRecord, PackageKind, Received, RefusedPackage,
+    Store, StoreError,
 };
 use time::OffsetDateTime;
 use tokio::sync::Notify;
@@ -80,6 +81,8 @@ pub struct Gateway {
     /// Where the next poll starts: 0, or past a whole page of deliveries that failed to be taken
     /// in, so they do not hold up the rest (they are tried again once the rest is collected).
     skip_through: std::sync::atomic::AtomicI64,
+    /// Where the message log is anchored, if anywhere (`log.rs`).
+    pub(crate) log_anchoring: std::sync::OnceLock<crate::log::LogAnchoring>,
 }
 
 /// Deliveries the hub returns per poll (its default).
@@ -110,6 +113,7 @@ impl Gateway {
             outbox_ready: Notify::new(),
             inbox_changed: Notify::new(),
             skip_through: std::sync::atomic::AtomicI64::new(0),
+            log_anchoring: std::sync::OnceLock::new(),
         })
     }
 
@@ -164,6 +168,7 @@ impl Gateway {
             size: i64::try_from(blob.size).unwrap_or(i64::MAX),
             sha256: blob.name.clone(),
             blob: blob.name,
+            status_code: sealed.status_code.clone(),
         };
         match self.store.enqueue(&package, OffsetDateTime::now_utc()).await? {
             Enqueued::New => {
@@ -317,6 +322,8 @@ impl Gateway {
         let text = |key: &str| delivery[key].as_str().unwrap_or_default().to_owned();
         let (id, package_id, sender, recipient) =
             (delivery["id"].as_i64().unwrap_or_default(), text("package_id"), text("sender"), text("recipient"));
+        let kind = PackageKind::parse(&text("kind"))
+            .ok_or_else(|| GatewayError::Hub(format!("delivery {id} names no package kind")))?;
         if let Some(held) = self.store.incoming(&package_id).await? {
             // Stored before, but not acknowledged at the hub (a crash, or the receipt could not be
             // queued): make sure of the receipt, then acknowledge.
@@ -337,6 +344,7 @@ impl Gateway {
             // Not the package: the delivery stays at the hub and is collected again.
             return Err(GatewayError::Hub(format!("content of {package_id}: {status}: {}", hub_reason(&sealed))));
         }
+        let sealed_sha256 = sha256_hex(&sealed);
         let opened = open_package(
             &sealed,
             &self.keys.certificate_der,
@@ -346,12 +354,23 @@ impl Gateway {
             OffsetDateTime::now_utc(),
         );
         match opened {
-            Ok(opened) => self.keep(id, &package_id, &sender, &recipient, &opened).await,
+            Ok(opened) => self.keep(id, &package_id, &sender, &recipient, &sealed_sha256, &opened).await,
             // No current CRL: the signer's status is unknown now, not bad; try again later.
             Err(Refusal::Signer(crate::TrustError::StatusUnknown)) => {
                 Err(GatewayError::Hub(format!("{package_id}: the signer's revocation status is unknown for now")))
             }
-            Err(refusal) => self.refuse(id, &refusal).await,
+            Err(refusal) => {
+                let refused = RefusedPackage {
+                    package_id,
+                    hub_delivery: id,
+                    kind,
+                    sender,
+                    recipient,
+                    sealed_sha256,
+                    reason: format!("02: {} ({refusal})", refusal.vietnamese()),
+                };
+                self.refuse(&refused).await
+            }
         }
     }
 
@@ -361,6 +380,7 @@ impl Gateway {
         package_id: &str,
         sender: &str,
         recipient: &str,
+        sealed_sha256: &str,
         opened: &Opened,
     ) -> Result<(), GatewayError> {
         let blob = self.blobs.put(opened.edxml(), MAX_PACKAGE_BYTES, None).await?;
@@ -382,6 +402,7 @@ impl Gateway {
             signer: opened.signer_subject().to_owned(),
             blob: blob.name,
             size: i64::try_from(blob.size).unwrap_or(i64::MAX),
+            sealed_sha256: sealed_sha256.to_owned(),
         };
         let received = self.store.receive(&incoming, OffsetDateTime::now_utc()).await?;
         if received == Received::New {
@@ -396,9 +417,13 @@ impl Gateway {
         self.settle(delivery, None).await
     }
 
-    async fn refuse(&self, delivery: i64, refusal: &Refusal) -> Result<(), GatewayError> {
-        eprintln!("lienthong gateway {}: refused delivery {delivery}: {refusal}", self.agency);
-        self.settle(delivery, Some(&format!("02: {} ({refusal})", refusal.vietnamese()))).await
+    /// Records the refusal in the message log, then tells the hub (if the record cannot be
+    /// made, the delivery stays at the hub and is refused again when collected).
+    async fn refuse(&self, refused: &RefusedPackage) -> Result<(), GatewayError> {
+        let delivery = refused.hub_delivery;
+        eprintln!("lienthong gateway {}: refused delivery {delivery}: {}", self.agency, refused.reason);
+        self.store.record_refusal(refused, OffsetDateTime::now_utc()).await?;
+        self.settle(delivery, Some(&refused.reason)).await
     }
 
     async fn settle(&self, delivery: i64, refusal: Option<&str>) -> Result<(), GatewayError> {
@@ -464,6 +489,11 @@ fn hub_reason(body: &[u8]) -> String {
         .ok()
         .and_then(|v| v["message_en"].as_str().map(str::to_owned))
         .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned())
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `<agency>:<random>`: unique without coordination.

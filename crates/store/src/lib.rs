@@ -34,7 +34,9 @@ pub use audit::{AuditEntry, Checkpoint, GENESIS, chain_hash};
 pub use ca::{CertificateRecord, CertificateStatus};
 pub use devices::{DeviceEvent, DeviceEventKind, DeviceRecord, Enrollment, NewDevice, UnblockOutcome};
 pub use exchange::{Accepted, AgencyRecord, DeliveryRecord, DeliveryState, OuterEnvelope, PackageKind, Route};
-pub use gateway::{ClientRecord, Enqueued, IncomingPackage, IncomingRecord, OutgoingPackage, OutgoingRecord, Received};
+pub use gateway::{
+    ClientRecord, Enqueued, IncomingPackage, IncomingRecord, OutgoingPackage, OutgoingRecord, Received, RefusedPackage,
+};
 use pki::{CertSerial, IssuedCertificate, RevocationReason, RevokedEntry};
 pub use ra::{Account, NewRequest, RequestEvent, RequestKind, RequestRecord, RequestState, Role, UnknownRole};
 use time::OffsetDateTime;
@@ -320,6 +322,13 @@ pub trait GatewayStore {
         actor: &str,
         at: OffsetDateTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Records a package refused on the way in, once per package and recipient: `true` when
+    /// recorded now, `false` when it was already.
+    fn record_refusal(
+        &self,
+        package: &RefusedPackage,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// What the hub keeps: its agency registry, the outer envelopes of sealed packages, and each
