@@ -10,6 +10,7 @@ mod ca_keys;
 mod demo;
 mod demo_network;
 mod edxml_cmd;
+mod gateway_log;
 mod header;
 mod inspect;
 
@@ -38,6 +39,20 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Benchmarks that print figures beside their peers, measured in the same run.
     Bench(bench::BenchArgs),
+    /// An agency's gateway.
+    Gateway(GatewayArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct GatewayArgs {
+    #[command(subcommand)]
+    command: GatewayCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum GatewayCommand {
+    /// The message log: every package sent and received, hash-chained and time-stamped.
+    Log(gateway_log::LogArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +63,7 @@ fn main() -> ExitCode {
         Command::Edxml(args) => edxml_cmd::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Gateway(GatewayArgs { command: GatewayCommand::Log(args) }) => gateway_log::run(args),
     };
     match result {
         Ok(code) => code,
