@@ -171,7 +171,7 @@ pub async fn anchor(store: &Store, tsa: &TsaClient) -> Result<Option<Anchored>, 
     let Some((seq, hash)) = store.audit_head().await? else {
         return Ok(None);
     };
-    if store.checkpoints().await?.last().is_some_and(|c| c.seq >= seq) {
+    if store.last_checkpoint().await?.is_some_and(|c| c.seq >= seq) {
         return Ok(None);
     }
     let digest = digest_of(&hash).ok_or_else(|| StoreError::Corrupt(format!("log entry {seq} has hash {hash:?}")))?;
@@ -310,17 +310,18 @@ impl LogFailure {
 /// against `roots_der` (signature, chain at the stamped time, timeStamping purpose, and that its
 /// imprint is the anchored entry's hash).
 pub async fn verify(store: &Store, roots_der: &[Vec<u8>]) -> Result<LogReport, LogFailure> {
-    let anchors = store.checkpoints().await?;
-    let mut pending = anchors.iter().peekable();
-    let mut report =
-        LogReport { entries: 0, anchors: anchors.len(), anchored_through: 0, anchored_at: None, authority: None };
+    let mut report = LogReport { entries: 0, anchors: 0, anchored_through: 0, anchored_at: None, authority: None };
     let mut prev_hash = GENESIS.to_owned();
     loop {
         let page = store.audit_entries(report.entries, PAGE).await?;
+        let through = page.last().map_or(report.entries, |e| e.seq);
+        let anchors = store.checkpoints_in(report.entries, through).await?;
+        let mut pending = anchors.iter().peekable();
         for entry in &page {
             check_entry(entry, report.entries, &prev_hash)?;
             while let Some(anchor) = pending.next_if(|a| a.seq <= entry.seq) {
                 let verified = check_anchor(anchor, entry, roots_der)?;
+                report.anchors += 1;
                 report.anchored_through = anchor.seq;
                 report.anchored_at = Some(verified.gen_time());
                 report.authority = Some(verified.authority().to_owned());
@@ -331,7 +332,8 @@ pub async fn verify(store: &Store, roots_der: &[Vec<u8>]) -> Result<LogReport, L
             break;
         }
     }
-    if let Some(beyond) = pending.next() {
+    // An anchor of an entry the chain does not have (the tail was cut off).
+    if let Some(beyond) = store.checkpoints_in(report.entries, i64::MAX).await?.first() {
         return Err(LogFailure::AnchorMismatch(beyond.seq));
     }
     Ok(report)

@@ -178,6 +178,13 @@ async fn story(url: &str, tamper: impl Fn(&str)) {
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("BỊ HỎNG tại mục 6") && text.contains("stamps another hash"), "{text}");
 
+    // An entry deleted.
+    tamper("DELETE FROM audit_log WHERE seq = 2;");
+    let (code, text) = verify(&root_pem);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("BỊ HỎNG tại mục 3: mục 3 đứng sau mục 1"), "{text}");
+    assert!(text.contains("BROKEN at entry 3: log entry 3 follows entry 1"), "{text}");
+
     let (code, text) = lienthong(&[
         "gateway",
         "log",

@@ -240,6 +240,15 @@ pub trait AuditStore {
     fn add_checkpoint(&self, checkpoint: &Checkpoint) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Every checkpoint, oldest first.
     fn checkpoints(&self) -> impl Future<Output = Result<Vec<Checkpoint>, StoreError>> + Send;
+    /// The checkpoints of entries after `after` up to `through`, oldest first (a long log's
+    /// anchors are read page by page).
+    fn checkpoints_in(
+        &self,
+        after: i64,
+        through: i64,
+    ) -> impl Future<Output = Result<Vec<Checkpoint>, StoreError>> + Send;
+    /// The latest checkpoint.
+    fn last_checkpoint(&self) -> impl Future<Output = Result<Option<Checkpoint>, StoreError>> + Send;
 }
 
 /// What a gateway keeps: its client systems, the outbox and the inbox. Sending and receiving

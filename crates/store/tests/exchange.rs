@@ -285,6 +285,18 @@ async fn gateway_story(store: &Store) {
     assert_eq!(details(8)["reason"], "02: Chữ ký số trên gói tin không hợp lệ");
     assert_eq!(details(6)["package"], "h41-0042");
     assert!(log.windows(2).all(|w| w[1].prev_hash == w[0].hash && w[1].hash == w[1].expected_hash()));
+
+    assert_eq!(store.last_checkpoint().await.expect("none yet"), None);
+    for seq in [3, 6] {
+        let anchor =
+            store::Checkpoint { seq, hash: log[seq as usize - 1].hash.clone(), signature: vec![seq as u8], at: 1 };
+        store.add_checkpoint(&anchor).await.expect("anchor");
+    }
+    assert_eq!(store.last_checkpoint().await.expect("read").map(|c| c.seq), Some(6));
+    let seqs = |anchors: Vec<store::Checkpoint>| anchors.into_iter().map(|c| c.seq).collect::<Vec<_>>();
+    assert_eq!(seqs(store.checkpoints_in(0, 8).await.expect("read")), [3, 6]);
+    assert_eq!(seqs(store.checkpoints_in(3, 5).await.expect("read")), Vec::<i64>::new(), "after 3, through 5");
+    assert_eq!(seqs(store.checkpoints_in(5, 6).await.expect("read")), [6]);
 }
 
 #[tokio::test]
