@@ -27,6 +27,8 @@ pub struct Sealed {
     pub recipients: Vec<String>,
     /// Document or status.
     pub is_status: bool,
+    /// For a status package, the status it reports (`01`…`16`).
+    pub status_code: Option<String>,
 }
 
 /// Why a package was not sent. Nothing was queued.
@@ -116,10 +118,14 @@ pub fn seal_package(edxml: &[u8], signer: &Signer, recipient_certificates: &[&[u
         return Err(OutgoingError::Invalid(errors.join("; ")));
     }
     let (document_id, recipients, is_status) = describe(&parsed.package);
+    let status_code = match &parsed.package {
+        Package::Status(status) => Some(status.header.status.as_str().to_owned()),
+        Package::Document(_) => None,
+    };
     let signed =
         xmlsig::sign(edxml, &signer.key, &signer.certificate_der).map_err(|e| OutgoingError::Sign(e.to_string()))?;
     let bytes = envelope::seal(&signed, recipient_certificates).map_err(|e| OutgoingError::Seal(e.to_string()))?;
-    Ok(Sealed { bytes, document_id, recipients, is_status })
+    Ok(Sealed { bytes, document_id, recipients, is_status, status_code })
 }
 
 /// The package's document id, its recipients and whether it is a status package.

@@ -14,7 +14,7 @@ use serde_json::Value;
 use store::blobs::BlobStore;
 use store::{
     ChangeAnswer, DocumentChange, Enqueued, GatewayStore, IncomingPackage, OutgoingPackage, OutgoingRecord,
-    PackageKind, Received, Store, StoreError,
+    PackageKind, Received, RefusedPackage, Store, StoreError,
 };
 use time::OffsetDateTime;
 use tokio::sync::Notify;
@@ -90,6 +90,8 @@ pub struct Gateway {
     /// Recipient certificates last given by the hub, with when: reused for a minute, and
     /// whenever the hub cannot be reached, so documents are still sealed and queued then.
     certificates: std::sync::Mutex<std::collections::HashMap<String, (Vec<u8>, std::time::Instant)>>,
+    /// Where the message log is anchored, if anywhere (`log.rs`).
+    pub(crate) log_anchoring: std::sync::OnceLock<crate::log::LogAnchoring>,
 }
 
 /// How long a recipient certificate from the hub is used without asking again.
@@ -124,6 +126,7 @@ impl Gateway {
             inbox_changed: Notify::new(),
             skip_through: std::sync::atomic::AtomicI64::new(0),
             certificates: std::sync::Mutex::default(),
+            log_anchoring: std::sync::OnceLock::new(),
         })
     }
 
@@ -185,6 +188,7 @@ impl Gateway {
             size: i64::try_from(blob.size).unwrap_or(i64::MAX),
             sha256: blob.name.clone(),
             blob: blob.name,
+            status_code: sealed.status_code.clone(),
         };
         let (queued, new) = match self.store.enqueue(&package, OffsetDateTime::now_utc()).await? {
             Enqueued::New => {
@@ -381,6 +385,8 @@ impl Gateway {
         let text = |key: &str| delivery[key].as_str().unwrap_or_default().to_owned();
         let (id, package_id, sender, recipient) =
             (delivery["id"].as_i64().unwrap_or_default(), text("package_id"), text("sender"), text("recipient"));
+        let kind = PackageKind::parse(&text("kind"))
+            .ok_or_else(|| GatewayError::Hub(format!("delivery {id} names no package kind")))?;
         if let Some(held) = self.store.incoming(&package_id).await? {
             // Stored before, but not acknowledged at the hub (a crash, or the receipt could not be
             // queued): make sure of the receipt, then acknowledge.
@@ -401,6 +407,7 @@ impl Gateway {
             // Not the package: the delivery stays at the hub and is collected again.
             return Err(GatewayError::Hub(format!("content of {package_id}: {status}: {}", hub_reason(&sealed))));
         }
+        let sealed_sha256 = sha256_hex(&sealed);
         let opened = open_package(
             &sealed,
             &self.keys.certificate_der,
@@ -410,12 +417,24 @@ impl Gateway {
             OffsetDateTime::now_utc(),
         );
         match opened {
-            Ok(opened) => self.keep(id, &package_id, &sender, &recipient, &opened).await,
+            Ok(opened) => self.keep(id, &package_id, &sender, &recipient, &sealed_sha256, &opened).await,
             // No current CRL: the signer's status is unknown now, not bad; try again later.
             Err(Refusal::Signer(crate::TrustError::StatusUnknown)) => {
                 Err(GatewayError::Hub(format!("{package_id}: the signer's revocation status is unknown for now")))
             }
-            Err(refusal) => self.refuse(id, &package_id, &sender, &recipient, &refusal).await,
+            Err(refusal) => {
+                let reason = format!("{} ({refusal})", refusal.vietnamese());
+                let refused = RefusedPackage {
+                    package_id,
+                    hub_delivery: id,
+                    kind,
+                    sender,
+                    recipient,
+                    sealed_sha256,
+                    reason: format!("02: {reason}"),
+                };
+                self.refuse(&refused, &reason).await
+            }
         }
     }
 
@@ -425,6 +444,7 @@ impl Gateway {
         package_id: &str,
         sender: &str,
         recipient: &str,
+        sealed_sha256: &str,
         opened: &Opened,
     ) -> Result<(), GatewayError> {
         let blob = self.blobs.put(opened.edxml(), MAX_PACKAGE_BYTES, None).await?;
@@ -454,6 +474,7 @@ impl Gateway {
             change,
             refers_to,
             due_date,
+            sealed_sha256: sealed_sha256.to_owned(),
         };
         let received = self.store.receive(&incoming, OffsetDateTime::now_utc()).await?;
         if received == Received::New {
@@ -468,23 +489,19 @@ impl Gateway {
         self.settle(delivery, None).await
     }
 
-    /// Refuses a delivery: a signed status 02 with the reason goes to the sender (queued once:
-    /// its reference is fixed), and the hub is told, so the sender sees it either way.
-    async fn refuse(
-        &self,
-        delivery: i64,
-        package_id: &str,
-        sender: &str,
-        recipient: &str,
-        refusal: &Refusal,
-    ) -> Result<(), GatewayError> {
-        eprintln!("lienthong gateway {}: refused delivery {delivery}: {refusal}", self.agency);
-        let reason = format!("{} ({refusal})", refusal.vietnamese());
-        if let Err(e) = self.send_refusal(package_id, sender, recipient, &reason).await {
+    /// Refuses a delivery: records the refusal in the message log, queues a signed status 02 with
+    /// the reason for the sender (once: its reference is fixed), then tells the hub, so the
+    /// sender sees it either way. If the record cannot be made, the delivery stays at the hub and
+    /// is refused again when collected.
+    async fn refuse(&self, refused: &RefusedPackage, reason: &str) -> Result<(), GatewayError> {
+        let delivery = refused.hub_delivery;
+        eprintln!("lienthong gateway {}: refused delivery {delivery}: {}", self.agency, refused.reason);
+        self.store.record_refusal(refused, OffsetDateTime::now_utc()).await?;
+        if let Err(e) = self.send_refusal(&refused.package_id, &refused.sender, &refused.recipient, reason).await {
             // The sender may be unknown or unreachable; the hub still records the refusal.
-            eprintln!("lienthong gateway {}: status 02 for {package_id} not queued: {e}", self.agency);
+            eprintln!("lienthong gateway {}: status 02 for {} not queued: {e}", self.agency, refused.package_id);
         }
-        self.settle(delivery, Some(&format!("02: {reason}"))).await
+        self.settle(delivery, Some(&refused.reason)).await
     }
 
     /// A signed status 02 about a package that could not be accepted. Its content may be
@@ -585,6 +602,11 @@ fn hub_reason(body: &[u8]) -> String {
         .ok()
         .and_then(|v| v["message_en"].as_str().map(str::to_owned))
         .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned())
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `<agency>:<random>`: unique without coordination.

@@ -52,12 +52,15 @@ impl Ca {
             issue_with(&authority, &store, Profile::Ocsp, "CN=lienthong demo OCSP,O=lienthong demo", None).await?;
         let responder = pki::OcspResponder::new(authority.certificate(), &responder_cert.der, responder_key)
             .map_err(anyhow::Error::msg)?;
+        let (tsa_cert, tsa_key) =
+            issue_with(&authority, &store, Profile::Tsa, "CN=lienthong demo TSA,O=lienthong demo", None).await?;
+        let tsa = pki::TimeStampAuthority::new(&tsa_cert.der, vec![authority.certificate().to_vec()], tsa_key)?;
         let parts = ca::ServiceParts {
             authority,
             responder,
             store: store.clone(),
             root_der: new.root_der.clone(),
-            tsa: None,
+            tsa: Some(tsa),
             policy: ca::Policy::default(),
         };
         let service = ca::CaService::from_parts(parts).await?;
@@ -240,8 +243,11 @@ async fn start_gateway(
         client,
         hub_url,
     );
+    let anchoring = gateway::log::LogAnchoring::new(&format!("{}/tsa", ca.url), vec![ca.root.clone()])?;
+    let gateway = gateway.with_log_anchoring(anchoring);
     tokio::spawn(gateway.clone().run_sender());
     tokio::spawn(gateway.clone().run_receiver());
+    tokio::spawn(gateway.clone().run_log_anchoring());
     if serve == Serve::HostedByHub {
         let url = format!("{hub_url}/sdk");
         return Ok(Running { agency: code, gateway, url, api_key: None, sdk_system, sdk_secret });
@@ -316,6 +322,13 @@ async fn exchange(running: &[Running], document: &[u8]) -> Result<()> {
     }
     if !statuses {
         println!("   (chưa đủ trạng thái sau 30 s / not every status arrived within 30 s)");
+    }
+    if let Some(anchored) = office.anchor_log_now().await? {
+        println!(
+            "\n   Nhật ký gói tin của Văn phòng Chính phủ được gắn dấu thời gian RFC 3161 tới mục {} \
+             / the Office's message log is time-stamped through entry {}",
+            anchored.seq, anchored.seq
+        );
     }
     Ok(())
 }

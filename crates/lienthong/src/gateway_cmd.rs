@@ -69,6 +69,8 @@ enum GatewayCommand {
         #[command(subcommand)]
         command: ClientCommand,
     },
+    /// The message log: every package sent and received, hash-chained and time-stamped.
+    Log(crate::gateway_log::LogArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -104,6 +106,17 @@ pub(crate) struct GatewaySettings {
     pub(crate) blobs: String,
     /// The CA's CRL (`http://…/crl`, or a file).
     pub(crate) crl_url: String,
+    /// The RFC 3161 time-stamp authority anchoring the message log (`http://…/tsa`); empty:
+    /// the log is not anchored.
+    #[serde(default)]
+    pub(crate) tsa_url: String,
+    /// Minutes between anchors (only when the log has grown).
+    #[serde(default = "default_anchor_minutes")]
+    pub(crate) anchor_every_minutes: u64,
+}
+
+fn default_anchor_minutes() -> u64 {
+    10
 }
 
 fn default_blobs() -> String {
@@ -113,6 +126,9 @@ fn default_blobs() -> String {
 const SETTINGS: &str = "gateway.toml";
 
 pub(crate) fn run(args: GatewayArgs) -> Result<ExitCode> {
+    if let GatewayCommand::Log(log) = args.command {
+        return crate::gateway_log::run(log);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         match args.command {
@@ -128,6 +144,7 @@ pub(crate) fn run(args: GatewayArgs) -> Result<ExitCode> {
             }
             GatewayCommand::Serve { dir, listen } => serve(&dir, listen).await,
             GatewayCommand::Client { command: ClientCommand::Add { dir, name } } => add_client(&dir, &name).await,
+            GatewayCommand::Log(_) => unreachable!("answered above, on its own runtime"),
         }
         .map(|()| ExitCode::SUCCESS)
     })
@@ -166,7 +183,9 @@ pub(crate) async fn init(
         listen: listen.to_owned(),
         store_url: String::new(),
         blobs: default_blobs(),
+        tsa_url: link.crl_url.replace("/crl", "/tsa"),
         crl_url: link.crl_url,
+        anchor_every_minutes: default_anchor_minutes(),
     };
     node::save_settings(&dir.join(SETTINGS), &settings)?;
     Ok(settings)
@@ -196,6 +215,7 @@ pub(crate) async fn open(dir: &Path) -> Result<Opened> {
     let seal = Credential::load(dir, "seal", &passphrase)?;
     let tls = Credential::load(dir, "tls", &passphrase)?;
     let root = node::read_certificates(&dir.join("root.pem"))?.remove(0);
+    let root_der = root.clone();
     let intermediates: Vec<Vec<u8>> = tls.chain.iter().skip(1).cloned().collect();
     let trust = Trust::new(std::slice::from_ref(&root), &intermediates)?;
     match node::fetch_crl(&settings.crl_url).await {
@@ -216,14 +236,22 @@ pub(crate) async fn open(dir: &Path) -> Result<Opened> {
         certificate_der: tls.certificate().to_vec(),
         key_pkcs8_der: tls_pkcs8,
     };
-    let gateway = Gateway::new(agency, store, blobs, keys, Arc::new(trust), hub, &settings.hub_url);
+    let mut gateway = Gateway::new(agency, store, blobs, keys, Arc::new(trust), hub, &settings.hub_url);
+    if !settings.tsa_url.is_empty() {
+        let anchoring = gateway::log::LogAnchoring::new(&settings.tsa_url, vec![root_der])
+            .context("gateway.toml tsa_url")?
+            .every(std::time::Duration::from_secs(settings.anchor_every_minutes.max(1) * 60));
+        gateway = gateway.with_log_anchoring(anchoring);
+    }
     Ok(Opened { gateway, server, settings })
 }
 
-/// Starts the gateway's workers: the outbox sender, the inbox receiver, the CRL follower.
+/// Starts the gateway's workers: the outbox sender, the inbox receiver, the message log's
+/// anchoring, the CRL follower.
 pub(crate) fn start(gateway: &Arc<Gateway>, crl_url: &str) {
     tokio::spawn(gateway.clone().run_sender());
     tokio::spawn(gateway.clone().run_receiver());
+    tokio::spawn(gateway.clone().run_log_anchoring());
     let trusted = gateway.clone();
     node::follow_crl("gateway", crl_url.to_owned(), move |crl| Ok(trusted.trust().set_crls(&[crl])?));
 }

@@ -11,6 +11,7 @@ mod demo;
 mod demo_network;
 mod edxml_cmd;
 mod gateway_cmd;
+mod gateway_log;
 mod header;
 mod hub_cmd;
 mod inspect;
@@ -39,7 +40,7 @@ enum Command {
     Edxml(edxml_cmd::EdxmlArgs),
     /// The national hub: init, serve, the registry of agencies, hosted SDK agencies.
     Hub(hub_cmd::HubArgs),
-    /// An agency's gateway: init, serve, client systems.
+    /// An agency's gateway: init, serve, client systems, its message log.
     Gateway(gateway_cmd::GatewayArgs),
     /// Show what lienthong does today, end to end, on this machine.
     Demo(demo::DemoArgs),

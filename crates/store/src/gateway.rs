@@ -1,7 +1,9 @@
 //! A gateway's records: its client systems, the durable outbox (held until the hub acknowledges,
-//! retried with backoff), and the inbox (each package once, by id). Every package sent or
-//! received is also appended to the hash-chained message log (the store's audit chain), in the
-//! same transaction.
+//! retried with backoff), the inbox (each package once, by id) and the packages refused on the
+//! way in. Every package queued, handed to the hub, received, refused or acknowledged (and every
+//! status answered) is also appended to the hash-chained message log (the store's audit chain),
+//! in the same transaction, with its id, kind, sender, recipients and the SHA-256 of its sealed
+//! bytes.
 
 use serde_json::json;
 use time::OffsetDateTime;
@@ -41,6 +43,8 @@ pub struct OutgoingPackage {
     pub size: i64,
     /// Its SHA-256 (hex).
     pub sha256: String,
+    /// For a status package, the status it reports (`01`…`16`).
+    pub status_code: Option<String>,
 }
 
 /// An outgoing package and where it stands.
@@ -94,6 +98,9 @@ pub struct IncomingPackage {
     pub refers_to: Vec<String>,
     /// The handling deadline the sender set (yyyy-mm-dd).
     pub due_date: Option<String>,
+    /// The SHA-256 (hex) of the sealed bytes as they travelled: what the sender's outbox and
+    /// the hub hold for this package.
+    pub sealed_sha256: String,
 }
 
 /// What a document package does (edXML `BussinessDocType`).
@@ -139,6 +146,25 @@ impl DocumentChange {
             Self::Replace => Some("replaced"),
         }
     }
+}
+
+/// A package refused on the way in; its reason goes back to the sender as status 02.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedPackage {
+    /// The package id.
+    pub package_id: String,
+    /// The hub's delivery number.
+    pub hub_delivery: i64,
+    /// Document or status, as the hub recorded it.
+    pub kind: PackageKind,
+    /// The sending agency, as the hub recorded it.
+    pub sender: String,
+    /// The recipient agency.
+    pub recipient: String,
+    /// The SHA-256 (hex) of the sealed bytes received.
+    pub sealed_sha256: String,
+    /// Why it was refused.
+    pub reason: String,
 }
 
 /// An incoming package as stored.
@@ -187,8 +213,22 @@ pub enum Received {
     Duplicate,
 }
 
-type OutgoingRow =
-    (String, String, String, String, String, String, Option<String>, String, i64, String, i64, i64, Option<i64>);
+type OutgoingRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    i64,
+    String,
+    Option<String>,
+    i64,
+    i64,
+    Option<i64>,
+);
 #[derive(sqlx::FromRow)]
 struct IncomingRow {
     id: i64,
@@ -202,6 +242,7 @@ struct IncomingRow {
     signer: String,
     blob: String,
     size: i64,
+    sealed_sha256: String,
     received_at: i64,
     change: String,
     refers_to: String,
@@ -217,23 +258,24 @@ const INSERT_SDK_SYSTEM: &str =
 const SDK_SYSTEM: &str = "SELECT client, secret FROM gw_sdk_systems WHERE system_id = $1";
 const CLIENT_BY_KEY: &str = "SELECT id, name FROM gw_clients WHERE key_hash = $1";
 const OUTGOING_COLUMNS: &str = "package_id, client, client_ref, kind, sender, recipients, document_id, blob, size, sha256, \
-     attempts, next_attempt_at, sent_at";
+     status_code, attempts, next_attempt_at, sent_at";
 const EXISTING_REF: &str = "SELECT package_id FROM gw_outbox WHERE client = $1 AND client_ref = $2";
 const INSERT_OUTGOING: &str = "INSERT INTO gw_outbox (package_id, client, client_ref, kind, sender, recipients, document_id, \
-     blob, size, sha256, created_at, attempts, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $11)";
+     blob, size, sha256, status_code, created_at, attempts, next_attempt_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $12)";
 const INSERT_OUTBOX_EVENT: &str = "INSERT INTO gw_outbox_events (package_id, event, note, at) VALUES ($1, $2, $3, $4)";
 const FAILED: &str =
     "UPDATE gw_outbox SET attempts = attempts + 1, next_attempt_at = $1 WHERE package_id = $2 AND sent_at IS NULL";
 const SENT: &str = "UPDATE gw_outbox SET sent_at = $1 WHERE package_id = $2 AND sent_at IS NULL";
 const INCOMING_COLUMNS: &str = "i.id, i.package_id, i.hub_delivery, i.kind, i.sender, i.recipient, i.document_id, i.subject, \
-     i.signer, i.blob, i.size, i.received_at, i.change, i.refers_to, i.due_date, i.destroyed_at, \
+     i.signer, i.blob, i.size, i.sealed_sha256, i.received_at, i.change, i.refers_to, i.due_date, i.destroyed_at, \
      (SELECT COUNT(*) FROM gw_inbox_events e WHERE e.package_id = i.package_id AND e.event = 'acknowledged') AS acks, \
      (SELECT d.event FROM gw_document_events d WHERE d.package_id = i.package_id ORDER BY d.id DESC LIMIT 1) \
      AS latest_event";
 const INBOX_HAS: &str = "SELECT id FROM gw_inbox WHERE package_id = $1";
 const INSERT_INCOMING: &str = "INSERT INTO gw_inbox (package_id, hub_delivery, kind, sender, recipient, document_id, subject, \
-     signer, blob, size, received_at, change, refers_to, due_date) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+     signer, blob, size, sealed_sha256, received_at, change, refers_to, due_date) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 const INSERT_DOCUMENT_EVENT: &str =
     "INSERT INTO gw_document_events (package_id, event, by_package, at) VALUES ($1, $2, $3, $4)";
 /// The sender's earlier documents with a given DocumentId, in this inbox.
@@ -245,6 +287,11 @@ const ORPHANED_BLOB: &str = "SELECT i.blob FROM gw_inbox i WHERE i.package_id = 
      (SELECT 1 FROM gw_inbox o WHERE o.blob = i.blob AND o.destroyed_at IS NULL)";
 const FROZEN: &str = "SELECT COUNT(*) FROM gw_document_events d JOIN gw_outbox o ON o.package_id = d.package_id \
      WHERE o.document_id = $1 AND d.event = 'frozen'";
+const INBOX_FACTS: &str = "SELECT kind, sender, recipient, sealed_sha256 FROM gw_inbox WHERE package_id = $1";
+const OUTBOX_FACTS: &str = "SELECT kind, sender, recipients, sha256, attempts FROM gw_outbox WHERE package_id = $1";
+const REFUSED: &str = "SELECT id FROM gw_refusals WHERE package_id = $1 AND recipient = $2";
+const INSERT_REFUSAL: &str = "INSERT INTO gw_refusals (package_id, hub_delivery, kind, sender, recipient, sealed_sha256, \
+     reason, refused_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 const INSERT_INBOX_EVENT: &str = "INSERT INTO gw_inbox_events (package_id, event, actor, at) VALUES ($1, $2, $3, $4)";
 const ACKNOWLEDGED: &str = "SELECT COUNT(*) FROM gw_inbox_events WHERE package_id = $1 AND event = 'acknowledged'";
 
@@ -253,8 +300,22 @@ fn kind(text: &str) -> Result<PackageKind, StoreError> {
 }
 
 fn outgoing(row: OutgoingRow) -> Result<OutgoingRecord, StoreError> {
-    let (package_id, client, client_ref, k, sender, recipients, document_id, blob, size, sha256, attempts, next, sent) =
-        row;
+    let (
+        package_id,
+        client,
+        client_ref,
+        k,
+        sender,
+        recipients,
+        document_id,
+        blob,
+        size,
+        sha256,
+        status_code,
+        attempts,
+        next,
+        sent,
+    ) = row;
     let package = OutgoingPackage {
         package_id,
         client,
@@ -266,6 +327,7 @@ fn outgoing(row: OutgoingRow) -> Result<OutgoingRecord, StoreError> {
         blob,
         size,
         sha256,
+        status_code,
     };
     Ok(OutgoingRecord { package, attempts, next_attempt_at: next, sent_at: sent })
 }
@@ -282,6 +344,7 @@ fn incoming(row: IncomingRow) -> Result<IncomingRecord, StoreError> {
         signer: row.signer,
         blob: row.blob,
         size: row.size,
+        sealed_sha256: row.sealed_sha256,
         change: DocumentChange::parse(&row.change)?,
         refers_to: row.refers_to.split('\n').filter(|r| !r.is_empty()).map(str::to_owned).collect(),
         due_date: row.due_date,
@@ -344,9 +407,12 @@ impl GatewayStore for Store {
         let now = at.unix_timestamp();
         let details = json!({
             "package": p.package_id, "kind": p.kind.as_str(), "from": p.sender, "to": p.recipients,
-            "document": p.document_id, "sha256": p.sha256, "size": p.size, "client": p.client,
+            "document": p.document_id, "status": p.status_code, "sha256": p.sha256, "size": p.size,
+            "client": p.client,
         });
-        let entry = PendingEntry::new(&format!("client:{}", p.client), "package.queued", details, at);
+        // A status package queued is this agency answering the document it names.
+        let action = if p.kind == PackageKind::Status { "status.answered" } else { "package.queued" };
+        let entry = PendingEntry::new(&format!("client:{}", p.client), action, details, at);
         on_backend!(self, pool => {
             let mut tx = pool.begin().await?;
             let seq = audit_begin!(tx);
@@ -357,7 +423,8 @@ impl GatewayStore for Store {
             }
             sqlx::query(INSERT_OUTGOING)
                 .bind(&p.package_id).bind(&p.client).bind(&p.client_ref).bind(p.kind.as_str()).bind(&p.sender)
-                .bind(p.recipients.join(",")).bind(&p.document_id).bind(&p.blob).bind(p.size).bind(&p.sha256).bind(now)
+                .bind(p.recipients.join(",")).bind(&p.document_id).bind(&p.blob).bind(p.size).bind(&p.sha256)
+                .bind(&p.status_code).bind(now)
                 .execute(&mut *tx).await?;
             sqlx::query(INSERT_OUTBOX_EVENT).bind(&p.package_id).bind("queued").bind(None::<String>).bind(now)
                 .execute(&mut *tx).await?;
@@ -412,7 +479,6 @@ impl GatewayStore for Store {
     }
 
     async fn mark_sent(&self, package_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
-        let entry = PendingEntry::new("gateway", "package.sent", json!({"package": package_id}), at);
         on_backend!(self, pool => {
             let mut tx = pool.begin().await?;
             let seq = audit_begin!(tx);
@@ -422,6 +488,14 @@ impl GatewayStore for Store {
             }
             sqlx::query(INSERT_OUTBOX_EVENT).bind(package_id).bind("sent").bind(None::<String>).bind(at.unix_timestamp())
                 .execute(&mut *tx).await?;
+            let (kind, sender, recipients, sha256, attempts): (String, String, String, String, i64) =
+                sqlx::query_as(OUTBOX_FACTS).bind(package_id).fetch_one(&mut *tx).await?;
+            let details = json!({
+                "package": package_id, "kind": kind, "from": sender,
+                "to": recipients.split(',').filter(|r| !r.is_empty()).collect::<Vec<_>>(),
+                "sha256": sha256, "failed_attempts": attempts,
+            });
+            let entry = PendingEntry::new("gateway", "package.sent", details, at);
             audit_append!(tx, seq, &entry);
             tx.commit().await?;
         });
@@ -432,7 +506,8 @@ impl GatewayStore for Store {
         let p = package;
         let details = json!({
             "package": p.package_id, "kind": p.kind.as_str(), "from": p.sender, "to": p.recipient,
-            "document": p.document_id, "signer": p.signer, "size": p.size,
+            "document": p.document_id, "signer": p.signer, "sha256": p.sealed_sha256, "size": p.size,
+            "content_sha256": p.blob, "delivery": p.hub_delivery,
         });
         let entry = PendingEntry::new("gateway", "package.received", details, at);
         on_backend!(self, pool => {
@@ -444,8 +519,8 @@ impl GatewayStore for Store {
             }
             sqlx::query(INSERT_INCOMING)
                 .bind(&p.package_id).bind(p.hub_delivery).bind(p.kind.as_str()).bind(&p.sender).bind(&p.recipient)
-                .bind(&p.document_id).bind(&p.subject).bind(&p.signer).bind(&p.blob).bind(p.size).bind(at.unix_timestamp())
-                .bind(p.change.as_str()).bind(p.refers_to.join("\n")).bind(&p.due_date)
+                .bind(&p.document_id).bind(&p.subject).bind(&p.signer).bind(&p.blob).bind(p.size).bind(&p.sealed_sha256)
+                .bind(at.unix_timestamp()).bind(p.change.as_str()).bind(p.refers_to.join("\n")).bind(&p.due_date)
                 .execute(&mut *tx).await?;
             if let Some(event) = p.change.event() {
                 for document in &p.refers_to {
@@ -600,14 +675,17 @@ impl GatewayStore for Store {
     }
 
     async fn acknowledge_incoming(&self, package_id: &str, actor: &str, at: OffsetDateTime) -> Result<(), StoreError> {
-        let entry = PendingEntry::new(actor, "package.acknowledged", json!({"package": package_id}), at);
         on_backend!(self, pool => {
             let mut tx = pool.begin().await?;
             let seq = audit_begin!(tx);
-            let held: Option<(i64,)> = sqlx::query_as(INBOX_HAS).bind(package_id).fetch_optional(&mut *tx).await?;
-            if held.is_none() {
+            let held: Option<(String, String, String, String)> =
+                sqlx::query_as(INBOX_FACTS).bind(package_id).fetch_optional(&mut *tx).await?;
+            let Some((kind, sender, recipient, sha256)) = held else {
                 return Err(StoreError::UnknownPackage(package_id.to_owned()));
-            }
+            };
+            let details =
+                json!({"package": package_id, "kind": kind, "from": sender, "to": recipient, "sha256": sha256});
+            let entry = PendingEntry::new(actor, "package.acknowledged", details, at);
             let (acks,): (i64,) = sqlx::query_as(ACKNOWLEDGED).bind(package_id).fetch_one(&mut *tx).await?;
             if acks > 0 {
                 return Ok(());
@@ -618,5 +696,30 @@ impl GatewayStore for Store {
             tx.commit().await?;
         });
         Ok(())
+    }
+
+    async fn record_refusal(&self, package: &RefusedPackage, at: OffsetDateTime) -> Result<bool, StoreError> {
+        let p = package;
+        let details = json!({
+            "package": p.package_id, "kind": p.kind.as_str(), "from": p.sender, "to": p.recipient,
+            "sha256": p.sealed_sha256, "reason": p.reason, "delivery": p.hub_delivery,
+        });
+        let entry = PendingEntry::new("gateway", "package.refused", details, at);
+        on_backend!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let seq = audit_begin!(tx);
+            let held: Option<(i64,)> =
+                sqlx::query_as(REFUSED).bind(&p.package_id).bind(&p.recipient).fetch_optional(&mut *tx).await?;
+            if held.is_some() {
+                return Ok(false);
+            }
+            sqlx::query(INSERT_REFUSAL)
+                .bind(&p.package_id).bind(p.hub_delivery).bind(p.kind.as_str()).bind(&p.sender).bind(&p.recipient)
+                .bind(&p.sealed_sha256).bind(&p.reason).bind(at.unix_timestamp())
+                .execute(&mut *tx).await?;
+            audit_append!(tx, seq, &entry);
+            tx.commit().await?;
+        });
+        Ok(true)
     }
 }

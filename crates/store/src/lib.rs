@@ -36,7 +36,7 @@ pub use devices::{DeviceEvent, DeviceEventKind, DeviceRecord, Enrollment, NewDev
 pub use exchange::{Accepted, AgencyRecord, DeliveryRecord, DeliveryState, OuterEnvelope, PackageKind, Route};
 pub use gateway::{
     ChangeAnswer, ClientRecord, DocumentChange, DocumentEvent, Enqueued, IncomingPackage, IncomingRecord,
-    OutgoingPackage, OutgoingRecord, Received,
+    OutgoingPackage, OutgoingRecord, Received, RefusedPackage,
 };
 use pki::{CertSerial, IssuedCertificate, RevocationReason, RevokedEntry};
 pub use ra::{Account, NewRequest, RequestEvent, RequestKind, RequestRecord, RequestState, Role, UnknownRole};
@@ -241,6 +241,15 @@ pub trait AuditStore {
     fn add_checkpoint(&self, checkpoint: &Checkpoint) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Every checkpoint, oldest first.
     fn checkpoints(&self) -> impl Future<Output = Result<Vec<Checkpoint>, StoreError>> + Send;
+    /// The checkpoints of entries after `after` up to `through`, oldest first (a long log's
+    /// anchors are read page by page).
+    fn checkpoints_in(
+        &self,
+        after: i64,
+        through: i64,
+    ) -> impl Future<Output = Result<Vec<Checkpoint>, StoreError>> + Send;
+    /// The latest checkpoint.
+    fn last_checkpoint(&self) -> impl Future<Output = Result<Option<Checkpoint>, StoreError>> + Send;
 }
 
 /// What a gateway keeps: its client systems, the outbox and the inbox. Sending and receiving
@@ -355,6 +364,13 @@ pub trait GatewayStore {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Whether a sent document with `document_id` was recalled (frozen).
     fn is_frozen(&self, document_id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Records a package refused on the way in, once per package and recipient: `true` when
+    /// recorded now, `false` when it was already.
+    fn record_refusal(
+        &self,
+        package: &RefusedPackage,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// What the hub keeps: its agency registry, the outer envelopes of sealed packages, and each

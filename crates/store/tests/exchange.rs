@@ -151,7 +151,7 @@ async fn blobs_are_streamed_bounded_hashed_and_all_or_nothing() {
 }
 
 async fn gateway_story(store: &Store) {
-    use store::{AuditStore, Enqueued, OutgoingPackage, Received};
+    use store::{AuditStore, Enqueued, OutgoingPackage, Received, RefusedPackage};
     let now = OffsetDateTime::from_unix_timestamp(OffsetDateTime::now_utc().unix_timestamp()).expect("seconds");
     let client = store.add_client("Hệ thống QLVB", "key-hash", now).await.expect("client");
     assert_eq!(store.client_by_key("key-hash").await.expect("read"), Some(client.clone()));
@@ -171,6 +171,7 @@ async fn gateway_story(store: &Store) {
         blob: "b".repeat(64),
         size: 100,
         sha256: "c".repeat(64),
+        status_code: None,
     };
     assert_eq!(store.enqueue(&package, now).await.expect("queue"), Enqueued::New);
     let twice = OutgoingPackage { package_id: "g22-0002".into(), ..package.clone() };
@@ -209,6 +210,7 @@ async fn gateway_story(store: &Store) {
         change: DocumentChange::New,
         refers_to: Vec::new(),
         due_date: None,
+        sealed_sha256: "e".repeat(64),
     };
     assert_eq!(store.receive(&incoming, now).await.expect("receive"), Received::New);
     assert_eq!(store.receive(&incoming, now).await.expect("again"), Received::Duplicate);
@@ -225,18 +227,80 @@ async fn gateway_story(store: &Store) {
     store.acknowledge_incoming("h41-0042", "client:x", now).await.expect("ack again");
     assert!(store.incoming("h41-0042").await.expect("read").expect("held").acknowledged);
     assert!(matches!(store.acknowledge_incoming("nope", "client:x", now).await, Err(StoreError::UnknownPackage(_))));
-    let log: Vec<String> = store.audit_entries(0, 100).await.expect("log").into_iter().map(|e| e.action).collect();
+
+    let answer = OutgoingPackage {
+        package_id: "g22-0003".into(),
+        client_ref: "status:h41-0007:01".into(),
+        kind: PackageKind::Status,
+        recipients: vec!["000.00.00.H41".into()],
+        sha256: "f".repeat(64),
+        status_code: Some("01".into()),
+        ..package.clone()
+    };
+    assert_eq!(store.enqueue(&answer, now).await.expect("queue"), Enqueued::New);
+    assert_eq!(store.outgoing("g22-0003").await.expect("read").expect("held").package, answer);
+    let refused = RefusedPackage {
+        package_id: "h14-0009".into(),
+        hub_delivery: 8,
+        kind: PackageKind::Document,
+        sender: "000.00.00.H14".into(),
+        recipient: "000.00.00.G22".into(),
+        sealed_sha256: "9".repeat(64),
+        reason: "02: Chữ ký số trên gói tin không hợp lệ".into(),
+    };
+    assert!(store.record_refusal(&refused, now).await.expect("refused"));
+    assert!(!store.record_refusal(&refused, now).await.expect("again"), "once per package and recipient");
+
+    let log = store.audit_entries(0, 100).await.expect("log");
+    let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(
-        log,
+        actions,
         [
             "client.created",
             "sdk-system.created",
             "package.queued",
             "package.sent",
             "package.received",
-            "package.acknowledged"
-        ]
+            "package.acknowledged",
+            "status.answered",
+            "package.refused",
+        ],
+        "each event once: repeated calls that change nothing append nothing"
     );
+    let details = |seq: usize| -> serde_json::Value { serde_json::from_str(&log[seq - 1].details).expect("JSON") };
+    let sha = |c: &str| c.repeat(64);
+    for (seq, kind, from, to, hash) in [
+        (3, "document", "000.00.00.G22", serde_json::json!(["000.00.00.H41", "000.00.04.G12"]), sha("c")),
+        (4, "document", "000.00.00.G22", serde_json::json!(["000.00.00.H41", "000.00.04.G12"]), sha("c")),
+        (5, "status", "000.00.00.H41", serde_json::json!("000.00.00.G22"), sha("e")),
+        (6, "status", "000.00.00.H41", serde_json::json!("000.00.00.G22"), sha("e")),
+        (7, "status", "000.00.00.G22", serde_json::json!(["000.00.00.H41"]), sha("f")),
+        (8, "document", "000.00.00.H14", serde_json::json!("000.00.00.G22"), sha("9")),
+    ] {
+        let d = details(seq);
+        assert!(d["package"].as_str().is_some_and(|p| !p.is_empty()), "{seq}: {d}");
+        assert_eq!(
+            (&d["kind"], &d["from"], &d["to"], &d["sha256"]),
+            (&kind.into(), &from.into(), &to, &hash.into()),
+            "{seq}"
+        );
+    }
+    assert_eq!(details(7)["status"], "01");
+    assert_eq!(details(8)["reason"], "02: Chữ ký số trên gói tin không hợp lệ");
+    assert_eq!(details(6)["package"], "h41-0042");
+    assert!(log.windows(2).all(|w| w[1].prev_hash == w[0].hash && w[1].hash == w[1].expected_hash()));
+
+    assert_eq!(store.last_checkpoint().await.expect("none yet"), None);
+    for seq in [3, 6] {
+        let anchor =
+            store::Checkpoint { seq, hash: log[seq as usize - 1].hash.clone(), signature: vec![seq as u8], at: 1 };
+        store.add_checkpoint(&anchor).await.expect("anchor");
+    }
+    assert_eq!(store.last_checkpoint().await.expect("read").map(|c| c.seq), Some(6));
+    let seqs = |anchors: Vec<store::Checkpoint>| anchors.into_iter().map(|c| c.seq).collect::<Vec<_>>();
+    assert_eq!(seqs(store.checkpoints_in(0, 8).await.expect("read")), [3, 6]);
+    assert_eq!(seqs(store.checkpoints_in(3, 5).await.expect("read")), Vec::<i64>::new(), "after 3, through 5");
+    assert_eq!(seqs(store.checkpoints_in(5, 6).await.expect("read")), [6]);
     changes_story(store, now).await;
 }
 
@@ -253,6 +317,7 @@ fn document(id: &str, document_id: &str, blob: char, change: DocumentChange, ref
         signer: "CN=Văn phòng Chính phủ".into(),
         blob: blob.to_string().repeat(64),
         size: 100,
+        sealed_sha256: blob.to_string().repeat(64),
         change,
         refers_to: refers_to.iter().map(|r| (*r).to_owned()).collect(),
         due_date: Some("2026-12-01".into()),
