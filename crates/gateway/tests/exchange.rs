@@ -729,3 +729,50 @@ async fn every_message_is_in_the_log_which_a_timestamp_authority_anchors_and_ope
     let report = gateway::log::verify(office.store(), std::slice::from_ref(&tsa_root)).await.expect("intact");
     assert_eq!((report.entries, report.anchored_through), (7, 5), "newer entries wait for the next anchor");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zip_bomb_and_an_oversized_package_are_refused_and_nothing_is_queued() {
+    use std::io::Write as _;
+    let net = Network::start().await;
+    let (office, _) = net.gateway("000.00.00.G22", "Văn phòng Chính phủ").await;
+    net.gateway("000.00.00.H41", "UBND tỉnh Nghệ An").await;
+    office
+        .store()
+        .add_client("QLVB Văn phòng Chính phủ", &gateway::api::key_hash("office-key"), OffsetDateTime::now_utc())
+        .await
+        .expect("client");
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file("bomb.pdf", options).expect("entry");
+    zip.write_all(&vec![0u8; 64 * 1024 * 1024]).expect("zeros");
+    let bomb = edxml::EncodedContent::encode(&zip.finish().expect("zip").into_inner());
+    let (new, _) = with_business(edxml::BusinessType::New);
+    let parsed = edxml::parse(&bytes::Bytes::from(new), &edxml::Limits::default()).expect("parses");
+    let edxml::Package::Document(mut document) = parsed.package else { panic!("a document") };
+    document.header.to.retain(|to| to.organ_id.as_ref().is_some_and(|o| o.as_str() == "000.00.00.H41"));
+    let attachment = edxml::model::Attachment {
+        content: bomb,
+        ..edxml::model::Attachment::from_file("1", "bomb.pdf", "application/pdf", b"")
+    };
+    document.attachments = vec![attachment];
+    let package = edxml::write(&edxml::Package::Document(document));
+
+    let headers = [("idempotency-key", "bomb")];
+    let (status, body) = api(&office, Some("office-key"), "POST", "/api/v1/packages", &headers, package).await;
+    assert_eq!(
+        (status, json(&body)["error"].as_str()),
+        (422, Some("invalid-package")),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    assert!(
+        String::from_utf8_lossy(&body).contains("zip bomb"),
+        "the reason is named: {}",
+        String::from_utf8_lossy(&body)
+    );
+    let oversized = vec![b' '; gateway::api::MAX_SUBMIT_BYTES + 1];
+    let headers = [("idempotency-key", "huge")];
+    let (status, _) = api(&office, Some("office-key"), "POST", "/api/v1/packages", &headers, oversized).await;
+    assert_eq!(status, 413, "bounded before it is read whole");
+    assert!(office.store().due(OffsetDateTime::now_utc(), 10).await.expect("due").is_empty(), "nothing queued");
+}
