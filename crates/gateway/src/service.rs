@@ -268,13 +268,28 @@ impl Gateway {
         status: Status,
         description: Option<String>,
     ) -> Result<String, GatewayError> {
+        self.answer_as(client, package_id, None, status, description).await
+    }
+
+    /// Like [`Gateway::answer`], reported by `reporter` — one of the package's recipients this
+    /// gateway serves (a unit, say) — instead of the recipient it was first stored for.
+    pub async fn answer_as(
+        &self,
+        client: &str,
+        package_id: &str,
+        reporter: Option<&str>,
+        status: Status,
+        description: Option<String>,
+    ) -> Result<String, GatewayError> {
         let received = self
             .store
             .incoming(package_id)
             .await?
             .ok_or_else(|| GatewayError::Answer(format!("no package {package_id} in the inbox")))?;
-        let recipient = AgencyCode::parse(&received.package.recipient)
-            .map_err(|e| GatewayError::Answer(format!("recipient code: {e}")))?;
+        let first = received.package.recipient.as_str();
+        let reporter = reporter.unwrap_or(first);
+        let recipient =
+            AgencyCode::parse(reporter).map_err(|e| GatewayError::Answer(format!("recipient code: {e}")))?;
         let bytes = self.read_blob(&received.package.blob).await?;
         let parsed = edxml::parse(&Bytes::from(bytes), &edxml::Limits::default())
             .map_err(|e| GatewayError::Answer(e.to_string()))?;
@@ -285,7 +300,11 @@ impl Gateway {
         let reply = edxml::answer(&document, &recipient, status, description, now)
             .map_err(|e| GatewayError::Answer(e.to_string()))?;
         let edxml = edxml::write(&Package::Status(reply));
-        let reference = format!("status:{package_id}:{}", status.as_str());
+        let reference = if reporter == first {
+            format!("status:{package_id}:{}", status.as_str())
+        } else {
+            format!("status:{package_id}:{reporter}:{}", status.as_str())
+        };
         let queued = self.submit(client, &reference, &edxml).await?.0;
         let answer = match status {
             Status::ChangeAccepted => Some(ChangeAnswer::Agreed),
@@ -388,10 +407,17 @@ impl Gateway {
         let kind = PackageKind::parse(&text("kind"))
             .ok_or_else(|| GatewayError::Hub(format!("delivery {id} names no package kind")))?;
         if let Some(held) = self.store.incoming(&package_id).await? {
-            // Stored before, but not acknowledged at the hub (a crash, or the receipt could not be
-            // queued): make sure of the receipt, then acknowledge.
+            // Stored before: for another recipient this gateway serves (the package is listed for
+            // it too), or not acknowledged at the hub (a crash, or the receipt could not be
+            // queued). Make sure of this recipient's receipt, then acknowledge.
+            if held.package.recipient != recipient {
+                let copy = IncomingPackage { recipient: recipient.clone(), hub_delivery: id, ..held.package.clone() };
+                if self.store.receive(&copy, OffsetDateTime::now_utc()).await? == Received::AnotherRecipient {
+                    self.inbox_changed.notify_waiters();
+                }
+            }
             if held.package.kind == PackageKind::Document {
-                self.answer(GATEWAY_CLIENT, &package_id, Status::Arrived, None).await?;
+                self.answer_as(GATEWAY_CLIENT, &package_id, Some(&recipient), Status::Arrived, None).await?;
             }
             return self.settle(id, None).await;
         }

@@ -776,3 +776,47 @@ async fn a_zip_bomb_and_an_oversized_package_are_refused_and_nothing_is_queued()
     assert_eq!(status, 413, "bounded before it is read whole");
     assert!(office.store().due(OffsetDateTime::now_utc(), 10).await.expect("due").is_empty(), "nothing queued");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_package_for_a_ministry_and_its_unit_is_listed_for_both_and_each_answers_01() {
+    let net = Network::start().await;
+    let now = OffsetDateTime::now_utc();
+    for (code, parent, mailbox) in
+        [("000.00.00.G12", None, Some("000.00.00.G12")), ("000.00.04.G12", Some("000.00.00.G12"), None)]
+    {
+        let agency = AgencyRecord {
+            code: code.into(),
+            name: code.into(),
+            parent: parent.map(str::to_owned),
+            mailbox: mailbox.map(str::to_owned),
+        };
+        net.hub.store().put_agency(&agency, now).await.expect("agency");
+    }
+    net.hub.reload_registry().await.expect("registry");
+    let (office, _) = net.gateway("000.00.00.G22", "Văn phòng Chính phủ").await;
+    let (ministry, _) = net.gateway("000.00.00.G12", "Bộ Tài chính").await;
+    let (new, _) = with_business(edxml::BusinessType::New);
+    let parsed = edxml::parse(&bytes::Bytes::from(new), &edxml::Limits::default()).expect("parses");
+    let edxml::Package::Document(mut document) = parsed.package else { panic!("a document") };
+    let to =
+        |code: &str| edxml::model::Organization::with_id(edxml::OrganId::from(AgencyCode::parse(code).expect("code")));
+    document.header.to = vec![to("000.00.00.G12"), to("000.00.04.G12")];
+    let package = edxml::write(&edxml::Package::Document(document));
+
+    let (package_id, _) = office.submit("qlvb", "VPCP-BTC-1", &package).await.expect("queued");
+    office.send_due().await.expect("sent");
+    assert_eq!(ministry.receive(Duration::from_secs(5)).await.expect("collected"), 2, "one delivery per recipient");
+    for recipient in ["000.00.00.G12", "000.00.04.G12"] {
+        let listed = ministry.store().inbox(Some(recipient), 0, 10).await.expect("inbox");
+        assert_eq!(listed.iter().filter(|i| i.package.package_id == package_id).count(), 1, "{recipient}");
+    }
+    assert_eq!(ministry.store().inbox(None, 0, 10).await.expect("inbox").len(), 1, "stored once");
+    assert_eq!(ministry.send_due().await.expect("receipts"), 2, "a 01 from the Ministry and one from its unit");
+    office.receive(Duration::from_secs(5)).await.expect("statuses");
+    let senders: Vec<String> =
+        office.store().inbox(None, 0, 10).await.expect("statuses").into_iter().map(|s| s.package.sender).collect();
+    assert!(
+        senders.contains(&"000.00.00.G12".to_owned()) && senders.contains(&"000.00.04.G12".to_owned()),
+        "{senders:?}"
+    );
+}

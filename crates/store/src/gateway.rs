@@ -209,8 +209,10 @@ pub enum ChangeAnswer {
 pub enum Received {
     /// Stored now.
     New,
-    /// Already in the inbox: nothing changed.
+    /// Already in the inbox for this recipient: nothing changed.
     Duplicate,
+    /// Already in the inbox, now also listed for this recipient (a unit the gateway serves).
+    AnotherRecipient,
 }
 
 type OutgoingRow = (
@@ -292,6 +294,8 @@ const OUTBOX_FACTS: &str = "SELECT kind, sender, recipients, sha256, attempts FR
 const REFUSED: &str = "SELECT id FROM gw_refusals WHERE package_id = $1 AND recipient = $2";
 const INSERT_REFUSAL: &str = "INSERT INTO gw_refusals (package_id, hub_delivery, kind, sender, recipient, sealed_sha256, \
      reason, refused_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+const INSERT_RECIPIENT_IF_NEW: &str = "INSERT INTO gw_inbox_recipients (package_id, recipient, hub_delivery, at) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT (package_id, recipient) DO NOTHING";
 const INSERT_INBOX_EVENT: &str = "INSERT INTO gw_inbox_events (package_id, event, actor, at) VALUES ($1, $2, $3, $4)";
 const ACKNOWLEDGED: &str = "SELECT COUNT(*) FROM gw_inbox_events WHERE package_id = $1 AND event = 'acknowledged'";
 
@@ -515,13 +519,22 @@ impl GatewayStore for Store {
             let seq = audit_begin!(tx);
             let held: Option<(i64,)> = sqlx::query_as(INBOX_HAS).bind(&p.package_id).fetch_optional(&mut *tx).await?;
             if held.is_some() {
-                return Ok(Received::Duplicate);
+                let added = sqlx::query(INSERT_RECIPIENT_IF_NEW).bind(&p.package_id).bind(&p.recipient)
+                    .bind(p.hub_delivery).bind(at.unix_timestamp()).execute(&mut *tx).await?;
+                if added.rows_affected() == 0 {
+                    return Ok(Received::Duplicate);
+                }
+                audit_append!(tx, seq, &entry);
+                tx.commit().await?;
+                return Ok(Received::AnotherRecipient);
             }
             sqlx::query(INSERT_INCOMING)
                 .bind(&p.package_id).bind(p.hub_delivery).bind(p.kind.as_str()).bind(&p.sender).bind(&p.recipient)
                 .bind(&p.document_id).bind(&p.subject).bind(&p.signer).bind(&p.blob).bind(p.size).bind(&p.sealed_sha256)
                 .bind(at.unix_timestamp()).bind(p.change.as_str()).bind(p.refers_to.join("\n")).bind(&p.due_date)
                 .execute(&mut *tx).await?;
+            sqlx::query(INSERT_RECIPIENT_IF_NEW).bind(&p.package_id).bind(&p.recipient)
+                .bind(p.hub_delivery).bind(at.unix_timestamp()).execute(&mut *tx).await?;
             if let Some(event) = p.change.event() {
                 for document in &p.refers_to {
                     let earlier: Vec<(String,)> = sqlx::query_as(EARLIER).bind(&p.sender).bind(document)
@@ -542,7 +555,8 @@ impl GatewayStore for Store {
 
     async fn inbox(&self, recipient: Option<&str>, after: i64, limit: u32) -> Result<Vec<IncomingRecord>, StoreError> {
         let sql = format!(
-            "SELECT {INCOMING_COLUMNS} FROM gw_inbox i WHERE i.id > $1 AND ($2 IS NULL OR i.recipient = $2) \
+            "SELECT {INCOMING_COLUMNS} FROM gw_inbox i WHERE i.id > $1 AND ($2 IS NULL OR EXISTS \
+             (SELECT 1 FROM gw_inbox_recipients r WHERE r.package_id = i.package_id AND r.recipient = $2)) \
              ORDER BY i.id LIMIT $3"
         );
         let rows: Vec<IncomingRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))

@@ -302,6 +302,24 @@ async fn gateway_story(store: &Store) {
     assert_eq!(seqs(store.checkpoints_in(3, 5).await.expect("read")), Vec::<i64>::new(), "after 3, through 5");
     assert_eq!(seqs(store.checkpoints_in(5, 6).await.expect("read")), [6]);
     changes_story(store, now).await;
+    unit_story(store, now).await;
+}
+
+/// A package for an agency and for a unit its gateway serves: stored once, listed for both.
+async fn unit_story(store: &Store, now: OffsetDateTime) {
+    use store::Received;
+    let for_ministry = IncomingPackage {
+        recipient: "000.00.00.G12".into(),
+        ..document("g22-u", "DOC-U", 'u', DocumentChange::New, &[])
+    };
+    let for_unit = IncomingPackage { recipient: "000.00.04.G12".into(), hub_delivery: 2, ..for_ministry.clone() };
+    assert_eq!(store.receive(&for_ministry, now).await.expect("first"), Received::New);
+    assert_eq!(store.receive(&for_unit, now).await.expect("unit"), Received::AnotherRecipient);
+    assert_eq!(store.receive(&for_unit, now).await.expect("again"), Received::Duplicate);
+    let listed = |items: Vec<store::IncomingRecord>| items.iter().filter(|i| i.package.package_id == "g22-u").count();
+    assert_eq!(listed(store.inbox(Some("000.00.00.G12"), 0, 100).await.expect("ministry")), 1);
+    assert_eq!(listed(store.inbox(Some("000.00.04.G12"), 0, 100).await.expect("unit")), 1);
+    assert_eq!(listed(store.inbox(None, 0, 100).await.expect("all")), 1, "stored once");
 }
 
 /// A document from G22, with its blob.
