@@ -51,6 +51,8 @@ pub enum OutgoingError {
 pub(crate) struct Preview {
     pub(crate) sender: String,
     pub(crate) recipients: Vec<String>,
+    /// A document's abstract, or a status's code and label.
+    pub(crate) subject: Option<String>,
 }
 
 /// Reads the sender and recipients of `edxml` (the package is fully checked when sealed).
@@ -69,7 +71,7 @@ pub(crate) fn preview(edxml: &[u8]) -> Result<Preview, OutgoingError> {
     if recipients.is_empty() {
         return Err(OutgoingError::Invalid("the package names no recipient".into()));
     }
-    Ok(Preview { sender, recipients })
+    Ok(Preview { sender, recipients, subject: subject(&parsed.package) })
 }
 
 /// Validates, signs and seals `edxml` for `recipient_certificates` (DER).
@@ -89,6 +91,17 @@ pub fn seal_package(edxml: &[u8], signer: &Signer, recipient_certificates: &[&[u
         xmlsig::sign(edxml, &signer.key, &signer.certificate_der).map_err(|e| OutgoingError::Sign(e.to_string()))?;
     let bytes = envelope::seal(&signed, recipient_certificates).map_err(|e| OutgoingError::Seal(e.to_string()))?;
     Ok(Sealed { bytes, document_id, recipients, is_status })
+}
+
+/// What a package is about, as the inbox and outbox show it: a document's abstract ("trích
+/// yếu"), a status's code and Vietnamese label (e.g. `03 Đã tiếp nhận`).
+pub(crate) fn subject(package: &Package) -> Option<String> {
+    match package {
+        Package::Document(document) => document.header.subject.clone(),
+        Package::Status(status) => {
+            Some(format!("{} {}", status.header.status.as_str(), status.header.status.label_vi()))
+        }
+    }
 }
 
 /// The package's document id, its recipients and whether it is a status package.

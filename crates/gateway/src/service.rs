@@ -161,6 +161,7 @@ impl Gateway {
             sender: described.sender.clone(),
             recipients: sealed.recipients.clone(),
             document_id: sealed.document_id.clone(),
+            subject: described.subject.clone(),
             size: i64::try_from(blob.size).unwrap_or(i64::MAX),
             sha256: blob.name.clone(),
             blob: blob.name,
@@ -365,12 +366,7 @@ impl Gateway {
     ) -> Result<(), GatewayError> {
         let blob = self.blobs.put(opened.edxml(), MAX_PACKAGE_BYTES, None).await?;
         let (document_id, _, is_status) = opened.describe();
-        let subject = match opened.package() {
-            Package::Document(document) => document.header.subject.clone(),
-            Package::Status(status) => {
-                Some(format!("{} {}", status.header.status.as_str(), status.header.status.label_vi()))
-            }
-        };
+        let subject = crate::outgoing::subject(opened.package());
         let incoming = IncomingPackage {
             package_id: package_id.to_owned(),
             hub_delivery: delivery,

@@ -33,8 +33,11 @@ pub struct OutgoingPackage {
     pub sender: String,
     /// The recipient agencies.
     pub recipients: Vec<String>,
-    /// The edXML DocumentId, if any.
+    /// The edXML DocumentId, if any (a status's: the document it answers).
     pub document_id: Option<String>,
+    /// What it is about, for the sender's own view (it cannot read the sealed blob back): a
+    /// document's abstract ("trích yếu"), a status's code and label.
+    pub subject: Option<String>,
     /// The sealed blob's name.
     pub blob: String,
     /// Its size.
@@ -46,6 +49,10 @@ pub struct OutgoingPackage {
 /// An outgoing package and where it stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingRecord {
+    /// The outbox position (newest is highest).
+    pub position: i64,
+    /// When it was queued (Unix seconds).
+    pub queued_at: i64,
     /// What is sent.
     pub package: OutgoingPackage,
     /// Attempts that failed so far.
@@ -112,8 +119,24 @@ pub enum Received {
     Duplicate,
 }
 
-type OutgoingRow =
-    (String, String, String, String, String, String, Option<String>, String, i64, String, i64, i64, Option<i64>);
+type OutgoingRow = (
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    i64,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+);
 type IncomingRow =
     (i64, String, i64, String, String, String, Option<String>, Option<String>, String, String, i64, i64, i64);
 
@@ -122,11 +145,12 @@ const INSERT_SDK_SYSTEM: &str =
     "INSERT INTO gw_sdk_systems (system_id, client, secret, created_at) VALUES ($1, $2, $3, $4)";
 const SDK_SYSTEM: &str = "SELECT client, secret FROM gw_sdk_systems WHERE system_id = $1";
 const CLIENT_BY_KEY: &str = "SELECT id, name FROM gw_clients WHERE key_hash = $1";
-const OUTGOING_COLUMNS: &str = "package_id, client, client_ref, kind, sender, recipients, document_id, blob, size, sha256, \
-     attempts, next_attempt_at, sent_at";
+const OUTGOING_COLUMNS: &str = "id, created_at, package_id, client, client_ref, kind, sender, recipients, document_id, \
+     subject, blob, size, sha256, attempts, next_attempt_at, sent_at";
 const EXISTING_REF: &str = "SELECT package_id FROM gw_outbox WHERE client = $1 AND client_ref = $2";
 const INSERT_OUTGOING: &str = "INSERT INTO gw_outbox (package_id, client, client_ref, kind, sender, recipients, document_id, \
-     blob, size, sha256, created_at, attempts, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $11)";
+     blob, size, sha256, created_at, attempts, next_attempt_at, subject) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $11, $12)";
 const INSERT_OUTBOX_EVENT: &str = "INSERT INTO gw_outbox_events (package_id, event, note, at) VALUES ($1, $2, $3, $4)";
 const FAILED: &str =
     "UPDATE gw_outbox SET attempts = attempts + 1, next_attempt_at = $1 WHERE package_id = $2 AND sent_at IS NULL";
@@ -145,8 +169,24 @@ fn kind(text: &str) -> Result<PackageKind, StoreError> {
 }
 
 fn outgoing(row: OutgoingRow) -> Result<OutgoingRecord, StoreError> {
-    let (package_id, client, client_ref, k, sender, recipients, document_id, blob, size, sha256, attempts, next, sent) =
-        row;
+    let (
+        position,
+        queued_at,
+        package_id,
+        client,
+        client_ref,
+        k,
+        sender,
+        recipients,
+        document_id,
+        subject,
+        blob,
+        size,
+        sha256,
+        attempts,
+        next,
+        sent,
+    ) = row;
     let package = OutgoingPackage {
         package_id,
         client,
@@ -155,11 +195,12 @@ fn outgoing(row: OutgoingRow) -> Result<OutgoingRecord, StoreError> {
         sender,
         recipients: recipients.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect(),
         document_id,
+        subject,
         blob,
         size,
         sha256,
     };
-    Ok(OutgoingRecord { package, attempts, next_attempt_at: next, sent_at: sent })
+    Ok(OutgoingRecord { position, queued_at, package, attempts, next_attempt_at: next, sent_at: sent })
 }
 
 fn incoming(row: IncomingRow) -> Result<IncomingRecord, StoreError> {
@@ -255,7 +296,7 @@ impl GatewayStore for Store {
             sqlx::query(INSERT_OUTGOING)
                 .bind(&p.package_id).bind(&p.client).bind(&p.client_ref).bind(p.kind.as_str()).bind(&p.sender)
                 .bind(p.recipients.join(",")).bind(&p.document_id).bind(&p.blob).bind(p.size).bind(&p.sha256).bind(now)
-                .execute(&mut *tx).await?;
+                .bind(&p.subject).execute(&mut *tx).await?;
             sqlx::query(INSERT_OUTBOX_EVENT).bind(&p.package_id).bind("queued").bind(None::<String>).bind(now)
                 .execute(&mut *tx).await?;
             audit_append!(tx, seq, &entry);
@@ -376,6 +417,44 @@ impl GatewayStore for Store {
         let sql = format!("SELECT {INCOMING_COLUMNS} FROM gw_inbox i WHERE i.package_id = $1");
         let row: Option<IncomingRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(package_id).fetch_optional(pool).await?);
         row.map(incoming).transpose()
+    }
+
+    async fn sent(&self, kind: PackageKind, before: i64, limit: u32) -> Result<Vec<OutgoingRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {OUTGOING_COLUMNS} FROM gw_outbox WHERE kind = $1 AND ($2 <= 0 OR id < $2) ORDER BY id DESC LIMIT $3"
+        );
+        let rows: Vec<OutgoingRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(kind.as_str()).bind(before).bind(i64::from(limit)).fetch_all(pool).await?);
+        rows.into_iter().map(outgoing).collect()
+    }
+
+    async fn received(&self, kind: PackageKind, before: i64, limit: u32) -> Result<Vec<IncomingRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {INCOMING_COLUMNS} FROM gw_inbox i WHERE i.kind = $1 AND ($2 <= 0 OR i.id < $2) \
+             ORDER BY i.id DESC LIMIT $3"
+        );
+        let rows: Vec<IncomingRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(kind.as_str()).bind(before).bind(i64::from(limit)).fetch_all(pool).await?);
+        rows.into_iter().map(incoming).collect()
+    }
+
+    async fn statuses_received(&self, document_id: &str, limit: u32) -> Result<Vec<IncomingRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {INCOMING_COLUMNS} FROM gw_inbox i WHERE i.document_id = $1 AND i.kind = 'status' \
+             ORDER BY i.id LIMIT $2"
+        );
+        let rows: Vec<IncomingRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(document_id).bind(i64::from(limit)).fetch_all(pool).await?);
+        rows.into_iter().map(incoming).collect()
+    }
+
+    async fn statuses_sent(&self, document_id: &str, limit: u32) -> Result<Vec<OutgoingRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {OUTGOING_COLUMNS} FROM gw_outbox WHERE document_id = $1 AND kind = 'status' ORDER BY id LIMIT $2"
+        );
+        let rows: Vec<OutgoingRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(document_id).bind(i64::from(limit)).fetch_all(pool).await?);
+        rows.into_iter().map(outgoing).collect()
     }
 
     async fn acknowledge_incoming(&self, package_id: &str, actor: &str, at: OffsetDateTime) -> Result<(), StoreError> {
