@@ -94,12 +94,17 @@ pub fn seal_package(edxml: &[u8], signer: &Signer, recipient_certificates: &[&[u
 }
 
 /// What a package is about, as the inbox and outbox show it: a document's abstract ("trích
-/// yếu"), a status's code and Vietnamese label (e.g. `03 Đã tiếp nhận`).
+/// yếu"); a status's code and Vietnamese label, then its description when it says more (e.g.
+/// `03 Đã tiếp nhận`, `02 Từ chối tiếp nhận: gửi nhầm đơn vị`).
 pub(crate) fn subject(package: &Package) -> Option<String> {
     match package {
         Package::Document(document) => document.header.subject.clone(),
         Package::Status(status) => {
-            Some(format!("{} {}", status.header.status.as_str(), status.header.status.label_vi()))
+            let (code, label) = (status.header.status.as_str(), status.header.status.label_vi());
+            Some(match status.header.description.as_deref().map(str::trim) {
+                Some(text) if !text.is_empty() && text != label => format!("{code} {label}: {text}"),
+                _ => format!("{code} {label}"),
+            })
         }
     }
 }
