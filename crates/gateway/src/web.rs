@@ -210,6 +210,16 @@ impl WebError {
     }
 }
 
+/// A form that could not be read: too large, or not the form we wrote (fields missing: an old
+/// page, or not ours).
+fn form_error(rejection: FormRejection) -> WebError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        WebError::bad("Nội dung biểu mẫu quá dài.", "The form is too large.")
+    } else {
+        WebError::StaleForm
+    }
+}
+
 /// A handler's outcome as a response: errors become their page.
 fn respond(lang: Lang, outcome: Result<Response, WebError>) -> Response {
     outcome.unwrap_or_else(|error| error.page(lang))
@@ -344,7 +354,7 @@ async fn login_page(
     h.raw("<label for=\"password\">").raw(lang.pick("Mật khẩu", "Password")).raw("</label>");
     h.raw("<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required maxlength=\"256\">");
     h.raw("<button type=\"submit\">").raw(lang.pick("Đăng nhập", "Log in")).raw("</button></form>");
-    let cookie = HeaderValue::from_str(&auth::login_cookie(&nonce)).map_err(|_| WebError::Internal("cookie"))?;
+    let cookie = HeaderValue::from_str(&auth::login_cookie(web, &nonce)).map_err(|_| WebError::Internal("cookie"))?;
     Ok((status, [(header::SET_COOKIE, cookie)], page_headers(), html::end(h)).into_response())
 }
 
@@ -370,8 +380,8 @@ async fn login_inner(
     headers: &HeaderMap,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Result<Response, WebError> {
-    let Form(form) = form.map_err(|_| WebError::StaleForm)?;
-    auth::check_csrf(auth::cookie(headers, auth::LOGIN_COOKIE).unwrap_or_default(), &form.csrf)?;
+    let Form(form) = form.map_err(form_error)?;
+    auth::check_csrf(auth::login_nonce(web, headers).unwrap_or_default(), &form.csrf)?;
     let name = form.name.trim();
     if name.is_empty() || name.chars().count() > 64 || form.password.is_empty() || form.password.len() > 1024 {
         let message = ("Nhập tên đăng nhập và mật khẩu.", "Enter your user name and password.");
@@ -388,7 +398,7 @@ async fn login_inner(
     let user = user.ok_or(WebError::Internal("verified without a user"))?;
     let session =
         HeaderValue::from_str(&auth::open_session(web, &user).await?).map_err(|_| WebError::Internal("cookie"))?;
-    let clear = HeaderValue::from_str(&auth::clear_login_cookie()).map_err(|_| WebError::Internal("cookie"))?;
+    let clear = HeaderValue::from_str(&auth::clear_login_cookie(web)).map_err(|_| WebError::Internal("cookie"))?;
     let mut response = see_other("/web/inbox");
     response.headers_mut().append(header::SET_COOKIE, session);
     response.headers_mut().append(header::SET_COOKIE, clear);
@@ -408,7 +418,7 @@ async fn logout(
 ) -> Response {
     let outcome = async {
         let clerk = auth::clerk(&web, &headers).await?;
-        let Form(form) = form.map_err(|_| WebError::StaleForm)?;
+        let Form(form) = form.map_err(form_error)?;
         auth::check_csrf(&clerk.csrf, &form.csrf)?;
         let cleared = HeaderValue::from_str(&auth::close_session(&web, &clerk).await?)
             .map_err(|_| WebError::Internal("cookie"))?;

@@ -17,10 +17,11 @@ use time::{Duration, OffsetDateTime};
 
 use super::{Web, WebError};
 
-/// The session cookie (`__Host-`: only over HTTPS, for this host, for every path).
-pub(crate) const SESSION_COOKIE: &str = "__Host-lienthong-session";
-/// The cookie that pairs with the login form's CSRF token.
-pub(crate) const LOGIN_COOKIE: &str = "__Host-lienthong-login";
+/// Cookie names are per agency: cookies do not tell ports apart, and two gateways may serve the
+/// same host (the demo's). `__Host-`: only over HTTPS, for this host, for every path.
+fn cookie_name(web: &Web, what: &str) -> String {
+    format!("__Host-lienthong-{what}-{}", web.gateway.agency())
+}
 /// How long a session lasts: a working day.
 const SESSION_LIFETIME: Duration = Duration::hours(8);
 /// OWASP's recommendation for PBKDF2-HMAC-SHA256 (Password Storage Cheat Sheet).
@@ -140,7 +141,8 @@ fn well_formed(token: &str) -> bool {
 
 /// The clerk whose session cookie came with the request.
 pub(crate) async fn clerk(web: &Web, headers: &HeaderMap) -> Result<Clerk, WebError> {
-    let token = cookie(headers, SESSION_COOKIE).filter(|t| well_formed(t)).ok_or(WebError::LoginRequired)?;
+    let token =
+        cookie(headers, &cookie_name(web, "session")).filter(|t| well_formed(t)).ok_or(WebError::LoginRequired)?;
     let token_hash = sha256_hex(token.as_bytes());
     let session = web.gateway.store().web_session(&token_hash, OffsetDateTime::now_utc()).await?;
     let session = session.ok_or(WebError::LoginRequired)?;
@@ -155,23 +157,28 @@ pub(crate) async fn open_session(web: &Web, user: &WebUser) -> Result<String, We
         .store()
         .open_web_session(&sha256_hex(token.as_bytes()), &user.name, now + SESSION_LIFETIME, now)
         .await?;
-    Ok(format!("{SESSION_COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Strict"))
+    Ok(format!("{}={token}; Path=/; Secure; HttpOnly; SameSite=Strict", cookie_name(web, "session")))
 }
 
 /// Ends the clerk's session; returns the `Set-Cookie` value that clears it.
 pub(crate) async fn close_session(web: &Web, clerk: &Clerk) -> Result<String, WebError> {
     web.gateway.store().close_web_session(&clerk.token_hash).await?;
-    Ok(format!("{SESSION_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"))
+    Ok(format!("{}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0", cookie_name(web, "session")))
 }
 
 /// The login form's cookie for `nonce` (ten minutes to fill the form in).
-pub(crate) fn login_cookie(nonce: &str) -> String {
-    format!("{LOGIN_COOKIE}={nonce}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=600")
+pub(crate) fn login_cookie(web: &Web, nonce: &str) -> String {
+    format!("{}={nonce}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=600", cookie_name(web, "login"))
 }
 
 /// Clears the login form's cookie.
-pub(crate) fn clear_login_cookie() -> String {
-    format!("{LOGIN_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0")
+pub(crate) fn clear_login_cookie(web: &Web) -> String {
+    format!("{}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0", cookie_name(web, "login"))
+}
+
+/// The nonce the login form's cookie carries.
+pub(crate) fn login_nonce<'h>(web: &Web, headers: &'h HeaderMap) -> Option<&'h str> {
+    cookie(headers, &cookie_name(web, "login"))
 }
 
 #[cfg(test)]
@@ -198,8 +205,8 @@ mod tests {
     #[test]
     fn cookies_are_found_by_exact_name() {
         let mut headers = HeaderMap::new();
-        headers.insert(header::COOKIE, "a=1; __Host-lienthong-session=tok; b=2".parse().expect("header"));
-        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("tok"));
-        assert_eq!(cookie(&headers, "__Host-lienthong"), None);
+        headers.insert(header::COOKIE, "a=1; __Host-lienthong-session-000.00.00.G22=tok; b=2".parse().expect("header"));
+        assert_eq!(cookie(&headers, "__Host-lienthong-session-000.00.00.G22"), Some("tok"));
+        assert_eq!(cookie(&headers, "__Host-lienthong-session"), None);
     }
 }

@@ -364,7 +364,7 @@ async fn answer_inner(
     form: Result<Form<AnswerForm>, FormRejection>,
 ) -> Result<Response, WebError> {
     let clerk = auth::clerk(web, headers).await?;
-    let Form(form) = form.map_err(|_| WebError::StaleForm)?;
+    let Form(form) = form.map_err(super::form_error)?;
     auth::check_csrf(&clerk.csrf, &form.csrf)?;
     let status = Status::parse(form.code.trim())
         .ok()

@@ -529,7 +529,8 @@ fn checked_file(file: Option<&Upload>) -> Result<&Upload, WebError> {
         WebError::bad("Chưa chọn tệp văn bản (hoặc tệp rỗng).", "No file chosen (or the file is empty).")
     })?;
     let name = file.name.trim();
-    if name.is_empty() || name.chars().count() > 200 || edxml::unsafe_path_reason(name).is_some() {
+    if name.is_empty() || name.chars().count() > 200 || name.contains('/') || edxml::unsafe_path_reason(name).is_some()
+    {
         return Err(WebError::bad(
             "Tên tệp không hợp lệ; hãy đổi tên tệp (không chứa / \\ hoặc ký tự đặc biệt) rồi chọn lại.",
             "The file name is not acceptable; rename the file (no / \\ or special characters) and choose it again.",
