@@ -22,7 +22,7 @@ use axum::extract::{DefaultBodyLimit, Form, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use serde::Deserialize;
 use store::{GatewayStore as _, Store, StoreError, WebStore, WebUser};
 use time::OffsetDateTime;
@@ -60,11 +60,11 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/web/", get(|| async { see_other("/web/inbox") }))
         .route("/web/style.css", get(style))
         .route("/web/login", get(login_form).post(login))
-        .route("/web/logout", post(logout))
+        .route("/web/logout", get(|| async { see_other("/web/inbox") }).post(logout))
         .route("/web/inbox", get(inbox::list))
         .route("/web/inbox/{id}", get(inbox::read))
         .route("/web/inbox/{id}/files/{index}", get(inbox::download))
-        .route("/web/inbox/{id}/status", post(inbox::answer))
+        .route("/web/inbox/{id}/status", get(inbox::to_document).post(inbox::answer))
         .route("/web/outbox", get(outbox::list))
         .route(
             "/web/send",

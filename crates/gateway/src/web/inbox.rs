@@ -153,26 +153,38 @@ pub(crate) async fn read(
     Path(id): Path<String>,
     query: Result<Query<ReadQuery>, QueryRejection>,
 ) -> Response {
-    let answered = query.ok().and_then(|Query(q)| q.answered);
-    respond(lang, read_page(&web, lang, &headers, &id, answered.as_deref()).await)
+    let answered = query.ok().and_then(|Query(q)| q.answered).and_then(|c| Status::parse(&c).ok());
+    let outcome = async {
+        let clerk = auth::clerk(&web, &headers).await?;
+        read_page(&web, lang, &clerk, &id, &Shown { answered, ..Shown::default() }).await
+    };
+    respond(lang, outcome.await)
 }
 
-async fn read_page(
-    web: &Web,
-    lang: Lang,
-    headers: &HeaderMap,
-    id: &str,
-    answered: Option<&str>,
-) -> Result<Response, WebError> {
-    let clerk = auth::clerk(web, headers).await?;
+/// What the read page shows besides the document: the status just sent, or why the last answer
+/// was refused (with what the clerk had chosen and typed).
+#[derive(Debug, Default)]
+struct Shown<'a> {
+    answered: Option<Status>,
+    error: Option<&'a WebError>,
+    code: &'a str,
+    description: &'a str,
+}
+
+async fn read_page(web: &Web, lang: Lang, clerk: &Clerk, id: &str, shown: &Shown<'_>) -> Result<Response, WebError> {
     let (record, doc) = document(web, id).await?;
     let names = web.directory.names(&web.gateway).await;
     let title = doc.header.subject.clone().unwrap_or_else(|| lang.pick("Văn bản", "Document").to_owned());
-    let mut h = html::begin(&chrome(web, lang, &clerk, names.own(web), Nav::Inbox), &title);
-    if let Some(code) = answered.and_then(|c| Status::parse(c).ok()) {
+    let mut h = html::begin(&chrome(web, lang, clerk, names.own(web), Nav::Inbox), &title);
+    if let Some(code) = shown.answered {
         let label = lang.pick(code.label_vi(), code.label_en());
         let (vi, en) = (format!("Đã gửi trạng thái {code} {label}."), format!("Status {code} {label} sent."));
         h.el("<p class=\"notice\" role=\"status\">", lang.pick(&vi, &en), "</p>");
+    }
+    if let Some(error) = shown.error {
+        let (vi, en) = error.message();
+        h.el("<p class=\"error\" role=\"alert\">", lang.pick(&vi, &en), "</p>");
+        answer_form(&mut h, lang, clerk, &record, shown);
     }
     details(&mut h, lang, &names, &record, &doc);
     attachments(&mut h, lang, &record, &doc);
@@ -181,8 +193,11 @@ async fn read_page(
         None => Vec::new(),
     };
     history(&mut h, lang, &answers);
-    answer_form(&mut h, lang, &clerk, &record);
-    Ok(html_page(html::end(h)))
+    if shown.error.is_none() {
+        answer_form(&mut h, lang, clerk, &record, shown);
+    }
+    let status = shown.error.map_or(axum::http::StatusCode::OK, WebError::status);
+    Ok((status, super::page_headers(), html::end(h)).into_response())
 }
 
 fn row(h: &mut Html, term: &str, value: &str) {
@@ -229,9 +244,21 @@ fn details(h: &mut Html, lang: Lang, names: &AgencyNames, record: &IncomingRecor
     row(h, lang.pick("Hạn xử lý", "Due"), &header.due_date.map(html::local_date).unwrap_or_default());
     let to: Vec<String> = header.to.iter().map(|o| organization(names, o)).collect();
     row(h, lang.pick("Nơi nhận", "To"), &to.join("; "));
-    row(h, lang.pick("Chữ ký số (đã kiểm tra)", "Digital seal (verified)"), &record.package.signer);
+    row(h, lang.pick("Chữ ký số (đã kiểm tra)", "Digital seal (verified)"), &seal_holder(&record.package.signer));
     row(h, lang.pick("Nhận lúc (giờ Việt Nam)", "Received (Vietnam time)"), &local_time(record.received_at));
     h.raw("</dl>");
+}
+
+/// The seal's holder from its certificate subject (`CN=…, O=…, …=GOVVN-<code>`): its common
+/// name and agency code, or the subject as it is.
+fn seal_holder(subject: &str) -> String {
+    let name = subject.split(", ").find_map(|part| part.strip_prefix("CN="));
+    let code = subject.split("GOVVN-").nth(1).and_then(|rest| rest.split([',', ' ']).next());
+    match (name, code) {
+        (Some(name), Some(code)) => format!("{name} ({code})"),
+        (Some(name), None) => name.to_owned(),
+        _ => subject.to_owned(),
+    }
 }
 
 fn attachments(h: &mut Html, lang: Lang, record: &IncomingRecord, doc: &DocumentPackage) {
@@ -269,23 +296,21 @@ fn history(h: &mut Html, lang: Lang, answers: &[OutgoingRecord]) {
     h.raw("</ol>");
 }
 
-fn answer_form(h: &mut Html, lang: Lang, clerk: &Clerk, record: &IncomingRecord) {
+fn answer_form(h: &mut Html, lang: Lang, clerk: &Clerk, record: &IncomingRecord, shown: &Shown<'_>) {
     h.el("<h2>", lang.pick("Báo trạng thái xử lý", "Report a status"), "</h2>");
     h.raw("<form method=\"post\" class=\"card form\" action=\"/web/inbox/");
     h.text(&url_segment(&record.package.package_id)).raw("/status\">").hidden("csrf", &clerk.csrf);
     h.raw("<label for=\"code\">").raw(lang.pick("Trạng thái", "Status")).raw("</label>");
     h.raw("<select id=\"code\" name=\"code\" required>");
-    h.option("", lang.pick("— Chọn trạng thái —", "— Choose a status —"), true);
+    h.option("", lang.pick("— Chọn trạng thái —", "— Choose a status —"), shown.code.is_empty());
     for status in ANSWERS {
-        h.option(
-            status.as_str(),
-            &format!("{} {}", status.as_str(), lang.pick(status.label_vi(), status.label_en())),
-            false,
-        );
+        let label = format!("{} {}", status.as_str(), lang.pick(status.label_vi(), status.label_en()));
+        h.option(status.as_str(), &label, shown.code == status.as_str());
     }
     h.raw("</select><label for=\"description\">");
     h.raw(lang.pick("Ghi chú (bắt buộc nêu lý do khi từ chối)", "Note (a refusal must give its reason)"));
-    h.raw("</label><textarea id=\"description\" name=\"description\" rows=\"3\" maxlength=\"2000\"></textarea>");
+    h.raw("</label><textarea id=\"description\" name=\"description\" rows=\"3\" maxlength=\"2000\">");
+    h.text(shown.description).raw("</textarea>");
     h.raw("<button type=\"submit\">").raw(lang.pick("Gửi trạng thái", "Send status")).raw("</button></form>");
 }
 
@@ -346,7 +371,7 @@ pub(crate) struct AnswerForm {
 }
 
 /// `POST /web/inbox/{id}/status`: answers the document with a status, signed and sent back to
-/// its sender like any package.
+/// its sender like any package; a mistake shows the document again with what is wrong.
 pub(crate) async fn answer(
     State(web): State<Web>,
     Extension(lang): Extension<Lang>,
@@ -354,23 +379,40 @@ pub(crate) async fn answer(
     Path(id): Path<String>,
     form: Result<Form<AnswerForm>, FormRejection>,
 ) -> Response {
-    respond(lang, answer_inner(&web, &headers, &id, form).await)
+    let outcome = async {
+        let clerk = auth::clerk(&web, &headers).await?;
+        let Form(form) = form.map_err(super::form_error)?;
+        auth::check_csrf(&clerk.csrf, &form.csrf)?;
+        let description = form.description.as_deref().unwrap_or_default();
+        match answer_document(&web, &clerk, &id, &form.code, description).await {
+            Ok(status) => Ok(see_other(&format!("/web/inbox/{}?answered={}", url_segment(&id), status.as_str()))),
+            Err(error @ (WebError::BadInput(..) | WebError::Gateway(_))) => {
+                let shown = Shown { error: Some(&error), code: form.code.trim(), description, ..Shown::default() };
+                read_page(&web, lang, &clerk, &id, &shown).await
+            }
+            Err(other) => Err(other),
+        }
+    };
+    respond(lang, outcome.await)
 }
 
-async fn answer_inner(
+/// `GET /web/inbox/{id}/status` (e.g. the language link of a refused answer): the document.
+pub(crate) async fn to_document(Path(id): Path<String>) -> Response {
+    see_other(&format!("/web/inbox/{}", url_segment(&id)))
+}
+
+async fn answer_document(
     web: &Web,
-    headers: &HeaderMap,
+    clerk: &Clerk,
     id: &str,
-    form: Result<Form<AnswerForm>, FormRejection>,
-) -> Result<Response, WebError> {
-    let clerk = auth::clerk(web, headers).await?;
-    let Form(form) = form.map_err(super::form_error)?;
-    auth::check_csrf(&clerk.csrf, &form.csrf)?;
-    let status = Status::parse(form.code.trim())
+    code: &str,
+    description: &str,
+) -> Result<Status, WebError> {
+    let status = Status::parse(code.trim())
         .ok()
         .filter(|s| ANSWERS.contains(s))
         .ok_or_else(|| WebError::bad("Chọn một trạng thái từ 02 đến 06.", "Choose a status from 02 to 06."))?;
-    let description = form.description.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty());
+    let description = Some(description.trim().to_owned()).filter(|d| !d.is_empty());
     if description.as_ref().is_some_and(|d| d.chars().count() > MAX_DESCRIPTION) {
         return Err(WebError::bad("Ghi chú dài quá 2000 ký tự.", "The note is longer than 2000 characters."));
     }
@@ -383,8 +425,8 @@ async fn answer_inner(
     let record = web.gateway.store().incoming(id).await?;
     record.filter(|r| r.package.kind == PackageKind::Document).ok_or(WebError::NotFound)?;
     web.gateway.answer(&clerk.user.client, id, status, description).await?;
-    super::acknowledge(web, &clerk, id).await?;
-    Ok(see_other(&format!("/web/inbox/{}?answered={}", url_segment(id), status.as_str())))
+    super::acknowledge(web, clerk, id).await?;
+    Ok(status)
 }
 
 #[cfg(test)]
@@ -397,6 +439,13 @@ mod tests {
         assert_eq!(status_text(Lang::En, refused, Some(Status::Refused)), "02 Refused: gửi nhầm đơn vị");
         assert_eq!(status_text(Lang::Vi, refused, Some(Status::Refused)), refused);
         assert_eq!(status_text(Lang::En, "03 Đã tiếp nhận", Some(Status::Accepted)), "03 Accepted");
+    }
+
+    #[test]
+    fn the_seal_is_shown_by_its_holder() {
+        let subject = "CN=Văn phòng Chính phủ, O=Văn phòng Chính phủ, OID(2.5.4.97)=GOVVN-000.00.00.G22";
+        assert_eq!(seal_holder(subject), "Văn phòng Chính phủ (000.00.00.G22)");
+        assert_eq!(seal_holder("O=x"), "O=x");
     }
 
     #[test]
