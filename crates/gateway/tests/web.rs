@@ -287,7 +287,8 @@ async fn bad_input_gets_a_page_that_says_what_is_wrong_and_changes_nothing() {
     let page = reader.get(&path).await;
     assert_eq!(page.status, 200, "{}", page.body);
     let csrf = page.csrf();
-    let cases: [(&[(&str, &str)], u16, &str); 4] = [
+    type Fields<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(Fields<'_>, u16, &str); 4] = [
         (&[("code", "07")], 400, "Chọn một trạng thái từ 02 đến 06"),
         (&[("code", "01")], 400, "Chọn một trạng thái từ 02 đến 06"),
         (&[("code", "02"), ("description", "  ")], 400, "phải nêu lý do"),

@@ -639,7 +639,8 @@ mod tests {
     #[test]
     fn each_mistake_is_named() {
         let own = AgencyCode::parse("000.00.00.G22").expect("code");
-        let cases: [(&str, fn(&mut SendInput)); 8] = [
+        type Mistake = fn(&mut SendInput);
+        let cases: [(&str, Mistake); 8] = [
             ("đơn vị nhận", |i| i.to = "000.00.00.G22".into()),
             ("Số, ký hiệu", |i| i.number = "mười lăm".into()),
             ("loại văn bản", |i| i.doc_type = "Thư tình".into()),
