@@ -313,6 +313,7 @@ async fn bad_input_gets_a_page_that_says_what_is_wrong_and_changes_nothing() {
         ("/web/inbox/no-such-package", 404),
         (&format!("{path}/files/99"), 404),
         (&format!("{path}/files/x"), 404),
+        ("/web/inbox/%FF%FE", 404),
     ] {
         let page = reader.get(path).await;
         assert_eq!(page.status, status, "{path}: {}", page.body);

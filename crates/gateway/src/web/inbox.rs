@@ -2,7 +2,7 @@
 //! document with its attachments, and the clerk's answer with a status (02–06).
 
 use axum::Extension;
-use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::rejection::{FormRejection, PathRejection, QueryRejection};
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -150,12 +150,13 @@ pub(crate) async fn read(
     State(web): State<Web>,
     Extension(lang): Extension<Lang>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     query: Result<Query<ReadQuery>, QueryRejection>,
 ) -> Response {
     let answered = query.ok().and_then(|Query(q)| q.answered).and_then(|c| Status::parse(&c).ok());
     let outcome = async {
         let clerk = auth::clerk(&web, &headers).await?;
+        let Path(id) = id.map_err(|_| WebError::NotFound)?;
         read_page(&web, lang, &clerk, &id, &Shown { answered, ..Shown::default() }).await
     };
     respond(lang, outcome.await)
@@ -320,8 +321,9 @@ pub(crate) async fn download(
     State(web): State<Web>,
     Extension(lang): Extension<Lang>,
     headers: HeaderMap,
-    Path((id, index)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
 ) -> Response {
+    let Ok(Path((id, index))) = path else { return WebError::NotFound.page(lang) };
     respond(lang, download_file(&web, &headers, &id, &index).await)
 }
 
@@ -376,11 +378,12 @@ pub(crate) async fn answer(
     State(web): State<Web>,
     Extension(lang): Extension<Lang>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     form: Result<Form<AnswerForm>, FormRejection>,
 ) -> Response {
     let outcome = async {
         let clerk = auth::clerk(&web, &headers).await?;
+        let Path(id) = id.map_err(|_| WebError::NotFound)?;
         let Form(form) = form.map_err(super::form_error)?;
         auth::check_csrf(&clerk.csrf, &form.csrf)?;
         let description = form.description.as_deref().unwrap_or_default();
@@ -397,8 +400,11 @@ pub(crate) async fn answer(
 }
 
 /// `GET /web/inbox/{id}/status` (e.g. the language link of a refused answer): the document.
-pub(crate) async fn to_document(Path(id): Path<String>) -> Response {
-    see_other(&format!("/web/inbox/{}", url_segment(&id)))
+pub(crate) async fn to_document(id: Result<Path<String>, PathRejection>) -> Response {
+    match id {
+        Ok(Path(id)) => see_other(&format!("/web/inbox/{}", url_segment(&id))),
+        Err(_) => see_other("/web/inbox"),
+    }
 }
 
 async fn answer_document(
