@@ -135,6 +135,35 @@ fn check_signed_headers(params: &BTreeMap<String, String>, signed_text: &str) ->
     Ok(())
 }
 
+/// The headers the SDK sends for a call by `system` at `now`, signed with `secret`: the fixed
+/// ones (`systemid`, `servicetype`, `timestamp`) and `extra` (e.g. `("messagetype", "edoc")`),
+/// all covered by the signature. For clients and tests speaking to the SDK's endpoints.
+pub fn client_headers(
+    system: &str,
+    secret: &str,
+    extra: &[(&str, &str)],
+    now: OffsetDateTime,
+) -> Vec<(String, String)> {
+    let local = now.to_offset(UtcOffset::from_hms(7, 0, 0).unwrap_or(UtcOffset::UTC));
+    let format = time::macros::format_description!("[day][month][year]T[hour][minute][second]");
+    let stamp = format!("{}+{:04}", local.format(format).unwrap_or_default(), local.millisecond());
+    let mut params: Vec<(String, String)> =
+        vec![("systemid".into(), system.into()), ("servicetype".into(), "eDoc".into()), ("timestamp".into(), stamp)];
+    params.extend(extra.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())));
+    let signed =
+        Value::Object(params.iter().map(|(n, v)| (format!("XroadVnpt-{n}"), Value::String(v.clone()))).collect())
+            .to_string();
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
+    let mac: String = hmac::sign(&key, signed.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
+    let mut headers: Vec<(String, String)> =
+        params.iter().map(|(n, v)| (format!("XroadVnpt-{n}"), v.clone())).collect();
+    headers.push(("XroadVnpt-sign-header-key".into(), names.join(";")));
+    headers.push(("XroadVnpt-sign-header".into(), signed));
+    headers.push(("XroadVnpt-hash-header".into(), mac));
+    headers
+}
+
 /// `ddMMyyyy'T'HHmmss+SSSS` (the four digits are milliseconds), in Vietnam time.
 fn sdk_timestamp(text: &str) -> Option<OffsetDateTime> {
     let (main, _millis) = text.split_once('+')?;

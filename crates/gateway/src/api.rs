@@ -60,6 +60,8 @@ impl ApiError {
             Self::Gateway(GatewayError::Outgoing(_) | GatewayError::Answer(_)) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Gateway(GatewayError::Recipient { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Gateway(GatewayError::Hub(_)) => StatusCode::BAD_GATEWAY,
+            Self::Gateway(GatewayError::Recalled(_)) => StatusCode::CONFLICT,
+            Self::Gateway(GatewayError::Destroyed(_)) => StatusCode::GONE,
             Self::Gateway(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -74,6 +76,8 @@ impl ApiError {
             Self::Gateway(GatewayError::Answer(_)) => "cannot-answer",
             Self::Gateway(GatewayError::Recipient { .. }) => "unknown-recipient",
             Self::Gateway(GatewayError::Hub(_)) => "hub-unavailable",
+            Self::Gateway(GatewayError::Recalled(_)) => "recalled",
+            Self::Gateway(GatewayError::Destroyed(_)) => "destroyed",
             Self::Gateway(_) => "unavailable",
         }
     }
@@ -90,6 +94,12 @@ impl ApiError {
             Self::Gateway(GatewayError::Answer(why)) => format!("Không tạo được gói tin trạng thái: {why}"),
             Self::Gateway(GatewayError::Recipient { code, .. }) => format!("Không gửi được tới đơn vị {code}"),
             Self::Gateway(GatewayError::Hub(_)) => "Không liên lạc được với trục; vui lòng thử lại.".into(),
+            Self::Gateway(GatewayError::Recalled(id)) => {
+                format!("Văn bản {id} đã bị thu hồi: không thể cập nhật hay thay thế.")
+            }
+            Self::Gateway(GatewayError::Destroyed(id)) => {
+                format!("Văn bản {id} đã được thu hồi và hủy theo đề nghị của nơi gửi.")
+            }
             Self::Gateway(_) => "Lỗi lưu trữ tại cổng kết nối; vui lòng thử lại.".into(),
         }
     }
@@ -239,12 +249,20 @@ fn item_view(item: &IncomingRecord) -> Value {
         "size": p.size,
         "received_at": received,
         "acknowledged": item.acknowledged,
+        "change": p.change.as_str(),
+        "refers_to": p.refers_to,
+        "due_date": p.due_date,
+        "latest_event": item.latest_event,
+        "destroyed": item.destroyed_at.is_some(),
     })
 }
 
 async fn fetch(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
     client(&gateway, &headers).await?;
     let item = gateway.store().incoming(&id).await?.ok_or_else(|| ApiError::NotFound(format!("package {id}")))?;
+    if item.destroyed_at.is_some() {
+        return Err(GatewayError::Destroyed(id).into());
+    }
     let file = gateway.blobs().get(&item.package.blob).await.map_err(GatewayError::Blob)?;
     let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
     Ok(([(header::CONTENT_TYPE, "application/xml")], body).into_response())

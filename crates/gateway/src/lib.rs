@@ -8,6 +8,7 @@
 
 pub mod api;
 mod incoming;
+pub mod log;
 mod outgoing;
 pub mod sdk_api;
 mod service;

@@ -3,8 +3,9 @@
 //! recipient gateway's certificate (CMS AuthEnvelopedData, AES-256-GCM).
 
 use bytes::Bytes;
-use edxml::{Limits, Package, Severity, ZipLimits};
+use edxml::{BusinessType, Limits, Package, Severity, ZipLimits};
 use pki::KeyPair;
+use store::DocumentChange;
 
 /// The agency's seal: its key and certificate.
 #[derive(Debug)]
@@ -26,6 +27,8 @@ pub struct Sealed {
     pub recipients: Vec<String>,
     /// Document or status.
     pub is_status: bool,
+    /// For a status package, the status it reports (`01`…`16`).
+    pub status_code: Option<String>,
 }
 
 /// Why a package was not sent. Nothing was queued.
@@ -46,13 +49,37 @@ pub enum OutgoingError {
     Seal(String),
 }
 
-/// Who sends a package and to whom, read before it is sealed.
+/// Who sends a package and to whom, and what it does to earlier documents, read before it is
+/// sealed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Preview {
     pub(crate) sender: String,
     pub(crate) recipients: Vec<String>,
     /// A document's abstract, or a status's code and label.
     pub(crate) subject: Option<String>,
+    pub(crate) change: DocumentChange,
+    pub(crate) refers_to: Vec<String>,
+}
+
+/// What a package does to earlier documents (edXML `Bussiness`), and their DocumentIds: a recall
+/// or an update names one in `Bussiness/DocumentId`; a replacement lists them in
+/// `ReplacementInfoList` (or names one the same way).
+pub(crate) fn document_change(package: &Package) -> (DocumentChange, Vec<String>) {
+    let Package::Document(document) = package else { return (DocumentChange::New, Vec::new()) };
+    let business = document.trace.as_ref().and_then(|t| t.business.as_ref());
+    let named: Vec<String> = business.and_then(|b| b.document_id.clone()).into_iter().collect();
+    match document.business_type() {
+        BusinessType::New => (DocumentChange::New, Vec::new()),
+        BusinessType::Recall => (DocumentChange::Recall, named),
+        BusinessType::Update => (DocumentChange::Update, named),
+        BusinessType::Replace => {
+            let listed: Vec<String> = business
+                .and_then(|b| b.replacements.as_ref())
+                .map(|r| r.iter().filter_map(|i| i.document_id.clone()).collect())
+                .unwrap_or_default();
+            (DocumentChange::Replace, if listed.is_empty() { named } else { listed })
+        }
+    }
 }
 
 /// Reads the sender and recipients of `edxml` (the package is fully checked when sealed).
@@ -71,7 +98,13 @@ pub(crate) fn preview(edxml: &[u8]) -> Result<Preview, OutgoingError> {
     if recipients.is_empty() {
         return Err(OutgoingError::Invalid("the package names no recipient".into()));
     }
-    Ok(Preview { sender, recipients, subject: subject(&parsed.package) })
+    let (change, refers_to) = document_change(&parsed.package);
+    if change != DocumentChange::New && refers_to.is_empty() {
+        return Err(OutgoingError::Invalid(
+            "a recall, update or replacement must name the document it changes (Bussiness/DocumentId)".into(),
+        ));
+    }
+    Ok(Preview { sender, recipients, subject: subject(&parsed.package), change, refers_to })
 }
 
 /// Validates, signs and seals `edxml` for `recipient_certificates` (DER).
@@ -87,10 +120,14 @@ pub fn seal_package(edxml: &[u8], signer: &Signer, recipient_certificates: &[&[u
         return Err(OutgoingError::Invalid(errors.join("; ")));
     }
     let (document_id, recipients, is_status) = describe(&parsed.package);
+    let status_code = match &parsed.package {
+        Package::Status(status) => Some(status.header.status.as_str().to_owned()),
+        Package::Document(_) => None,
+    };
     let signed =
         xmlsig::sign(edxml, &signer.key, &signer.certificate_der).map_err(|e| OutgoingError::Sign(e.to_string()))?;
     let bytes = envelope::seal(&signed, recipient_certificates).map_err(|e| OutgoingError::Seal(e.to_string()))?;
-    Ok(Sealed { bytes, document_id, recipients, is_status })
+    Ok(Sealed { bytes, document_id, recipients, is_status, status_code })
 }
 
 /// What a package is about, as the inbox and outbox show it: a document's abstract ("trích

@@ -4,7 +4,11 @@
 //! `XroadVnpt-*` HMAC headers; answers are the SDK's JSON (`status`, `ErrorCode`, `ErrorDesc`).
 //!
 //! Supported: `/sendEdoc` (raw .edxml body), `/getReceivedEdocList`, `/getEdoc`, `/updateStatus`,
-//! `/getAgenciesList`. The same bytes sent twice are one package (their hash is the reference).
+//! `/getSentEdocList`, `/getAgenciesList`. The same bytes sent twice are one package (their hash
+//! is the reference).
+//!
+//! The hub serves the same routes for agencies that run no gateway ([`hosted_router`]): each such
+//! agency has a gateway hosted in the hub's process, and the calling system's id picks it.
 
 use std::sync::Arc;
 
@@ -25,14 +29,34 @@ use crate::api::MAX_SUBMIT_BYTES;
 
 /// The SDK routes over `gateway`.
 pub fn router(gateway: Arc<Gateway>) -> Router {
+    hosted_router(vec![gateway])
+}
+
+/// The SDK routes over several gateways (the hub's hosted agencies): a call goes to the gateway
+/// that knows its `XroadVnpt-systemId`.
+pub fn hosted_router(gateways: Vec<Arc<Gateway>>) -> Router {
     Router::new()
         .route("/sendEdoc", post(send))
         .route("/getReceivedEdocList", post(list))
         .route("/getEdoc", post(get_edoc))
         .route("/updateStatus", post(update_status))
+        .route("/getSentEdocList", post(sent_list))
         .route("/getAgenciesList", post(agencies))
         .layer(DefaultBodyLimit::max(MAX_SUBMIT_BYTES))
-        .with_state(gateway)
+        .with_state(Arc::new(Systems { gateways }))
+}
+
+/// The gateways whose SDK systems these routes serve.
+#[derive(Debug)]
+struct Systems {
+    gateways: Vec<Arc<Gateway>>,
+}
+
+/// An authenticated SDK call: the gateway that knows the system, the call, and its client.
+struct Authenticated {
+    gateway: Arc<Gateway>,
+    call: SdkCall,
+    client: String,
 }
 
 /// The SDK reads `status`/`ErrorCode` from the body, so refusals are answered with HTTP 200 too.
@@ -44,20 +68,30 @@ fn failure(code: &str, description: &str) -> Response {
     answer(sdk::fail(code, description))
 }
 
-/// The calling system and its client, after the HMAC check.
-async fn authenticate(gateway: &Gateway, headers: &HeaderMap) -> Result<(SdkCall, String), Response> {
+/// The calling system's gateway and client, after the HMAC check.
+async fn authenticate(systems: &Systems, headers: &HeaderMap) -> Result<Authenticated, Response> {
     let system = headers.get("xroadvnpt-systemid").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    let known = gateway.store().sdk_system(&system).await.map_err(|e| failure("500", &e.to_string()))?;
+    let mut known = None;
+    for gateway in &systems.gateways {
+        if let Some(found) = gateway.store().sdk_system(&system).await.map_err(|e| failure("500", &e.to_string()))? {
+            known = Some((gateway.clone(), found));
+            break;
+        }
+    }
     let pairs = headers.iter().map(|(name, value)| (name.as_str(), value.as_bytes()));
-    let secret = known.as_ref().map(|(_, secret)| secret.clone());
+    let secret = known.as_ref().map(|(_, (_, secret))| secret.clone());
     let call = sdk::authenticate(pairs, |_| secret.clone(), OffsetDateTime::now_utc())
         .map_err(|e: SdkError| failure(e.error_code(), &e.to_string()))?;
-    let client = known.map(|(client, _)| client).unwrap_or_default();
-    Ok((call, client))
+    // A known secret is required for the HMAC to verify, so an authenticated call has a gateway.
+    let Some((gateway, (client, _))) = known else {
+        let unknown = SdkError::UnknownSystem(system);
+        return Err(failure(unknown.error_code(), &unknown.to_string()));
+    };
+    Ok(Authenticated { gateway, call, client })
 }
 
-async fn send(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
-    let (call, client) = match authenticate(&gateway, &headers).await {
+async fn send(State(systems): State<Arc<Systems>>, headers: HeaderMap, body: Bytes) -> Response {
+    let Authenticated { gateway, call, client } = match authenticate(&systems, &headers).await {
         Ok(found) => found,
         Err(refusal) => return refusal,
     };
@@ -71,12 +105,12 @@ async fn send(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: Byt
     }
 }
 
-async fn list(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    let (call, _) = match authenticate(&gateway, &headers).await {
+async fn list(State(systems): State<Arc<Systems>>, headers: HeaderMap) -> Response {
+    let Authenticated { gateway, call, .. } = match authenticate(&systems, &headers).await {
         Ok(found) => found,
         Err(refusal) => return refusal,
     };
-    let kind = if call.param("messagetype") == Some("status") { PackageKind::Status } else { PackageKind::Document };
+    let kind = message_kind(&call);
     let items = match gateway.store().unacknowledged(kind, 500).await {
         Ok(items) => items,
         Err(e) => return failure("500", &e.to_string()),
@@ -84,9 +118,7 @@ async fn list(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Respon
     let data: Vec<Value> = items
         .iter()
         .map(|i| {
-            let at = OffsetDateTime::from_unix_timestamp(i.received_at)
-                .map(|t| edxml::VnTimestamp::from_instant(t).iso())
-                .unwrap_or_default();
+            let at = sdk_time(i.received_at);
             json!({
                 "docId": i.package.package_id,
                 "serviceType": "eDoc",
@@ -103,12 +135,77 @@ async fn list(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Respon
     answer(sdk::ok(json!({ "data": data })))
 }
 
+fn message_kind(call: &SdkCall) -> PackageKind {
+    if call.param("messagetype") == Some("status") { PackageKind::Status } else { PackageKind::Document }
+}
+
+fn sdk_time(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix).map(|t| edxml::VnTimestamp::from_instant(t).iso()).unwrap_or_default()
+}
+
+/// What the calling system sent, one entry per recipient, with the latest status that recipient
+/// returned (`docId` narrows it to one package).
+async fn sent_list(State(systems): State<Arc<Systems>>, headers: HeaderMap) -> Response {
+    let Authenticated { gateway, call, client } = match authenticate(&systems, &headers).await {
+        Ok(found) => found,
+        Err(refusal) => return refusal,
+    };
+    let kind = message_kind(&call);
+    let wanted = doc_id(&call);
+    let records = match gateway.store().sent(kind, Some(&client), 0, 500).await {
+        Ok(records) => records,
+        Err(e) => return failure("500", &e.to_string()),
+    };
+    let mut data = Vec::new();
+    for record in records.iter().filter(|r| wanted.as_ref().is_none_or(|w| *w == r.package.package_id)) {
+        let statuses = match &record.package.document_id {
+            Some(document) => match gateway.store().statuses_for(document).await {
+                Ok(statuses) => statuses,
+                Err(e) => return failure("500", &e.to_string()),
+            },
+            None => Vec::new(),
+        };
+        for recipient in &record.package.recipients {
+            data.push(sent_entry(record, recipient, &statuses));
+        }
+    }
+    answer(sdk::ok(json!({ "data": data })))
+}
+
+fn sent_entry(record: &store::OutgoingRecord, recipient: &str, statuses: &[store::IncomingRecord]) -> Value {
+    let package = &record.package;
+    let latest = statuses.iter().rev().find(|s| s.package.sender == recipient);
+    let (send_status, send_desc) = match record.sent_at {
+        Some(_) => ("done", "Trục đã nhận / accepted by the hub".to_owned()),
+        None if record.attempts > 0 => {
+            ("processing", format!("đang gửi lại / retrying ({} attempts)", record.attempts))
+        }
+        None => ("processing", "đang gửi / sending".to_owned()),
+    };
+    json!({
+        "serviceType": "eDoc",
+        "messageType": if package.kind == PackageKind::Status { "status" } else { "edoc" },
+        "senderDocId": package.package_id,
+        "receiverDocId": package.package_id,
+        "fromCode": package.sender,
+        "toCode": recipient,
+        "notation": package.document_id.clone().unwrap_or_default(),
+        "title": package.document_id.clone().unwrap_or_default(),
+        "sentTime": record.sent_at.map(sdk_time).unwrap_or_default(),
+        "sendStatus": send_status,
+        "sendStatusDesc": send_desc,
+        "receivedTime": latest.map(|s| sdk_time(s.received_at)).unwrap_or_default(),
+        "receiveStatus": latest.and_then(|s| s.package.subject.as_deref()).and_then(|s| s.get(..2)).unwrap_or_default(),
+        "receiveStatusDesc": latest.and_then(|s| s.package.subject.clone()).unwrap_or_default(),
+    })
+}
+
 fn doc_id(call: &SdkCall) -> Option<String> {
     call.param("docid").or_else(|| call.param("docId")).map(str::to_owned)
 }
 
-async fn get_edoc(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    let (call, _) = match authenticate(&gateway, &headers).await {
+async fn get_edoc(State(systems): State<Arc<Systems>>, headers: HeaderMap) -> Response {
+    let Authenticated { gateway, call, .. } = match authenticate(&systems, &headers).await {
         Ok(found) => found,
         Err(refusal) => return refusal,
     };
@@ -118,6 +215,9 @@ async fn get_edoc(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Re
         Ok(None) => return failure("404", &format!("no document {id}")),
         Err(e) => return failure("500", &e.to_string()),
     };
+    if item.destroyed_at.is_some() {
+        return failure("410", &format!("document {id} was recalled and its content destroyed"));
+    }
     let bytes = match read(&gateway, &item.package.blob).await {
         Ok(bytes) => bytes,
         Err(e) => return failure("500", &e),
@@ -133,8 +233,8 @@ async fn read(gateway: &Gateway, blob: &str) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
-async fn update_status(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    let (call, client) = match authenticate(&gateway, &headers).await {
+async fn update_status(State(systems): State<Arc<Systems>>, headers: HeaderMap) -> Response {
+    let Authenticated { gateway, call, client } = match authenticate(&systems, &headers).await {
         Ok(found) => found,
         Err(refusal) => return refusal,
     };
@@ -157,10 +257,11 @@ async fn update_status(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) 
     }
 }
 
-async fn agencies(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    if let Err(refusal) = authenticate(&gateway, &headers).await {
-        return refusal;
-    }
+async fn agencies(State(systems): State<Arc<Systems>>, headers: HeaderMap) -> Response {
+    let gateway = match authenticate(&systems, &headers).await {
+        Ok(found) => found.gateway,
+        Err(refusal) => return refusal,
+    };
     match gateway.hub_agencies().await {
         Ok(list) => answer(sdk::ok(json!({ "data": list }))),
         Err(e) => failure("502", &e.to_string()),

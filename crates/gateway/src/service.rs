@@ -13,7 +13,8 @@ use edxml::{AgencyCode, Package, StatusCode as Status, VnTimestamp};
 use serde_json::Value;
 use store::blobs::BlobStore;
 use store::{
-    Enqueued, GatewayStore, IncomingPackage, OutgoingPackage, OutgoingRecord, PackageKind, Received, Store, StoreError,
+    ChangeAnswer, DocumentChange, Enqueued, GatewayStore, IncomingPackage, OutgoingPackage, OutgoingRecord,
+    PackageKind, Received, RefusedPackage, Store, StoreError,
 };
 use time::OffsetDateTime;
 use tokio::sync::Notify;
@@ -52,6 +53,12 @@ pub enum GatewayError {
     /// The blob store failed.
     #[error(transparent)]
     Blob(#[from] store::blobs::BlobError),
+    /// An update or replacement of a document this agency has recalled.
+    #[error("document {0} was recalled: it can no longer be updated or replaced")]
+    Recalled(String),
+    /// The content was destroyed after a recall the recipient agreed to.
+    #[error("package {0} was recalled and its content destroyed")]
+    Destroyed(String),
 }
 
 /// The keys and certificates of one gateway.
@@ -80,7 +87,15 @@ pub struct Gateway {
     /// Where the next poll starts: 0, or past a whole page of deliveries that failed to be taken
     /// in, so they do not hold up the rest (they are tried again once the rest is collected).
     skip_through: std::sync::atomic::AtomicI64,
+    /// Recipient certificates last given by the hub, with when: reused for a minute, and
+    /// whenever the hub cannot be reached, so documents are still sealed and queued then.
+    certificates: std::sync::Mutex<std::collections::HashMap<String, (Vec<u8>, std::time::Instant)>>,
+    /// Where the message log is anchored, if anywhere (`log.rs`).
+    pub(crate) log_anchoring: std::sync::OnceLock<crate::log::LogAnchoring>,
 }
+
+/// How long a recipient certificate from the hub is used without asking again.
+const CERTIFICATE_FRESH: Duration = Duration::from_secs(60);
 
 /// Deliveries the hub returns per poll (its default).
 const MAILBOX_PAGE: usize = 100;
@@ -110,6 +125,8 @@ impl Gateway {
             outbox_ready: Notify::new(),
             inbox_changed: Notify::new(),
             skip_through: std::sync::atomic::AtomicI64::new(0),
+            certificates: std::sync::Mutex::default(),
+            log_anchoring: std::sync::OnceLock::new(),
         })
     }
 
@@ -145,6 +162,13 @@ impl Gateway {
             return Ok((existing, false));
         }
         let described = crate::outgoing::preview(edxml)?;
+        if matches!(described.change, DocumentChange::Update | DocumentChange::Replace) {
+            for document in &described.refers_to {
+                if self.store.is_frozen(document).await? {
+                    return Err(GatewayError::Recalled(document.clone()));
+                }
+            }
+        }
         let mut certificates = Vec::with_capacity(described.recipients.len());
         for recipient in &described.recipients {
             certificates.push(self.recipient_certificate(recipient).await?);
@@ -165,22 +189,53 @@ impl Gateway {
             size: i64::try_from(blob.size).unwrap_or(i64::MAX),
             sha256: blob.name.clone(),
             blob: blob.name,
+            status_code: sealed.status_code.clone(),
         };
-        match self.store.enqueue(&package, OffsetDateTime::now_utc()).await? {
+        let (queued, new) = match self.store.enqueue(&package, OffsetDateTime::now_utc()).await? {
             Enqueued::New => {
                 self.outbox_ready.notify_one();
-                Ok((package_id, true))
+                (package_id, true)
             }
-            Enqueued::Existing(first) => Ok((first, false)),
+            Enqueued::Existing(first) => (first, false),
+        };
+        if described.change == DocumentChange::Recall {
+            // The sender's copy is frozen (idempotent: a retried submission freezes it too).
+            for document in &described.refers_to {
+                self.store.freeze_outgoing(document, &queued, OffsetDateTime::now_utc()).await?;
+            }
         }
+        Ok((queued, new))
     }
 
     async fn existing(&self, client: &str, client_ref: &str) -> Result<Option<String>, GatewayError> {
         Ok(self.store.outgoing_by_reference(client, client_ref).await?.map(|o| o.package.package_id))
     }
 
-    /// The certificate the hub gives for `recipient` (its gateway's, or its parent's).
+    /// The certificate the hub gives for `recipient` (its gateway's, or its parent's): asked
+    /// again after a minute; the last one known while the hub cannot be reached.
     async fn recipient_certificate(&self, recipient: &str) -> Result<Vec<u8>, GatewayError> {
+        let known = self.certificates.lock().unwrap_or_else(|e| e.into_inner()).get(recipient).cloned();
+        if let Some((der, at)) = &known
+            && at.elapsed() < CERTIFICATE_FRESH
+        {
+            return Ok(der.clone());
+        }
+        match self.fetch_recipient_certificate(recipient).await {
+            // Only what parses as a certificate is kept: a broken entry at the hub is not
+            // remembered once the hub repairs it.
+            Ok(der) if tls::PeerIdentity::from_der(&der).is_some() => {
+                let mut cache = self.certificates.lock().unwrap_or_else(|e| e.into_inner());
+                cache.insert(recipient.to_owned(), (der.clone(), std::time::Instant::now()));
+                Ok(der)
+            }
+            Err(GatewayError::Hub(_)) if known.is_some() => Ok(known.map(|(der, _)| der).unwrap_or_default()),
+            // Not a certificate: sealing to it fails with a clear error, and nothing is cached.
+            Ok(der) => Ok(der),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn fetch_recipient_certificate(&self, recipient: &str) -> Result<Vec<u8>, GatewayError> {
         let url = format!("{}/v1/agencies/{recipient}/certificate", self.hub_url);
         let response = self
             .hub
@@ -232,7 +287,20 @@ impl Gateway {
             .map_err(|e| GatewayError::Answer(e.to_string()))?;
         let edxml = edxml::write(&Package::Status(reply));
         let reference = format!("status:{package_id}:{}", status.as_str());
-        Ok(self.submit(client, &reference, &edxml).await?.0)
+        let queued = self.submit(client, &reference, &edxml).await?.0;
+        let answer = match status {
+            Status::ChangeAccepted => Some(ChangeAnswer::Agreed),
+            Status::ChangeRefused => Some(ChangeAnswer::Refused),
+            _ => None,
+        };
+        if let Some(answer) = answer {
+            let actor = format!("client:{client}");
+            let orphaned = self.store.answer_change(package_id, answer, &actor, OffsetDateTime::now_utc()).await?;
+            for blob in orphaned {
+                self.blobs.remove(&blob).await?;
+            }
+        }
+        Ok(queued)
     }
 
     async fn read_blob(&self, name: &str) -> Result<Vec<u8>, GatewayError> {
@@ -318,6 +386,8 @@ impl Gateway {
         let text = |key: &str| delivery[key].as_str().unwrap_or_default().to_owned();
         let (id, package_id, sender, recipient) =
             (delivery["id"].as_i64().unwrap_or_default(), text("package_id"), text("sender"), text("recipient"));
+        let kind = PackageKind::parse(&text("kind"))
+            .ok_or_else(|| GatewayError::Hub(format!("delivery {id} names no package kind")))?;
         if let Some(held) = self.store.incoming(&package_id).await? {
             // Stored before, but not acknowledged at the hub (a crash, or the receipt could not be
             // queued): make sure of the receipt, then acknowledge.
@@ -338,6 +408,7 @@ impl Gateway {
             // Not the package: the delivery stays at the hub and is collected again.
             return Err(GatewayError::Hub(format!("content of {package_id}: {status}: {}", hub_reason(&sealed))));
         }
+        let sealed_sha256 = sha256_hex(&sealed);
         let opened = open_package(
             &sealed,
             &self.keys.certificate_der,
@@ -347,12 +418,24 @@ impl Gateway {
             OffsetDateTime::now_utc(),
         );
         match opened {
-            Ok(opened) => self.keep(id, &package_id, &sender, &recipient, &opened).await,
+            Ok(opened) => self.keep(id, &package_id, &sender, &recipient, &sealed_sha256, &opened).await,
             // No current CRL: the signer's status is unknown now, not bad; try again later.
             Err(Refusal::Signer(crate::TrustError::StatusUnknown)) => {
                 Err(GatewayError::Hub(format!("{package_id}: the signer's revocation status is unknown for now")))
             }
-            Err(refusal) => self.refuse(id, &refusal).await,
+            Err(refusal) => {
+                let reason = format!("{} ({refusal})", refusal.vietnamese());
+                let refused = RefusedPackage {
+                    package_id,
+                    hub_delivery: id,
+                    kind,
+                    sender,
+                    recipient,
+                    sealed_sha256,
+                    reason: format!("02: {reason}"),
+                };
+                self.refuse(&refused, &reason).await
+            }
         }
     }
 
@@ -362,10 +445,16 @@ impl Gateway {
         package_id: &str,
         sender: &str,
         recipient: &str,
+        sealed_sha256: &str,
         opened: &Opened,
     ) -> Result<(), GatewayError> {
         let blob = self.blobs.put(opened.edxml(), MAX_PACKAGE_BYTES, None).await?;
         let (document_id, _, is_status) = opened.describe();
+        let (change, refers_to) = crate::outgoing::document_change(opened.package());
+        let due_date = match opened.package() {
+            Package::Document(document) => document.header.due_date.map(|d| d.iso()),
+            Package::Status(_) => None,
+        };
         let subject = crate::outgoing::subject(opened.package());
         let incoming = IncomingPackage {
             package_id: package_id.to_owned(),
@@ -378,6 +467,10 @@ impl Gateway {
             signer: opened.signer_subject().to_owned(),
             blob: blob.name,
             size: i64::try_from(blob.size).unwrap_or(i64::MAX),
+            change,
+            refers_to,
+            due_date,
+            sealed_sha256: sealed_sha256.to_owned(),
         };
         let received = self.store.receive(&incoming, OffsetDateTime::now_utc()).await?;
         if received == Received::New {
@@ -392,9 +485,54 @@ impl Gateway {
         self.settle(delivery, None).await
     }
 
-    async fn refuse(&self, delivery: i64, refusal: &Refusal) -> Result<(), GatewayError> {
-        eprintln!("lienthong gateway {}: refused delivery {delivery}: {refusal}", self.agency);
-        self.settle(delivery, Some(&format!("02: {} ({refusal})", refusal.vietnamese()))).await
+    /// Refuses a delivery: records the refusal in the message log, queues a signed status 02 with
+    /// the reason for the sender (once: its reference is fixed), then tells the hub, so the
+    /// sender sees it either way. If the record cannot be made, the delivery stays at the hub and
+    /// is refused again when collected.
+    async fn refuse(&self, refused: &RefusedPackage, reason: &str) -> Result<(), GatewayError> {
+        let delivery = refused.hub_delivery;
+        eprintln!("lienthong gateway {}: refused delivery {delivery}: {}", self.agency, refused.reason);
+        self.store.record_refusal(refused, OffsetDateTime::now_utc()).await?;
+        if let Err(e) = self.send_refusal(&refused.package_id, &refused.sender, &refused.recipient, reason).await {
+            // The sender may be unknown or unreachable; the hub still records the refusal.
+            eprintln!("lienthong gateway {}: status 02 for {} not queued: {e}", self.agency, refused.package_id);
+        }
+        self.settle(delivery, Some(&refused.reason)).await
+    }
+
+    /// A signed status 02 about a package that could not be accepted. Its content may be
+    /// unreadable, so the status names the package by its id (the hub's reference too).
+    async fn send_refusal(
+        &self,
+        package_id: &str,
+        sender: &str,
+        recipient: &str,
+        reason: &str,
+    ) -> Result<String, GatewayError> {
+        let sender = AgencyCode::parse(sender).map_err(|e| GatewayError::Answer(format!("sender code: {e}")))?;
+        let reporter = AgencyCode::parse(recipient).unwrap_or_else(|_| self.agency.clone());
+        let status = edxml::model::StatusPackage {
+            header: edxml::model::StatusHeader {
+                from: Some(edxml::model::Organization {
+                    organ_id: Some(edxml::OrganId::from(reporter)),
+                    ..edxml::model::Organization::default()
+                }),
+                response_for: Some(edxml::model::ResponseFor {
+                    organ_id: Some(edxml::OrganId::from(sender)),
+                    code: None,
+                    promulgation_date: None,
+                    document_id: Some(package_id.to_owned()),
+                }),
+                staff: None,
+                status: Status::Refused,
+                description: Some(reason.to_owned()),
+                timestamp: Some(VnTimestamp::from_instant(OffsetDateTime::now_utc())),
+            },
+            trace: None,
+            signature: None,
+        };
+        let edxml = edxml::write(&Package::Status(status));
+        Ok(self.submit(GATEWAY_CLIENT, &format!("refusal:{package_id}"), &edxml).await?.0)
     }
 
     async fn settle(&self, delivery: i64, refusal: Option<&str>) -> Result<(), GatewayError> {
@@ -460,6 +598,11 @@ fn hub_reason(body: &[u8]) -> String {
         .ok()
         .and_then(|v| v["message_en"].as_str().map(str::to_owned))
         .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned())
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `<agency>:<random>`: unique without coordination.

@@ -127,6 +127,9 @@ enum WebError {
     /// No such page, package or file.
     #[error("not found")]
     NotFound,
+    /// The document was recalled by its sender and its content destroyed.
+    #[error("recalled")]
+    Recalled,
     /// The gateway refused or could not do it.
     #[error(transparent)]
     Gateway(#[from] GatewayError),
@@ -149,6 +152,7 @@ impl WebError {
             Self::StaleForm => StatusCode::FORBIDDEN,
             Self::BadInput(..) => StatusCode::BAD_REQUEST,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Recalled => StatusCode::GONE,
             Self::Gateway(GatewayError::Outgoing(_) | GatewayError::Answer(_) | GatewayError::Recipient { .. }) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -167,6 +171,10 @@ impl WebError {
             ),
             Self::BadInput(vi, en) => (vi.clone(), en.clone()),
             Self::NotFound => ("Không tìm thấy trang hoặc văn bản này.".into(), "No such page or document.".into()),
+            Self::Recalled => (
+                "Văn bản này đã được nơi gửi thu hồi; nội dung đã được hủy.".into(),
+                "This document was recalled by its sender; its content was destroyed.".into(),
+            ),
             Self::Gateway(GatewayError::Recipient { code, reason }) => (
                 format!("Không gửi được tới đơn vị {code}: trục liên thông không có chứng thư của đơn vị này."),
                 format!("Cannot send to {code}: {reason}"),

@@ -8,8 +8,11 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use gateway::Gateway;
-use pki::{RevocationReason, RevokedEntry};
-use store::{DeliveryState, ExchangeStore, GatewayStore, PackageKind};
+use pki::{
+    Authority, Endpoints, IssueRequest, KeyAlgorithm, KeyPair, Profile, RevocationReason, RevokedEntry, SubjectName,
+    SubscriberKey,
+};
+use store::{DeliveryState, ExchangeStore, GatewayStore, PackageKind, Store};
 use time::OffsetDateTime;
 
 mod common;
@@ -97,6 +100,16 @@ async fn a_package_from_a_revoked_seal_is_refused_with_a_reason_and_stored_nowhe
     let copies = net.hub.store().deliveries(&package_id).await.expect("view");
     let nghe_an_copy = copies.iter().find(|d| d.recipient == "000.00.00.H41").expect("copy");
     assert_eq!(nghe_an_copy.state, DeliveryState::Refused);
+
+    // The sender also gets a signed status 02 naming the package and the reason.
+    assert_eq!(nghe_an.send_due().await.expect("status 02"), 1);
+    assert_eq!(office.receive(Duration::from_secs(5)).await.expect("collected"), 1);
+    let statuses = office.store().statuses_for(&package_id).await.expect("statuses");
+    assert_eq!(statuses.len(), 1, "{statuses:?}");
+    let refusal = &statuses[0].package;
+    assert_eq!(refusal.sender, "000.00.00.H41");
+    assert!(refusal.subject.as_deref().is_some_and(|s| s.starts_with("02")), "{refusal:?}");
+    assert!(refusal.signer.contains("UBND tỉnh Nghệ An"), "signed by Nghệ An's seal: {}", refusal.signer);
 }
 
 /// Calls a gateway's API as a document-management system does.
@@ -270,26 +283,7 @@ async fn a_receipt_that_cannot_be_queued_keeps_the_delivery_until_it_can() {
 
 /// Headers as the Government Office SDK (2.0.1) builds them, signed with `secret`.
 fn sdk_headers(system: &str, secret: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let now = OffsetDateTime::now_utc().to_offset(time::UtcOffset::from_hms(7, 0, 0).expect("offset"));
-    let format = time::macros::format_description!("[day][month][year]T[hour][minute][second]");
-    let stamp = format!("{}+{:04}", now.format(format).expect("format"), now.millisecond());
-    let mut params: Vec<(String, String)> =
-        vec![("systemid".into(), system.into()), ("servicetype".into(), "eDoc".into()), ("timestamp".into(), stamp)];
-    params.extend(extra.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())));
-    let signed = format!(
-        "{{{}}}",
-        params.iter().map(|(n, v)| format!("\"XroadVnpt-{n}\":\"{v}\"")).collect::<Vec<_>>().join(",")
-    );
-    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_bytes());
-    let mac: String =
-        aws_lc_rs::hmac::sign(&key, signed.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    let names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
-    let mut headers: Vec<(String, String)> =
-        params.iter().map(|(n, v)| (format!("XroadVnpt-{n}"), v.clone())).collect();
-    headers.push(("XroadVnpt-sign-header-key".into(), names.join(";")));
-    headers.push(("XroadVnpt-sign-header".into(), signed));
-    headers.push(("XroadVnpt-hash-header".into(), mac));
-    headers
+    exchange::sdk::client_headers(system, secret, extra, OffsetDateTime::now_utc())
 }
 
 async fn sdk_call(
@@ -388,4 +382,245 @@ async fn systems_built_on_the_sdk_send_and_receive_through_their_gateway_unchang
     let agencies =
         sdk_call(&nghe_an, "getAgenciesList", &sdk_headers("nghean-qlvb", "bí mật Nghệ An", &[]), b"{}".to_vec()).await;
     assert!(agencies["data"].as_array().expect("data").iter().any(|a| a["code"] == "000.00.00.G22"), "{agencies}");
+}
+
+/// The sample as a new document, or as a change (`Bussiness`) of that document.
+fn with_business(doc_type: edxml::BusinessType) -> (Vec<u8>, String) {
+    let parsed = edxml::parse(&bytes::Bytes::from(sample()), &edxml::Limits::default()).expect("sample parses");
+    let edxml::Package::Document(mut document) = parsed.package else { panic!("a document") };
+    let id = document.header.document_id.clone().expect("DocumentId");
+    let trace = document.trace.get_or_insert_with(Default::default);
+    trace.business = match doc_type {
+        edxml::BusinessType::New => None,
+        other => Some(edxml::model::Business {
+            document_id: Some(id.clone()),
+            doc_type: Some(other),
+            reason: Some("Văn bản ban hành nhầm".into()),
+            ..Default::default()
+        }),
+    };
+    (edxml::write(&edxml::Package::Document(document)), id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recall_the_recipient_agrees_to_destroys_its_copy_and_freezes_the_senders() {
+    let net = Network::start().await;
+    let (office, _) = net.gateway("000.00.00.G22", "Văn phòng Chính phủ").await;
+    let (nghe_an, _) = net.gateway("000.00.00.H41", "UBND tỉnh Nghệ An").await;
+    for (agency, name) in [("000.00.00.H14", "UBND tỉnh Cao Bằng"), ("000.00.00.G17", "Bộ Tư pháp")] {
+        net.gateway(agency, name).await;
+    }
+    nghe_an
+        .store()
+        .add_client("QLVB Nghệ An", &gateway::api::key_hash("nghe-an-key"), OffsetDateTime::now_utc())
+        .await
+        .expect("client");
+    let (original, document_id) = with_business(edxml::BusinessType::New);
+    let (first, _) = office.submit("qlvb", "VPCP-9001", &original).await.expect("queued");
+    office.send_due().await.expect("sent");
+    nghe_an.receive(Duration::from_secs(5)).await.expect("collected");
+
+    let (recall, _) = with_business(edxml::BusinessType::Recall);
+    let (recall_id, _) = office.submit("qlvb", "VPCP-9001-thu-hoi", &recall).await.expect("recall queued");
+    let (update, _) = with_business(edxml::BusinessType::Update);
+    let refused = office.submit("qlvb", "VPCP-9001-cap-nhat", &update).await;
+    assert!(matches!(refused, Err(gateway::GatewayError::Recalled(ref d)) if *d == document_id), "{refused:?}");
+    office.send_due().await.expect("sent");
+    nghe_an.receive(Duration::from_secs(5)).await.expect("collected");
+
+    let (_, body) = api(&nghe_an, Some("nghe-an-key"), "GET", "/api/v1/inbox?limit=10", &[], Vec::new()).await;
+    let items = json(&body)["items"].as_array().cloned().expect("items");
+    let view = |id: &str| items.iter().find(|i| i["package_id"] == id).cloned().expect("listed");
+    assert_eq!(view(&first)["latest_event"], "recall-requested");
+    assert_eq!(
+        (view(&recall_id)["change"].as_str(), view(&recall_id)["refers_to"][0].as_str()),
+        (Some("recall"), Some(document_id.as_str()))
+    );
+
+    let agree = serde_json::json!({"code": "15"}).to_string().into_bytes();
+    let route = format!("/api/v1/inbox/{recall_id}/status");
+    let (status, body) = api(&nghe_an, Some("nghe-an-key"), "POST", &route, &[], agree).await;
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    let (status, body) =
+        api(&nghe_an, Some("nghe-an-key"), "GET", &format!("/api/v1/inbox/{first}"), &[], Vec::new()).await;
+    assert_eq!((status, json(&body)["error"].as_str()), (410, Some("destroyed")), "the recalled copy is gone");
+    let history = nghe_an.store().document_events(&first).await.expect("history");
+    let events: Vec<&str> = history.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(events, ["recall-requested", "recall-agreed", "destroyed"], "the history is kept");
+
+    nghe_an.send_due().await.expect("statuses");
+    office.receive(Duration::from_secs(5)).await.expect("statuses");
+    let statuses = office.store().statuses_for(&document_id).await.expect("statuses");
+    assert!(statuses.iter().any(|s| s.package.subject.as_deref().is_some_and(|t| t.starts_with("15"))), "{statuses:?}");
+}
+
+/// The CA's own HTTP service (`ca::router`) with a time-stamp authority, on a real socket: its
+/// `/tsa` URL and the root its tokens chain to.
+async fn timestamp_authority(dir: &std::path::Path) -> (String, Vec<u8>) {
+    let endpoints = Endpoints::new("http://127.0.0.1:8080");
+    let new = Authority::create(KeyAlgorithm::P256, "lienthong TSA test", &endpoints, OffsetDateTime::now_utc())
+        .expect("authority");
+    let authority = Authority::new(new.issuing_der.clone(), new.issuing_key, endpoints);
+    let issue = |profile, subject: &str| {
+        let key = KeyPair::generate(KeyAlgorithm::P256).expect("key");
+        let request = IssueRequest {
+            profile,
+            subject: SubjectName::parse(subject).expect("subject"),
+            agency: None,
+            key: SubscriberKey::from_key(&key),
+        };
+        (authority.issue(&request, OffsetDateTime::now_utc()).expect("issued"), key)
+    };
+    let (tsa_cert, tsa_key) = issue(Profile::Tsa, "CN=lienthong TSA 1,O=lienthong test,C=VN");
+    let (ocsp_cert, ocsp_key) = issue(Profile::Ocsp, "CN=lienthong OCSP 1,O=lienthong test,C=VN");
+    let tsa = pki::TimeStampAuthority::new(&tsa_cert.der, vec![new.issuing_der.clone()], tsa_key).expect("tsa");
+    let responder = pki::OcspResponder::new(&new.issuing_der, &ocsp_cert.der, ocsp_key).expect("responder");
+    let store = Store::open(&format!("sqlite://{}", dir.join("ca.sqlite").display())).await.expect("store");
+    let parts = ca::ServiceParts {
+        authority,
+        responder,
+        store,
+        root_der: new.root_der.clone(),
+        tsa: Some(tsa),
+        policy: ca::Policy::default(),
+    };
+    let service = ca::CaService::from_parts(parts).await.expect("service");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/tsa", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(listener, ca::router(service)).await });
+    (url, new.root_der)
+}
+
+fn actions(log: &[store::AuditEntry]) -> Vec<&str> {
+    log.iter().map(|e| e.action.as_str()).collect()
+}
+
+fn details(entry: &store::AuditEntry) -> serde_json::Value {
+    serde_json::from_str(&entry.details).expect("JSON details")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_message_is_in_the_log_which_a_timestamp_authority_anchors_and_openssl_accepts() {
+    use gateway::log::{AnchorError, LogAnchoring, TsaClient};
+    use store::AuditStore;
+    let net = Network::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let (tsa_url, tsa_root) = timestamp_authority(dir.path()).await;
+    let anchoring = LogAnchoring::new(&tsa_url, vec![tsa_root.clone()]).expect("anchoring");
+    let (office, office_seal) = net.gateway("000.00.00.G22", "Văn phòng Chính phủ").await;
+    let office = office.with_log_anchoring(anchoring.clone());
+    let (nghe_an, _) = net.gateway("000.00.00.H41", "UBND tỉnh Nghệ An").await;
+    let nghe_an = nghe_an.with_log_anchoring(anchoring.clone().every(Duration::from_millis(200)));
+    for (agency, name) in [("000.00.00.H14", "UBND tỉnh Cao Bằng"), ("000.00.00.G17", "Bộ Tư pháp")] {
+        net.gateway(agency, name).await;
+    }
+    assert_eq!(office.anchor_log_now().await.expect("nothing to anchor"), None, "an empty log");
+
+    // A document out, its receipt back, a clerk's acknowledgement, and a refused package.
+    let (package_id, _) = office.submit("qlvb", "VPCP-2026-0101", &sample()).await.expect("queued");
+    office.send_due().await.expect("sent");
+    nghe_an.receive(Duration::from_secs(5)).await.expect("collected");
+    nghe_an.send_due().await.expect("receipt sent");
+    office.receive(Duration::from_secs(5)).await.expect("receipt");
+    nghe_an.store().acknowledge_incoming(&package_id, "client:qlvb", OffsetDateTime::now_utc()).await.expect("ack");
+    let revoked = RevokedEntry {
+        serial: office_seal,
+        revoked_at: OffsetDateTime::now_utc(),
+        reason: RevocationReason::KeyCompromise,
+    };
+    nghe_an.trust().set_crls(&[net.ca.crl(&[revoked])]).expect("new CRL");
+    let (refused_id, _) = office.submit("qlvb", "VPCP-2026-0102", &sample()).await.expect("queued");
+    office.send_due().await.expect("sent");
+    nghe_an.receive(Duration::from_secs(5)).await.expect("refused");
+
+    let office_log = office.store().audit_entries(0, 100).await.expect("log");
+    let nghe_an_log = nghe_an.store().audit_entries(0, 100).await.expect("log");
+    assert_eq!(
+        actions(&office_log),
+        ["package.queued", "package.sent", "package.received", "package.queued", "package.sent"]
+    );
+    assert_eq!(
+        actions(&nghe_an_log),
+        [
+            "package.received",
+            "status.answered",
+            "package.sent",
+            "package.acknowledged",
+            "package.refused",
+            "status.answered"
+        ],
+        "the refusal is logged, then its signed 02 queued"
+    );
+    let sent = details(&office_log[0]);
+    let received = details(&nghe_an_log[0]);
+    let sealed = office.store().outgoing(&package_id).await.expect("read").expect("held").package.sha256;
+    assert_eq!(
+        (&sent["package"], &sent["kind"], &sent["from"]),
+        (&package_id.clone().into(), &"document".into(), &"000.00.00.G22".into())
+    );
+    assert!(sent["to"].as_array().expect("recipients").contains(&"000.00.00.H41".into()), "{sent}");
+    assert_eq!(
+        (&sent["sha256"], &received["sha256"]),
+        (&sealed.clone().into(), &sealed.into()),
+        "both ends log the same sealed bytes"
+    );
+    let answered = details(&nghe_an_log[1]);
+    assert_eq!((&answered["status"], &answered["to"]), (&"01".into(), &serde_json::json!(["000.00.00.G22"])));
+    assert_eq!(details(&office_log[2])["sha256"], details(&nghe_an_log[2])["sha256"], "the receipt, both ends");
+    let refused = details(&nghe_an_log[4]);
+    assert_eq!((&refused["package"], &refused["from"]), (&refused_id.into(), &"000.00.00.G22".into()));
+    assert!(refused["reason"].as_str().is_some_and(|r| r.starts_with("02: ") && r.contains("revoked")), "{refused}");
+
+    // Anchored once for this head; the chain and the anchor verify; openssl accepts the token.
+    let anchored = office.anchor_log_now().await.expect("anchored").expect("the head moved");
+    assert_eq!((anchored.seq, anchored.hash.as_str()), (5, office_log[4].hash.as_str()));
+    assert_eq!(office.anchor_log_now().await.expect("no change"), None, "only when the head moved");
+    let report = gateway::log::verify(office.store(), std::slice::from_ref(&tsa_root)).await.expect("intact");
+    assert_eq!((report.entries, report.anchors, report.anchored_through), (5, 1, 5));
+    assert_eq!(report.anchored_at.map(|t| t.unix_timestamp()), Some(anchored.at.unix_timestamp()));
+    let token = office.store().checkpoints().await.expect("anchors").remove(0).signature;
+    std::fs::write(dir.path().join("token.der"), &token).expect("write");
+    std::fs::write(dir.path().join("root.pem"), ca::pem("CERTIFICATE", &tsa_root)).expect("write");
+    let output = std::process::Command::new("openssl")
+        .args(["ts", "-verify", "-digest", &anchored.hash, "-token_in", "-in"])
+        .arg(dir.path().join("token.der"))
+        .arg("-CAfile")
+        .arg(dir.path().join("root.pem"))
+        .output()
+        .expect("openssl is installed (scripts/test.sh)");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && text.contains("Verification: OK"), "{text}");
+
+    // The runner anchors Nghệ An's log within its period.
+    tokio::spawn(nghe_an.clone().run_log_anchoring());
+    let mut waited = Duration::ZERO;
+    while nghe_an.store().checkpoints().await.expect("anchors").is_empty() && waited < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += Duration::from_millis(100);
+    }
+    let report = gateway::log::verify(nghe_an.store(), std::slice::from_ref(&tsa_root)).await.expect("intact");
+    assert_eq!((report.entries, report.anchored_through), (6, 6), "with the queued 02");
+
+    // An authority that cannot be reached, or whose tokens chain elsewhere, anchors nothing and
+    // stops nothing.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let closed_url = format!("http://{}/tsa", closed.local_addr().expect("address"));
+    drop(closed);
+    let (_, another_root) = timestamp_authority(dir.path()).await;
+    office.submit("qlvb", "VPCP-2026-0103", &sample()).await.expect("queued");
+    for (tsa, expected) in [
+        (TsaClient::new(&closed_url, vec![tsa_root.clone()]), "unreachable"),
+        (TsaClient::new(&tsa_url, vec![another_root]), "untrusted"),
+    ] {
+        let error = gateway::log::anchor(office.store(), &tsa.expect("client")).await.expect_err(expected);
+        match expected {
+            "unreachable" => assert!(matches!(error, AnchorError::Unreachable { .. }), "{error}"),
+            _ => assert!(matches!(error, AnchorError::Token(pki::TokenError::Untrusted(_))), "{error}"),
+        }
+    }
+    assert_eq!(office.send_due().await.expect("sending goes on"), 1);
+    assert_eq!(office.store().checkpoints().await.expect("anchors").len(), 1, "nothing kept from a failure");
+    assert!(matches!(TsaClient::new("https://tsa.example/tsa", Vec::new()), Err(AnchorError::BadUrl(_))));
+    let report = gateway::log::verify(office.store(), std::slice::from_ref(&tsa_root)).await.expect("intact");
+    assert_eq!((report.entries, report.anchored_through), (7, 5), "newer entries wait for the next anchor");
 }

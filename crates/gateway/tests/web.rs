@@ -447,7 +447,7 @@ async fn clerks_send_read_and_answer_in_headless_chromium_at_a_phones_width() {
     assert!(output.status.success(), "the browser test failed (screenshots in {}):\n{text}", screenshots.display());
     eprintln!("{text}screenshots: {}", screenshots.display());
 
-    let sent = office.store().sent(PackageKind::Document, 0, 10).await.expect("outbox");
+    let sent = office.store().sent(PackageKind::Document, None, 0, 10).await.expect("outbox");
     assert_eq!(sent.len(), 1);
     assert_eq!(
         (sent[0].package.client.as_str(), sent[0].package.recipients.as_slice(), sent[0].package.subject.as_deref()),
@@ -470,7 +470,7 @@ async fn clerks_send_read_and_answer_in_headless_chromium_at_a_phones_width() {
         ["01 Đã đến", "03 Đã tiếp nhận: Đã vào sổ văn bản đến số 123"],
         "the refusal without a reason was not sent"
     );
-    let statuses = office.store().statuses_received(&document_id, 10).await.expect("statuses");
+    let statuses = office.store().statuses_for(&document_id).await.expect("statuses");
     assert_eq!(statuses.last().and_then(|s| s.package.subject.as_deref()), Some(answers[1].as_str()));
     let log = nghe_an.store().audit_entries(0, 100).await.expect("log");
     assert!(

@@ -29,6 +29,9 @@ pub enum HubError {
     /// The caller did not authenticate as a mailbox.
     #[error("no authenticated mailbox (a gateway certificate is required)")]
     Unauthenticated,
+    /// A registry call without the operator's token.
+    #[error("the registry needs the operator's bearer token")]
+    NotOperator,
     /// A header or parameter is missing or malformed.
     #[error("bad request: {0}")]
     BadRequest(String),
@@ -75,7 +78,7 @@ impl From<BlobError> for HubError {
 impl HubError {
     fn status(&self) -> StatusCode {
         match self {
-            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Unauthenticated | Self::NotOperator => StatusCode::UNAUTHORIZED,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Route(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -91,6 +94,7 @@ impl HubError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Unauthenticated => "unauthenticated",
+            Self::NotOperator => "not-operator",
             Self::BadRequest(_) => "bad-request",
             Self::Forbidden(_) => "forbidden",
             Self::Route(RouteError::UnknownRecipient(_)) => "unknown-recipient",
@@ -106,6 +110,7 @@ impl HubError {
     fn vietnamese(&self) -> String {
         match self {
             Self::Unauthenticated => "Chưa xác thực: cần chứng thư số của cổng kết nối.".into(),
+            Self::NotOperator => "Cần mã truy cập của người quản trị trục.".into(),
             Self::BadRequest(why) => format!("Yêu cầu không hợp lệ: {why}"),
             Self::Forbidden(why) => format!("Không được phép: {why}"),
             Self::Route(RouteError::UnknownRecipient(code)) => format!("Không tìm thấy đơn vị nhận {code} trên trục"),
@@ -129,7 +134,7 @@ impl IntoResponse for HubError {
     }
 }
 
-type HubResult = Result<Response, HubError>;
+pub(crate) type HubResult = Result<Response, HubError>;
 
 /// The hub's routes over `service`; a layer in front must add the [`Caller`] extension.
 pub fn router(service: Arc<HubService>) -> Router {

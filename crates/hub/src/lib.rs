@@ -13,6 +13,7 @@
 //! - `GET /v1/packages/{id}/deliveries`: each recipient's state, for the sender.
 //! - `GET /v1/agencies`: the registry.
 
+mod admin;
 mod api;
 
 use std::collections::HashMap;
@@ -24,6 +25,7 @@ use store::blobs::BlobStore;
 use store::{ExchangeStore, Store, StoreError};
 use tokio::sync::Notify;
 
+pub use admin::{admin_router, operator_token_hash};
 pub use api::{HubError, router};
 
 /// The hub's routes behind mutual TLS: the caller's mailbox is the agency code in the verified

@@ -199,8 +199,13 @@ impl CaSettings {
         Ok(settings)
     }
 
-    fn algorithm(&self) -> Result<KeyAlgorithm> {
+    pub(crate) fn algorithm(&self) -> Result<KeyAlgorithm> {
         Ok(self.algorithm.parse()?)
+    }
+
+    /// The base URL of the authority's services (`/crl`, `/ocsp`, `/tsa`).
+    pub(crate) fn public_url(&self) -> &str {
+        &self.public_url
     }
 
     pub(crate) fn policy(&self) -> Result<ca::Policy> {

@@ -29,6 +29,9 @@ const GATEWAYS: &[(&str, &str)] = &[
 ];
 /// The Ministry of Finance's level-2 unit, served by the Ministry's gateway.
 const UNIT: (&str, &str) = ("000.00.04.G12", "Cục Quản lý công sản");
+/// An agency without a gateway: its system uses the Government Office SDK against the hub, which
+/// hosts its mailbox.
+const HOSTED: (&str, &str) = ("000.00.00.H14", "UBND tỉnh Cao Bằng");
 
 struct Ca {
     root: Vec<u8>,
@@ -49,12 +52,15 @@ impl Ca {
             issue_with(&authority, &store, Profile::Ocsp, "CN=lienthong demo OCSP,O=lienthong demo", None).await?;
         let responder = pki::OcspResponder::new(authority.certificate(), &responder_cert.der, responder_key)
             .map_err(anyhow::Error::msg)?;
+        let (tsa_cert, tsa_key) =
+            issue_with(&authority, &store, Profile::Tsa, "CN=lienthong demo TSA,O=lienthong demo", None).await?;
+        let tsa = pki::TimeStampAuthority::new(&tsa_cert.der, vec![authority.certificate().to_vec()], tsa_key)?;
         let parts = ca::ServiceParts {
             authority,
             responder,
             store: store.clone(),
             root_der: new.root_der.clone(),
-            tsa: None,
+            tsa: Some(tsa),
             policy: ca::Policy::default(),
         };
         let service = ca::CaService::from_parts(parts).await?;
@@ -110,8 +116,10 @@ fn pkcs8(key: &KeyPair) -> Result<Vec<u8>> {
 struct Running {
     agency: &'static str,
     gateway: Arc<Gateway>,
+    /// The gateway's base URL, or the hub's SDK URL for a hosted agency.
     url: String,
-    api_key: String,
+    /// `None` for a hosted agency (it has no client API).
+    api_key: Option<String>,
     sdk_system: String,
     sdk_secret: String,
 }
@@ -131,6 +139,9 @@ pub(crate) async fn run(data_dir: &Path, document: &[u8], once: bool) -> Result<
             AgencyRecord { code: (*code).into(), name: (*name).into(), parent: None, mailbox: Some((*code).into()) };
         hub_store.put_agency(&agency, OffsetDateTime::now_utc()).await?;
     }
+    let hosted =
+        AgencyRecord { code: HOSTED.0.into(), name: HOSTED.1.into(), parent: None, mailbox: Some(HOSTED.0.into()) };
+    hub_store.put_agency(&hosted, OffsetDateTime::now_utc()).await?;
     let unit =
         AgencyRecord { code: UNIT.0.into(), name: UNIT.1.into(), parent: Some("000.00.00.G12".into()), mailbox: None };
     hub_store.put_agency(&unit, OffsetDateTime::now_utc()).await?;
@@ -138,31 +149,38 @@ pub(crate) async fn run(data_dir: &Path, document: &[u8], once: bool) -> Result<
         hub::HubService::new(hub_store, BlobStore::open(&dir.join("hub-blobs")).await?, hub::Limits::default()).await?;
     let (hub_cert, hub_key) =
         ca.issue(Profile::Gateway, "CN=localhost,O=Trục liên thông văn bản quốc gia", Some("000.00.00.G22")).await?;
+    // Optional client certificates: gateways present theirs (the hub's routes refuse a caller
+    // without one); SDK systems authenticate with their HMAC instead.
     let hub_tls = ServerTls::builder(Identity::from_key_pair(ca.chain(&hub_cert), hub_key)?)
-        .client_auth(ClientAuth::Required, vec![ca.root.clone()])
+        .client_auth(ClientAuth::Optional, vec![ca.root.clone()])
         .crls(vec![ca.service.current_crl().to_vec()])
         .build()?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let hub_url = format!("https://localhost:{}", listener.local_addr()?.port());
-    tokio::spawn(tls::serve(
-        listener,
-        hub::router_over_mutual_tls(hub.clone()),
-        hub_tls.clone(),
-        std::future::pending(),
-    ));
-    println!("   Trục / hub: {hub_url} (mutual TLS)");
+    let cao_bang = start_gateway(&ca, &hub, &hub_url, &dir, HOSTED, Serve::HostedByHub).await?;
+    let hub_routes = hub::router_over_mutual_tls(hub.clone())
+        .nest("/sdk", gateway::sdk_api::hosted_router(vec![cao_bang.gateway.clone()]));
+    tokio::spawn(tls::serve(listener, hub_routes, hub_tls.clone(), std::future::pending()));
+    println!("   Trục / hub: {hub_url} (mutual TLS; SDK {hub_url}/sdk)");
 
     let mut running = Vec::new();
-    for (code, name) in GATEWAYS {
-        running.push(start_gateway(&ca, &hub, &hub_url, &dir, code, name).await?);
+    for agency in GATEWAYS {
+        running.push(start_gateway(&ca, &hub, &hub_url, &dir, *agency, Serve::OwnListener).await?);
     }
+    running.push(cao_bang);
     spawn_crl_refresh(&ca, &hub_tls, &running);
 
     exchange(&running, document).await?;
     write_demo_json(data_dir, &ca, &hub_url, &running)?;
     println!("\n   Cổng kết nối / gateways (API cho hệ thống quản lý văn bản, OpenAPI tại /openapi.json):");
     for r in &running {
-        println!("   {} {}  khóa API / API key: {}", r.agency, r.url, r.api_key);
+        match &r.api_key {
+            Some(key) => println!("   {} {}  khóa API / API key: {key}", r.agency, r.url),
+            None => println!(
+                "   {} (không có cổng / no gateway) SDK {}  systemId {} secret {}",
+                r.agency, r.url, r.sdk_system, r.sdk_secret
+            ),
+        }
     }
     println!("   Chi tiết / details: {}", data_dir.join("demo.json").display());
     if !once {
@@ -172,13 +190,22 @@ pub(crate) async fn run(data_dir: &Path, document: &[u8], once: bool) -> Result<
     Ok(())
 }
 
+/// Where a gateway's client systems reach it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Serve {
+    /// Its own HTTPS listener (client API and SDK).
+    OwnListener,
+    /// The hub's `/sdk` routes (an agency without a gateway of its own).
+    HostedByHub,
+}
+
 async fn start_gateway(
     ca: &Ca,
     hub: &Arc<hub::HubService>,
     hub_url: &str,
     dir: &Path,
-    code: &'static str,
-    name: &str,
+    (code, name): (&'static str, &str),
+    serve: Serve,
 ) -> Result<Running> {
     let (seal_cert, seal_key) =
         ca.issue(Profile::Organization, &format!("CN={name},O={name},C=VN"), Some(code)).await?;
@@ -216,14 +243,21 @@ async fn start_gateway(
         client,
         hub_url,
     );
+    let anchoring = gateway::log::LogAnchoring::new(&format!("{}/tsa", ca.url), vec![ca.root.clone()])?;
+    let gateway = gateway.with_log_anchoring(anchoring);
     tokio::spawn(gateway.clone().run_sender());
     tokio::spawn(gateway.clone().run_receiver());
+    tokio::spawn(gateway.clone().run_log_anchoring());
+    if serve == Serve::HostedByHub {
+        let url = format!("{hub_url}/sdk");
+        return Ok(Running { agency: code, gateway, url, api_key: None, sdk_system, sdk_secret });
+    }
     let server = ServerTls::builder(Identity::from_pkcs8(ca.chain(&tls_cert), tls_pkcs8)?).build()?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("https://localhost:{}", listener.local_addr()?.port());
-    let routes = gateway::api::router(gateway.clone()).merge(gateway::sdk_api::router(gateway.clone()));
+    let routes = crate::gateway_cmd::routes(&gateway);
     tokio::spawn(tls::serve(listener, routes, server, std::future::pending()));
-    Ok(Running { agency: code, gateway, url, api_key, sdk_system, sdk_secret })
+    Ok(Running { agency: code, gateway, url, api_key: Some(api_key), sdk_system, sdk_secret })
 }
 
 /// Every 30 s: the CA's current CRL to the hub's TLS and each gateway's trust store.
@@ -246,21 +280,24 @@ fn spawn_crl_refresh(ca: &Ca, hub_tls: &ServerTls, running: &[Running]) {
     });
 }
 
-/// The Office sends the example document to Nghệ An and the Ministry of Finance, and a second
-/// one to the Ministry's level-2 unit; each arrives once, is answered 01 automatically, and
-/// Nghệ An's clerk answers 03.
+/// The Office sends the example document to Nghệ An and the Ministry of Finance, a second one to
+/// the Ministry's level-2 unit and a third to Cao Bằng (whose mailbox the hub hosts); each
+/// arrives once, is answered 01 automatically, and Nghệ An's clerk answers 03.
 async fn exchange(running: &[Running], document: &[u8]) -> Result<()> {
     let office = &running[0].gateway;
     let nghe_an = &running[1].gateway;
     println!("\n== Gửi văn bản / sending documents ==");
     let (first, _) = office.submit("demo", "4521/VPCP-KSTT", document).await?;
     println!("   Văn phòng Chính phủ → UBND tỉnh Nghệ An, Bộ Tài chính: {first}");
-    let to_unit = retarget(document, UNIT.0)?;
+    let to_unit = retarget(document, UNIT, "4522")?;
     let (second, _) = office.submit("demo", "4522/VPCP-KSTT", &to_unit).await?;
     println!(
         "   Văn phòng Chính phủ → {} (qua cổng của Bộ Tài chính / through the Ministry's gateway): {second}",
         UNIT.1
     );
+    let to_cao_bang = retarget(document, HOSTED, "4523")?;
+    let (third, _) = office.submit("demo", "4523/VPCP-KSTT", &to_cao_bang).await?;
+    println!("   Văn phòng Chính phủ → {} (SDK qua trục / SDK at the hub): {third}", HOSTED.1);
 
     let arrived = wait_for(|| async { Ok(nghe_an.store().incoming(&first).await?.is_some()) }).await?;
     if !arrived {
@@ -271,7 +308,7 @@ async fn exchange(running: &[Running], document: &[u8]) -> Result<()> {
     println!("   UBND tỉnh Nghệ An trả trạng thái 03 (Đã tiếp nhận) / answers 03: {status}");
     let statuses = wait_for(|| async {
         let items = office.store().inbox(None, 0, 100).await?;
-        Ok(items.iter().filter(|i| i.package.kind == PackageKind::Status).count() >= 4)
+        Ok(items.iter().filter(|i| i.package.kind == PackageKind::Status).count() >= 5)
     })
     .await?;
     println!("\n== Trạng thái về Văn phòng Chính phủ / statuses back at the Office ==");
@@ -286,19 +323,26 @@ async fn exchange(running: &[Running], document: &[u8]) -> Result<()> {
     if !statuses {
         println!("   (chưa đủ trạng thái sau 30 s / not every status arrived within 30 s)");
     }
+    if let Some(anchored) = office.anchor_log_now().await? {
+        println!(
+            "\n   Nhật ký gói tin của Văn phòng Chính phủ được gắn dấu thời gian RFC 3161 tới mục {} \
+             / the Office's message log is time-stamped through entry {}",
+            anchored.seq, anchored.seq
+        );
+    }
     Ok(())
 }
 
-/// The document addressed to `to` instead of its recipients.
-fn retarget(document: &[u8], to: &str) -> Result<Vec<u8>> {
+/// The document addressed to `to` instead of its recipients, numbered `number`.
+fn retarget(document: &[u8], (to, name): (&str, &str), number: &str) -> Result<Vec<u8>> {
     let parsed = edxml::parse(&bytes::Bytes::copy_from_slice(document), &edxml::Limits::default())?;
     let Package::Document(mut doc) = parsed.package else { bail!("the example is not a document") };
     let mut recipient = doc.header.to.first().cloned().unwrap_or_default();
     recipient.organ_id = Some(edxml::OrganId::from(AgencyCode::parse(to)?));
-    recipient.organ_name = Some(UNIT.1.into());
+    recipient.organ_name = Some(name.into());
     doc.header.to = vec![recipient];
     if let Some(id) = doc.header.document_id.as_mut() {
-        *id = id.replace("4521", "4522");
+        *id = id.replace("4521", number);
     }
     Ok(edxml::write(&Package::Document(doc)))
 }
@@ -321,8 +365,9 @@ fn write_demo_json(data_dir: &Path, ca: &Ca, hub_url: &str, running: &[Running])
     let mut agencies: Vec<serde_json::Value> = running
         .iter()
         .map(|r| {
+            let gateway_url = r.api_key.as_ref().map(|_| r.url.clone());
             json!({
-                "organ_id": r.agency, "gateway_url": r.url, "api_key": r.api_key,
+                "organ_id": r.agency, "gateway_url": gateway_url, "api_key": r.api_key,
                 "sdk_url": r.url, "sdk_system_id": r.sdk_system, "sdk_secret": r.sdk_secret,
             })
         })
@@ -333,7 +378,7 @@ fn write_demo_json(data_dir: &Path, ca: &Ca, hub_url: &str, running: &[Running])
     }));
     let info = json!({
         "hub_url": hub_url,
-        "hub_sdk_url": null,
+        "hub_sdk_url": format!("{hub_url}/sdk"),
         "ca_url": ca.url,
         "ca_root_pem": crate::ca_cmd::pem("CERTIFICATE", &ca.root),
         "agencies": agencies,

@@ -10,8 +10,12 @@ mod ca_keys;
 mod demo;
 mod demo_network;
 mod edxml_cmd;
+mod gateway_cmd;
+mod gateway_log;
 mod header;
+mod hub_cmd;
 mod inspect;
+mod node;
 
 use std::process::ExitCode;
 
@@ -34,6 +38,10 @@ enum Command {
     Ca(ca_cmd::CaArgs),
     /// edXML packages (QCVN 102:2016): validate, inspect, build, answer with a status.
     Edxml(edxml_cmd::EdxmlArgs),
+    /// The national hub: init, serve, the registry of agencies, hosted SDK agencies.
+    Hub(hub_cmd::HubArgs),
+    /// An agency's gateway: init, serve, client systems, its message log.
+    Gateway(gateway_cmd::GatewayArgs),
     /// Show what lienthong does today, end to end, on this machine.
     Demo(demo::DemoArgs),
     /// Benchmarks that print figures beside their peers, measured in the same run.
@@ -46,6 +54,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Ca(args) => ca_cmd::run(args),
         Command::Edxml(args) => edxml_cmd::run(args),
+        Command::Hub(args) => hub_cmd::run(args),
+        Command::Gateway(args) => gateway_cmd::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
     };

@@ -288,5 +288,37 @@ fn the_demo_network_answers_curl_with_only_the_demo_root_trusted() {
         assert_eq!(inbox["items"][0]["sender"], "000.00.00.G22", "{inbox}");
         let untrusted = Command::new("curl").args(["-sS", "-H", &key, &url]).output().expect("curl");
         assert!(!untrusted.status.success(), "without the demo root, curl must not trust the gateway");
+        cao_bang_lists_its_document_through_the_hub_sdk(&info, &root);
     }
+}
+
+/// Cao Bằng runs no gateway: its system calls the hub's SDK endpoints, as the SDK would.
+fn cao_bang_lists_its_document_through_the_hub_sdk(info: &serde_json::Value, root: &std::path::Path) {
+    let agencies = info["agencies"].as_array().expect("agencies");
+    let cao_bang = agencies.iter().find(|a| a["organ_id"] == "000.00.00.H14").expect("H14");
+    assert!(cao_bang["gateway_url"].is_null() && cao_bang["api_key"].is_null(), "{cao_bang}");
+    assert_eq!(cao_bang["sdk_url"], info["hub_sdk_url"]);
+    let call = |secret: &str| {
+        let headers = exchange::sdk::client_headers(
+            cao_bang["sdk_system_id"].as_str().expect("system"),
+            secret,
+            &[("messagetype", "edoc")],
+            time::OffsetDateTime::now_utc(),
+        );
+        let url = format!("{}/getReceivedEdocList", cao_bang["sdk_url"].as_str().expect("sdk url"));
+        let mut args = vec!["-sS".to_owned(), "-X".into(), "POST".into(), "--cacert".into(), path(root).into()];
+        for (name, value) in headers {
+            args.extend(["-H".to_owned(), format!("{name}: {value}")]);
+        }
+        args.push(url);
+        let output = Command::new("curl").args(&args).output().expect("curl");
+        assert!(output.status.success(), "{}", stderr(&output));
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).expect("SDK JSON")
+    };
+    let listed = call(cao_bang["sdk_secret"].as_str().expect("secret"));
+    assert_eq!(listed["status"], "OK", "{listed}");
+    assert_eq!(listed["data"][0]["from"], "000.00.00.G22", "{listed}");
+    assert_eq!(listed["data"][0]["to"], "000.00.00.H14", "{listed}");
+    let forged = call("not-the-secret");
+    assert_eq!(forged["status"], "FAIL", "{forged}");
 }

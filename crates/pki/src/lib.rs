@@ -17,6 +17,7 @@ mod revocation;
 mod secret;
 mod serial;
 mod tsp;
+mod tsp_client;
 
 pub use algorithm::{KeyAlgorithm, UnknownAlgorithm};
 pub use authority::{
@@ -37,4 +38,7 @@ pub use serial::{BadSerial, CertSerial};
 pub use tsp::{
     ACCURACY_SECONDS, FailureInfo, ImprintHash, MAX_TSP_NONCE_BYTES, MAX_TSP_REQUEST_BYTES, TSA_POLICY,
     TimeStampAuthority, TimeStampRequest, TspError,
+};
+pub use tsp_client::{
+    MAX_TSP_REPLY_BYTES, TokenError, VerifiedTimeStamp, timestamp_request, token_from_reply, verify_token,
 };

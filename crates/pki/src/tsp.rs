@@ -25,7 +25,7 @@ use crate::{CertSerial, KeyAlgorithm, KeyPair};
 /// The policy every token of this authority is issued under: a UUID OID (ITU-T X.667, arc 2.25),
 /// from the random UUID 0e1e92cb-762c-45c4-b959-688914f62ad7 minted for lienthong.
 pub const TSA_POLICY: &str = "2.25.18767938198436743956238380875629603543";
-const TSA_POLICY_UUID: u128 = 0x0e1e92cb_762c_45c4_b959_688914f62ad7;
+pub(crate) const TSA_POLICY_UUID: u128 = 0x0e1e92cb_762c_45c4_b959_688914f62ad7;
 
 /// Largest request accepted, in bytes (a SHA-512 request with a nonce is under 150).
 pub const MAX_TSP_REQUEST_BYTES: usize = 4 * 1024;
@@ -36,20 +36,20 @@ pub const ACCURACY_SECONDS: u8 = 1;
 
 const MD5: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.2.5");
 const SHA1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.14.3.2.26");
-const SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
+pub(crate) const SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
 const SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.2");
 const SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.3");
-const ECDSA_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
-const RSA_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
-const SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
-const TST_INFO: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.1.4");
-const CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
-const MESSAGE_DIGEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
-const SIGNING_CERTIFICATE_V2: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.47");
+pub(crate) const ECDSA_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
+pub(crate) const RSA_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
+pub(crate) const SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
+pub(crate) const TST_INFO: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.1.4");
+pub(crate) const CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
+pub(crate) const MESSAGE_DIGEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
+pub(crate) const SIGNING_CERTIFICATE_V2: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.47");
 const EXTENDED_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");
 
 /// PKIStatus granted.
-const GRANTED: u8 = 0;
+pub(crate) const GRANTED: u8 = 0;
 /// PKIStatus rejection.
 const REJECTION: u8 = 2;
 
@@ -422,7 +422,7 @@ fn hash_name(oid: ObjectIdentifier) -> String {
     }
 }
 
-fn is_time_stamping_only(cert: &Certificate) -> bool {
+pub(crate) fn is_time_stamping_only(cert: &Certificate) -> bool {
     let ekus: Vec<_> =
         cert.tbs_certificate().extensions().into_iter().flatten().filter(|e| e.extn_id == EXTENDED_KEY_USAGE).collect();
     matches!(ekus[..], [eku] if eku.critical && eku.extn_value.as_bytes() == crate::der::time_stamping_only())
@@ -432,7 +432,7 @@ fn attribute(oid: ObjectIdentifier, value: &(impl Tagged + EncodeValue)) -> Resu
     Ok(Attribute { oid, values: SetOfVec::try_from([Any::encode_from(value)?])? })
 }
 
-fn sha256(data: &[u8]) -> Vec<u8> {
+pub(crate) fn sha256(data: &[u8]) -> Vec<u8> {
     aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data).as_ref().to_vec()
 }
 
@@ -457,11 +457,11 @@ fn generalized_time(at: OffsetDateTime) -> Result<GeneralizedTime, TspError> {
 /// An OBJECT IDENTIFIER whose arcs may exceed 32 bits (as 2.25 UUID arcs do), kept as its DER
 /// content octets.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Oid(Vec<u8>);
+pub(crate) struct Oid(Vec<u8>);
 
 impl Oid {
     /// `2.25.<uuid>` (ITU-T X.667).
-    fn uuid(uuid: u128) -> Self {
+    pub(crate) fn uuid(uuid: u128) -> Self {
         let mut arc = Vec::new();
         let mut rest = uuid;
         loop {
@@ -537,84 +537,84 @@ impl EncodeValue for Oid {
 }
 
 #[derive(Clone, Debug, Sequence)]
-struct TimeStampReq {
-    version: u8,
-    message_imprint: MessageImprint,
-    req_policy: Option<Oid>,
-    nonce: Option<Int>,
+pub(crate) struct TimeStampReq {
+    pub(crate) version: u8,
+    pub(crate) message_imprint: MessageImprint,
+    pub(crate) req_policy: Option<Oid>,
+    pub(crate) nonce: Option<Int>,
     #[asn1(default = "Default::default")]
-    cert_req: bool,
+    pub(crate) cert_req: bool,
     #[asn1(context_specific = "0", tag_mode = "IMPLICIT", optional = "true")]
-    extensions: Option<Vec<RequestExtension>>,
+    pub(crate) extensions: Option<Vec<RequestExtension>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Sequence)]
-struct MessageImprint {
-    hash_algorithm: AlgorithmIdentifierOwned,
-    hashed_message: OctetString,
+pub(crate) struct MessageImprint {
+    pub(crate) hash_algorithm: AlgorithmIdentifierOwned,
+    pub(crate) hashed_message: OctetString,
 }
 
 /// An Extension whose OID may have wide arcs: only its name is used, to refuse it.
 #[derive(Clone, Debug, Sequence)]
-struct RequestExtension {
-    extn_id: Oid,
+pub(crate) struct RequestExtension {
+    pub(crate) extn_id: Oid,
     #[asn1(default = "Default::default")]
-    critical: bool,
-    extn_value: OctetString,
+    pub(crate) critical: bool,
+    pub(crate) extn_value: OctetString,
 }
 
 #[derive(Clone, Debug, Sequence)]
-struct TimeStampResp {
-    status: PkiStatusInfo,
-    time_stamp_token: Option<ContentInfo>,
+pub(crate) struct TimeStampResp {
+    pub(crate) status: PkiStatusInfo,
+    pub(crate) time_stamp_token: Option<ContentInfo>,
 }
 
 #[derive(Clone, Debug, Sequence)]
-struct PkiStatusInfo {
-    status: u8,
-    status_string: Option<Vec<String>>,
-    fail_info: Option<BitString>,
+pub(crate) struct PkiStatusInfo {
+    pub(crate) status: u8,
+    pub(crate) status_string: Option<Vec<String>>,
+    pub(crate) fail_info: Option<BitString>,
 }
 
 #[derive(Clone, Debug, Sequence)]
-struct ContentInfo {
-    content_type: ObjectIdentifier,
+pub(crate) struct ContentInfo {
+    pub(crate) content_type: ObjectIdentifier,
     #[asn1(context_specific = "0", tag_mode = "EXPLICIT")]
-    content: Any,
+    pub(crate) content: Any,
 }
 
 #[derive(Clone, Debug, Sequence)]
-struct SignedData {
-    version: u8,
-    digest_algorithms: SetOfVec<AlgorithmIdentifierOwned>,
-    encap_content_info: EncapsulatedContentInfo,
+pub(crate) struct SignedData {
+    pub(crate) version: u8,
+    pub(crate) digest_algorithms: SetOfVec<AlgorithmIdentifierOwned>,
+    pub(crate) encap_content_info: EncapsulatedContentInfo,
     #[asn1(context_specific = "0", tag_mode = "IMPLICIT", optional = "true")]
-    certificates: Option<SetOfVec<Certificate>>,
-    signer_infos: SetOfVec<SignerInfo>,
+    pub(crate) certificates: Option<SetOfVec<Certificate>>,
+    pub(crate) signer_infos: SetOfVec<SignerInfo>,
 }
 
 #[derive(Clone, Debug, Sequence)]
-struct EncapsulatedContentInfo {
-    e_content_type: ObjectIdentifier,
+pub(crate) struct EncapsulatedContentInfo {
+    pub(crate) e_content_type: ObjectIdentifier,
     #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
-    e_content: Option<OctetString>,
+    pub(crate) e_content: Option<OctetString>,
 }
 
 #[derive(Clone, Debug, Eq, PartialEq, Sequence, ValueOrd)]
-struct SignerInfo {
-    version: u8,
-    sid: IssuerAndSerialNumber,
-    digest_algorithm: AlgorithmIdentifierOwned,
+pub(crate) struct SignerInfo {
+    pub(crate) version: u8,
+    pub(crate) sid: IssuerAndSerialNumber,
+    pub(crate) digest_algorithm: AlgorithmIdentifierOwned,
     #[asn1(context_specific = "0", tag_mode = "IMPLICIT")]
-    signed_attrs: SetOfVec<Attribute>,
-    signature_algorithm: AlgorithmIdentifierOwned,
-    signature: OctetString,
+    pub(crate) signed_attrs: SetOfVec<Attribute>,
+    pub(crate) signature_algorithm: AlgorithmIdentifierOwned,
+    pub(crate) signature: OctetString,
 }
 
 #[derive(Clone, Debug, Eq, PartialEq, Sequence, ValueOrd)]
-struct IssuerAndSerialNumber {
-    issuer: Name,
-    serial_number: SerialNumber,
+pub(crate) struct IssuerAndSerialNumber {
+    pub(crate) issuer: Name,
+    pub(crate) serial_number: SerialNumber,
 }
 
 #[derive(Clone, Debug, Sequence)]
@@ -648,9 +648,9 @@ struct EssCertIdV2 {
 }
 
 #[derive(Clone, Debug, Sequence)]
-struct IssuerSerial {
-    issuer: Vec<GeneralName>,
-    serial_number: SerialNumber,
+pub(crate) struct IssuerSerial {
+    pub(crate) issuer: Vec<GeneralName>,
+    pub(crate) serial_number: SerialNumber,
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! A gateway's records: its client systems, the durable outbox (held until the hub acknowledges,
-//! retried with backoff), and the inbox (each package once, by id). Every package sent or
-//! received is also appended to the hash-chained message log (the store's audit chain), in the
-//! same transaction.
+//! retried with backoff), the inbox (each package once, by id) and the packages refused on the
+//! way in. Every package queued, handed to the hub, received, refused or acknowledged (and every
+//! status answered) is also appended to the hash-chained message log (the store's audit chain),
+//! in the same transaction, with its id, kind, sender, recipients and the SHA-256 of its sealed
+//! bytes.
 
 use serde_json::json;
 use time::OffsetDateTime;
@@ -44,6 +46,8 @@ pub struct OutgoingPackage {
     pub size: i64,
     /// Its SHA-256 (hex).
     pub sha256: String,
+    /// For a status package, the status it reports (`01`…`16`).
+    pub status_code: Option<String>,
 }
 
 /// An outgoing package and where it stands.
@@ -95,6 +99,79 @@ pub struct IncomingPackage {
     pub blob: String,
     /// Its size.
     pub size: i64,
+    /// What it does to earlier documents.
+    pub change: DocumentChange,
+    /// The DocumentIds of the earlier documents it recalls, updates or replaces.
+    pub refers_to: Vec<String>,
+    /// The handling deadline the sender set (yyyy-mm-dd).
+    pub due_date: Option<String>,
+    /// The SHA-256 (hex) of the sealed bytes as they travelled: what the sender's outbox and
+    /// the hub hold for this package.
+    pub sealed_sha256: String,
+}
+
+/// What a document package does (edXML `BussinessDocType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentChange {
+    /// A new document (also every status package).
+    New,
+    /// Recalls earlier documents ("thu hồi").
+    Recall,
+    /// Updates earlier documents ("cập nhật").
+    Update,
+    /// Replaces earlier documents ("thay thế").
+    Replace,
+}
+
+impl DocumentChange {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::New => "new",
+            Self::Recall => "recall",
+            Self::Update => "update",
+            Self::Replace => "replace",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        match text {
+            "new" => Ok(Self::New),
+            "recall" => Ok(Self::Recall),
+            "update" => Ok(Self::Update),
+            "replace" => Ok(Self::Replace),
+            other => Err(StoreError::Corrupt(format!("document change {other:?}"))),
+        }
+    }
+
+    /// The event recorded on each earlier document it refers to.
+    fn event(self) -> Option<&'static str> {
+        match self {
+            Self::New => None,
+            Self::Recall => Some("recall-requested"),
+            Self::Update => Some("updated"),
+            Self::Replace => Some("replaced"),
+        }
+    }
+}
+
+/// A package refused on the way in; its reason goes back to the sender as status 02.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedPackage {
+    /// The package id.
+    pub package_id: String,
+    /// The hub's delivery number.
+    pub hub_delivery: i64,
+    /// Document or status, as the hub recorded it.
+    pub kind: PackageKind,
+    /// The sending agency, as the hub recorded it.
+    pub sender: String,
+    /// The recipient agency.
+    pub recipient: String,
+    /// The SHA-256 (hex) of the sealed bytes received.
+    pub sealed_sha256: String,
+    /// Why it was refused.
+    pub reason: String,
 }
 
 /// An incoming package as stored.
@@ -108,6 +185,30 @@ pub struct IncomingRecord {
     pub received_at: i64,
     /// Whether a client system acknowledged it.
     pub acknowledged: bool,
+    /// When its content was destroyed (a recall the recipient agreed to).
+    pub destroyed_at: Option<i64>,
+    /// The latest change event on it (`recall-requested`, `destroyed`, `replaced`, …).
+    pub latest_event: Option<String>,
+}
+
+/// One entry of a document's change history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentEvent {
+    /// The event.
+    pub event: String,
+    /// The package that caused it (a recall, update or replacement, or the answer to one).
+    pub by_package: String,
+    /// When (Unix seconds).
+    pub at: i64,
+}
+
+/// Which answer a clerk gave to a recall, update or replacement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeAnswer {
+    /// 15: agreed (a recalled document's content is destroyed).
+    Agreed,
+    /// 16: refused.
+    Refused,
 }
 
 /// Whether [`GatewayStore::receive`] stored something new.
@@ -119,26 +220,48 @@ pub enum Received {
     Duplicate,
 }
 
-type OutgoingRow = (
-    i64,
-    i64,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-    i64,
-    String,
-    i64,
-    i64,
-    Option<i64>,
-);
-type IncomingRow =
-    (i64, String, i64, String, String, String, Option<String>, Option<String>, String, String, i64, i64, i64);
+#[derive(sqlx::FromRow)]
+struct OutgoingRow {
+    id: i64,
+    created_at: i64,
+    package_id: String,
+    client: String,
+    client_ref: String,
+    kind: String,
+    sender: String,
+    recipients: String,
+    document_id: Option<String>,
+    subject: Option<String>,
+    blob: String,
+    size: i64,
+    sha256: String,
+    status_code: Option<String>,
+    attempts: i64,
+    next_attempt_at: i64,
+    sent_at: Option<i64>,
+}
+#[derive(sqlx::FromRow)]
+struct IncomingRow {
+    id: i64,
+    package_id: String,
+    hub_delivery: i64,
+    kind: String,
+    sender: String,
+    recipient: String,
+    document_id: Option<String>,
+    subject: Option<String>,
+    signer: String,
+    blob: String,
+    size: i64,
+    sealed_sha256: String,
+    received_at: i64,
+    change: String,
+    refers_to: String,
+    due_date: Option<String>,
+    destroyed_at: Option<i64>,
+    acks: i64,
+    latest_event: Option<String>,
+}
 
 const INSERT_CLIENT: &str = "INSERT INTO gw_clients (id, name, key_hash, created_at) VALUES ($1, $2, $3, $4)";
 const INSERT_SDK_SYSTEM: &str =
@@ -146,21 +269,40 @@ const INSERT_SDK_SYSTEM: &str =
 const SDK_SYSTEM: &str = "SELECT client, secret FROM gw_sdk_systems WHERE system_id = $1";
 const CLIENT_BY_KEY: &str = "SELECT id, name FROM gw_clients WHERE key_hash = $1";
 const OUTGOING_COLUMNS: &str = "id, created_at, package_id, client, client_ref, kind, sender, recipients, document_id, \
-     subject, blob, size, sha256, attempts, next_attempt_at, sent_at";
+     subject, blob, size, sha256, status_code, attempts, next_attempt_at, sent_at";
 const EXISTING_REF: &str = "SELECT package_id FROM gw_outbox WHERE client = $1 AND client_ref = $2";
 const INSERT_OUTGOING: &str = "INSERT INTO gw_outbox (package_id, client, client_ref, kind, sender, recipients, document_id, \
-     blob, size, sha256, created_at, attempts, next_attempt_at, subject) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $11, $12)";
+     blob, size, sha256, status_code, created_at, attempts, next_attempt_at, subject) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $12, $13)";
 const INSERT_OUTBOX_EVENT: &str = "INSERT INTO gw_outbox_events (package_id, event, note, at) VALUES ($1, $2, $3, $4)";
 const FAILED: &str =
     "UPDATE gw_outbox SET attempts = attempts + 1, next_attempt_at = $1 WHERE package_id = $2 AND sent_at IS NULL";
 const SENT: &str = "UPDATE gw_outbox SET sent_at = $1 WHERE package_id = $2 AND sent_at IS NULL";
 const INCOMING_COLUMNS: &str = "i.id, i.package_id, i.hub_delivery, i.kind, i.sender, i.recipient, i.document_id, i.subject, \
-     i.signer, i.blob, i.size, i.received_at, \
-     (SELECT COUNT(*) FROM gw_inbox_events e WHERE e.package_id = i.package_id AND e.event = 'acknowledged')";
+     i.signer, i.blob, i.size, i.sealed_sha256, i.received_at, i.change, i.refers_to, i.due_date, i.destroyed_at, \
+     (SELECT COUNT(*) FROM gw_inbox_events e WHERE e.package_id = i.package_id AND e.event = 'acknowledged') AS acks, \
+     (SELECT d.event FROM gw_document_events d WHERE d.package_id = i.package_id ORDER BY d.id DESC LIMIT 1) \
+     AS latest_event";
 const INBOX_HAS: &str = "SELECT id FROM gw_inbox WHERE package_id = $1";
 const INSERT_INCOMING: &str = "INSERT INTO gw_inbox (package_id, hub_delivery, kind, sender, recipient, document_id, subject, \
-     signer, blob, size, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+     signer, blob, size, sealed_sha256, received_at, change, refers_to, due_date) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+const INSERT_DOCUMENT_EVENT: &str =
+    "INSERT INTO gw_document_events (package_id, event, by_package, at) VALUES ($1, $2, $3, $4)";
+/// The sender's earlier documents with a given DocumentId, in this inbox.
+const EARLIER: &str = "SELECT package_id FROM gw_inbox WHERE sender = $1 AND document_id = $2 AND kind = 'document' \
+     AND change = 'new' AND package_id <> $3";
+const DESTROY: &str = "UPDATE gw_inbox SET destroyed_at = $1 WHERE package_id = $2 AND destroyed_at IS NULL";
+/// A destroyed document's blob, unless a copy not destroyed shares it (blobs are named by hash).
+const ORPHANED_BLOB: &str = "SELECT i.blob FROM gw_inbox i WHERE i.package_id = $1 AND NOT EXISTS \
+     (SELECT 1 FROM gw_inbox o WHERE o.blob = i.blob AND o.destroyed_at IS NULL)";
+const FROZEN: &str = "SELECT COUNT(*) FROM gw_document_events d JOIN gw_outbox o ON o.package_id = d.package_id \
+     WHERE o.document_id = $1 AND d.event = 'frozen'";
+const INBOX_FACTS: &str = "SELECT kind, sender, recipient, sealed_sha256 FROM gw_inbox WHERE package_id = $1";
+const OUTBOX_FACTS: &str = "SELECT kind, sender, recipients, sha256, attempts FROM gw_outbox WHERE package_id = $1";
+const REFUSED: &str = "SELECT id FROM gw_refusals WHERE package_id = $1 AND recipient = $2";
+const INSERT_REFUSAL: &str = "INSERT INTO gw_refusals (package_id, hub_delivery, kind, sender, recipient, sealed_sha256, \
+     reason, refused_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 const INSERT_INBOX_EVENT: &str = "INSERT INTO gw_inbox_events (package_id, event, actor, at) VALUES ($1, $2, $3, $4)";
 const ACKNOWLEDGED: &str = "SELECT COUNT(*) FROM gw_inbox_events WHERE package_id = $1 AND event = 'acknowledged'";
 
@@ -169,69 +311,55 @@ fn kind(text: &str) -> Result<PackageKind, StoreError> {
 }
 
 fn outgoing(row: OutgoingRow) -> Result<OutgoingRecord, StoreError> {
-    let (
-        position,
-        queued_at,
-        package_id,
-        client,
-        client_ref,
-        k,
-        sender,
-        recipients,
-        document_id,
-        subject,
-        blob,
-        size,
-        sha256,
-        attempts,
-        next,
-        sent,
-    ) = row;
     let package = OutgoingPackage {
-        package_id,
-        client,
-        client_ref,
-        kind: kind(&k)?,
-        sender,
-        recipients: recipients.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect(),
-        document_id,
-        subject,
-        blob,
-        size,
-        sha256,
+        package_id: row.package_id,
+        client: row.client,
+        client_ref: row.client_ref,
+        kind: kind(&row.kind)?,
+        sender: row.sender,
+        recipients: row.recipients.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect(),
+        document_id: row.document_id,
+        subject: row.subject,
+        blob: row.blob,
+        size: row.size,
+        sha256: row.sha256,
+        status_code: row.status_code,
     };
-    Ok(OutgoingRecord { position, queued_at, package, attempts, next_attempt_at: next, sent_at: sent })
+    Ok(OutgoingRecord {
+        position: row.id,
+        queued_at: row.created_at,
+        package,
+        attempts: row.attempts,
+        next_attempt_at: row.next_attempt_at,
+        sent_at: row.sent_at,
+    })
 }
 
 fn incoming(row: IncomingRow) -> Result<IncomingRecord, StoreError> {
-    let (
-        id,
-        package_id,
-        hub_delivery,
-        k,
-        sender,
-        recipient,
-        document_id,
-        subject,
-        signer,
-        blob,
-        size,
-        received_at,
-        acks,
-    ) = row;
     let package = IncomingPackage {
-        package_id,
-        hub_delivery,
-        kind: kind(&k)?,
-        sender,
-        recipient,
-        document_id,
-        subject,
-        signer,
-        blob,
-        size,
+        package_id: row.package_id,
+        hub_delivery: row.hub_delivery,
+        kind: kind(&row.kind)?,
+        sender: row.sender,
+        recipient: row.recipient,
+        document_id: row.document_id,
+        subject: row.subject,
+        signer: row.signer,
+        blob: row.blob,
+        size: row.size,
+        sealed_sha256: row.sealed_sha256,
+        change: DocumentChange::parse(&row.change)?,
+        refers_to: row.refers_to.split('\n').filter(|r| !r.is_empty()).map(str::to_owned).collect(),
+        due_date: row.due_date,
     };
-    Ok(IncomingRecord { id, package, received_at, acknowledged: acks > 0 })
+    Ok(IncomingRecord {
+        id: row.id,
+        package,
+        received_at: row.received_at,
+        acknowledged: row.acks > 0,
+        destroyed_at: row.destroyed_at,
+        latest_event: row.latest_event,
+    })
 }
 
 impl GatewayStore for Store {
@@ -282,9 +410,12 @@ impl GatewayStore for Store {
         let now = at.unix_timestamp();
         let details = json!({
             "package": p.package_id, "kind": p.kind.as_str(), "from": p.sender, "to": p.recipients,
-            "document": p.document_id, "sha256": p.sha256, "size": p.size, "client": p.client,
+            "document": p.document_id, "status": p.status_code, "sha256": p.sha256, "size": p.size,
+            "client": p.client,
         });
-        let entry = PendingEntry::new(&format!("client:{}", p.client), "package.queued", details, at);
+        // A status package queued is this agency answering the document it names.
+        let action = if p.kind == PackageKind::Status { "status.answered" } else { "package.queued" };
+        let entry = PendingEntry::new(&format!("client:{}", p.client), action, details, at);
         on_backend!(self, pool => {
             let mut tx = pool.begin().await?;
             let seq = audit_begin!(tx);
@@ -295,8 +426,9 @@ impl GatewayStore for Store {
             }
             sqlx::query(INSERT_OUTGOING)
                 .bind(&p.package_id).bind(&p.client).bind(&p.client_ref).bind(p.kind.as_str()).bind(&p.sender)
-                .bind(p.recipients.join(",")).bind(&p.document_id).bind(&p.blob).bind(p.size).bind(&p.sha256).bind(now)
-                .bind(&p.subject).execute(&mut *tx).await?;
+                .bind(p.recipients.join(",")).bind(&p.document_id).bind(&p.blob).bind(p.size).bind(&p.sha256)
+                .bind(&p.status_code).bind(now).bind(&p.subject)
+                .execute(&mut *tx).await?;
             sqlx::query(INSERT_OUTBOX_EVENT).bind(&p.package_id).bind("queued").bind(None::<String>).bind(now)
                 .execute(&mut *tx).await?;
             audit_append!(tx, seq, &entry);
@@ -350,7 +482,6 @@ impl GatewayStore for Store {
     }
 
     async fn mark_sent(&self, package_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
-        let entry = PendingEntry::new("gateway", "package.sent", json!({"package": package_id}), at);
         on_backend!(self, pool => {
             let mut tx = pool.begin().await?;
             let seq = audit_begin!(tx);
@@ -360,6 +491,14 @@ impl GatewayStore for Store {
             }
             sqlx::query(INSERT_OUTBOX_EVENT).bind(package_id).bind("sent").bind(None::<String>).bind(at.unix_timestamp())
                 .execute(&mut *tx).await?;
+            let (kind, sender, recipients, sha256, attempts): (String, String, String, String, i64) =
+                sqlx::query_as(OUTBOX_FACTS).bind(package_id).fetch_one(&mut *tx).await?;
+            let details = json!({
+                "package": package_id, "kind": kind, "from": sender,
+                "to": recipients.split(',').filter(|r| !r.is_empty()).collect::<Vec<_>>(),
+                "sha256": sha256, "failed_attempts": attempts,
+            });
+            let entry = PendingEntry::new("gateway", "package.sent", details, at);
             audit_append!(tx, seq, &entry);
             tx.commit().await?;
         });
@@ -370,7 +509,8 @@ impl GatewayStore for Store {
         let p = package;
         let details = json!({
             "package": p.package_id, "kind": p.kind.as_str(), "from": p.sender, "to": p.recipient,
-            "document": p.document_id, "signer": p.signer, "size": p.size,
+            "document": p.document_id, "signer": p.signer, "sha256": p.sealed_sha256, "size": p.size,
+            "content_sha256": p.blob, "delivery": p.hub_delivery,
         });
         let entry = PendingEntry::new("gateway", "package.received", details, at);
         on_backend!(self, pool => {
@@ -382,8 +522,19 @@ impl GatewayStore for Store {
             }
             sqlx::query(INSERT_INCOMING)
                 .bind(&p.package_id).bind(p.hub_delivery).bind(p.kind.as_str()).bind(&p.sender).bind(&p.recipient)
-                .bind(&p.document_id).bind(&p.subject).bind(&p.signer).bind(&p.blob).bind(p.size).bind(at.unix_timestamp())
+                .bind(&p.document_id).bind(&p.subject).bind(&p.signer).bind(&p.blob).bind(p.size).bind(&p.sealed_sha256)
+                .bind(at.unix_timestamp()).bind(p.change.as_str()).bind(p.refers_to.join("\n")).bind(&p.due_date)
                 .execute(&mut *tx).await?;
+            if let Some(event) = p.change.event() {
+                for document in &p.refers_to {
+                    let earlier: Vec<(String,)> = sqlx::query_as(EARLIER).bind(&p.sender).bind(document)
+                        .bind(&p.package_id).fetch_all(&mut *tx).await?;
+                    for (affected,) in earlier {
+                        sqlx::query(INSERT_DOCUMENT_EVENT).bind(&affected).bind(event).bind(&p.package_id)
+                            .bind(at.unix_timestamp()).execute(&mut *tx).await?;
+                    }
+                }
+            }
             sqlx::query(INSERT_INBOX_EVENT).bind(&p.package_id).bind("arrived").bind("gateway").bind(at.unix_timestamp())
                 .execute(&mut *tx).await?;
             audit_append!(tx, seq, &entry);
@@ -419,12 +570,19 @@ impl GatewayStore for Store {
         row.map(incoming).transpose()
     }
 
-    async fn sent(&self, kind: PackageKind, before: i64, limit: u32) -> Result<Vec<OutgoingRecord>, StoreError> {
+    async fn sent(
+        &self,
+        kind: PackageKind,
+        client: Option<&str>,
+        before: i64,
+        limit: u32,
+    ) -> Result<Vec<OutgoingRecord>, StoreError> {
         let sql = format!(
-            "SELECT {OUTGOING_COLUMNS} FROM gw_outbox WHERE kind = $1 AND ($2 <= 0 OR id < $2) ORDER BY id DESC LIMIT $3"
+            "SELECT {OUTGOING_COLUMNS} FROM gw_outbox WHERE kind = $1 AND ($2 IS NULL OR client = $2) \
+             AND ($3 <= 0 OR id < $3) ORDER BY id DESC LIMIT $4"
         );
         let rows: Vec<OutgoingRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(kind.as_str()).bind(before).bind(i64::from(limit)).fetch_all(pool).await?);
+            .bind(kind.as_str()).bind(client).bind(before).bind(i64::from(limit)).fetch_all(pool).await?);
         rows.into_iter().map(outgoing).collect()
     }
 
@@ -438,16 +596,6 @@ impl GatewayStore for Store {
         rows.into_iter().map(incoming).collect()
     }
 
-    async fn statuses_received(&self, document_id: &str, limit: u32) -> Result<Vec<IncomingRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {INCOMING_COLUMNS} FROM gw_inbox i WHERE i.document_id = $1 AND i.kind = 'status' \
-             ORDER BY i.id LIMIT $2"
-        );
-        let rows: Vec<IncomingRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(document_id).bind(i64::from(limit)).fetch_all(pool).await?);
-        rows.into_iter().map(incoming).collect()
-    }
-
     async fn statuses_sent(&self, document_id: &str, limit: u32) -> Result<Vec<OutgoingRecord>, StoreError> {
         let sql = format!(
             "SELECT {OUTGOING_COLUMNS} FROM gw_outbox WHERE document_id = $1 AND kind = 'status' ORDER BY id LIMIT $2"
@@ -457,15 +605,110 @@ impl GatewayStore for Store {
         rows.into_iter().map(outgoing).collect()
     }
 
-    async fn acknowledge_incoming(&self, package_id: &str, actor: &str, at: OffsetDateTime) -> Result<(), StoreError> {
-        let entry = PendingEntry::new(actor, "package.acknowledged", json!({"package": package_id}), at);
+    async fn statuses_for(&self, document_id: &str) -> Result<Vec<IncomingRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {INCOMING_COLUMNS} FROM gw_inbox i WHERE i.kind = 'status' AND i.document_id = $1 ORDER BY i.id"
+        );
+        let rows: Vec<IncomingRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(document_id).fetch_all(pool).await?);
+        rows.into_iter().map(incoming).collect()
+    }
+
+    async fn answer_change(
+        &self,
+        change_package: &str,
+        answer: ChangeAnswer,
+        actor: &str,
+        at: OffsetDateTime,
+    ) -> Result<Vec<String>, StoreError> {
+        let Some(change) = self.incoming(change_package).await? else {
+            return Err(StoreError::UnknownPackage(change_package.to_owned()));
+        };
+        let p = &change.package;
+        let (event, destroys) = match (p.change, answer) {
+            (DocumentChange::New, _) => return Ok(Vec::new()),
+            (DocumentChange::Recall, ChangeAnswer::Agreed) => ("recall-agreed", true),
+            (DocumentChange::Recall, ChangeAnswer::Refused) => ("recall-refused", false),
+            (_, ChangeAnswer::Agreed) => ("change-agreed", false),
+            (_, ChangeAnswer::Refused) => ("change-refused", false),
+        };
+        let details = json!({"package": change_package, "answer": event, "documents": p.refers_to});
+        let entry = PendingEntry::new(actor, "document.change-answered", details, at);
+        let mut orphaned = Vec::new();
         on_backend!(self, pool => {
             let mut tx = pool.begin().await?;
             let seq = audit_begin!(tx);
-            let held: Option<(i64,)> = sqlx::query_as(INBOX_HAS).bind(package_id).fetch_optional(&mut *tx).await?;
-            if held.is_none() {
-                return Err(StoreError::UnknownPackage(package_id.to_owned()));
+            for document in &p.refers_to {
+                let earlier: Vec<(String,)> = sqlx::query_as(EARLIER).bind(&p.sender).bind(document)
+                    .bind(&p.package_id).fetch_all(&mut *tx).await?;
+                for (affected,) in earlier {
+                    sqlx::query(INSERT_DOCUMENT_EVENT).bind(&affected).bind(event).bind(&p.package_id)
+                        .bind(at.unix_timestamp()).execute(&mut *tx).await?;
+                    if destroys {
+                        let done = sqlx::query(DESTROY).bind(at.unix_timestamp()).bind(&affected).execute(&mut *tx).await?;
+                        if done.rows_affected() > 0 {
+                            sqlx::query(INSERT_DOCUMENT_EVENT).bind(&affected).bind("destroyed").bind(&p.package_id)
+                                .bind(at.unix_timestamp()).execute(&mut *tx).await?;
+                        }
+                        let blob: Option<(String,)> = sqlx::query_as(ORPHANED_BLOB).bind(&affected).fetch_optional(&mut *tx).await?;
+                        orphaned.extend(blob.map(|(b,)| b));
+                    }
+                }
             }
+            audit_append!(tx, seq, &entry);
+            tx.commit().await?;
+        });
+        Ok(orphaned)
+    }
+
+    async fn document_events(&self, package_id: &str) -> Result<Vec<DocumentEvent>, StoreError> {
+        const SQL: &str = "SELECT event, by_package, at FROM gw_document_events WHERE package_id = $1 ORDER BY id";
+        let rows: Vec<(String, String, i64)> =
+            on_backend!(self, pool => sqlx::query_as(SQL).bind(package_id).fetch_all(pool).await?);
+        Ok(rows.into_iter().map(|(event, by_package, at)| DocumentEvent { event, by_package, at }).collect())
+    }
+
+    async fn freeze_outgoing(&self, document_id: &str, by_package: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        const DOCUMENTS: &str = "SELECT o.package_id FROM gw_outbox o WHERE o.document_id = $1 AND o.kind = 'document' \
+             AND o.package_id <> $2 AND NOT EXISTS (SELECT 1 FROM gw_document_events d \
+             WHERE d.package_id = o.package_id AND d.event = 'frozen')";
+        let entry =
+            PendingEntry::new("gateway", "document.frozen", json!({"document": document_id, "by": by_package}), at);
+        on_backend!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let seq = audit_begin!(tx);
+            let rows: Vec<(String,)> = sqlx::query_as(DOCUMENTS).bind(document_id).bind(by_package).fetch_all(&mut *tx).await?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            for (package,) in rows {
+                sqlx::query(INSERT_DOCUMENT_EVENT).bind(&package).bind("frozen").bind(by_package)
+                    .bind(at.unix_timestamp()).execute(&mut *tx).await?;
+            }
+            audit_append!(tx, seq, &entry);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    async fn is_frozen(&self, document_id: &str) -> Result<bool, StoreError> {
+        let (count,): (i64,) =
+            on_backend!(self, pool => sqlx::query_as(FROZEN).bind(document_id).fetch_one(pool).await?);
+        Ok(count > 0)
+    }
+
+    async fn acknowledge_incoming(&self, package_id: &str, actor: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        on_backend!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let seq = audit_begin!(tx);
+            let held: Option<(String, String, String, String)> =
+                sqlx::query_as(INBOX_FACTS).bind(package_id).fetch_optional(&mut *tx).await?;
+            let Some((kind, sender, recipient, sha256)) = held else {
+                return Err(StoreError::UnknownPackage(package_id.to_owned()));
+            };
+            let details =
+                json!({"package": package_id, "kind": kind, "from": sender, "to": recipient, "sha256": sha256});
+            let entry = PendingEntry::new(actor, "package.acknowledged", details, at);
             let (acks,): (i64,) = sqlx::query_as(ACKNOWLEDGED).bind(package_id).fetch_one(&mut *tx).await?;
             if acks > 0 {
                 return Ok(());
@@ -476,5 +719,30 @@ impl GatewayStore for Store {
             tx.commit().await?;
         });
         Ok(())
+    }
+
+    async fn record_refusal(&self, package: &RefusedPackage, at: OffsetDateTime) -> Result<bool, StoreError> {
+        let p = package;
+        let details = json!({
+            "package": p.package_id, "kind": p.kind.as_str(), "from": p.sender, "to": p.recipient,
+            "sha256": p.sealed_sha256, "reason": p.reason, "delivery": p.hub_delivery,
+        });
+        let entry = PendingEntry::new("gateway", "package.refused", details, at);
+        on_backend!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let seq = audit_begin!(tx);
+            let held: Option<(i64,)> =
+                sqlx::query_as(REFUSED).bind(&p.package_id).bind(&p.recipient).fetch_optional(&mut *tx).await?;
+            if held.is_some() {
+                return Ok(false);
+            }
+            sqlx::query(INSERT_REFUSAL)
+                .bind(&p.package_id).bind(p.hub_delivery).bind(p.kind.as_str()).bind(&p.sender).bind(&p.recipient)
+                .bind(&p.sealed_sha256).bind(&p.reason).bind(at.unix_timestamp())
+                .execute(&mut *tx).await?;
+            audit_append!(tx, seq, &entry);
+            tx.commit().await?;
+        });
+        Ok(true)
     }
 }

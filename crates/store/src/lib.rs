@@ -35,7 +35,10 @@ pub use audit::{AuditEntry, Checkpoint, GENESIS, chain_hash};
 pub use ca::{CertificateRecord, CertificateStatus};
 pub use devices::{DeviceEvent, DeviceEventKind, DeviceRecord, Enrollment, NewDevice, UnblockOutcome};
 pub use exchange::{Accepted, AgencyRecord, DeliveryRecord, DeliveryState, OuterEnvelope, PackageKind, Route};
-pub use gateway::{ClientRecord, Enqueued, IncomingPackage, IncomingRecord, OutgoingPackage, OutgoingRecord, Received};
+pub use gateway::{
+    ChangeAnswer, ClientRecord, DocumentChange, DocumentEvent, Enqueued, IncomingPackage, IncomingRecord,
+    OutgoingPackage, OutgoingRecord, Received, RefusedPackage,
+};
 use pki::{CertSerial, IssuedCertificate, RevocationReason, RevokedEntry};
 pub use ra::{Account, NewRequest, RequestEvent, RequestKind, RequestRecord, RequestState, Role, UnknownRole};
 use time::OffsetDateTime;
@@ -246,6 +249,15 @@ pub trait AuditStore {
     fn add_checkpoint(&self, checkpoint: &Checkpoint) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Every checkpoint, oldest first.
     fn checkpoints(&self) -> impl Future<Output = Result<Vec<Checkpoint>, StoreError>> + Send;
+    /// The checkpoints of entries after `after` up to `through`, oldest first (a long log's
+    /// anchors are read page by page).
+    fn checkpoints_in(
+        &self,
+        after: i64,
+        through: i64,
+    ) -> impl Future<Output = Result<Vec<Checkpoint>, StoreError>> + Send;
+    /// The latest checkpoint.
+    fn last_checkpoint(&self) -> impl Future<Output = Result<Option<Checkpoint>, StoreError>> + Send;
 }
 
 /// What a gateway keeps: its client systems, the outbox and the inbox. Sending and receiving
@@ -321,26 +333,11 @@ pub trait GatewayStore {
     ) -> impl Future<Output = Result<Vec<IncomingRecord>, StoreError>> + Send;
     /// One inbox item.
     fn incoming(&self, package_id: &str) -> impl Future<Output = Result<Option<IncomingRecord>, StoreError>> + Send;
-    /// Packages of `kind` queued for sending, newest first, below outbox position `before`
-    /// (0: from the newest).
-    fn sent(
-        &self,
-        kind: PackageKind,
-        before: i64,
-        limit: u32,
-    ) -> impl Future<Output = Result<Vec<OutgoingRecord>, StoreError>> + Send;
     /// Inbox items of `kind`, newest first, below inbox position `before` (0: from the newest).
     fn received(
         &self,
         kind: PackageKind,
         before: i64,
-        limit: u32,
-    ) -> impl Future<Output = Result<Vec<IncomingRecord>, StoreError>> + Send;
-    /// Statuses received about the document `document_id` (answers to a document sent), oldest
-    /// first.
-    fn statuses_received(
-        &self,
-        document_id: &str,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<IncomingRecord>, StoreError>> + Send;
     /// Statuses sent about the document `document_id` (answers to a document received), oldest
@@ -357,6 +354,46 @@ pub trait GatewayStore {
         actor: &str,
         at: OffsetDateTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Packages of `kind` this gateway sent (or is sending), newest first, below outbox position
+    /// `before` (0: from the newest); only `client`'s when given.
+    fn sent(
+        &self,
+        kind: PackageKind,
+        client: Option<&str>,
+        before: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<OutgoingRecord>, StoreError>> + Send;
+    /// The statuses received about the document `document_id`, oldest first.
+    fn statuses_for(&self, document_id: &str) -> impl Future<Output = Result<Vec<IncomingRecord>, StoreError>> + Send;
+    /// Records a clerk's answer (15 or 16) to the recall, update or replacement `change_package`
+    /// on each earlier document it refers to; an agreed recall destroys their content. Returns
+    /// the blobs no remaining copy uses, for the caller to remove. Nothing happens for a new
+    /// document.
+    fn answer_change(
+        &self,
+        change_package: &str,
+        answer: ChangeAnswer,
+        actor: &str,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+    /// A document's change history, oldest first.
+    fn document_events(&self, package_id: &str) -> impl Future<Output = Result<Vec<DocumentEvent>, StoreError>> + Send;
+    /// Freezes the sent documents with `document_id` (a recall of them was sent, as `by_package`).
+    fn freeze_outgoing(
+        &self,
+        document_id: &str,
+        by_package: &str,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Whether a sent document with `document_id` was recalled (frozen).
+    fn is_frozen(&self, document_id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Records a package refused on the way in, once per package and recipient: `true` when
+    /// recorded now, `false` when it was already.
+    fn record_refusal(
+        &self,
+        package: &RefusedPackage,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// The web inbox's clerks and their sessions (only hashes of passwords and session tokens).

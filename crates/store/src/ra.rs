@@ -248,6 +248,9 @@ const AUDIT_AFTER: &str =
 const AUDIT_HEAD: &str = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1";
 const INSERT_CHECKPOINT: &str = "INSERT INTO audit_checkpoints (seq, hash, signature, at) VALUES ($1, $2, $3, $4)";
 const CHECKPOINTS: &str = "SELECT seq, hash, signature, at FROM audit_checkpoints ORDER BY seq";
+const CHECKPOINTS_IN: &str =
+    "SELECT seq, hash, signature, at FROM audit_checkpoints WHERE seq > $1 AND seq <= $2 ORDER BY seq";
+const LAST_CHECKPOINT: &str = "SELECT seq, hash, signature, at FROM audit_checkpoints ORDER BY seq DESC LIMIT 1";
 
 fn time(seconds: i64) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp(seconds).map_err(|e| StoreError::Corrupt(e.to_string()))
@@ -482,8 +485,25 @@ impl AuditStore for Store {
     }
 
     async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
-        let rows: Vec<(i64, String, Vec<u8>, i64)> =
-            on_backend!(self, pool => sqlx::query_as(CHECKPOINTS).fetch_all(pool).await?);
-        Ok(rows.into_iter().map(|(seq, hash, signature, at)| Checkpoint { seq, hash, signature, at }).collect())
+        let rows: Vec<CheckpointRow> = on_backend!(self, pool => sqlx::query_as(CHECKPOINTS).fetch_all(pool).await?);
+        Ok(rows.into_iter().map(checkpoint).collect())
     }
+
+    async fn checkpoints_in(&self, after: i64, through: i64) -> Result<Vec<Checkpoint>, StoreError> {
+        let rows: Vec<CheckpointRow> = on_backend!(self, pool => sqlx::query_as(CHECKPOINTS_IN)
+            .bind(after).bind(through).fetch_all(pool).await?);
+        Ok(rows.into_iter().map(checkpoint).collect())
+    }
+
+    async fn last_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
+        let row: Option<CheckpointRow> =
+            on_backend!(self, pool => sqlx::query_as(LAST_CHECKPOINT).fetch_optional(pool).await?);
+        Ok(row.map(checkpoint))
+    }
+}
+
+type CheckpointRow = (i64, String, Vec<u8>, i64);
+
+fn checkpoint((seq, hash, signature, at): CheckpointRow) -> Checkpoint {
+    Checkpoint { seq, hash, signature, at }
 }

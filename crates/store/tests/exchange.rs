@@ -4,7 +4,8 @@
 
 use store::testing::TestDatabase;
 use store::{
-    Accepted, AgencyRecord, DeliveryState, ExchangeStore, OuterEnvelope, PackageKind, Route, Store, StoreError,
+    Accepted, AgencyRecord, ChangeAnswer, DeliveryState, DocumentChange, ExchangeStore, GatewayStore, IncomingPackage,
+    OuterEnvelope, PackageKind, Route, Store, StoreError,
 };
 use time::OffsetDateTime;
 
@@ -150,7 +151,7 @@ async fn blobs_are_streamed_bounded_hashed_and_all_or_nothing() {
 }
 
 async fn gateway_story(store: &Store) {
-    use store::{AuditStore, Enqueued, GatewayStore, IncomingPackage, OutgoingPackage, Received};
+    use store::{AuditStore, Enqueued, OutgoingPackage, Received, RefusedPackage};
     let now = OffsetDateTime::from_unix_timestamp(OffsetDateTime::now_utc().unix_timestamp()).expect("seconds");
     let client = store.add_client("Hệ thống QLVB", "key-hash", now).await.expect("client");
     assert_eq!(store.client_by_key("key-hash").await.expect("read"), Some(client.clone()));
@@ -171,6 +172,7 @@ async fn gateway_story(store: &Store) {
         blob: "b".repeat(64),
         size: 100,
         sha256: "c".repeat(64),
+        status_code: None,
     };
     assert_eq!(store.enqueue(&package, now).await.expect("queue"), Enqueued::New);
     let twice = OutgoingPackage { package_id: "g22-0002".into(), ..package.clone() };
@@ -206,6 +208,10 @@ async fn gateway_story(store: &Store) {
         signer: "CN=UBND tỉnh Nghệ An".into(),
         blob: "d".repeat(64),
         size: 900,
+        change: DocumentChange::New,
+        refers_to: Vec::new(),
+        due_date: None,
+        sealed_sha256: "e".repeat(64),
     };
     assert_eq!(store.receive(&incoming, now).await.expect("receive"), Received::New);
     assert_eq!(store.receive(&incoming, now).await.expect("again"), Received::Duplicate);
@@ -222,18 +228,150 @@ async fn gateway_story(store: &Store) {
     store.acknowledge_incoming("h41-0042", "client:x", now).await.expect("ack again");
     assert!(store.incoming("h41-0042").await.expect("read").expect("held").acknowledged);
     assert!(matches!(store.acknowledge_incoming("nope", "client:x", now).await, Err(StoreError::UnknownPackage(_))));
-    let log: Vec<String> = store.audit_entries(0, 100).await.expect("log").into_iter().map(|e| e.action).collect();
+
+    let answer = OutgoingPackage {
+        package_id: "g22-0003".into(),
+        client_ref: "status:h41-0007:01".into(),
+        kind: PackageKind::Status,
+        recipients: vec!["000.00.00.H41".into()],
+        sha256: "f".repeat(64),
+        status_code: Some("01".into()),
+        ..package.clone()
+    };
+    assert_eq!(store.enqueue(&answer, now).await.expect("queue"), Enqueued::New);
+    assert_eq!(store.outgoing("g22-0003").await.expect("read").expect("held").package, answer);
+    let refused = RefusedPackage {
+        package_id: "h14-0009".into(),
+        hub_delivery: 8,
+        kind: PackageKind::Document,
+        sender: "000.00.00.H14".into(),
+        recipient: "000.00.00.G22".into(),
+        sealed_sha256: "9".repeat(64),
+        reason: "02: Chữ ký số trên gói tin không hợp lệ".into(),
+    };
+    assert!(store.record_refusal(&refused, now).await.expect("refused"));
+    assert!(!store.record_refusal(&refused, now).await.expect("again"), "once per package and recipient");
+
+    let log = store.audit_entries(0, 100).await.expect("log");
+    let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(
-        log,
+        actions,
         [
             "client.created",
             "sdk-system.created",
             "package.queued",
             "package.sent",
             "package.received",
-            "package.acknowledged"
-        ]
+            "package.acknowledged",
+            "status.answered",
+            "package.refused",
+        ],
+        "each event once: repeated calls that change nothing append nothing"
     );
+    let details = |seq: usize| -> serde_json::Value { serde_json::from_str(&log[seq - 1].details).expect("JSON") };
+    let sha = |c: &str| c.repeat(64);
+    for (seq, kind, from, to, hash) in [
+        (3, "document", "000.00.00.G22", serde_json::json!(["000.00.00.H41", "000.00.04.G12"]), sha("c")),
+        (4, "document", "000.00.00.G22", serde_json::json!(["000.00.00.H41", "000.00.04.G12"]), sha("c")),
+        (5, "status", "000.00.00.H41", serde_json::json!("000.00.00.G22"), sha("e")),
+        (6, "status", "000.00.00.H41", serde_json::json!("000.00.00.G22"), sha("e")),
+        (7, "status", "000.00.00.G22", serde_json::json!(["000.00.00.H41"]), sha("f")),
+        (8, "document", "000.00.00.H14", serde_json::json!("000.00.00.G22"), sha("9")),
+    ] {
+        let d = details(seq);
+        assert!(d["package"].as_str().is_some_and(|p| !p.is_empty()), "{seq}: {d}");
+        assert_eq!(
+            (&d["kind"], &d["from"], &d["to"], &d["sha256"]),
+            (&kind.into(), &from.into(), &to, &hash.into()),
+            "{seq}"
+        );
+    }
+    assert_eq!(details(7)["status"], "01");
+    assert_eq!(details(8)["reason"], "02: Chữ ký số trên gói tin không hợp lệ");
+    assert_eq!(details(6)["package"], "h41-0042");
+    assert!(log.windows(2).all(|w| w[1].prev_hash == w[0].hash && w[1].hash == w[1].expected_hash()));
+
+    assert_eq!(store.last_checkpoint().await.expect("none yet"), None);
+    for seq in [3, 6] {
+        let anchor =
+            store::Checkpoint { seq, hash: log[seq as usize - 1].hash.clone(), signature: vec![seq as u8], at: 1 };
+        store.add_checkpoint(&anchor).await.expect("anchor");
+    }
+    assert_eq!(store.last_checkpoint().await.expect("read").map(|c| c.seq), Some(6));
+    let seqs = |anchors: Vec<store::Checkpoint>| anchors.into_iter().map(|c| c.seq).collect::<Vec<_>>();
+    assert_eq!(seqs(store.checkpoints_in(0, 8).await.expect("read")), [3, 6]);
+    assert_eq!(seqs(store.checkpoints_in(3, 5).await.expect("read")), Vec::<i64>::new(), "after 3, through 5");
+    assert_eq!(seqs(store.checkpoints_in(5, 6).await.expect("read")), [6]);
+    changes_story(store, now).await;
+}
+
+/// A document from G22, with its blob.
+fn document(id: &str, document_id: &str, blob: char, change: DocumentChange, refers_to: &[&str]) -> IncomingPackage {
+    IncomingPackage {
+        package_id: id.into(),
+        hub_delivery: 1,
+        kind: PackageKind::Document,
+        sender: "000.00.00.G22".into(),
+        recipient: "000.00.00.H41".into(),
+        document_id: Some(document_id.into()),
+        subject: Some("Trích yếu".into()),
+        signer: "CN=Văn phòng Chính phủ".into(),
+        blob: blob.to_string().repeat(64),
+        size: 100,
+        sealed_sha256: blob.to_string().repeat(64),
+        change,
+        refers_to: refers_to.iter().map(|r| (*r).to_owned()).collect(),
+        due_date: Some("2026-12-01".into()),
+    }
+}
+
+/// Recall, update and replacement on the recipient's side; a recalled document frozen on the
+/// sender's.
+async fn changes_story(store: &Store, now: OffsetDateTime) {
+    let original = document("g22-a", "DOC-A", 'a', DocumentChange::New, &[]);
+    store.receive(&original, now).await.expect("original");
+    let recall = document("g22-b", "DOC-A", 'b', DocumentChange::Recall, &["DOC-A"]);
+    store.receive(&recall, now).await.expect("recall");
+    let held = store.incoming("g22-a").await.expect("read").expect("held");
+    assert_eq!((held.latest_event.as_deref(), held.destroyed_at), (Some("recall-requested"), None));
+    assert_eq!(held.package.due_date.as_deref(), Some("2026-12-01"));
+    let stored_recall = store.incoming("g22-b").await.expect("read").expect("held");
+    assert_eq!((stored_recall.package.change, stored_recall.latest_event), (DocumentChange::Recall, None));
+
+    let orphaned = store.answer_change("g22-b", ChangeAnswer::Agreed, "client:x", now).await.expect("agreed");
+    assert_eq!(orphaned, vec!["a".repeat(64)], "the destroyed copy's blob is no longer used");
+    let destroyed = store.incoming("g22-a").await.expect("read").expect("kept");
+    assert_eq!(
+        (destroyed.latest_event.as_deref(), destroyed.destroyed_at),
+        (Some("destroyed"), Some(now.unix_timestamp()))
+    );
+    let history: Vec<String> =
+        store.document_events("g22-a").await.expect("history").into_iter().map(|e| e.event).collect();
+    assert_eq!(history, ["recall-requested", "recall-agreed", "destroyed"]);
+    assert!(store.answer_change("g22-a", ChangeAnswer::Agreed, "client:x", now).await.expect("new").is_empty());
+    assert!(matches!(
+        store.answer_change("nope", ChangeAnswer::Agreed, "client:x", now).await,
+        Err(StoreError::UnknownPackage(_))
+    ));
+
+    // Two copies sharing a blob: destroying one keeps the blob.
+    store.receive(&document("g22-c", "DOC-C", 'c', DocumentChange::New, &[]), now).await.expect("c");
+    store.receive(&document("g22-d", "DOC-D", 'c', DocumentChange::New, &[]), now).await.expect("d");
+    store.receive(&document("g22-e", "DOC-E", 'e', DocumentChange::Recall, &["DOC-C"]), now).await.expect("e");
+    assert!(store.answer_change("g22-e", ChangeAnswer::Agreed, "client:x", now).await.expect("agreed").is_empty());
+    // A replacement the clerk refuses changes nothing but the history.
+    store.receive(&document("g22-f", "DOC-F", 'f', DocumentChange::Replace, &["DOC-D"]), now).await.expect("f");
+    assert_eq!(store.incoming("g22-d").await.expect("read").expect("held").latest_event.as_deref(), Some("replaced"));
+    assert!(store.answer_change("g22-f", ChangeAnswer::Refused, "client:x", now).await.expect("refused").is_empty());
+    let d = store.incoming("g22-d").await.expect("read").expect("held");
+    assert_eq!((d.latest_event.as_deref(), d.destroyed_at), (Some("change-refused"), None));
+
+    // The sender's side: a recalled document is frozen.
+    assert!(!store.is_frozen("000.00.00.G22,2026/11/24,7816/VPCP-TTĐT").await.expect("frozen?"));
+    store.freeze_outgoing("000.00.00.G22,2026/11/24,7816/VPCP-TTĐT", "g22-recall", now).await.expect("freeze");
+    store.freeze_outgoing("000.00.00.G22,2026/11/24,7816/VPCP-TTĐT", "g22-recall", now).await.expect("again");
+    assert!(store.is_frozen("000.00.00.G22,2026/11/24,7816/VPCP-TTĐT").await.expect("frozen?"));
+    assert!(!store.is_frozen("DOC-Z").await.expect("frozen?"));
 }
 
 #[tokio::test]

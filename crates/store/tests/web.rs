@@ -4,7 +4,8 @@
 
 use store::testing::TestDatabase;
 use store::{
-    AuditStore, GatewayStore, IncomingPackage, OutgoingPackage, PackageKind, Store, StoreError, WebStore, WebUser,
+    AuditStore, DocumentChange, GatewayStore, IncomingPackage, OutgoingPackage, PackageKind, Store, StoreError,
+    WebStore, WebUser,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -60,6 +61,7 @@ fn outgoing(id: &str, kind: PackageKind, document_id: &str, subject: &str) -> Ou
         blob: "b".repeat(64),
         size: 100,
         sha256: "c".repeat(64),
+        status_code: (kind == PackageKind::Status).then(|| subject[..2].to_owned()),
     }
 }
 
@@ -75,6 +77,10 @@ fn incoming(id: &str, kind: PackageKind, document_id: &str) -> IncomingPackage {
         signer: "CN=Văn phòng Chính phủ".into(),
         blob: "d".repeat(64),
         size: 900,
+        change: DocumentChange::New,
+        refers_to: Vec::new(),
+        due_date: None,
+        sealed_sha256: "e".repeat(64),
     }
 }
 
@@ -92,13 +98,13 @@ async fn newest_first_views(store: &Store) {
     let ids = |records: Vec<store::OutgoingRecord>| -> Vec<String> {
         records.into_iter().map(|r| r.package.package_id).collect()
     };
-    let first_page = store.sent(PackageKind::Document, 0, 2).await.expect("sent");
+    let first_page = store.sent(PackageKind::Document, None, 0, 2).await.expect("sent");
     assert_eq!(first_page[0].package.subject.as_deref(), Some("Văn bản thứ ba"), "the subject is kept");
     assert_eq!(first_page[0].queued_at, now.unix_timestamp());
     let cursor = first_page[1].position;
     assert_eq!(ids(first_page), ["d3", "d2"], "newest first");
-    assert_eq!(ids(store.sent(PackageKind::Document, cursor, 2).await.expect("next page")), ["d1"]);
-    assert_eq!(ids(store.sent(PackageKind::Status, 0, 10).await.expect("statuses")), ["s2", "s1"]);
+    assert_eq!(ids(store.sent(PackageKind::Document, None, cursor, 2).await.expect("next page")), ["d1"]);
+    assert_eq!(ids(store.sent(PackageKind::Status, Some("web"), 0, 10).await.expect("statuses")), ["s2", "s1"]);
     let answers = store.statuses_sent("G22,2026/01/04,7/VPCP", 10).await.expect("answers");
     assert_eq!(ids(answers), ["s1", "s2"], "oldest first: the last is the latest");
     assert!(store.statuses_sent("H41,2026/01/05,1/UBND-VP", 10).await.expect("none").is_empty(), "documents aren't");
@@ -122,14 +128,14 @@ async fn newest_first_views(store: &Store) {
     let newest = store.received(PackageKind::Document, 0, 1).await.expect("page")[0].id;
     assert_eq!(store.received(PackageKind::Document, newest, 10).await.expect("page").len(), 1);
     let statuses: Vec<String> = store
-        .statuses_received("H41,2026/01/05,1/UBND-VP", 10)
+        .statuses_for("H41,2026/01/05,1/UBND-VP")
         .await
         .expect("statuses")
         .into_iter()
         .map(|r| r.package.package_id)
         .collect();
     assert_eq!(statuses, ["a1", "a2"]);
-    assert!(store.statuses_received("G22,2026/01/04,7/VPCP", 10).await.expect("none").is_empty());
+    assert!(store.statuses_for("G22,2026/01/04,7/VPCP").await.expect("none").is_empty());
 }
 
 async fn story(store: &Store) {

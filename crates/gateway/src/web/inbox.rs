@@ -10,7 +10,7 @@ use bytes::Bytes;
 use edxml::model::{DocumentPackage, Organization};
 use edxml::{Limits, Package, StatusCode as Status, ZipLimits};
 use serde::Deserialize;
-use store::{GatewayStore as _, IncomingRecord, OutgoingRecord, PackageKind};
+use store::{DocumentChange, GatewayStore as _, IncomingRecord, OutgoingRecord, PackageKind};
 
 use super::auth::{self, Clerk};
 use super::html::{self, Html, Lang, Nav, local_time, url_segment};
@@ -84,6 +84,9 @@ fn list_item(h: &mut Html, lang: Lang, names: &AgencyNames, item: &IncomingRecor
     h.el("<time>", &local_time(item.received_at), "</time></div>");
     h.el("<div class=\"subject\">", p.subject.as_deref().unwrap_or("—"), "</div>");
     h.raw("<div class=\"from\">").raw(lang.pick("Từ: ", "From: ")).text(&names.describe(&p.sender)).raw("</div>");
+    if let Some(change) = change_label(lang, item) {
+        h.el("<span class=\"status s02\">", &change, "</span> ");
+    }
     match latest.and_then(|l| l.package.subject.as_deref()) {
         Some(subject) => status_badge(h, lang, subject),
         None => {
@@ -91,6 +94,20 @@ fn list_item(h: &mut Html, lang: Lang, names: &AgencyNames, item: &IncomingRecor
         }
     }
     h.raw("</a></li>");
+}
+
+/// What a recall, update or replacement does, or that the document was recalled.
+fn change_label(lang: Lang, item: &IncomingRecord) -> Option<String> {
+    if item.destroyed_at.is_some() {
+        return Some(lang.pick("Đã thu hồi", "Recalled").to_owned());
+    }
+    let business = match item.package.change {
+        DocumentChange::New => return None,
+        DocumentChange::Recall => edxml::BusinessType::Recall,
+        DocumentChange::Update => edxml::BusinessType::Update,
+        DocumentChange::Replace => edxml::BusinessType::Replace,
+    };
+    Some(lang.pick(business.label_vi(), business.label_en()).to_owned())
 }
 
 /// A status as a coloured badge: its code, its label in `lang`, and its description if any.
@@ -123,6 +140,9 @@ fn status_text(lang: Lang, subject: &str, code: Option<Status>) -> String {
 async fn document(web: &Web, package_id: &str) -> Result<(IncomingRecord, DocumentPackage), WebError> {
     let record = web.gateway.store().incoming(package_id).await?;
     let record = record.filter(|r| r.package.kind == PackageKind::Document).ok_or(WebError::NotFound)?;
+    if record.destroyed_at.is_some() {
+        return Err(WebError::Recalled);
+    }
     let bytes = read_blob(web, &record.package.blob).await?;
     let parsed = edxml::parse(&Bytes::from(bytes), &Limits::default())
         .map_err(|_| WebError::Internal("a stored package does not parse"))?;

@@ -169,7 +169,7 @@ async fn list_page(
 ) -> Result<Response, WebError> {
     let clerk = auth::clerk(web, headers).await?;
     let Query(query) = query.map_err(|_| WebError::bad("Số trang không hợp lệ.", "Invalid page."))?;
-    let items = web.gateway.store().sent(PackageKind::Document, query.before.unwrap_or(0), PAGE).await?;
+    let items = web.gateway.store().sent(PackageKind::Document, None, query.before.unwrap_or(0), PAGE).await?;
     let names = web.directory.names(&web.gateway).await;
     let mut h = html::begin(&chrome(web, lang, &clerk, names.own(web), Nav::Outbox), lang.pick("Văn bản đi", "Outbox"));
     if query.sent.is_some() {
@@ -185,7 +185,7 @@ async fn list_page(
     h.raw("<ul class=\"items\">");
     for item in &items {
         let statuses = match item.package.document_id.as_deref() {
-            Some(document_id) => web.gateway.store().statuses_received(document_id, 500).await?,
+            Some(document_id) => web.gateway.store().statuses_for(document_id).await?,
             None => Vec::new(),
         };
         sent_item(&mut h, lang, &names, item, &statuses);

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use pki::{
     CertSerial, FailureInfo, KeyAlgorithm, KeyPair, MAX_TSP_REQUEST_BYTES, Profile, TSA_POLICY, TimeStampAuthority,
-    TspError,
+    TokenError, TspError,
 };
 use time::OffsetDateTime;
 
@@ -239,4 +239,112 @@ fn no_token_outside_the_certificate_validity_and_the_client_is_not_told_why() {
     let text = f.reply_text(&rejection);
     assert!(text.contains("system failure") && text.contains("try again later"), "{text}");
     assert!(!text.contains("valid"), "internals stay in the log: {text}");
+}
+
+/// Our own request for `digest`, stamped by `tsa`, as the reply bytes.
+fn reply_for(tsa: &TimeStampAuthority, digest: &[u8; 32], nonce: u64) -> Vec<u8> {
+    let request = pki::timestamp_request(digest, nonce).expect("request");
+    let parsed = tsa.parse_request(&request).expect("our request is acceptable");
+    assert!(parsed.wants_certificate(), "we ask for the certificates, to verify without them at hand");
+    tsa.respond(&parsed, &CertSerial::random(), OffsetDateTime::now_utc()).expect("signed")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn a_token_we_asked_for_verifies_here_and_in_openssl_and_states_its_time() {
+    for algorithm in [KeyAlgorithm::P256, KeyAlgorithm::Rsa2048] {
+        let f = fixture(algorithm);
+        let digest = [0x5A; 32];
+        let token = pki::token_from_reply(&reply_for(&f.tsa, &digest, 0xFEED_F00D_0000_0001)).expect("granted");
+        let verified = pki::verify_token(&token, &digest, std::slice::from_ref(&f.setup.new.root_der)).expect("ok");
+        assert!(verified.echoes(0xFEED_F00D_0000_0001), "{algorithm}: the nonce comes back");
+        assert!(!verified.echoes(1));
+        assert!((OffsetDateTime::now_utc() - verified.gen_time()).abs() < time::Duration::seconds(5));
+        assert!(verified.authority().contains("CN=lienthong TSA"), "{}", verified.authority());
+
+        let stored = f.setup.path("token.der");
+        std::fs::write(&stored, &token).expect("write");
+        let root = f.setup.path("root.pem");
+        let (code, text) = run(
+            "openssl",
+            &["ts", "-verify", "-digest", &hex(&digest), "-token_in", "-in", p(&stored), "-CAfile", p(&root)],
+        );
+        assert!(code == 0 && text.contains("Verification: OK"), "{algorithm}: {text}");
+    }
+}
+
+#[test]
+fn a_token_for_another_hash_from_another_root_or_altered_does_not_verify() {
+    let f = fixture(KeyAlgorithm::P256);
+    let roots = std::slice::from_ref(&f.setup.new.root_der);
+    let digest = [0x11; 32];
+    let token = pki::token_from_reply(&reply_for(&f.tsa, &digest, 7)).expect("granted");
+    assert_eq!(pki::verify_token(&token, &[0x12; 32], roots), Err(TokenError::ImprintMismatch));
+    let stranger = Setup::new(KeyAlgorithm::P256);
+    assert!(matches!(
+        pki::verify_token(&token, &digest, std::slice::from_ref(&stranger.new.root_der)),
+        Err(TokenError::Untrusted(_))
+    ));
+    // The signature is the token's last field: flipping its last byte leaves the DER intact.
+    let mut altered = token.clone();
+    *altered.last_mut().expect("bytes") ^= 0x01;
+    assert_eq!(pki::verify_token(&altered, &digest, roots), Err(TokenError::BadSignature));
+    // Changing the stamped time changes the content under the signed digest.
+    let at = find(&token, b"Z\x30").map(|z| z - 1).expect("genTime ends in Z");
+    let mut later = token.clone();
+    later[at] = if later[at] == b'9' { b'8' } else { later[at] + 1 };
+    assert_eq!(pki::verify_token(&later, &digest, roots), Err(TokenError::ContentMismatch));
+    assert!(matches!(pki::verify_token(&token[..token.len() - 9], &digest, roots), Err(TokenError::Malformed(_))));
+    assert!(matches!(
+        pki::verify_token(&vec![0x30; pki::MAX_TSP_REPLY_BYTES + 1], &digest, roots),
+        Err(TokenError::TooLarge(_))
+    ));
+    let refused = TspError::UnacceptedPolicy("1.2.3".into()).rejection();
+    assert!(
+        matches!(pki::token_from_reply(&refused), Err(TokenError::Rejected { status: 2, ref text }) if text.contains("1.2.3"))
+    );
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+#[test]
+fn a_token_openssl_signs_as_the_tsa_verifies_here() {
+    let setup = Setup::new(KeyAlgorithm::P256);
+    let (cert, key) =
+        setup.issue_with_key(Profile::Tsa, SUBJECTS[4].1, None, KeyAlgorithm::P256).expect("tsa certificate");
+    setup.write_cert("tsa.pem", &cert.der);
+    std::fs::write(setup.path("tsa.key"), key.to_unencrypted_pem().expect("software key")).expect("write");
+    let config = format!(
+        "[tsa]\ndefault_tsa = lienthong\n[lienthong]\nserial = {dir}/serial\nsigner_cert = {dir}/tsa.pem\n\
+         certs = {dir}/issuing.pem\nsigner_key = {dir}/tsa.key\nsigner_digest = sha256\n\
+         default_policy = 1.2.3.4.1\ndigests = sha256\naccuracy = secs:1, millisecs:500\nordering = yes\n\
+         ess_cert_id_alg = sha256\n",
+        dir = setup.dir.path().display()
+    );
+    std::fs::write(setup.path("tsa.cnf"), config).expect("write");
+    std::fs::write(setup.path("serial"), "01\n").expect("write");
+    let digest = [0x42; 32];
+    std::fs::write(setup.path("query.tsq"), pki::timestamp_request(&digest, 99).expect("request")).expect("write");
+    let (code, text) = run(
+        "openssl",
+        &[
+            "ts",
+            "-reply",
+            "-config",
+            p(&setup.path("tsa.cnf")),
+            "-queryfile",
+            p(&setup.path("query.tsq")),
+            "-out",
+            p(&setup.path("reply.tsr")),
+        ],
+    );
+    assert_eq!(code, 0, "{text}");
+    let token = pki::token_from_reply(&std::fs::read(setup.path("reply.tsr")).expect("reply")).expect("granted");
+    let verified = pki::verify_token(&token, &digest, std::slice::from_ref(&setup.new.root_der)).expect("verifies");
+    assert!(verified.echoes(99));
 }

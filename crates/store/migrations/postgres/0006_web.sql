@@ -3,8 +3,9 @@
 -- What a package was about, kept for the sender's own view: the outbox cannot be read back once
 -- sealed for its recipients. A document's "trích yếu"; a status's code and label.
 ALTER TABLE gw_outbox ADD COLUMN subject TEXT;
-CREATE INDEX gw_outbox_document ON gw_outbox (document_id, kind);
-CREATE INDEX gw_inbox_document ON gw_inbox (document_id, kind);
+-- The statuses about a document, sent and received.
+CREATE INDEX gw_outbox_about ON gw_outbox (document_id, kind);
+CREATE INDEX gw_inbox_about ON gw_inbox (document_id, kind);
 
 -- Clerks who log in to the web inbox. Each acts as one of the gateway's client systems.
 -- `password_hash` is PBKDF2-HMAC-SHA256 with its own random salt and iteration count
