@@ -13,11 +13,16 @@ install_debian_packages() {
     # virtual environment; openssl: the independent verifier of certificates and CRLs;
     # softhsm2 + opensc: a PKCS#11 device for the CA's keys, and pkcs11-tool to inspect it;
     # curl: an independent HTTP client for the CA's JSON API; sqlite3: tampering tests;
-    # xmlsec1: the independent signer and verifier of XML signatures on edXML packages.
-    local wanted=(g++ python3 python3-venv openssl ca-certificates softhsm2 opensc curl sqlite3 xmlsec1) missing=()
+    # xmlsec1: the independent signer and verifier of XML signatures on edXML packages;
+    # chromium + nodejs/npm: the web inbox's end-to-end test drives headless Chromium from Node.
+    local wanted=(g++ python3 python3-venv openssl ca-certificates softhsm2 opensc curl sqlite3 xmlsec1 chromium) missing=()
     for package in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
     done
+    # Node may come from elsewhere (NodeSource's nodejs includes npm and conflicts with Debian's):
+    # Debian's packages only when the commands are missing.
+    command -v node >/dev/null || missing+=(nodejs)
+    command -v npm >/dev/null || missing+=(npm)
     if ((${#missing[@]})); then
         say "installing Debian packages: ${missing[*]}"
         apt-get update -qq
@@ -55,8 +60,16 @@ install_python_validators() {
     fi
 }
 
+install_browser_test_modules() {
+    # The web inbox's end-to-end test (crates/gateway/tests/web.rs) runs tests/web/e2e.mjs with
+    # playwright-core, pinned by its package-lock.json.
+    say "npm ci for the web inbox's browser test"
+    (cd crates/gateway/tests/web && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 install_debian_packages
 install_python_validators
+install_browser_test_modules
 start_postgresql
 require_rust
 

@@ -13,6 +13,7 @@ mod outgoing;
 pub mod sdk_api;
 mod service;
 mod trust;
+pub mod web;
 
 pub use incoming::{Opened, Refusal, open_package};
 pub use outgoing::{OutgoingError, Sealed, Signer, seal_package};

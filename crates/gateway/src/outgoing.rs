@@ -55,6 +55,8 @@ pub enum OutgoingError {
 pub(crate) struct Preview {
     pub(crate) sender: String,
     pub(crate) recipients: Vec<String>,
+    /// A document's abstract, or a status's code and label.
+    pub(crate) subject: Option<String>,
     pub(crate) change: DocumentChange,
     pub(crate) refers_to: Vec<String>,
 }
@@ -102,7 +104,7 @@ pub(crate) fn preview(edxml: &[u8]) -> Result<Preview, OutgoingError> {
             "a recall, update or replacement must name the document it changes (Bussiness/DocumentId)".into(),
         ));
     }
-    Ok(Preview { sender, recipients, change, refers_to })
+    Ok(Preview { sender, recipients, subject: subject(&parsed.package), change, refers_to })
 }
 
 /// Validates, signs and seals `edxml` for `recipient_certificates` (DER).
@@ -126,6 +128,22 @@ pub fn seal_package(edxml: &[u8], signer: &Signer, recipient_certificates: &[&[u
         xmlsig::sign(edxml, &signer.key, &signer.certificate_der).map_err(|e| OutgoingError::Sign(e.to_string()))?;
     let bytes = envelope::seal(&signed, recipient_certificates).map_err(|e| OutgoingError::Seal(e.to_string()))?;
     Ok(Sealed { bytes, document_id, recipients, is_status, status_code })
+}
+
+/// What a package is about, as the inbox and outbox show it: a document's abstract ("trích
+/// yếu"); a status's code and Vietnamese label, then its description when it says more (e.g.
+/// `03 Đã tiếp nhận`, `02 Từ chối tiếp nhận: gửi nhầm đơn vị`).
+pub(crate) fn subject(package: &Package) -> Option<String> {
+    match package {
+        Package::Document(document) => document.header.subject.clone(),
+        Package::Status(status) => {
+            let (code, label) = (status.header.status.as_str(), status.header.status.label_vi());
+            Some(match status.header.description.as_deref().map(str::trim) {
+                Some(text) if !text.is_empty() && text != label => format!("{code} {label}: {text}"),
+                _ => format!("{code} {label}"),
+            })
+        }
+    }
 }
 
 /// The package's document id, its recipients and whether it is a status package.

@@ -152,7 +152,7 @@ async fn sent_list(State(systems): State<Arc<Systems>>, headers: HeaderMap) -> R
     };
     let kind = message_kind(&call);
     let wanted = doc_id(&call);
-    let records = match gateway.store().sent(kind, Some(&client), 500).await {
+    let records = match gateway.store().sent(kind, Some(&client), 0, 500).await {
         Ok(records) => records,
         Err(e) => return failure("500", &e.to_string()),
     };

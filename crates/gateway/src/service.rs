@@ -185,6 +185,7 @@ impl Gateway {
             sender: described.sender.clone(),
             recipients: sealed.recipients.clone(),
             document_id: sealed.document_id.clone(),
+            subject: described.subject.clone(),
             size: i64::try_from(blob.size).unwrap_or(i64::MAX),
             sha256: blob.name.clone(),
             blob: blob.name,
@@ -480,12 +481,7 @@ impl Gateway {
             Package::Document(document) => document.header.due_date.map(|d| d.iso()),
             Package::Status(_) => None,
         };
-        let subject = match opened.package() {
-            Package::Document(document) => document.header.subject.clone(),
-            Package::Status(status) => {
-                Some(format!("{} {}", status.header.status.as_str(), status.header.status.label_vi()))
-            }
-        };
+        let subject = crate::outgoing::subject(opened.package());
         let incoming = IncomingPackage {
             package_id: package_id.to_owned(),
             hub_delivery: delivery,

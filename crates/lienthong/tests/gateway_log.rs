@@ -71,6 +71,7 @@ async fn a_day_at_the_gateway(store: &Store, tsa_url: &str, root: &[u8]) {
         sender: "000.00.00.G22".into(),
         recipients: vec!["000.00.00.H41".into()],
         document_id: Some("000.00.00.G22,2026/11/24,7816/VPCP-TTĐT".into()),
+        subject: None,
         blob: "b".repeat(64),
         size: 100,
         sha256: "c".repeat(64),

@@ -35,8 +35,11 @@ pub struct OutgoingPackage {
     pub sender: String,
     /// The recipient agencies.
     pub recipients: Vec<String>,
-    /// The edXML DocumentId, if any.
+    /// The edXML DocumentId, if any (a status's: the document it answers).
     pub document_id: Option<String>,
+    /// What it is about, for the sender's own view (it cannot read the sealed blob back): a
+    /// document's abstract ("trích yếu"), a status's code and label.
+    pub subject: Option<String>,
     /// The sealed blob's name.
     pub blob: String,
     /// Its size.
@@ -50,6 +53,10 @@ pub struct OutgoingPackage {
 /// An outgoing package and where it stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingRecord {
+    /// The outbox position (newest is highest).
+    pub position: i64,
+    /// When it was queued (Unix seconds).
+    pub queued_at: i64,
     /// What is sent.
     pub package: OutgoingPackage,
     /// Attempts that failed so far.
@@ -215,22 +222,26 @@ pub enum Received {
     AnotherRecipient,
 }
 
-type OutgoingRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    String,
-    i64,
-    String,
-    Option<String>,
-    i64,
-    i64,
-    Option<i64>,
-);
+#[derive(sqlx::FromRow)]
+struct OutgoingRow {
+    id: i64,
+    created_at: i64,
+    package_id: String,
+    client: String,
+    client_ref: String,
+    kind: String,
+    sender: String,
+    recipients: String,
+    document_id: Option<String>,
+    subject: Option<String>,
+    blob: String,
+    size: i64,
+    sha256: String,
+    status_code: Option<String>,
+    attempts: i64,
+    next_attempt_at: i64,
+    sent_at: Option<i64>,
+}
 #[derive(sqlx::FromRow)]
 struct IncomingRow {
     id: i64,
@@ -259,12 +270,12 @@ const INSERT_SDK_SYSTEM: &str =
     "INSERT INTO gw_sdk_systems (system_id, client, secret, created_at) VALUES ($1, $2, $3, $4)";
 const SDK_SYSTEM: &str = "SELECT client, secret FROM gw_sdk_systems WHERE system_id = $1";
 const CLIENT_BY_KEY: &str = "SELECT id, name FROM gw_clients WHERE key_hash = $1";
-const OUTGOING_COLUMNS: &str = "package_id, client, client_ref, kind, sender, recipients, document_id, blob, size, sha256, \
-     status_code, attempts, next_attempt_at, sent_at";
+const OUTGOING_COLUMNS: &str = "id, created_at, package_id, client, client_ref, kind, sender, recipients, document_id, \
+     subject, blob, size, sha256, status_code, attempts, next_attempt_at, sent_at";
 const EXISTING_REF: &str = "SELECT package_id FROM gw_outbox WHERE client = $1 AND client_ref = $2";
 const INSERT_OUTGOING: &str = "INSERT INTO gw_outbox (package_id, client, client_ref, kind, sender, recipients, document_id, \
-     blob, size, sha256, status_code, created_at, attempts, next_attempt_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $12)";
+     blob, size, sha256, status_code, created_at, attempts, next_attempt_at, subject) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $12, $13)";
 const INSERT_OUTBOX_EVENT: &str = "INSERT INTO gw_outbox_events (package_id, event, note, at) VALUES ($1, $2, $3, $4)";
 const FAILED: &str =
     "UPDATE gw_outbox SET attempts = attempts + 1, next_attempt_at = $1 WHERE package_id = $2 AND sent_at IS NULL";
@@ -304,36 +315,28 @@ fn kind(text: &str) -> Result<PackageKind, StoreError> {
 }
 
 fn outgoing(row: OutgoingRow) -> Result<OutgoingRecord, StoreError> {
-    let (
-        package_id,
-        client,
-        client_ref,
-        k,
-        sender,
-        recipients,
-        document_id,
-        blob,
-        size,
-        sha256,
-        status_code,
-        attempts,
-        next,
-        sent,
-    ) = row;
     let package = OutgoingPackage {
-        package_id,
-        client,
-        client_ref,
-        kind: kind(&k)?,
-        sender,
-        recipients: recipients.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect(),
-        document_id,
-        blob,
-        size,
-        sha256,
-        status_code,
+        package_id: row.package_id,
+        client: row.client,
+        client_ref: row.client_ref,
+        kind: kind(&row.kind)?,
+        sender: row.sender,
+        recipients: row.recipients.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect(),
+        document_id: row.document_id,
+        subject: row.subject,
+        blob: row.blob,
+        size: row.size,
+        sha256: row.sha256,
+        status_code: row.status_code,
     };
-    Ok(OutgoingRecord { package, attempts, next_attempt_at: next, sent_at: sent })
+    Ok(OutgoingRecord {
+        position: row.id,
+        queued_at: row.created_at,
+        package,
+        attempts: row.attempts,
+        next_attempt_at: row.next_attempt_at,
+        sent_at: row.sent_at,
+    })
 }
 
 fn incoming(row: IncomingRow) -> Result<IncomingRecord, StoreError> {
@@ -428,7 +431,7 @@ impl GatewayStore for Store {
             sqlx::query(INSERT_OUTGOING)
                 .bind(&p.package_id).bind(&p.client).bind(&p.client_ref).bind(p.kind.as_str()).bind(&p.sender)
                 .bind(p.recipients.join(",")).bind(&p.document_id).bind(&p.blob).bind(p.size).bind(&p.sha256)
-                .bind(&p.status_code).bind(now)
+                .bind(&p.status_code).bind(now).bind(&p.subject)
                 .execute(&mut *tx).await?;
             sqlx::query(INSERT_OUTBOX_EVENT).bind(&p.package_id).bind("queued").bind(None::<String>).bind(now)
                 .execute(&mut *tx).await?;
@@ -585,14 +588,34 @@ impl GatewayStore for Store {
         &self,
         kind: PackageKind,
         client: Option<&str>,
+        before: i64,
         limit: u32,
     ) -> Result<Vec<OutgoingRecord>, StoreError> {
         let sql = format!(
             "SELECT {OUTGOING_COLUMNS} FROM gw_outbox WHERE kind = $1 AND ($2 IS NULL OR client = $2) \
-             ORDER BY id DESC LIMIT $3"
+             AND ($3 <= 0 OR id < $3) ORDER BY id DESC LIMIT $4"
         );
         let rows: Vec<OutgoingRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(kind.as_str()).bind(client).bind(i64::from(limit)).fetch_all(pool).await?);
+            .bind(kind.as_str()).bind(client).bind(before).bind(i64::from(limit)).fetch_all(pool).await?);
+        rows.into_iter().map(outgoing).collect()
+    }
+
+    async fn received(&self, kind: PackageKind, before: i64, limit: u32) -> Result<Vec<IncomingRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {INCOMING_COLUMNS} FROM gw_inbox i WHERE i.kind = $1 AND ($2 <= 0 OR i.id < $2) \
+             ORDER BY i.id DESC LIMIT $3"
+        );
+        let rows: Vec<IncomingRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(kind.as_str()).bind(before).bind(i64::from(limit)).fetch_all(pool).await?);
+        rows.into_iter().map(incoming).collect()
+    }
+
+    async fn statuses_sent(&self, document_id: &str, limit: u32) -> Result<Vec<OutgoingRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {OUTGOING_COLUMNS} FROM gw_outbox WHERE document_id = $1 AND kind = 'status' ORDER BY id LIMIT $2"
+        );
+        let rows: Vec<OutgoingRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(document_id).bind(i64::from(limit)).fetch_all(pool).await?);
         rows.into_iter().map(outgoing).collect()
     }
 

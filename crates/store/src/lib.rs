@@ -22,6 +22,7 @@ mod devices;
 mod exchange;
 mod gateway;
 mod ra;
+mod web;
 
 use std::future::Future;
 use std::str::FromStr;
@@ -41,6 +42,7 @@ pub use gateway::{
 use pki::{CertSerial, IssuedCertificate, RevocationReason, RevokedEntry};
 pub use ra::{Account, NewRequest, RequestEvent, RequestKind, RequestRecord, RequestState, Role, UnknownRole};
 use time::OffsetDateTime;
+pub use web::{WebSession, WebUser};
 
 /// Why a storage operation failed. The variants callers act on are distinct; the rest is detail.
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +104,12 @@ pub enum StoreError {
     /// A key device with this label is already enrolled.
     #[error("a key device labelled {0:?} is already enrolled with the authority")]
     DeviceExists(String),
+    /// A web user with this name already exists.
+    #[error("a web user named {0:?} already exists")]
+    WebUserExists(String),
+    /// No client system with this id.
+    #[error("no client system with id {0:?}")]
+    UnknownClient(String),
     /// A record with this key already exists.
     #[error("a certificate with serial {0} is already recorded")]
     Duplicate(String),
@@ -325,6 +333,20 @@ pub trait GatewayStore {
     ) -> impl Future<Output = Result<Vec<IncomingRecord>, StoreError>> + Send;
     /// One inbox item.
     fn incoming(&self, package_id: &str) -> impl Future<Output = Result<Option<IncomingRecord>, StoreError>> + Send;
+    /// Inbox items of `kind`, newest first, below inbox position `before` (0: from the newest).
+    fn received(
+        &self,
+        kind: PackageKind,
+        before: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<IncomingRecord>, StoreError>> + Send;
+    /// Statuses sent about the document `document_id` (answers to a document received), oldest
+    /// first.
+    fn statuses_sent(
+        &self,
+        document_id: &str,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<OutgoingRecord>, StoreError>> + Send;
     /// A client system's acknowledgement of an inbox item (idempotent).
     fn acknowledge_incoming(
         &self,
@@ -332,12 +354,13 @@ pub trait GatewayStore {
         actor: &str,
         at: OffsetDateTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Packages of `kind` this gateway sent (or is sending), newest first; only `client`'s when
-    /// given.
+    /// Packages of `kind` this gateway sent (or is sending), newest first, below outbox position
+    /// `before` (0: from the newest); only `client`'s when given.
     fn sent(
         &self,
         kind: PackageKind,
         client: Option<&str>,
+        before: i64,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<OutgoingRecord>, StoreError>> + Send;
     /// The statuses received about the document `document_id`, oldest first.
@@ -371,6 +394,32 @@ pub trait GatewayStore {
         package: &RefusedPackage,
         at: OffsetDateTime,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// The web inbox's clerks and their sessions (only hashes of passwords and session tokens).
+pub trait WebStore {
+    /// Adds a clerk acting as client system `user.client`; refuses a name already taken or an
+    /// unknown client, changing nothing.
+    fn add_web_user(&self, user: &WebUser, at: OffsetDateTime) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The clerk named `name`.
+    fn web_user(&self, name: &str) -> impl Future<Output = Result<Option<WebUser>, StoreError>> + Send;
+    /// Opens a session for `user` whose token hashes to `token_hash`, valid until `expires_at`;
+    /// sessions expired by `at` are deleted.
+    fn open_web_session(
+        &self,
+        token_hash: &str,
+        user: &str,
+        expires_at: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The session whose token hashes to `token_hash`, if it has not expired by `now`.
+    fn web_session(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Option<WebSession>, StoreError>> + Send;
+    /// Ends a session (logout); ending an unknown one changes nothing.
+    fn close_web_session(&self, token_hash: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// What the hub keeps: its agency registry, the outer envelopes of sealed packages, and each

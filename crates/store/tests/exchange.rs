@@ -168,6 +168,7 @@ async fn gateway_story(store: &Store) {
         sender: "000.00.00.G22".into(),
         recipients: vec!["000.00.00.H41".into(), "000.00.04.G12".into()],
         document_id: Some("000.00.00.G22,2026/11/24,7816/VPCP-TTĐT".into()),
+        subject: Some("V/v kết nối, liên thông phần mềm quản lý văn bản".into()),
         blob: "b".repeat(64),
         size: 100,
         sha256: "c".repeat(64),

@@ -1,0 +1,132 @@
+//! What the gateway's integration tests share: a test certification authority, and a hub with
+//! gateways over real mutual TLS in one process.
+
+#![allow(dead_code, reason = "each test binary uses part of it")]
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use edxml::AgencyCode;
+use gateway::{Gateway, GatewayKeys, Signer, Trust};
+use hub::{HubService, Limits};
+use pki::{
+    Authority, Endpoints, IssueRequest, IssuedCertificate, KeyAlgorithm, KeyPair, Profile, RevokedEntry, SubjectName,
+    SubscriberKey,
+};
+use store::blobs::BlobStore;
+use store::{AgencyRecord, ExchangeStore, Store};
+use time::OffsetDateTime;
+use tls::{Client, ClientAuth, ClientTls, Identity, ServerTls};
+
+/// The agencies the hub's registry knows, with their names.
+pub(crate) const AGENCIES: [(&str, &str); 4] = [
+    ("000.00.00.G22", "Văn phòng Chính phủ"),
+    ("000.00.00.H41", "UBND tỉnh Nghệ An"),
+    ("000.00.00.H14", "UBND tỉnh Cao Bằng"),
+    ("000.00.00.G17", "Bộ Tư pháp"),
+];
+
+pub(crate) const HUB: &str = "hub.lienthong.test";
+
+pub(crate) struct Ca {
+    pub(crate) root: Vec<u8>,
+    pub(crate) authority: Authority,
+}
+
+impl Ca {
+    pub(crate) fn new() -> Self {
+        let endpoints = Endpoints::new("http://127.0.0.1:8080");
+        let new =
+            Authority::create(KeyAlgorithm::P256, "lienthong test", &endpoints, OffsetDateTime::now_utc()).expect("ca");
+        Self { root: new.root_der, authority: Authority::new(new.issuing_der, new.issuing_key, endpoints) }
+    }
+
+    pub(crate) fn issue(&self, profile: Profile, subject: &str, agency: &str) -> (IssuedCertificate, KeyPair) {
+        let key = KeyPair::generate(KeyAlgorithm::P256).expect("key");
+        let request = IssueRequest {
+            profile,
+            subject: SubjectName::parse(subject).expect("subject"),
+            agency: Some(AgencyCode::parse(agency).expect("code")),
+            key: SubscriberKey::from_key(&key),
+        };
+        (self.authority.issue(&request, OffsetDateTime::now_utc()).expect("issued"), key)
+    }
+
+    pub(crate) fn chain(&self, certificate: &IssuedCertificate) -> Vec<Vec<u8>> {
+        vec![certificate.der.clone(), self.authority.certificate().to_vec()]
+    }
+
+    pub(crate) fn crl(&self, revoked: &[RevokedEntry]) -> Vec<u8> {
+        self.authority.crl(1, revoked, OffsetDateTime::now_utc()).expect("crl")
+    }
+}
+
+pub(crate) fn pkcs8(key: &KeyPair) -> Vec<u8> {
+    let pem = key.to_unencrypted_pem().expect("software key");
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD.decode(b64).expect("base64")
+}
+
+pub(crate) async fn store(dir: &std::path::Path, name: &str) -> (Store, BlobStore) {
+    let store =
+        Store::open(&format!("sqlite://{}", dir.join(format!("{name}.sqlite")).display())).await.expect("store");
+    (store, BlobStore::open(&dir.join(format!("{name}-blobs"))).await.expect("blobs"))
+}
+
+pub(crate) struct Network {
+    pub(crate) ca: Ca,
+    pub(crate) hub: Arc<HubService>,
+    pub(crate) hub_url: String,
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl Network {
+    pub(crate) async fn start() -> Self {
+        let ca = Ca::new();
+        let dir = tempfile::tempdir().expect("dir");
+        let (hub_store, hub_blobs) = store(dir.path(), "hub").await;
+        for (code, name) in AGENCIES {
+            let agency =
+                AgencyRecord { code: code.into(), name: name.into(), parent: None, mailbox: Some(code.into()) };
+            hub_store.put_agency(&agency, OffsetDateTime::now_utc()).await.expect("agency");
+        }
+        let hub = HubService::new(hub_store, hub_blobs, Limits::default()).await.expect("hub");
+        let (hub_cert, hub_key) = ca.issue(Profile::Gateway, &format!("CN={HUB},O=Trục liên thông"), "000.00.00.G22");
+        let server = ServerTls::builder(Identity::from_key_pair(ca.chain(&hub_cert), hub_key).expect("identity"))
+            .client_auth(ClientAuth::Required, vec![ca.root.clone()])
+            .crls(vec![ca.crl(&[])])
+            .build()
+            .expect("tls");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let hub_url = format!("https://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+        tokio::spawn(tls::serve(listener, hub::router_over_mutual_tls(hub.clone()), server, std::future::pending()));
+        Self { ca, hub, hub_url, dir }
+    }
+
+    /// A gateway for `agency`, registered with the hub; its trust store has a fresh CRL.
+    pub(crate) async fn gateway(&self, agency: &str, name: &str) -> (Arc<Gateway>, pki::CertSerial) {
+        let (seal_cert, seal_key) = self.ca.issue(Profile::Organization, &format!("CN={name},O={name}"), agency);
+        let host = format!("gw-{}.lienthong.test", agency.replace('.', "-").to_lowercase());
+        let (tls_cert, tls_key) = self.ca.issue(Profile::Gateway, &format!("CN={host},O={name}"), agency);
+        self.hub.store().put_mailbox(agency, &tls_cert.der, OffsetDateTime::now_utc()).await.expect("mailbox");
+        let identity = Identity::from_pkcs8(self.ca.chain(&tls_cert), pkcs8(&tls_key)).expect("identity");
+        let client = Client::new(ClientTls {
+            roots: vec![self.ca.root.clone()],
+            identity: Some(identity),
+            server_name: Some(HUB.into()),
+        })
+        .expect("client");
+        let trust = Trust::new(std::slice::from_ref(&self.ca.root), &[self.ca.authority.certificate().to_vec()])
+            .expect("trust");
+        trust.set_crls(&[self.ca.crl(&[])]).expect("crl");
+        let (store, blobs) = store(self.dir.path(), agency).await;
+        let seal_serial = seal_cert.serial.clone();
+        let keys = GatewayKeys {
+            seal: Signer { key: seal_key, certificate_der: seal_cert.der },
+            certificate_der: tls_cert.der.clone(),
+            key_pkcs8_der: pkcs8(&tls_key),
+        };
+        let agency = AgencyCode::parse(agency).expect("code");
+        (Gateway::new(agency, store, blobs, keys, Arc::new(trust), client, &self.hub_url), seal_serial)
+    }
+}

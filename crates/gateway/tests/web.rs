@@ -1,0 +1,498 @@
+//! The web inbox and outbox. In process (the router driven request by request, with a cookie
+//! jar): logins, CSRF and origin checks, bad input, escaping. Then end to end: the hub and two
+//! gateways over real mutual TLS, each serving its client API and web pages on HTTPS, driven by
+//! headless Chromium at a phone's width (tests/web/e2e.mjs): the Government Office sends a
+//! document to Nghệ An, whose clerk reads it and answers 03, which the Office then sees.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, header};
+use base64::Engine as _;
+use gateway::Gateway;
+use http_body_util::BodyExt as _;
+use pki::Profile;
+use store::{AuditStore, GatewayStore, PackageKind};
+use time::OffsetDateTime;
+use tls::{Identity, ServerTls};
+use tower::ServiceExt as _;
+
+mod common;
+
+use common::Network;
+
+const OFFICE: &str = "000.00.00.G22";
+const NGHE_AN: &str = "000.00.00.H41";
+
+/// Starts the hub and the gateways of the Office and Nghệ An (and two more the hub routes to).
+async fn network() -> (Network, Arc<Gateway>, Arc<Gateway>) {
+    let net = Network::start().await;
+    let (office, _) = net.gateway(OFFICE, "Văn phòng Chính phủ").await;
+    let (nghe_an, _) = net.gateway(NGHE_AN, "UBND tỉnh Nghệ An").await;
+    (net, office, nghe_an)
+}
+
+/// A web clerk at `gateway` (acting as a client system of its own); returns the client's id.
+async fn clerk(gateway: &Gateway, name: &str, password: &str) -> String {
+    let key = format!("unused-api-key-of-{name}");
+    let client = gateway
+        .store()
+        .add_client(&format!("Web {name}"), &gateway::api::key_hash(&key), OffsetDateTime::now_utc())
+        .await
+        .expect("client");
+    gateway::web::add_user(gateway.store(), name, password, &client.id).await.expect("web user");
+    client.id
+}
+
+/// A browser, as far as the router can tell: a cookie jar and the headers a browser sends.
+struct Browser {
+    router: Router,
+    cookies: Vec<(String, String)>,
+}
+
+struct Page {
+    status: u16,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or_default()
+    }
+
+    /// The CSRF token of the page's (first) form.
+    fn csrf(&self) -> String {
+        let start = self.body.find("name=\"csrf\" value=\"").map(|i| i + 19).expect("a form with a CSRF token");
+        self.body[start..].split('"').next().expect("token").to_owned()
+    }
+}
+
+impl Browser {
+    fn new(gateway: &Arc<Gateway>) -> Self {
+        Self { router: gateway::web::router(gateway.clone()), cookies: Vec::new() }
+    }
+
+    async fn send(&mut self, request: axum::http::request::Builder, body: Body) -> Page {
+        let cookie: Vec<String> = self.cookies.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        let request = request.header(header::HOST, "localhost").header(header::COOKIE, cookie.join("; "));
+        let response = self.router.clone().oneshot(request.body(body).expect("request")).await.expect("infallible");
+        let (parts, body) = response.into_parts();
+        for set in parts.headers.get_all(header::SET_COOKIE) {
+            let pair = set.to_str().expect("ascii").split(';').next().expect("pair");
+            let (name, value) = pair.split_once('=').expect("name=value");
+            self.cookies.retain(|(n, _)| n != name);
+            if !value.is_empty() {
+                self.cookies.push((name.to_owned(), value.to_owned()));
+            }
+        }
+        let bytes = body.collect().await.expect("body").to_bytes();
+        Page {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        self.send(Request::get(path), Body::empty()).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        self.post_with(path, form, &[]).await
+    }
+
+    async fn post_with(&mut self, path: &str, form: &[(&str, &str)], headers: &[(&str, &str)]) -> Page {
+        let body: Vec<String> = form.iter().map(|(n, v)| format!("{n}={}", urlencode(v))).collect();
+        let mut request = Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.send(request, Body::from(body.join("&"))).await
+    }
+
+    async fn login(&mut self, name: &str, password: &str) -> Page {
+        let csrf = self.get("/web/login").await.csrf();
+        self.post("/web/login", &[("csrf", &csrf), ("name", name), ("password", password)]).await
+    }
+
+    /// Sends the send form as a browser does (multipart), with `file`.
+    async fn send_form(&mut self, fields: &[(&str, &str)], file: (&str, &[u8])) -> Page {
+        let boundary = "----lienthong-test-boundary";
+        let mut body = Vec::new();
+        for (name, value) in fields {
+            body.extend(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").bytes(),
+            );
+        }
+        let (file_name, data) = file;
+        body.extend(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n\
+                 Content-Type: application/pdf\r\n\r\n"
+            )
+            .bytes(),
+        );
+        body.extend_from_slice(data);
+        body.extend(format!("\r\n--{boundary}--\r\n").bytes());
+        let request = Request::post("/web/send")
+            .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"));
+        self.send(request, Body::from(body)).await
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() { char::from(b).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
+
+/// The send form's fields for a document to Nghệ An.
+fn document_fields<'a>(csrf: &'a str, submission: &'a str, subject: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("csrf", csrf),
+        ("submission", submission),
+        ("to", NGHE_AN),
+        ("number", "15/VPCP-TTĐT"),
+        ("doc_type", "Công văn"),
+        ("subject", subject),
+        ("content", ""),
+        ("signer", "Trần Văn Sơn"),
+        ("position", ""),
+        ("priority", "0"),
+        ("due", ""),
+    ]
+}
+
+fn submission_of(page: &Page) -> String {
+    let start = page.body.find("name=\"submission\" value=\"").map(|i| i + 25).expect("a submission id");
+    page.body[start..].split('"').next().expect("id").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_says_so_and_changes_nothing() {
+    let (_net, office, _) = network().await;
+    clerk(&office, "van-thu", "mật khẩu văn thư 2026").await;
+    let log_before = office.store().audit_entries(0, 100).await.expect("log").len();
+    let mut browser = Browser::new(&office);
+
+    let signed_out = browser.get("/web/inbox").await;
+    assert_eq!((signed_out.status, signed_out.location()), (303, "/web/login"));
+    let login = browser.get("/web/login").await;
+    assert_eq!(login.status, 200);
+    assert!(login.body.contains("<meta name=\"viewport\""), "made for phones");
+    for (name, password) in [("van-thu", "mật khẩu sai"), ("không-có-ai", "mật khẩu văn thư 2026")] {
+        let refused = browser.login(name, password).await;
+        assert_eq!(refused.status, 403, "{}", refused.body);
+        assert!(refused.body.contains("Tên đăng nhập hoặc mật khẩu không đúng"), "{}", refused.body);
+        assert!(!browser.cookies.iter().any(|(n, _)| n.contains("session")), "no session");
+        assert_eq!(browser.get("/web/inbox").await.status, 303, "still signed out");
+    }
+    let csrf = browser.get("/web/login").await.csrf();
+    let forged = browser
+        .post("/web/login", &[("csrf", "not-the-token"), ("name", "van-thu"), ("password", "mật khẩu văn thư 2026")]);
+    let forged = forged.await;
+    assert_eq!(forged.status, 403);
+    assert!(forged.body.contains("Biểu mẫu đã hết hạn"), "{}", forged.body);
+    let mut stranger = Browser::new(&office);
+    let no_cookie = stranger
+        .post("/web/login", &[("csrf", &csrf), ("name", "van-thu"), ("password", "mật khẩu văn thư 2026")])
+        .await;
+    assert_eq!(no_cookie.status, 403, "the login form's token must match its cookie");
+    assert_eq!(office.store().audit_entries(0, 100).await.expect("log").len(), log_before, "nothing changed");
+
+    let signed_in = browser.login("van-thu", "mật khẩu văn thư 2026").await;
+    assert_eq!((signed_in.status, signed_in.location()), (303, "/web/inbox"));
+    let session = signed_in.headers.get_all(header::SET_COOKIE).iter().find_map(|v| {
+        let text = v.to_str().expect("ascii");
+        text.starts_with("__Host-lienthong-session-000.00.00.G22=").then(|| text.to_owned())
+    });
+    let session = session.expect("a session cookie");
+    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(session.contains(attribute), "{session}");
+    }
+    let inbox = browser.get("/web/inbox").await;
+    assert_eq!(inbox.status, 200);
+    assert!(inbox.body.contains("Chưa có văn bản đến."), "{}", inbox.body);
+    let policy = inbox.headers.get(header::CONTENT_SECURITY_POLICY).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    assert!(policy.contains("default-src 'none'") && policy.contains("frame-ancestors 'none'"), "{policy}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_need_the_sessions_token_and_this_origin() {
+    let (_net, office, _) = network().await;
+    clerk(&office, "van-thu", "mật khẩu văn thư 2026").await;
+    let mut browser = Browser::new(&office);
+    browser.login("van-thu", "mật khẩu văn thư 2026").await;
+    let csrf = browser.get("/web/inbox").await.csrf();
+
+    assert_eq!(browser.post("/web/logout", &[("csrf", "forged")]).await.status, 403);
+    assert_eq!(browser.post("/web/logout", &[]).await.status, 403);
+    let foreign = [("origin", "https://evil.example")];
+    assert_eq!(browser.post_with("/web/logout", &[("csrf", &csrf)], &foreign).await.status, 403);
+    let cross_site = [("sec-fetch-site", "cross-site")];
+    assert_eq!(browser.post_with("/web/logout", &[("csrf", &csrf)], &cross_site).await.status, 403);
+    assert_eq!(browser.get("/web/inbox").await.status, 200, "still signed in");
+
+    let form = browser.get("/web/send").await;
+    let fields = document_fields("forged", "0123456789abcdef0123", "Trích yếu");
+    let refused = browser.send_form(&fields, ("van-ban.pdf", b"%PDF-1.7")).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(office.store().due(OffsetDateTime::now_utc(), 10).await.expect("due").is_empty(), "nothing queued");
+    assert_eq!(form.csrf(), csrf, "one token per session");
+
+    let same_origin = [("origin", "https://localhost"), ("sec-fetch-site", "same-origin")];
+    let out = browser.post_with("/web/logout", &[("csrf", &csrf)], &same_origin).await;
+    assert_eq!((out.status, out.location()), (303, "/web/login"));
+    assert_eq!(browser.get("/web/inbox").await.status, 303, "signed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_page_that_says_what_is_wrong_and_changes_nothing() {
+    let (_net, office, nghe_an) = network().await;
+    clerk(&office, "van-thu.vpcp", "mật khẩu văn thư 2026").await;
+    clerk(&nghe_an, "van-thu.nghean", "mật khẩu Nghệ An 2026").await;
+    let mut sender = Browser::new(&office);
+    sender.login("van-thu.vpcp", "mật khẩu văn thư 2026").await;
+    let form = sender.get("/web/send").await;
+    assert!(form.body.contains("UBND tỉnh Nghệ An (000.00.00.H41)"), "recipients from the hub's registry");
+    let (csrf, submission) = (form.csrf(), submission_of(&form));
+
+    let mut fields = document_fields(&csrf, &submission, "Về việc thử nghiệm");
+    fields[3].1 = "mười lăm/VPCP";
+    let wrong = sender.send_form(&fields, ("van-ban.pdf", b"%PDF-1.7")).await;
+    assert_eq!(wrong.status, 400);
+    assert!(wrong.body.contains("Số, ký hiệu «mười lăm/VPCP» không hợp lệ"), "{}", wrong.body);
+    assert!(wrong.body.contains(">Về việc thử nghiệm</textarea>"), "what was typed is kept");
+    let empty_file = sender.send_form(&document_fields(&csrf, &submission, "Về việc thử nghiệm"), ("a.pdf", b"")).await;
+    assert!(empty_file.body.contains("Chưa chọn tệp văn bản"), "{}", empty_file.body);
+    assert!(office.store().due(OffsetDateTime::now_utc(), 10).await.expect("due").is_empty(), "nothing queued");
+
+    let sent =
+        sender.send_form(&document_fields(&csrf, &submission, "Về việc thử nghiệm"), ("van-ban.pdf", b"%PDF")).await;
+    assert_eq!((sent.status, sent.location().starts_with("/web/outbox?sent=")), (303, true), "{}", sent.body);
+    let again =
+        sender.send_form(&document_fields(&csrf, &submission, "Về việc thử nghiệm"), ("van-ban.pdf", b"%PDF")).await;
+    assert_eq!(again.location(), sent.location(), "the same form sent twice is one document");
+    assert_eq!(office.send_due().await.expect("sent"), 1);
+    assert_eq!(nghe_an.receive(Duration::from_secs(5)).await.expect("received"), 1);
+    let package_id =
+        nghe_an.store().received(PackageKind::Document, 0, 10).await.expect("inbox")[0].package.package_id.clone();
+    let path = format!("/web/inbox/{}", urlencode(&package_id));
+
+    let mut reader = Browser::new(&nghe_an);
+    reader.login("van-thu.nghean", "mật khẩu Nghệ An 2026").await;
+    let page = reader.get(&path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = page.csrf();
+    type Fields<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(Fields<'_>, u16, &str); 4] = [
+        (&[("code", "07")], 400, "Chọn một trạng thái từ 02 đến 06"),
+        (&[("code", "01")], 400, "Chọn một trạng thái từ 02 đến 06"),
+        (&[("code", "02"), ("description", "  ")], 400, "phải nêu lý do"),
+        (&[("description", "thiếu mã")], 403, "Biểu mẫu đã hết hạn"),
+    ];
+    for (form, status, says) in cases {
+        let mut fields = vec![("csrf", csrf.as_str())];
+        fields.extend_from_slice(form);
+        let refused = reader.post(&format!("{path}/status"), &fields).await;
+        assert_eq!(refused.status, status, "{form:?}: {}", refused.body);
+        assert!(refused.body.contains(says), "{form:?}: {}", refused.body);
+    }
+    let unknown = reader.post("/web/inbox/no-such-package/status", &[("csrf", &csrf), ("code", "03")]).await;
+    assert_eq!(unknown.status, 404);
+    let answers = nghe_an.store().statuses_sent(&received_document_id(&nghe_an).await, 10).await.expect("answers");
+    let subjects: Vec<Option<String>> = answers.into_iter().map(|a| a.package.subject).collect();
+    assert_eq!(subjects, [Some("01 Đã đến".to_owned())], "only the automatic receipt: nothing refused was queued");
+
+    for (path, status) in [
+        ("/web/inbox?before=abc", 400),
+        ("/web/nothing-here", 404),
+        ("/web/inbox/no-such-package", 404),
+        (&format!("{path}/files/99"), 404),
+        (&format!("{path}/files/x"), 404),
+        ("/web/inbox/%FF%FE", 404),
+    ] {
+        let page = reader.get(path).await;
+        assert_eq!(page.status, status, "{path}: {}", page.body);
+        assert!(page.body.contains("class=\"error\""), "{path}: a page that says what is wrong");
+    }
+    let huge = "x".repeat(20 * 1024);
+    let too_large =
+        reader.post(&format!("{path}/status"), &[("csrf", &csrf), ("code", "03"), ("description", &huge)]).await;
+    assert_eq!(too_large.status, 400, "{}", too_large.body);
+    assert!(too_large.body.contains("quá dài"), "{}", too_large.body);
+}
+
+async fn received_document_id(gateway: &Gateway) -> String {
+    let inbox = gateway.store().received(PackageKind::Document, 0, 10).await.expect("inbox");
+    inbox[0].package.document_id.clone().expect("document id")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_are_escaped_wherever_they_are_shown() {
+    let (_net, office, nghe_an) = network().await;
+    clerk(&office, "van-thu", "mật khẩu văn thư 2026").await;
+    clerk(&nghe_an, "van-thu", "mật khẩu Nghệ An 2026").await;
+    let mut sender = Browser::new(&office);
+    sender.login("van-thu", "mật khẩu văn thư 2026").await;
+    let form = sender.get("/web/send").await;
+    let subject = "<script>alert(\"x\")</script> & 'trích yếu'";
+    let (csrf, submission) = (form.csrf(), submission_of(&form));
+    let sent = sender.send_form(&document_fields(&csrf, &submission, subject), ("<i>tệp<i>.pdf", b"%PDF")).await;
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    let escaped = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;trích yếu&#39;";
+    let outbox = sender.get(sent.location()).await;
+    assert!(outbox.body.contains(escaped) && !outbox.body.contains("<script"), "{}", outbox.body);
+
+    office.send_due().await.expect("sent");
+    nghe_an.receive(Duration::from_secs(5)).await.expect("received");
+    let mut reader = Browser::new(&nghe_an);
+    reader.login("van-thu", "mật khẩu Nghệ An 2026").await;
+    let inbox = reader.get("/web/inbox").await;
+    assert!(inbox.body.contains(escaped) && !inbox.body.contains("<script"), "{}", inbox.body);
+    let package_id =
+        nghe_an.store().received(PackageKind::Document, 0, 1).await.expect("inbox")[0].package.package_id.clone();
+    let read = reader.get(&format!("/web/inbox/{}", urlencode(&package_id))).await;
+    assert!(read.body.contains(escaped) && !read.body.contains("<script"), "{}", read.body);
+    assert!(read.body.contains("&lt;i&gt;tệp&lt;i&gt;.pdf") && !read.body.contains("<i>"), "{}", read.body);
+    let download = reader.get(&format!("/web/inbox/{}/files/0", urlencode(&package_id))).await;
+    assert_eq!(download.status, 200);
+    assert_eq!(download.body, "%PDF");
+    let kind = download.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    assert_eq!(kind, Some("application/octet-stream"), "never rendered as the sender's HTML");
+    let disposition =
+        download.headers.get(header::CONTENT_DISPOSITION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    assert!(disposition.starts_with("attachment; filename=\"<i>t_p<i>.pdf\""), "{disposition}");
+}
+
+/// Chromium and the Node modules the end-to-end test needs, or why they are missing.
+fn browser_tools() -> Result<(std::path::PathBuf, std::path::PathBuf), String> {
+    let chromium = std::path::PathBuf::from(std::env::var("LIENTHONG_CHROMIUM").unwrap_or("/usr/bin/chromium".into()));
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/web/e2e.mjs");
+    let modules = script.with_file_name("node_modules").join("playwright-core/package.json");
+    if !chromium.exists() {
+        return Err(format!("{} is missing (apt-get install chromium)", chromium.display()));
+    }
+    if !modules.exists() {
+        return Err(format!("{} is missing (npm ci in {})", modules.display(), script.with_file_name("").display()));
+    }
+    let node = std::process::Command::new("node").arg("--version").output();
+    if !node.is_ok_and(|o| o.status.success()) {
+        return Err("node is missing (apt-get install nodejs npm)".into());
+    }
+    Ok((chromium, script))
+}
+
+/// A gateway's client API and web pages on HTTPS, with a certificate for `localhost` from the
+/// test CA; returns its URL and the base64 SHA-256 of the certificate's public key.
+async fn serve(net: &Network, gateway: &Arc<Gateway>, name: &str) -> (String, String) {
+    let agency = gateway.agency().to_string();
+    let (certificate, key) = net.ca.issue(Profile::Gateway, &format!("CN=localhost,O={name}"), &agency);
+    let identity = Identity::from_key_pair(net.ca.chain(&certificate), key).expect("identity");
+    let server = ServerTls::builder(identity).build().expect("tls");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("https://localhost:{}", listener.local_addr().expect("addr").port());
+    let routes = gateway::api::router(gateway.clone()).merge(gateway::web::router(gateway.clone()));
+    tokio::spawn(tls::serve(listener, routes, server, std::future::pending()));
+    let (_, parsed) = x509_parser::parse_x509_certificate(&certificate.der).expect("certificate");
+    let spki = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, parsed.tbs_certificate.subject_pki.raw);
+    (url, base64::engine::general_purpose::STANDARD.encode(spki.as_ref()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clerks_send_read_and_answer_in_headless_chromium_at_a_phones_width() {
+    let (chromium, script) = match browser_tools() {
+        Ok(tools) => tools,
+        Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("CI must run the browser test: {why}"),
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let (net, office, nghe_an) = network().await;
+    for gateway in [&office, &nghe_an] {
+        tokio::spawn(gateway.clone().run_sender());
+        tokio::spawn(gateway.clone().run_receiver());
+    }
+    let office_client = clerk(&office, "van-thu.vpcp", "mật khẩu văn thư 2026").await;
+    clerk(&nghe_an, "van-thu.nghean", "mật khẩu Nghệ An 2026").await;
+    let (office_url, office_spki) = serve(&net, &office, "Văn phòng Chính phủ").await;
+    let (nghe_an_url, nghe_an_spki) = serve(&net, &nghe_an, "UBND tỉnh Nghệ An").await;
+    let screenshots = std::env::var("LIENTHONG_SCREENSHOTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| net.dir.path().join("screenshots"));
+    let subject = "V/v thử nghiệm <b>\"liên thông\"</b> & kiểm tra trên điện thoại";
+    let file = b"%PDF-1.7\n% lienthong web e2e\n".to_vec();
+    let config = serde_json::json!({
+        "chromium": chromium,
+        "spki": [office_spki, nghe_an_spki],
+        "screenshots": screenshots,
+        "office": {"url": office_url, "code": OFFICE, "user": "van-thu.vpcp", "password": "mật khẩu văn thư 2026"},
+        "ngheAn": {"url": nghe_an_url, "code": NGHE_AN, "user": "van-thu.nghean", "password": "mật khẩu Nghệ An 2026"},
+        "document": {
+            "number": "27/VPCP-KSTT",
+            "subject": subject,
+            "content": "Đề nghị UBND tỉnh Nghệ An phối hợp thử nghiệm.",
+            "signer": "Trần Văn Sơn",
+            "file_name": "cong-van-27.pdf",
+            "file_base64": base64::engine::general_purpose::STANDARD.encode(&file),
+            "note": "Đã vào sổ văn bản đến số 123",
+        },
+    });
+    let output = run_node(&script, &config.to_string()).await;
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "the browser test failed (screenshots in {}):\n{text}", screenshots.display());
+    eprintln!("{text}screenshots: {}", screenshots.display());
+
+    let sent = office.store().sent(PackageKind::Document, None, 0, 10).await.expect("outbox");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        (sent[0].package.client.as_str(), sent[0].package.recipients.as_slice(), sent[0].package.subject.as_deref()),
+        (office_client.as_str(), [NGHE_AN.to_owned()].as_slice(), Some(subject))
+    );
+    let document_id = sent[0].package.document_id.clone().expect("document id");
+    assert!(document_id.ends_with(",27/VPCP-KSTT"), "{document_id}");
+    let received = nghe_an.store().received(PackageKind::Document, 0, 10).await.expect("inbox");
+    assert_eq!((received.len(), received[0].acknowledged), (1, true), "read and answered by a clerk");
+    let answers: Vec<String> = nghe_an
+        .store()
+        .statuses_sent(&document_id, 10)
+        .await
+        .expect("answers")
+        .into_iter()
+        .filter_map(|a| a.package.subject)
+        .collect();
+    assert_eq!(
+        answers,
+        ["01 Đã đến", "03 Đã tiếp nhận: Đã vào sổ văn bản đến số 123"],
+        "the refusal without a reason was not sent"
+    );
+    let statuses = office.store().statuses_for(&document_id).await.expect("statuses");
+    assert_eq!(statuses.last().and_then(|s| s.package.subject.as_deref()), Some(answers[1].as_str()));
+    let log = nghe_an.store().audit_entries(0, 100).await.expect("log");
+    assert!(
+        log.iter().any(|e| e.action == "package.acknowledged" && e.actor == "web:van-thu.nghean"),
+        "the message log names the clerk who answered"
+    );
+}
+
+/// Runs the browser script with `config`, for at most three minutes.
+async fn run_node(script: &std::path::Path, config: &str) -> std::process::Output {
+    let mut command = std::process::Command::new("node");
+    command.arg(script).env("LIENTHONG_E2E", config).current_dir(script.parent().expect("dir"));
+    let child =
+        command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("node");
+    let id = child.id();
+    let waited =
+        tokio::time::timeout(Duration::from_secs(180), tokio::task::spawn_blocking(move || child.wait_with_output()));
+    match waited.await {
+        Ok(output) => output.expect("joined").expect("node ran"),
+        Err(_) => {
+            std::process::Command::new("kill").arg("-9").arg(id.to_string()).status().ok();
+            panic!("the browser test did not finish in three minutes");
+        }
+    }
+}
