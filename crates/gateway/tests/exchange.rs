@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
+use edxml::AgencyCode;
 use gateway::Gateway;
 use pki::{
     Authority, Endpoints, IssueRequest, KeyAlgorithm, KeyPair, Profile, RevocationReason, RevokedEntry, SubjectName,
     SubscriberKey,
 };
-use store::{DeliveryState, ExchangeStore, GatewayStore, PackageKind, Store};
+use store::{AgencyRecord, DeliveryState, ExchangeStore, GatewayStore, PackageKind, Store};
 use time::OffsetDateTime;
 
 mod common;

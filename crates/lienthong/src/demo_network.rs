@@ -122,6 +122,8 @@ struct Running {
     api_key: Option<String>,
     sdk_system: String,
     sdk_secret: String,
+    /// The web inbox's clerk and password (`None` for a hosted agency).
+    clerk: Option<(String, String)>,
 }
 
 /// Runs the network, sends the example exchange, writes `demo.json`; serves until Ctrl-C
@@ -175,7 +177,12 @@ pub(crate) async fn run(data_dir: &Path, document: &[u8], once: bool) -> Result<
     println!("\n   Cổng kết nối / gateways (API cho hệ thống quản lý văn bản, OpenAPI tại /openapi.json):");
     for r in &running {
         match &r.api_key {
-            Some(key) => println!("   {} {}  khóa API / API key: {key}", r.agency, r.url),
+            Some(key) => {
+                println!("   {} {}  khóa API / API key: {key}", r.agency, r.url);
+                if let Some((clerk, password)) = &r.clerk {
+                    println!("      hộp thư web / web inbox: {}/web/  đăng nhập / login: {clerk} / {password}", r.url);
+                }
+            }
             None => println!(
                 "   {} (không có cổng / no gateway) SDK {}  systemId {} secret {}",
                 r.agency, r.url, r.sdk_system, r.sdk_secret
@@ -225,6 +232,12 @@ async fn start_gateway(
     let api_key = ca::new_token()?;
     let record =
         store.add_client(&format!("QLVB {name}"), &gateway::api::key_hash(&api_key), OffsetDateTime::now_utc()).await?;
+    let clerk = format!("vanthu.{}", code.rsplit('.').next().unwrap_or(code).to_lowercase());
+    let clerk_password = ca::new_token()?;
+    let web_client = store
+        .add_client(&format!("web:{clerk}"), &gateway::api::key_hash(&ca::new_token()?), OffsetDateTime::now_utc())
+        .await?;
+    gateway::web::add_user(&store, &clerk, &clerk_password, &web_client.id).await?;
     let sdk_system = format!("qlvb-{}", code.replace('.', "-").to_lowercase());
     let sdk_secret = ca::new_token()?;
     store.add_sdk_system(&record.id, &sdk_system, &sdk_secret, OffsetDateTime::now_utc()).await?;
@@ -250,14 +263,15 @@ async fn start_gateway(
     tokio::spawn(gateway.clone().run_log_anchoring());
     if serve == Serve::HostedByHub {
         let url = format!("{hub_url}/sdk");
-        return Ok(Running { agency: code, gateway, url, api_key: None, sdk_system, sdk_secret });
+        return Ok(Running { agency: code, gateway, url, api_key: None, sdk_system, sdk_secret, clerk: None });
     }
     let server = ServerTls::builder(Identity::from_pkcs8(ca.chain(&tls_cert), tls_pkcs8)?).build()?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("https://localhost:{}", listener.local_addr()?.port());
     let routes = crate::gateway_cmd::routes(&gateway);
     tokio::spawn(tls::serve(listener, routes, server, std::future::pending()));
-    Ok(Running { agency: code, gateway, url, api_key: Some(api_key), sdk_system, sdk_secret })
+    let clerk = Some((clerk, clerk_password));
+    Ok(Running { agency: code, gateway, url, api_key: Some(api_key), sdk_system, sdk_secret, clerk })
 }
 
 /// Every 30 s: the CA's current CRL to the hub's TLS and each gateway's trust store.
@@ -366,8 +380,11 @@ fn write_demo_json(data_dir: &Path, ca: &Ca, hub_url: &str, running: &[Running])
         .iter()
         .map(|r| {
             let gateway_url = r.api_key.as_ref().map(|_| r.url.clone());
+            let web_url = r.clerk.as_ref().map(|_| format!("{}/web/", r.url));
             json!({
                 "organ_id": r.agency, "gateway_url": gateway_url, "api_key": r.api_key,
+                "web_url": web_url, "web_login": r.clerk.as_ref().map(|(name, _)| name),
+                "web_password": r.clerk.as_ref().map(|(_, password)| password),
                 "sdk_url": r.url, "sdk_system_id": r.sdk_system, "sdk_secret": r.sdk_secret,
             })
         })

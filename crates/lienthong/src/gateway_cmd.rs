@@ -69,8 +69,26 @@ enum GatewayCommand {
         #[command(subcommand)]
         command: ClientCommand,
     },
+    /// Clerks of the web inbox (`GATEWAY_URL/web/`).
+    Clerk {
+        #[command(subcommand)]
+        command: ClerkCommand,
+    },
     /// The message log: every package sent and received, hash-chained and time-stamped.
     Log(crate::gateway_log::LogArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ClerkCommand {
+    /// Adds a clerk; the password is read from `LIENTHONG_CLERK_PASSWORD` (12–256 characters).
+    Add {
+        /// The gateway directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The clerk's login name (letters, digits, `.-_@`).
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -144,6 +162,7 @@ pub(crate) fn run(args: GatewayArgs) -> Result<ExitCode> {
             }
             GatewayCommand::Serve { dir, listen } => serve(&dir, listen).await,
             GatewayCommand::Client { command: ClientCommand::Add { dir, name } } => add_client(&dir, &name).await,
+            GatewayCommand::Clerk { command: ClerkCommand::Add { dir, name } } => add_clerk(&dir, &name).await,
             GatewayCommand::Log(_) => unreachable!("answered above, on its own runtime"),
         }
         .map(|()| ExitCode::SUCCESS)
@@ -256,9 +275,12 @@ pub(crate) fn start(gateway: &Arc<Gateway>, crl_url: &str) {
     node::follow_crl("gateway", crl_url.to_owned(), move |crl| Ok(trusted.trust().set_crls(&[crl])?));
 }
 
-/// The gateway's HTTPS routes: the client API (with its OpenAPI description) and the SDK's.
+/// The gateway's HTTPS routes: the client API (with its OpenAPI description), the SDK's, and the
+/// web inbox under `/web/`.
 pub(crate) fn routes(gateway: &Arc<Gateway>) -> axum::Router {
-    gateway::api::router(gateway.clone()).merge(gateway::sdk_api::router(gateway.clone()))
+    gateway::api::router(gateway.clone())
+        .merge(gateway::sdk_api::router(gateway.clone()))
+        .merge(gateway::web::router(gateway.clone()))
 }
 
 async fn serve(dir: &Path, listen: Option<String>) -> Result<()> {
@@ -288,6 +310,19 @@ async fn add_client(dir: &Path, name: &str) -> Result<()> {
     println!("client {name:?} of {}", settings.agency);
     println!("   API key (shown once): {api_key}");
     println!("   SDK: XroadVnpt-systemId {system_id}, secret (shown once): {secret}");
+    Ok(())
+}
+
+async fn add_clerk(dir: &Path, name: &str) -> Result<()> {
+    let settings = load(dir)?;
+    let password = std::env::var("LIENTHONG_CLERK_PASSWORD")
+        .map_err(|_| anyhow::anyhow!("set LIENTHONG_CLERK_PASSWORD to the clerk's password (12–256 characters)"))?;
+    let store = Store::open(&node::store_url(&settings.store_url, dir, "gateway.sqlite")).await?;
+    let client = store
+        .add_client(&format!("web:{name}"), &gateway::api::key_hash(&ca::new_token()?), OffsetDateTime::now_utc())
+        .await?;
+    gateway::web::add_user(&store, name, &password, &client.id).await?;
+    println!("clerk {name:?} of {}: log in at https://{}/web/", settings.agency, settings.listen);
     Ok(())
 }
 
