@@ -377,7 +377,7 @@ async fn overdue(dir: &Path, json: bool, limit: usize) -> Result<()> {
         }
     }
     if !json {
-        println!("{shown} bưu gửi quá hạn xác nhận đã nhận / {shown} deliveries overdue for receipt");
+        println!("Số lượt chuyển quá hạn xác nhận đã nhận: {shown} / Deliveries overdue for receipt: {shown}");
     }
     Ok(())
 }
@@ -387,7 +387,7 @@ fn overdue_line(d: &store::DeliveryRecord, now: time::OffsetDateTime) -> String 
     let view = hub::overdue_view(d, now);
     let (vi, en) = duration_words(d.overdue_seconds(now));
     format!(
-        "#{} {} ({}) từ/from {} đến/to {} qua hộp thư/via mailbox {}: vào hàng/queued {}, hạn/due {}, quá hạn {vi} / overdue by {en}",
+        "#{} {} ({}) từ/from {} đến/to {} qua hộp thư/via mailbox {}: trục nhận/queued {}, hạn xác nhận/due {}, quá hạn {vi} / overdue by {en}",
         d.id,
         d.package.id,
         d.package.kind,
