@@ -1,7 +1,10 @@
-//! The document exchange's logic, without IO: which mailbox collects each recipient's copy.
+//! The document exchange's logic, without IO: which mailbox collects each recipient's copy, and
+//! by when its receipt is due (Decree 30/2020).
 //! The hub and the gateways (issue 5) are built on it.
 
+mod deadline;
 mod routing;
 pub mod sdk;
 
+pub use deadline::receipt_due;
 pub use routing::{MAX_RECIPIENTS, Registry, RouteError};

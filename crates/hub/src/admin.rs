@@ -7,11 +7,13 @@
 //!   "gateway_certificate"}`); a gateway certificate (PEM) makes the agency its own mailbox, and
 //!   must carry that agency code. Without one the agency keeps the mailbox it had, or is served
 //!   through its parent's.
+//! - `GET /v1/registry/overdue?after=N&limit=M`: deliveries still waiting after their Decree 30
+//!   receipt deadline, oldest first, a page at a time (at most 500), for the on-call engineer.
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse as _;
 use axum::routing::get;
@@ -19,16 +21,18 @@ use base64::Engine as _;
 use edxml::AgencyCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use store::{AgencyRecord, ExchangeStore};
+use store::{AgencyRecord, DeliveryRecord, ExchangeStore};
 use time::OffsetDateTime;
 
 use crate::HubService;
-use crate::api::{HubError, HubResult};
+use crate::api::{HubError, HubResult, vietnam_time};
 
 /// Largest registry request (a name, a parent and one certificate).
 const MAX_ADMIN_BODY: usize = 16 * 1024;
 /// Longest agency name.
 const MAX_NAME_CHARS: usize = 300;
+/// Most overdue deliveries in one page.
+pub const MAX_OVERDUE_PAGE: u32 = 500;
 
 /// The SHA-256 (lower-case hex) of an operator token, as the hub's settings keep it.
 pub fn operator_token_hash(token: &str) -> String {
@@ -50,6 +54,7 @@ pub fn admin_router(service: Arc<HubService>, token_hash: String) -> Router {
     Router::new()
         .route("/v1/registry/agencies", get(list))
         .route("/v1/registry/agencies/{code}", axum::routing::put(put_agency))
+        .route("/v1/registry/overdue", get(overdue))
         .layer(DefaultBodyLimit::max(MAX_ADMIN_BODY))
         .with_state(Arc::new(Admin { service, token_hash }))
 }
@@ -68,6 +73,46 @@ async fn list(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> HubResult 
     operator(&admin, &headers)?;
     let items = admin.service.registry_listing().await?;
     Ok(axum::Json(json!({ "agencies": items })).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OverdueQuery {
+    after: Option<i64>,
+    limit: Option<u32>,
+}
+
+async fn overdue(
+    State(admin): State<Arc<Admin>>,
+    headers: HeaderMap,
+    query: Result<Query<OverdueQuery>, axum::extract::rejection::QueryRejection>,
+) -> HubResult {
+    operator(&admin, &headers)?;
+    let Query(query) = query.map_err(|e| HubError::BadRequest(e.body_text()))?;
+    let now = OffsetDateTime::now_utc();
+    let limit = query.limit.unwrap_or(100);
+    let page = admin.service.overdue(now, query.after.unwrap_or(0), limit).await?;
+    let next_after =
+        if page.len() == limit.clamp(1, MAX_OVERDUE_PAGE) as usize { page.last().map(|d| d.id) } else { None };
+    let items: Vec<Value> = page.iter().map(|d| overdue_view(d, now)).collect();
+    Ok(axum::Json(json!({"now": vietnam_time(now.unix_timestamp()), "overdue": items, "next_after": next_after}))
+        .into_response())
+}
+
+/// An overdue delivery as the operator sees it: who sent what to whom through which mailbox,
+/// when it was queued, its deadline, and how many seconds past it it is at `now`.
+pub fn overdue_view(d: &DeliveryRecord, now: OffsetDateTime) -> Value {
+    json!({
+        "delivery": d.id,
+        "package_id": d.package.id,
+        "kind": d.package.kind.as_str(),
+        "sender": d.package.sender,
+        "recipient": d.recipient,
+        "mailbox": d.mailbox,
+        "queued_at": vietnam_time(d.received_at),
+        "due_at": vietnam_time(d.due_at),
+        "overdue_seconds": d.overdue_seconds(now),
+    })
 }
 
 async fn describe(service: &HubService, agency: &AgencyRecord) -> Result<Value, HubError> {
@@ -144,6 +189,12 @@ impl HubService {
         self.store().put_agency(&record, now).await?;
         self.reload_registry().await?;
         Ok(record)
+    }
+
+    /// Deliveries still waiting at `now` past their receipt deadline, after delivery number
+    /// `after`, oldest first; `limit` is kept within 1–[`MAX_OVERDUE_PAGE`].
+    pub async fn overdue(&self, now: OffsetDateTime, after: i64, limit: u32) -> Result<Vec<DeliveryRecord>, HubError> {
+        Ok(self.store().overdue(now, after, limit.clamp(1, MAX_OVERDUE_PAGE)).await?)
     }
 
     /// The registry as the operator sees it: each agency with its level, mailbox and whether a

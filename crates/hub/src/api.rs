@@ -50,6 +50,16 @@ pub enum HubError {
     /// Conflicts with what the hub holds.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The package's content was removed under the retention policy; its records stay.
+    #[error(
+        "the content of package {package} was removed under the retention policy at {at}; its delivery history is kept"
+    )]
+    Purged {
+        /// The package.
+        package: String,
+        /// When, in Vietnam time (ISO 8601).
+        at: String,
+    },
     /// Storage failed; retrying may help.
     #[error("storage failed; try again later")]
     Unavailable(String),
@@ -86,6 +96,7 @@ impl HubError {
             Self::Content(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Purged { .. } => StatusCode::GONE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -103,6 +114,7 @@ impl HubError {
             Self::Content(_) => "hash-mismatch",
             Self::NotFound(_) => "not-found",
             Self::Conflict(_) => "conflict",
+            Self::Purged { .. } => "purged",
             Self::Unavailable(_) => "unavailable",
         }
     }
@@ -119,6 +131,9 @@ impl HubError {
             Self::Content(why) => format!("Nội dung gói tin không khớp mã băm: {why}"),
             Self::NotFound(what) => format!("Không tìm thấy: {what}"),
             Self::Conflict(why) => format!("Xung đột với dữ liệu đã có: {why}"),
+            Self::Purged { package, at } => format!(
+                "Nội dung gói tin {package} đã được xóa theo thời hạn lưu trữ lúc {at}; lịch sử chuyển nhận vẫn được lưu."
+            ),
             Self::Unavailable(_) => "Trục tạm thời không lưu được; vui lòng gửi lại sau.".into(),
         }
     }
@@ -231,7 +246,10 @@ async fn submit(
         sha256: blob.name.clone(),
         blob: blob.name,
     };
-    let accepted = service.store.accept(&envelope, &routes, OffsetDateTime::now_utc()).await?;
+    let queued_at = OffsetDateTime::now_utc();
+    let due = exchange::receipt_due(queued_at);
+    let accepted = service.store.accept(&envelope, &routes, queued_at, due).await?;
+    content_in_place(&service, &envelope, accepted).await?;
     for route in &routes {
         service.wake(&route.mailbox);
     }
@@ -240,6 +258,24 @@ async fn submit(
         routes.iter().map(|r| json!({"recipient": r.recipient, "mailbox": r.mailbox})).collect();
     let body = json!({"id": id, "duplicate": accepted == Accepted::Duplicate, "deliveries": deliveries});
     Ok((status, axum::Json(body)).into_response())
+}
+
+/// Checks, after the package is recorded, that its content is where its recipients will fetch it.
+/// Retention in another hub process may have removed a blob with identical bytes just before the
+/// record was committed: then the sender is told to retry (safe: the retry puts the content back
+/// and is a duplicate). A package already purged has its re-sent content removed again.
+async fn content_in_place(service: &HubService, envelope: &OuterEnvelope, accepted: Accepted) -> Result<(), HubError> {
+    let purged = accepted == Accepted::Duplicate
+        && service.store.deliveries(&envelope.id).await?.first().is_some_and(|d| d.purged_at.is_some());
+    if purged {
+        service.remove_unless_held(&envelope.blob).await?;
+        return Ok(());
+    }
+    if service.blobs.exists(&envelope.blob).await? {
+        Ok(())
+    } else {
+        Err(HubError::Unavailable(format!("the content of {} was removed while it was accepted", envelope.id)))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -271,14 +307,18 @@ async fn mailbox(
         let found = service.store.pending(&caller.mailbox, after, limit).await?;
         let left = deadline.saturating_duration_since(Instant::now());
         if !found.is_empty() || left.is_zero() {
-            let items: Vec<Value> = found.iter().map(delivery_view).collect();
+            let now = OffsetDateTime::now_utc();
+            let items: Vec<Value> = found.iter().map(|d| delivery_view(d, now)).collect();
             return Ok(axum::Json(json!({ "deliveries": items })).into_response());
         }
         tokio::time::timeout(left.min(RECHECK), notified).await.ok();
     }
 }
 
-fn delivery_view(d: &DeliveryRecord) -> Value {
+/// One recipient's copy as mailboxes and senders see it: where it stands, its Decree 30 receipt
+/// deadline (`due_at`, Vietnam time), whether it is `overdue` (still waiting after it) or was
+/// settled `late`, and whether retention has removed the content (`purged_at`).
+fn delivery_view(d: &DeliveryRecord, now: OffsetDateTime) -> Value {
     json!({
         "id": d.id,
         "package_id": d.package.id,
@@ -289,7 +329,19 @@ fn delivery_view(d: &DeliveryRecord) -> Value {
         "sha256": d.package.sha256,
         "state": d.state.as_str(),
         "received_at": d.received_at,
+        "queued_at": vietnam_time(d.received_at),
+        "due_at": vietnam_time(d.due_at),
+        "settled_at": d.settled_at.map(vietnam_time),
+        "overdue": d.overdue(now),
+        "late": d.late(),
+        "purged_at": d.purged_at.map(vietnam_time),
     })
+}
+
+/// Unix seconds as ISO 8601 in Vietnam time (`2026-11-24T23:59:59+07:00`).
+pub(crate) fn vietnam_time(unix_seconds: i64) -> String {
+    let instant = OffsetDateTime::from_unix_timestamp(unix_seconds).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    edxml::VnTimestamp::from_instant(instant).iso()
 }
 
 /// The sender's mailbox and each recipient's mailbox may read a package.
@@ -315,6 +367,9 @@ async fn content(
 ) -> HubResult {
     let caller = caller(request_caller)?;
     let copies = authorised(&service, &caller, &id).await?;
+    if let Some(at) = copies[0].purged_at {
+        return Err(HubError::Purged { package: copies[0].package.id.clone(), at: vietnam_time(at) });
+    }
     let package = &copies[0].package;
     let file = service.blobs.get(&package.blob).await?;
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
@@ -332,10 +387,11 @@ async fn deliveries(
 ) -> HubResult {
     let caller = caller(request_caller)?;
     let copies = authorised(&service, &caller, &id).await?;
+    let now = OffsetDateTime::now_utc();
     let items: Vec<Value> = copies
         .iter()
         .filter(|c| c.mailbox == caller.mailbox || is_senders(&service, &caller, c))
-        .map(delivery_view)
+        .map(|c| delivery_view(c, now))
         .collect();
     Ok(axum::Json(json!({ "package_id": id, "deliveries": items })).into_response())
 }

@@ -10,11 +10,17 @@
 //! - `GET /v1/mailbox?after=N&wait=S`: the caller's queued deliveries (long-poll up to 30 s).
 //! - `GET /v1/packages/{id}/content`: a package's sealed content, for its sender and recipients.
 //! - `POST /v1/deliveries/{id}/ack`, `POST /v1/deliveries/{id}/refuse`: settle a delivery.
-//! - `GET /v1/packages/{id}/deliveries`: each recipient's state, for the sender.
+//! - `GET /v1/packages/{id}/deliveries`: each recipient's state, for the sender, with its
+//!   Decree 30/2020 receipt deadline (the end of the day it was queued, Vietnam time) and whether
+//!   it is overdue or was settled late.
 //! - `GET /v1/agencies`: the registry.
+//!
+//! Retention ([`HubService::purge_settled`]) removes the content of packages settled long ago;
+//! their content then answers 410 Gone, their records stay.
 
 mod admin;
 mod api;
+mod retention;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -25,8 +31,9 @@ use store::blobs::BlobStore;
 use store::{ExchangeStore, Store, StoreError};
 use tokio::sync::Notify;
 
-pub use admin::{admin_router, operator_token_hash};
+pub use admin::{MAX_OVERDUE_PAGE, admin_router, operator_token_hash, overdue_view};
 pub use api::{HubError, router};
+pub use retention::PurgeReport;
 
 /// The hub's routes behind mutual TLS: the caller's mailbox is the agency code in the verified
 /// client certificate (a gateway certificate, `GOVVN-<code>`). A client without one reaches the

@@ -1,6 +1,9 @@
 //! The hub's routes, called as gateways call them: a package submitted once and delivered to
 //! each recipient's mailbox (a level-2 unit's through its ministry), acknowledged, refused,
-//! re-submitted without duplication; every bad input refused with nothing stored.
+//! re-submitted without duplication; every bad input refused with nothing stored. Each copy's
+//! Decree 30 receipt deadline as the sender sees it and as the operator's overdue list shows it;
+//! retention (on SQLite, and on PostgreSQL when `LIENTHONG_TEST_POSTGRES` names a server) with
+//! the time passed in.
 //!
 //! The authenticated mailbox is put in place the way the mutual-TLS layer does in production:
 //! as the `Caller` extension of each request.
@@ -18,8 +21,11 @@ use tower::ServiceExt as _;
 
 struct Hub {
     service: Arc<HubService>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
+
+/// The operator's registry token in these tests.
+const OPERATOR_TOKEN: &str = "operator-token-for-tests";
 
 fn agency(code: &str, parent: Option<&str>, mailbox: Option<&str>) -> AgencyRecord {
     AgencyRecord {
@@ -34,6 +40,10 @@ impl Hub {
     async fn start(limits: Limits) -> Self {
         let dir = tempfile::tempdir().expect("dir");
         let store = Store::open(&format!("sqlite://{}", dir.path().join("hub.sqlite").display())).await.expect("store");
+        Self::over(store, dir, limits).await
+    }
+
+    async fn over(store: Store, dir: tempfile::TempDir, limits: Limits) -> Self {
         for a in [
             agency("000.00.00.G22", None, Some("000.00.00.G22")),
             agency("000.00.00.H41", None, Some("000.00.00.H41")),
@@ -44,7 +54,25 @@ impl Hub {
         }
         let blobs = BlobStore::open(&dir.path().join("blobs")).await.expect("blobs");
         let service = HubService::new(store, blobs, limits).await.expect("hub");
-        Self { service, _dir: dir }
+        Self { service, dir }
+    }
+
+    /// The blob store the hub keeps its content in, opened apart.
+    async fn blobs(&self) -> BlobStore {
+        BlobStore::open(&self.dir.path().join("blobs")).await.expect("blobs")
+    }
+
+    /// A registry route, with the operator's `token`.
+    async fn operator(&self, token: Option<&str>, path: &str) -> (StatusCode, Value) {
+        let mut request = Request::get(path);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let router = hub::admin_router(self.service.clone(), hub::operator_token_hash(OPERATOR_TOKEN));
+        let response = router.oneshot(request.body(Body::empty()).expect("request")).await.expect("infallible");
+        let status = response.status();
+        let body = response.into_body().collect().await.expect("body").to_bytes();
+        (status, serde_json::from_slice(&body).expect("JSON"))
     }
 
     async fn call(&self, mailbox: Option<&str>, request: Request<Body>) -> (StatusCode, Vec<u8>) {
@@ -270,4 +298,259 @@ async fn bad_submissions_are_refused_and_store_nothing() {
         .await;
     assert_eq!(clash["error"], "conflict");
     hub.json("000.00.00.G22", get("/v1/mailbox?after=x"), StatusCode::BAD_REQUEST).await;
+}
+
+/// The end of today in Vietnam, as the hub writes deadlines.
+fn end_of_today_in_vietnam() -> String {
+    let vietnam = time::UtcOffset::from_hms(7, 0, 0).expect("offset");
+    format!("{}T23:59:59+07:00", time::OffsetDateTime::now_utc().to_offset(vietnam).date())
+}
+
+/// A delivery of a package `id` the hub queued at `queued_at` (as it would have then), from the
+/// Government Office to Nghệ An.
+async fn queued_back_then(hub: &Hub, id: &str, queued_at: time::OffsetDateTime) {
+    let envelope = store::OuterEnvelope {
+        id: id.into(),
+        sender: "000.00.00.G22".into(),
+        kind: store::PackageKind::Document,
+        size: 1,
+        sha256: "1".repeat(64),
+        blob: "1".repeat(64),
+    };
+    let routes = [store::Route { recipient: "000.00.00.H41".into(), mailbox: "000.00.00.H41".into() }];
+    hub.service.store().accept(&envelope, &routes, queued_at, exchange::receipt_due(queued_at)).await.expect("accept");
+}
+
+fn copy<'v>(view: &'v Value, recipient: &str) -> &'v Value {
+    view["deliveries"].as_array().expect("list").iter().find(|d| d["recipient"] == recipient).expect("the copy")
+}
+
+#[tokio::test]
+async fn the_sender_sees_each_copys_receipt_deadline_and_the_operator_the_overdue_ones() {
+    let hub = Hub::start(Limits::default()).await;
+    let sealed = b"sealed".repeat(10);
+    let today = end_of_today_in_vietnam();
+    hub.json(
+        "000.00.00.G22",
+        submit("vpcp-today", "000.00.00.G22", "000.00.00.H41,000.00.04.G12", &sealed, &sha256(&sealed)),
+        StatusCode::CREATED,
+    )
+    .await;
+    let view = hub.json("000.00.00.G22", get("/v1/packages/vpcp-today/deliveries"), StatusCode::OK).await;
+    let nghe_an = copy(&view, "000.00.00.H41");
+    let due = nghe_an["due_at"].as_str().expect("due_at");
+    assert!(due == today || due == end_of_today_in_vietnam(), "receipt is due by the end of the day: {due}");
+    assert_eq!(
+        (&nghe_an["overdue"], &nghe_an["late"], &nghe_an["settled_at"]),
+        (&false.into(), &false.into(), &Value::Null)
+    );
+    let delivery = nghe_an["id"].as_i64().expect("id");
+    hub.json("000.00.00.H41", post(&format!("/v1/deliveries/{delivery}/ack"), ""), StatusCode::OK).await;
+    let view = hub.json("000.00.00.G22", get("/v1/packages/vpcp-today/deliveries"), StatusCode::OK).await;
+    let nghe_an = copy(&view, "000.00.00.H41");
+    assert!(nghe_an["settled_at"].as_str().is_some_and(|t| t.ends_with("+07:00")), "{nghe_an}");
+    assert_eq!((&nghe_an["state"], &nghe_an["late"]), (&"acknowledged".into(), &false.into()));
+
+    // Two days ago and yesterday, Nghệ An's gateway did not collect.
+    let now = time::OffsetDateTime::now_utc();
+    queued_back_then(&hub, "vpcp-two-days-ago", now - time::Duration::days(2)).await;
+    queued_back_then(&hub, "vpcp-yesterday", now - time::Duration::days(1)).await;
+    let view = hub.json("000.00.00.G22", get("/v1/packages/vpcp-yesterday/deliveries"), StatusCode::OK).await;
+    let waiting = copy(&view, "000.00.00.H41");
+    assert_eq!(
+        (&waiting["state"], &waiting["overdue"], &waiting["late"]),
+        (&"queued".into(), &true.into(), &false.into())
+    );
+    let (status, listed) = hub.operator(Some(OPERATOR_TOKEN), "/v1/registry/overdue").await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let overdue = listed["overdue"].as_array().expect("list");
+    let ids: Vec<&str> = overdue.iter().map(|d| d["package_id"].as_str().expect("id")).collect();
+    assert_eq!(ids, ["vpcp-two-days-ago", "vpcp-yesterday"], "oldest first; today's are not overdue yet");
+    let first = &overdue[0];
+    assert_eq!(
+        (&first["sender"], &first["recipient"], &first["mailbox"], &first["kind"]),
+        (&"000.00.00.G22".into(), &"000.00.00.H41".into(), &"000.00.00.H41".into(), &"document".into())
+    );
+    let late_by = first["overdue_seconds"].as_i64().expect("seconds");
+    assert!(
+        (86_400..=2 * 86_400).contains(&late_by),
+        "queued two days ago: more than a day past its deadline ({late_by} s)"
+    );
+    assert!(first["queued_at"].as_str().is_some_and(|t| t.ends_with("+07:00")));
+    assert!(first["due_at"].as_str().is_some_and(|t| t.ends_with("T23:59:59+07:00")));
+    assert_eq!(listed["next_after"], Value::Null, "everything fitted in one page");
+
+    let (_, page) = hub.operator(Some(OPERATOR_TOKEN), "/v1/registry/overdue?limit=1").await;
+    assert_eq!(page["overdue"].as_array().map(Vec::len), Some(1));
+    let next = page["next_after"].as_i64().expect("a full page says where to go on");
+    let (_, rest) = hub.operator(Some(OPERATOR_TOKEN), &format!("/v1/registry/overdue?after={next}&limit=1")).await;
+    assert_eq!(rest["overdue"][0]["package_id"], "vpcp-yesterday");
+
+    // Acknowledged now: late, and off the overdue list.
+    let inbox = hub.json("000.00.00.H41", get("/v1/mailbox"), StatusCode::OK).await;
+    let yesterdays = inbox["deliveries"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|d| d["package_id"] == "vpcp-yesterday")
+        .and_then(|d| d["id"].as_i64())
+        .expect("collected late");
+    hub.json("000.00.00.H41", post(&format!("/v1/deliveries/{yesterdays}/ack"), ""), StatusCode::OK).await;
+    let view = hub.json("000.00.00.G22", get("/v1/packages/vpcp-yesterday/deliveries"), StatusCode::OK).await;
+    let settled = copy(&view, "000.00.00.H41");
+    assert_eq!(
+        (&settled["state"], &settled["overdue"], &settled["late"]),
+        (&"acknowledged".into(), &false.into(), &true.into())
+    );
+    let (_, listed) = hub.operator(Some(OPERATOR_TOKEN), "/v1/registry/overdue").await;
+    assert_eq!(listed["overdue"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn the_overdue_list_is_for_the_operator_only_and_bounded() {
+    let hub = Hub::start(Limits::default()).await;
+    for (token, path, expect, code) in [
+        (None, "/v1/registry/overdue", StatusCode::UNAUTHORIZED, "not-operator"),
+        (Some("guessed"), "/v1/registry/overdue", StatusCode::UNAUTHORIZED, "not-operator"),
+        (Some(OPERATOR_TOKEN), "/v1/registry/overdue?after=x", StatusCode::BAD_REQUEST, "bad-request"),
+        (Some(OPERATOR_TOKEN), "/v1/registry/overdue?limit=-1", StatusCode::BAD_REQUEST, "bad-request"),
+        (Some(OPERATOR_TOKEN), "/v1/registry/overdue?page=2", StatusCode::BAD_REQUEST, "bad-request"),
+    ] {
+        let (status, body) = hub.operator(token, path).await;
+        assert_eq!((status, body["error"].as_str()), (expect, Some(code)), "{path}: {body}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    let then = time::OffsetDateTime::now_utc() - time::Duration::days(3);
+    for n in 0..(hub::MAX_OVERDUE_PAGE + 5) {
+        queued_back_then(&hub, &format!("old-{n:04}"), then).await;
+    }
+    let (status, page) = hub.operator(Some(OPERATOR_TOKEN), "/v1/registry/overdue?limit=100000").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["overdue"].as_array().map(Vec::len), Some(hub::MAX_OVERDUE_PAGE as usize), "a page is bounded");
+    let next = page["next_after"].as_i64().expect("more to come");
+    let (_, rest) = hub.operator(Some(OPERATOR_TOKEN), &format!("/v1/registry/overdue?after={next}")).await;
+    assert_eq!(rest["overdue"].as_array().map(Vec::len), Some(5));
+}
+
+/// Submits `content` as package `id` to Nghệ An and returns its delivery number.
+async fn sent_to_nghe_an(hub: &Hub, id: &str, content: &[u8]) -> i64 {
+    hub.json(
+        "000.00.00.G22",
+        submit(id, "000.00.00.G22", "000.00.00.H41", content, &sha256(content)),
+        StatusCode::CREATED,
+    )
+    .await;
+    let view = hub.json("000.00.00.G22", get(&format!("/v1/packages/{id}/deliveries")), StatusCode::OK).await;
+    copy(&view, "000.00.00.H41")["id"].as_i64().expect("id")
+}
+
+async fn acknowledged(hub: &Hub, delivery: i64) {
+    hub.json("000.00.00.H41", post(&format!("/v1/deliveries/{delivery}/ack"), ""), StatusCode::OK).await;
+}
+
+/// Retention with the clock passed in: content settled longer ago than the period goes (410
+/// afterwards, records kept); content still waiting, settled recently, or shared with a package
+/// still held stays; an interrupted removal is finished or undone by the next run.
+async fn retention_story(hub: &Hub) {
+    let days = |n: i64| time::Duration::days(n);
+    let retention = days(90);
+    let now = time::OffsetDateTime::now_utc();
+    let (alone, shared, other) = (b"alone".repeat(50), b"shared".repeat(50), b"other".repeat(50));
+    let d_alone = sent_to_nghe_an(hub, "alone", &alone).await;
+    let d_shared = sent_to_nghe_an(hub, "shared-1", &shared).await;
+    let d_shared_waiting = sent_to_nghe_an(hub, "shared-2", &shared).await;
+    hub.json(
+        "000.00.00.G22",
+        submit("half", "000.00.00.G22", "000.00.00.H41,000.00.04.G12", &other, &sha256(&other)),
+        StatusCode::CREATED,
+    )
+    .await;
+    let half = hub.json("000.00.00.G22", get("/v1/packages/half/deliveries"), StatusCode::OK).await;
+    for delivery in [d_alone, d_shared, copy(&half, "000.00.00.H41")["id"].as_i64().expect("id")] {
+        acknowledged(hub, delivery).await;
+    }
+
+    let report = hub.service.purge_settled(now + days(89), retention).await.expect("purge");
+    assert_eq!(report, hub::PurgeReport::default(), "nothing was settled 90 days ago yet");
+    let report = hub.service.purge_settled(now + days(91), retention).await.expect("purge");
+    assert_eq!(
+        report,
+        hub::PurgeReport { packages: 2, blobs_removed: 1, blobs_shared: 1 },
+        "alone's content goes; shared-1's stays for shared-2, still waiting; half waits for the unit"
+    );
+    let blobs = hub.blobs().await;
+    assert!(!blobs.exists(&sha256(&alone)).await.expect("exists?"));
+    assert!(blobs.exists(&sha256(&shared)).await.expect("exists?"));
+    assert!(blobs.exists(&sha256(&other)).await.expect("exists?"));
+
+    let (status, body) = hub.call(Some("000.00.00.H41"), get("/v1/packages/alone/content")).await;
+    let gone: Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!((status, gone["error"].as_str()), (StatusCode::GONE, Some("purged")), "{gone}");
+    assert!(gone["message"].as_str().is_some_and(|m| m.contains("thời hạn lưu trữ")), "{gone}");
+    assert!(gone["message_en"].as_str().is_some_and(|m| m.contains("retention")), "{gone}");
+    let (status, _) = hub.call(Some("000.00.00.H41"), get("/v1/packages/shared-1/content")).await;
+    assert_eq!(status, StatusCode::GONE, "purged, although its bytes are still held for shared-2");
+    for (id, content) in [("shared-2", &shared), ("half", &other)] {
+        let (status, body) = hub.call(Some("000.00.00.H41"), get(&format!("/v1/packages/{id}/content"))).await;
+        assert_eq!((status, &body), (StatusCode::OK, content), "{id}");
+    }
+    let view = hub.json("000.00.00.G22", get("/v1/packages/alone/deliveries"), StatusCode::OK).await;
+    let kept = copy(&view, "000.00.00.H41");
+    assert_eq!(kept["state"], "acknowledged", "the history stays");
+    assert!(kept["purged_at"].as_str().is_some_and(|t| t.ends_with("+07:00")), "{kept}");
+
+    // The sender's gateway sends the purged package again: a duplicate, and its bytes are not kept.
+    let again = hub
+        .json(
+            "000.00.00.G22",
+            submit("alone", "000.00.00.G22", "000.00.00.H41", &alone, &sha256(&alone)),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(again["duplicate"], true);
+    assert!(!blobs.exists(&sha256(&alone)).await.expect("exists?"));
+
+    // A removal interrupted after its blob was set aside: put back if still needed, else finished.
+    let orphan = blobs.put(&b"orphan"[..], 1 << 20, None).await.expect("put");
+    assert!(blobs.set_aside(&orphan.name).await.expect("aside"));
+    assert!(blobs.set_aside(&sha256(&other)).await.expect("aside"));
+    let report = hub.service.purge_settled(now + days(91), retention).await.expect("purge");
+    assert_eq!(report.packages, 0);
+    assert!(blobs.set_aside_names().await.expect("names").is_empty());
+    assert!(blobs.exists(&sha256(&other)).await.expect("exists?"), "half still needs its content");
+    assert!(!blobs.exists(&orphan.name).await.expect("exists?"));
+    let (status, _) = hub.call(Some("000.00.00.H41"), get("/v1/packages/half/content")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Once shared-2 is settled too, and the period has passed for it, the shared bytes go.
+    acknowledged(hub, d_shared_waiting).await;
+    let report = hub.service.purge_settled(now + days(89), retention).await.expect("purge");
+    assert_eq!(report, hub::PurgeReport::default(), "settled less than 90 days before");
+    let report = hub.service.purge_settled(now + days(91), retention).await.expect("purge");
+    assert_eq!(report, hub::PurgeReport { packages: 1, blobs_removed: 1, blobs_shared: 0 });
+    assert!(!blobs.exists(&sha256(&shared)).await.expect("exists?"));
+    let view = hub.json("000.00.00.G22", get("/v1/packages/half/deliveries"), StatusCode::OK).await;
+    assert_eq!(copy(&view, "000.00.04.G12")["purged_at"], Value::Null, "a copy still waiting keeps the content");
+    assert!(hub.service.purge_settled(now, time::Duration::days(-1)).await.is_err());
+}
+
+#[tokio::test]
+async fn retention_removes_only_settled_unshared_content_on_sqlite() {
+    let hub = Hub::start(Limits::default()).await;
+    retention_story(&hub).await;
+}
+
+#[tokio::test]
+async fn retention_removes_only_settled_unshared_content_on_postgres() {
+    let Ok(server) = std::env::var("LIENTHONG_TEST_POSTGRES") else {
+        assert!(std::env::var_os("CI").is_none(), "CI must run the PostgreSQL story: set LIENTHONG_TEST_POSTGRES");
+        eprintln!("LIENTHONG_TEST_POSTGRES is not set: the PostgreSQL run of this story is skipped");
+        return;
+    };
+    let database = store::testing::TestDatabase::create(&server).await.expect("create a database");
+    let store = Store::open(&database.url()).await.expect("open");
+    let hub = Hub::over(store, tempfile::tempdir().expect("dir"), Limits::default()).await;
+    retention_story(&hub).await;
+    hub.service.store().close().await;
+    database.remove().await.expect("drop the database");
 }

@@ -6,7 +6,8 @@
 //! kept), by API (`/v1/registry/…`) or with `hub agency`. Agencies without a gateway connect with
 //! the Government Office SDK at `/sdk/…`: each has a gateway hosted in the hub's process
 //! (`hub host`), under `hosted/<code>`. Several hub processes may share one PostgreSQL store and
-//! one blob directory.
+//! one blob directory. `hub serve` removes, every hour, the content of packages settled more than
+//! `retention_days` ago; `hub overdue` lists deliveries past their Decree 30 receipt deadline.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -61,6 +62,19 @@ enum HubCommand {
     Agency {
         #[command(subcommand)]
         command: AgencyCommand,
+    },
+    /// Lists deliveries not acknowledged or refused by their Decree 30 deadline (the end of the day
+    /// they were queued, Vietnam time), oldest first.
+    Overdue {
+        /// The hub directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Prints each as a line of JSON (as `GET /v1/registry/overdue` gives it).
+        #[arg(long)]
+        json: bool,
+        /// Lists at most this many.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
     },
     /// Hosts an agency that has no gateway: it connects with the SDK at the hub's `/sdk`.
     Host {
@@ -133,15 +147,28 @@ pub(crate) struct HubSettings {
     /// others serve. They must share the store (PostgreSQL) and the blob directory.
     #[serde(default)]
     pub(crate) reuse_port: bool,
+    /// How many days after all its deliveries were acknowledged or refused a package's sealed
+    /// content is removed (its records stay).
+    #[serde(default = "default_retention_days")]
+    pub(crate) retention_days: u32,
 }
 
 fn default_blobs() -> String {
     "blobs".into()
 }
 
+fn default_retention_days() -> u32 {
+    90
+}
+
+/// Retention periods the hub accepts, in days.
+const RETENTION_DAYS: std::ops::RangeInclusive<u32> = 1..=36_500;
+
 const SETTINGS: &str = "hub.toml";
 /// How often the registry is re-read (other hub processes may change it).
 const REGISTRY_EVERY: Duration = Duration::from_secs(10);
+/// How often retention runs.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
 pub(crate) fn run(args: HubArgs) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -155,6 +182,7 @@ pub(crate) fn run(args: HubArgs) -> Result<ExitCode> {
                 add_agency(&dir, &code, &name, parent.as_deref(), gateway_cert.as_deref()).await
             }
             HubCommand::Agency { command: AgencyCommand::List { dir } } => list(&dir).await,
+            HubCommand::Overdue { dir, json, limit } => overdue(&dir, json, limit).await,
             HubCommand::Host { dir, agency, name, ca_dir } => host(&dir, &agency, &name, &ca_dir).await,
         }
         .map(|()| ExitCode::SUCCESS)
@@ -183,6 +211,7 @@ async fn init(dir: &Path, ca_dir: &Path, host: &str, listen: &str, operator_agen
         operator_token_sha256: hub::operator_token_hash(&token),
         hosted: Vec::new(),
         reuse_port: false,
+        retention_days: default_retention_days(),
     };
     node::save_settings(&dir.join(SETTINGS), &settings)?;
     println!("{}: hub at {}", dir.display(), settings.public_url);
@@ -191,7 +220,20 @@ async fn init(dir: &Path, ca_dir: &Path, host: &str, listen: &str, operator_agen
 }
 
 fn load(dir: &Path) -> Result<HubSettings> {
-    node::load_settings(&dir.join(SETTINGS), "lienthong hub init")
+    let path = dir.join(SETTINGS);
+    let settings: HubSettings = node::load_settings(&path, "lienthong hub init")?;
+    if !RETENTION_DAYS.contains(&settings.retention_days) {
+        bail!(
+            "{}: retention_days = {} (số ngày lưu nội dung gói tin phải từ {} đến {} / must be {} to {})",
+            path.display(),
+            settings.retention_days,
+            RETENTION_DAYS.start(),
+            RETENTION_DAYS.end(),
+            RETENTION_DAYS.start(),
+            RETENTION_DAYS.end()
+        );
+    }
+    Ok(settings)
 }
 
 async fn open_service(dir: &Path, settings: &HubSettings) -> Result<Arc<hub::HubService>> {
@@ -227,6 +269,7 @@ async fn serve(dir: &Path) -> Result<()> {
         Ok(())
     });
     follow_registry(service.clone());
+    run_retention(service.clone(), settings.retention_days);
     println!("lienthong hub: {} (listening on {})", settings.public_url, listener.local_addr()?);
     tls::serve(listener, routes, server, node::shutdown_signal()).await?;
     Ok(())
@@ -267,6 +310,25 @@ fn follow_registry(service: Arc<hub::HubService>) {
     });
 }
 
+/// Every hour (first at start), removes the content of packages settled more than
+/// `retention_days` ago.
+fn run_retention(service: Arc<hub::HubService>, retention_days: u32) {
+    let retention = time::Duration::days(i64::from(retention_days));
+    tokio::spawn(async move {
+        loop {
+            match service.purge_settled(time::OffsetDateTime::now_utc(), retention).await {
+                Ok(report) if report.packages > 0 => println!(
+                    "lienthong hub: retention ({retention_days} days): {} packages purged, {} blobs removed, {} kept (shared)",
+                    report.packages, report.blobs_removed, report.blobs_shared
+                ),
+                Ok(_) => {}
+                Err(e) => eprintln!("lienthong hub: retention failed (retried in an hour): {e}"),
+            }
+            tokio::time::sleep(RETENTION_EVERY).await;
+        }
+    });
+}
+
 async fn add_agency(
     dir: &Path,
     code: &str,
@@ -292,6 +354,64 @@ async fn list(dir: &Path) -> Result<()> {
         println!("{item}");
     }
     Ok(())
+}
+
+async fn overdue(dir: &Path, json: bool, limit: usize) -> Result<()> {
+    let settings = load(dir)?;
+    let service = open_service(dir, &settings).await?;
+    let now = time::OffsetDateTime::now_utc();
+    let (mut after, mut shown) = (0, 0);
+    while shown < limit {
+        let page = service.overdue(now, after, hub::MAX_OVERDUE_PAGE).await?;
+        for delivery in page.iter().take(limit - shown) {
+            if json {
+                println!("{}", hub::overdue_view(delivery, now));
+            } else {
+                println!("{}", overdue_line(delivery, now));
+            }
+            shown += 1;
+        }
+        match page.last() {
+            Some(last) if page.len() == hub::MAX_OVERDUE_PAGE as usize => after = last.id,
+            _ => break,
+        }
+    }
+    if !json {
+        println!("Số lượt chuyển quá hạn xác nhận đã nhận: {shown} / Deliveries overdue for receipt: {shown}");
+    }
+    Ok(())
+}
+
+/// One overdue delivery, in Vietnamese with English alongside.
+fn overdue_line(d: &store::DeliveryRecord, now: time::OffsetDateTime) -> String {
+    let view = hub::overdue_view(d, now);
+    let (vi, en) = duration_words(d.overdue_seconds(now));
+    format!(
+        "#{} {} ({}) từ/from {} đến/to {} qua hộp thư/via mailbox {}: trục nhận/queued {}, hạn xác nhận/due {}, quá hạn {vi} / overdue by {en}",
+        d.id,
+        d.package.id,
+        d.package.kind,
+        d.package.sender,
+        d.recipient,
+        d.mailbox,
+        view["queued_at"].as_str().unwrap_or_default(),
+        view["due_at"].as_str().unwrap_or_default(),
+    )
+}
+
+/// `seconds` in days, hours and minutes: Vietnamese and English.
+fn duration_words(seconds: i64) -> (String, String) {
+    let minutes = seconds.max(0) / 60;
+    let (days, hours, minutes) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
+    let vi = match days {
+        0 => format!("{hours} giờ {minutes} phút"),
+        _ => format!("{days} ngày {hours} giờ {minutes} phút"),
+    };
+    let en = match days {
+        0 => format!("{hours} h {minutes} min"),
+        _ => format!("{days} d {hours} h {minutes} min"),
+    };
+    (vi, en)
 }
 
 async fn host(dir: &Path, agency: &str, name: &str, ca_dir: &Path) -> Result<()> {

@@ -322,3 +322,71 @@ fn cao_bang_lists_its_document_through_the_hub_sdk(info: &serde_json::Value, roo
     let forged = call("not-the-secret");
     assert_eq!(forged["status"], "FAIL", "{forged}");
 }
+
+/// A hub directory as an older `hub init` wrote it (no `retention_days`), whose store holds a
+/// delivery queued two days ago and one queued now, neither collected.
+fn hub_with_waiting_deliveries(dir: &Path) {
+    std::fs::write(
+        dir.join("hub.toml"),
+        "listen = \"127.0.0.1:8443\"\npublic_url = \"https://localhost:8443\"\n\
+         crl_url = \"http://127.0.0.1:8080/crl\"\noperator_token_sha256 = \"00\"\n",
+    )
+    .expect("hub.toml");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        use store::ExchangeStore as _;
+        let store = store::Store::open(&format!("sqlite://{}", dir.join("hub.sqlite").display())).await.expect("store");
+        let now = time::OffsetDateTime::now_utc();
+        for (id, queued_at) in [("vpcp-2-days-ago", now - time::Duration::days(2)), ("vpcp-now", now)] {
+            let envelope = store::OuterEnvelope {
+                id: id.into(),
+                sender: "000.00.00.G22".into(),
+                kind: store::PackageKind::Document,
+                size: 10,
+                sha256: "a".repeat(64),
+                blob: "a".repeat(64),
+            };
+            let routes = [store::Route { recipient: "000.00.04.G12".into(), mailbox: "000.00.00.G12".into() }];
+            store.accept(&envelope, &routes, queued_at, exchange::receipt_due(queued_at)).await.expect("accept");
+        }
+        store.close().await;
+    });
+}
+
+#[test]
+fn hub_overdue_lists_deliveries_past_their_receipt_deadline() {
+    let dir = tempfile::tempdir().expect("dir");
+    hub_with_waiting_deliveries(dir.path());
+    let output = lienthong(&["hub", "overdue", "--dir", path(dir.path())]);
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}{}", stderr(&output));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    for expected in [
+        "vpcp-2-days-ago",
+        "000.00.00.G22",
+        "000.00.04.G12",
+        "000.00.00.G12",
+        "T23:59:59+07:00",
+        " ngày ",
+        "overdue by ",
+    ] {
+        assert!(lines[0].contains(expected), "{expected:?} in {:?}", lines[0]);
+    }
+    assert!(!text.contains("vpcp-now"), "due only at the end of today: {text}");
+    assert_eq!(lines[1], "Số lượt chuyển quá hạn xác nhận đã nhận: 1 / Deliveries overdue for receipt: 1");
+
+    let output = lienthong(&["hub", "overdue", "--dir", path(dir.path()), "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let items: Vec<serde_json::Value> =
+        stdout(&output).lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    assert_eq!(items.len(), 1);
+    assert_eq!((&items[0]["package_id"], &items[0]["mailbox"]), (&"vpcp-2-days-ago".into(), &"000.00.00.G12".into()));
+    assert!(items[0]["overdue_seconds"].as_i64().is_some_and(|s| s >= 86_400), "{}", items[0]);
+
+    let settings = std::fs::read_to_string(dir.path().join("hub.toml")).expect("hub.toml");
+    std::fs::write(dir.path().join("hub.toml"), settings + "retention_days = 0\n").expect("hub.toml");
+    let output = lienthong(&["hub", "overdue", "--dir", path(dir.path())]);
+    assert!(!output.status.success(), "{}", stdout(&output));
+    assert!(stderr(&output).contains("retention_days = 0"), "{}", stderr(&output));
+}

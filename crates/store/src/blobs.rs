@@ -2,6 +2,10 @@
 //! A blob is streamed in (never held whole in memory), hashed and counted as it arrives, bounded
 //! by a maximum size, flushed to disk and renamed into place only when complete, so a crash
 //! leaves either the whole blob or nothing under its name.
+//!
+//! Removal for retention goes through [`BlobStore::set_aside`]: the blob is first renamed into
+//! `purging/`, where [`BlobStore::restore`] can put it back if it turns out to be needed after
+//! all (identical content accepted meanwhile), and only then [`BlobStore::discard`]ed.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -134,14 +138,94 @@ impl BlobStore {
         }
     }
 
+    /// Whether a blob is in place.
+    pub async fn exists(&self, name: &str) -> Result<bool, BlobError> {
+        Ok(fs::try_exists(self.path(name)?).await?)
+    }
+
+    /// Moves a blob out of reach into `purging/`, durably; `false` if it was not there.
+    pub async fn set_aside(&self, name: &str) -> Result<bool, BlobError> {
+        let from = self.path(name)?;
+        let aside = self.aside(name)?;
+        fs::create_dir_all(self.root.join(PURGING)).await?;
+        match fs::rename(&from, &aside).await {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            other => other?,
+        }
+        sync_dir(&self.root.join(PURGING)).await?;
+        Ok(true)
+    }
+
+    /// Puts a blob set aside back in place (identical content may be there already: same name,
+    /// same bytes); nothing to do if it is not set aside.
+    pub async fn restore(&self, name: &str) -> Result<(), BlobError> {
+        let to = self.path(name)?;
+        if let Some(dir) = to.parent() {
+            fs::create_dir_all(dir).await?;
+        }
+        match fs::rename(self.aside(name)?, &to).await {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => {
+                other?;
+                if let Some(dir) = to.parent() {
+                    sync_dir(dir).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Deletes a blob set aside; nothing to do if it is not set aside.
+    pub async fn discard(&self, name: &str) -> Result<(), BlobError> {
+        match fs::remove_file(self.aside(name)?).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// The blobs set aside and neither restored nor discarded (a removal was interrupted).
+    pub async fn set_aside_names(&self) -> Result<Vec<String>, BlobError> {
+        let mut names = Vec::new();
+        let mut entries = match fs::read_dir(self.root.join(PURGING)).await {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(names),
+            other => other?,
+        };
+        while let Some(entry) = entries.next_entry().await? {
+            if let Some(name) = entry.file_name().to_str().filter(|n| valid_name(n)) {
+                names.push(name.to_owned());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
     /// `root/ab/abcdef…`: only 64 lowercase hexadecimal digits are names.
     fn path(&self, name: &str) -> Result<PathBuf, BlobError> {
-        let valid = name.len() == 64 && name.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if !valid {
-            return Err(BlobError::BadName(name.chars().take(80).collect()));
-        }
+        checked(name)?;
         Ok(self.root.join(&name[..2]).join(name))
     }
+
+    /// `root/purging/abcdef…`.
+    fn aside(&self, name: &str) -> Result<PathBuf, BlobError> {
+        checked(name)?;
+        Ok(self.root.join(PURGING).join(name))
+    }
+}
+
+/// Where blobs wait between [`BlobStore::set_aside`] and [`BlobStore::discard`].
+const PURGING: &str = "purging";
+
+fn valid_name(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn checked(name: &str) -> Result<(), BlobError> {
+    if valid_name(name) { Ok(()) } else { Err(BlobError::BadName(name.chars().take(80).collect())) }
+}
+
+async fn sync_dir(dir: &Path) -> Result<(), BlobError> {
+    fs::File::open(dir).await?.sync_all().await?;
+    Ok(())
 }
 
 fn hex(bytes: &[u8]) -> String {

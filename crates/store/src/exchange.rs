@@ -1,7 +1,9 @@
 //! The hub's records: agencies and the mailboxes serving them, sealed packages held for delivery
 //! (only their outer envelope: identifiers, sizes, hashes), and each recipient's delivery state as
 //! appended events. Accepting a package is idempotent on its id; acknowledging is idempotent too,
-//! so a retried call after a crash changes nothing twice.
+//! so a retried call after a crash changes nothing twice. Each delivery carries its receipt
+//! deadline (given when it is queued) and when it was settled; retention marks a package purged
+//! once its content is removed, keeping the row and the history.
 
 use std::fmt;
 
@@ -122,8 +124,41 @@ pub struct DeliveryRecord {
     pub mailbox: String,
     /// Where it stands.
     pub state: DeliveryState,
-    /// When the hub received the package (Unix seconds).
+    /// When the hub received the package and queued this copy (Unix seconds).
     pub received_at: i64,
+    /// The receipt deadline (Unix seconds): settled after it is late, waiting after it overdue.
+    pub due_at: i64,
+    /// When it was acknowledged or refused (Unix seconds).
+    pub settled_at: Option<i64>,
+    /// When retention removed the package's content (Unix seconds); the records stay.
+    pub purged_at: Option<i64>,
+}
+
+impl DeliveryRecord {
+    /// Whether it was acknowledged or refused after its deadline.
+    pub fn late(&self) -> bool {
+        self.settled_at.is_some_and(|at| at > self.due_at)
+    }
+
+    /// Whether it is still waiting at `now` although its deadline has passed.
+    pub fn overdue(&self, now: OffsetDateTime) -> bool {
+        self.state == DeliveryState::Queued && now.unix_timestamp() > self.due_at
+    }
+
+    /// How long past its deadline it is at `now` while still waiting (zero if it is not
+    /// overdue).
+    pub fn overdue_seconds(&self, now: OffsetDateTime) -> i64 {
+        if self.overdue(now) { now.unix_timestamp() - self.due_at } else { 0 }
+    }
+}
+
+/// A package whose content retention has just marked for removal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurgedPackage {
+    /// The package id.
+    pub id: String,
+    /// The blob holding its sealed content (other packages with the same bytes may name it too).
+    pub blob: String,
 }
 
 /// An agency as the hub's registry holds it.
@@ -139,7 +174,24 @@ pub struct AgencyRecord {
     pub mailbox: Option<String>,
 }
 
-type DeliveryRow = (i64, String, String, String, String, String, i64, String, String, String, i64);
+/// The columns of [`SELECT_DELIVERIES`], in order.
+#[derive(sqlx::FromRow)]
+struct DeliveryRow {
+    id: i64,
+    package_id: String,
+    recipient: String,
+    mailbox: String,
+    state: String,
+    due_at: i64,
+    settled_at: Option<i64>,
+    sender: String,
+    size: i64,
+    sha256: String,
+    blob: String,
+    kind: String,
+    received_at: i64,
+    purged_at: Option<i64>,
+}
 
 const UPSERT_AGENCY: &str = "INSERT INTO ex_agencies (code, name, parent, mailbox, created_at) VALUES ($1, $2, $3, $4, $5) \
      ON CONFLICT (code) DO UPDATE SET name = excluded.name, parent = excluded.parent, mailbox = excluded.mailbox";
@@ -151,25 +203,47 @@ const MAILBOX_CERTIFICATE: &str = "SELECT certificate FROM ex_mailboxes WHERE id
 const PACKAGE: &str = "SELECT sender, kind, size, sha256 FROM ex_packages WHERE id = $1";
 const INSERT_PACKAGE: &str = "INSERT INTO ex_packages (id, sender, kind, size, sha256, blob, received_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING";
-const INSERT_DELIVERY: &str =
-    "INSERT INTO ex_deliveries (package_id, recipient, mailbox, state) VALUES ($1, $2, $3, 'queued') RETURNING id";
+const INSERT_DELIVERY: &str = "INSERT INTO ex_deliveries (package_id, recipient, mailbox, state, due_at) \
+     VALUES ($1, $2, $3, 'queued', $4) RETURNING id";
 const INSERT_DELIVERY_EVENT: &str =
     "INSERT INTO ex_delivery_events (delivery_id, event, note, at) VALUES ($1, $2, $3, $4)";
-const SELECT_DELIVERIES: &str = "SELECT d.id, d.package_id, d.recipient, d.mailbox, d.state, p.sender, p.size, p.sha256, \
-     p.blob, p.kind, p.received_at FROM ex_deliveries d JOIN ex_packages p ON p.id = d.package_id";
+const SELECT_DELIVERIES: &str = "SELECT d.id, d.package_id, d.recipient, d.mailbox, d.state, d.due_at, d.settled_at, \
+     p.sender, p.size, p.sha256, p.blob, p.kind, p.received_at, p.purged_at \
+     FROM ex_deliveries d JOIN ex_packages p ON p.id = d.package_id";
 const DELIVERY_STATE: &str = "SELECT state FROM ex_deliveries WHERE id = $1 AND mailbox = $2";
-const SETTLE_QUEUED: &str = "UPDATE ex_deliveries SET state = $1 WHERE id = $2 AND mailbox = $3 AND state = 'queued'";
+const SETTLE_QUEUED: &str =
+    "UPDATE ex_deliveries SET state = $1, settled_at = $4 WHERE id = $2 AND mailbox = $3 AND state = 'queued'";
+/// Marks up to `$3` packages purged at `$1` (oldest first) whose every delivery was settled
+/// before `$2`. A package with a delivery still waiting, or settled at an unknown time, is never
+/// chosen; the condition on `purged_at` lets concurrent hubs each take a package once.
+const MARK_PURGED: &str = "UPDATE ex_packages SET purged_at = $1 WHERE purged_at IS NULL AND id IN (\
+     SELECT p.id FROM ex_packages p WHERE p.purged_at IS NULL AND p.received_at < $2 \
+     AND EXISTS (SELECT 1 FROM ex_deliveries d WHERE d.package_id = p.id) \
+     AND NOT EXISTS (SELECT 1 FROM ex_deliveries d WHERE d.package_id = p.id \
+         AND (d.state = 'queued' OR d.settled_at IS NULL OR d.settled_at >= $2)) \
+     ORDER BY p.received_at, p.id LIMIT $3) RETURNING id, blob";
+const BLOB_HELD: &str = "SELECT 1 FROM ex_packages WHERE blob = $1 AND purged_at IS NULL LIMIT 1";
 
 fn delivery(row: DeliveryRow) -> Result<DeliveryRecord, StoreError> {
-    let (id, package_id, recipient, mailbox, state, sender, size, sha256, blob, kind, received_at) = row;
-    let kind = PackageKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("package kind {kind:?}")))?;
+    let kind =
+        PackageKind::parse(&row.kind).ok_or_else(|| StoreError::Corrupt(format!("package kind {:?}", row.kind)))?;
     Ok(DeliveryRecord {
-        id,
-        package: OuterEnvelope { id: package_id, sender, kind, size, sha256, blob },
-        recipient,
-        mailbox,
-        state: DeliveryState::parse(&state)?,
-        received_at,
+        id: row.id,
+        package: OuterEnvelope {
+            id: row.package_id,
+            sender: row.sender,
+            kind,
+            size: row.size,
+            sha256: row.sha256,
+            blob: row.blob,
+        },
+        recipient: row.recipient,
+        mailbox: row.mailbox,
+        state: DeliveryState::parse(&row.state)?,
+        received_at: row.received_at,
+        due_at: row.due_at,
+        settled_at: row.settled_at,
+        purged_at: row.purged_at,
     })
 }
 
@@ -212,9 +286,11 @@ impl ExchangeStore for Store {
         envelope: &OuterEnvelope,
         routes: &[Route],
         at: OffsetDateTime,
+        receipt_due: OffsetDateTime,
     ) -> Result<Accepted, StoreError> {
         let e = envelope;
         let at = at.unix_timestamp();
+        let due = receipt_due.unix_timestamp();
         // The insert comes first: it takes SQLite's write lock at once (a read first would have
         // to upgrade its lock, which fails under concurrent writers instead of waiting).
         on_backend!(self, pool => {
@@ -237,7 +313,7 @@ impl ExchangeStore for Store {
             }
             for route in routes {
                 let (id,): (i64,) = sqlx::query_as(INSERT_DELIVERY)
-                    .bind(&e.id).bind(&route.recipient).bind(&route.mailbox)
+                    .bind(&e.id).bind(&route.recipient).bind(&route.mailbox).bind(due)
                     .fetch_one(&mut *tx).await?;
                 sqlx::query(INSERT_DELIVERY_EVENT).bind(id).bind("queued").bind(None::<String>).bind(at)
                     .execute(&mut *tx).await?;
@@ -271,7 +347,7 @@ impl ExchangeStore for Store {
         on_backend!(self, pool => {
             let mut tx = pool.begin().await?;
             let changed = sqlx::query(SETTLE_QUEUED)
-                .bind(outcome.as_str()).bind(delivery_id).bind(mailbox)
+                .bind(outcome.as_str()).bind(delivery_id).bind(mailbox).bind(at.unix_timestamp())
                 .execute(&mut *tx).await?;
             if changed.rows_affected() == 0 {
                 let state: Option<(String,)> =
@@ -298,5 +374,35 @@ impl ExchangeStore for Store {
         let rows: Vec<DeliveryRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
             .bind(package_id).fetch_all(pool).await?);
         rows.into_iter().map(delivery).collect()
+    }
+
+    async fn overdue(&self, now: OffsetDateTime, after: i64, limit: u32) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let sql = format!(
+            "{SELECT_DELIVERIES} WHERE d.state = 'queued' AND d.due_at < $1 AND d.id > $2 ORDER BY d.id LIMIT $3"
+        );
+        let rows: Vec<DeliveryRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(now.unix_timestamp()).bind(after).bind(i64::from(limit)).fetch_all(pool).await?);
+        rows.into_iter().map(delivery).collect()
+    }
+
+    async fn mark_purged(
+        &self,
+        settled_before: OffsetDateTime,
+        at: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<PurgedPackage>, StoreError> {
+        let rows: Vec<(String, String)> = on_backend!(self, pool => sqlx::query_as(MARK_PURGED)
+            .bind(at.unix_timestamp()).bind(settled_before.unix_timestamp()).bind(i64::from(limit))
+            .fetch_all(pool).await?);
+        let mut purged: Vec<PurgedPackage> = rows.into_iter().map(|(id, blob)| PurgedPackage { id, blob }).collect();
+        // RETURNING follows no ORDER BY: give the caller the packages in a stable order.
+        purged.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(purged)
+    }
+
+    async fn blob_held(&self, blob: &str) -> Result<bool, StoreError> {
+        let row: Option<(i32,)> =
+            on_backend!(self, pool => sqlx::query_as(BLOB_HELD).bind(blob).fetch_optional(pool).await?);
+        Ok(row.is_some())
     }
 }

@@ -34,7 +34,9 @@ use sqlx::{PgPool, SqlitePool};
 pub use audit::{AuditEntry, Checkpoint, GENESIS, chain_hash};
 pub use ca::{CertificateRecord, CertificateStatus};
 pub use devices::{DeviceEvent, DeviceEventKind, DeviceRecord, Enrollment, NewDevice, UnblockOutcome};
-pub use exchange::{Accepted, AgencyRecord, DeliveryRecord, DeliveryState, OuterEnvelope, PackageKind, Route};
+pub use exchange::{
+    Accepted, AgencyRecord, DeliveryRecord, DeliveryState, OuterEnvelope, PackageKind, PurgedPackage, Route,
+};
 pub use gateway::{
     ChangeAnswer, ClientRecord, DocumentChange, DocumentEvent, Enqueued, IncomingPackage, IncomingRecord,
     OutgoingPackage, OutgoingRecord, Received, RefusedPackage,
@@ -444,14 +446,16 @@ pub trait ExchangeStore {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// A mailbox's current certificate.
     fn mailbox_certificate(&self, id: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
-    /// Holds a package for its recipients, in one transaction. The same package again (same id,
-    /// sender, kind, size and hash) is a [`Accepted::Duplicate`] and changes nothing; the same id
-    /// with anything different is refused.
+    /// Holds a package for its recipients, in one transaction, each delivery queued at `at` with
+    /// its receipt deadline `receipt_due`. The same package again (same id, sender, kind, size
+    /// and hash) is a [`Accepted::Duplicate`] and changes nothing; the same id with anything
+    /// different is refused.
     fn accept(
         &self,
         envelope: &OuterEnvelope,
         routes: &[Route],
         at: OffsetDateTime,
+        receipt_due: OffsetDateTime,
     ) -> impl Future<Output = Result<Accepted, StoreError>> + Send;
     /// Deliveries queued for `mailbox` after delivery number `after`, oldest first.
     fn pending(
@@ -472,6 +476,26 @@ pub trait ExchangeStore {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Every recipient's copy of a package (the sender's view).
     fn deliveries(&self, package_id: &str) -> impl Future<Output = Result<Vec<DeliveryRecord>, StoreError>> + Send;
+    /// Deliveries still waiting at `now` past their receipt deadline, after delivery number
+    /// `after`, oldest first, at most `limit`.
+    fn overdue(
+        &self,
+        now: OffsetDateTime,
+        after: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<DeliveryRecord>, StoreError>> + Send;
+    /// Marks purged at `at` up to `limit` packages, oldest first, whose deliveries were all
+    /// acknowledged or refused before `settled_before`, and returns them: their content is now the
+    /// caller's to remove, unless [`ExchangeStore::blob_held`] says another package needs it.
+    /// Each package is marked once, even by concurrent callers; rows and history stay.
+    fn mark_purged(
+        &self,
+        settled_before: OffsetDateTime,
+        at: OffsetDateTime,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<PurgedPackage>, StoreError>> + Send;
+    /// Whether a package not purged names `blob` (identical content is stored once).
+    fn blob_held(&self, blob: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// The store, on whichever backend the URL chose.

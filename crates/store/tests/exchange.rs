@@ -1,6 +1,6 @@
 //! The hub's records through the storage trait, on SQLite and (when `LIENTHONG_TEST_POSTGRES`
 //! names a server) on a fresh PostgreSQL database: registry, idempotent acceptance, per-recipient
-//! delivery state, idempotent settlement.
+//! delivery state, idempotent settlement, receipt deadlines (late, overdue) and retention marks.
 
 use store::testing::TestDatabase;
 use store::{
@@ -8,6 +8,7 @@ use store::{
     OuterEnvelope, PackageKind, Route, Store, StoreError,
 };
 use time::OffsetDateTime;
+use time::macros::datetime;
 
 fn envelope(id: &str, sha256: &str) -> OuterEnvelope {
     OuterEnvelope {
@@ -29,6 +30,7 @@ fn routes() -> Vec<Route> {
 
 async fn story(store: &Store) {
     let now = OffsetDateTime::now_utc();
+    let due = now + time::Duration::hours(1);
     let nghe_an = AgencyRecord {
         code: "000.00.00.H41".into(),
         name: "UBND tỉnh Nghệ An".into(),
@@ -54,11 +56,11 @@ async fn story(store: &Store) {
     assert_eq!(store.mailbox_certificate("gw-x").await.expect("read"), None);
 
     let first = envelope("pkg-1", "aa");
-    assert_eq!(store.accept(&first, &routes(), now).await.expect("accept"), Accepted::Stored);
-    assert_eq!(store.accept(&first, &routes(), now).await.expect("again"), Accepted::Duplicate);
-    let clash = store.accept(&envelope("pkg-1", "bb"), &routes(), now).await;
+    assert_eq!(store.accept(&first, &routes(), now, due).await.expect("accept"), Accepted::Stored);
+    assert_eq!(store.accept(&first, &routes(), now, due).await.expect("again"), Accepted::Duplicate);
+    let clash = store.accept(&envelope("pkg-1", "bb"), &routes(), now, due).await;
     assert!(matches!(clash, Err(StoreError::PackageConflict(_))), "{clash:?}");
-    store.accept(&envelope("pkg-2", "cc"), &routes(), now).await.expect("second");
+    store.accept(&envelope("pkg-2", "cc"), &routes(), now, due).await.expect("second");
 
     let pending = store.pending("gw-h41", 0, 10).await.expect("pending");
     let ids: Vec<&str> = pending.iter().map(|d| d.package.id.as_str()).collect();
@@ -98,6 +100,122 @@ async fn story(store: &Store) {
             ("000.00.04.G12".to_owned(), DeliveryState::Refused)
         ]
     );
+    deadline_story(store).await;
+    retention_story(store).await;
+}
+
+/// Deliveries queued on 24 November 2026 (Vietnam time), due at the end of that day.
+const QUEUED: OffsetDateTime = datetime!(2026-11-24 09:00 +7);
+const DUE: OffsetDateTime = datetime!(2026-11-24 23:59:59 +7);
+
+/// Receipt deadlines: kept as given, settlement time recorded, late and overdue told apart.
+async fn deadline_story(store: &Store) {
+    for id in ["due-1", "due-2", "due-3"] {
+        store.accept(&envelope(id, id), &routes(), QUEUED, DUE).await.expect("accept");
+    }
+    let copies = store.deliveries("due-1").await.expect("view");
+    assert!(copies.iter().all(|d| d.due_at == DUE.unix_timestamp() && d.received_at == QUEUED.unix_timestamp()));
+    assert!(copies.iter().all(|d| d.settled_at.is_none() && d.purged_at.is_none() && !d.late()));
+    assert!(!copies[0].overdue(DUE), "due at 23:59:59 is still on time");
+    assert!(copies[0].overdue(DUE + time::Duration::seconds(1)));
+    assert_eq!(copies[0].overdue_seconds(DUE + time::Duration::minutes(90)), 5400);
+
+    let on_time = DUE - time::Duration::minutes(5);
+    let after = DUE + time::Duration::hours(2);
+    store.settle(copies[0].id, "gw-h41", DeliveryState::Acknowledged, None, on_time).await.expect("ack");
+    store.settle(copies[1].id, "gw-g12", DeliveryState::Refused, Some("sai địa chỉ"), after).await.expect("refuse");
+    store
+        .settle(copies[1].id, "gw-g12", DeliveryState::Refused, None, after + time::Duration::hours(1))
+        .await
+        .expect("again");
+    let settled = store.deliveries("due-1").await.expect("view");
+    assert_eq!(settled[0].settled_at, Some(on_time.unix_timestamp()));
+    assert_eq!(settled[1].settled_at, Some(after.unix_timestamp()), "settling again changes nothing");
+    assert_eq!((settled[0].late(), settled[1].late()), (false, true));
+    assert!(!settled[1].overdue(after), "a refused delivery is answered, not overdue");
+
+    let ours =
+        |found: Vec<store::DeliveryRecord>| found.into_iter().filter(|d| d.package.id.starts_with("due-")).count();
+    assert_eq!(ours(store.overdue(DUE, 0, 100).await.expect("none yet")), 0, "nothing is overdue before the deadline");
+    let next_day = datetime!(2026-11-25 08:00 +7);
+    let waiting: Vec<(String, String)> = store
+        .overdue(next_day, 0, 100)
+        .await
+        .expect("overdue")
+        .into_iter()
+        .filter(|d| d.package.id.starts_with("due-"))
+        .map(|d| (d.package.id, d.recipient))
+        .collect();
+    assert_eq!(
+        waiting,
+        [
+            ("due-2".to_owned(), "000.00.00.H41".to_owned()),
+            ("due-2".to_owned(), "000.00.04.G12".to_owned()),
+            ("due-3".to_owned(), "000.00.00.H41".to_owned()),
+            ("due-3".to_owned(), "000.00.04.G12".to_owned()),
+        ],
+        "only deliveries still waiting, oldest first"
+    );
+    // Page by page: the cursor is the last delivery number seen.
+    let all = store.overdue(next_day, 0, 100).await.expect("overdue");
+    let first_page = store.overdue(next_day, 0, 2).await.expect("page");
+    let second_page = store.overdue(next_day, first_page[1].id, 100).await.expect("page");
+    assert_eq!(first_page.len() + second_page.len(), all.len());
+    assert_eq!(second_page.first().map(|d| d.id), all.get(2).map(|d| d.id));
+}
+
+/// Retention marks: only packages whose every delivery was settled before the cut-off, each
+/// once; a blob stays held while any unpurged package names it.
+async fn retention_story(store: &Store) {
+    let settle_all = |id: &'static str, at: OffsetDateTime| async move {
+        for copy in store.deliveries(id).await.expect("view") {
+            store.settle(copy.id, &copy.mailbox, DeliveryState::Acknowledged, None, at).await.expect("ack");
+        }
+    };
+    let mut shared = envelope("old-shared-1", &"5".repeat(64));
+    shared.blob = "5".repeat(64);
+    let shared_too = OuterEnvelope { id: "old-shared-2".into(), ..shared.clone() };
+    let mut alone = envelope("old-alone", &"6".repeat(64));
+    alone.blob = "6".repeat(64);
+    let mut recent = envelope("recent", &"7".repeat(64));
+    recent.blob = "7".repeat(64);
+    for e in [&shared, &shared_too, &alone, &recent] {
+        store.accept(e, &routes(), QUEUED, DUE).await.expect("accept");
+    }
+    settle_all("old-shared-1", QUEUED).await;
+    settle_all("old-alone", QUEUED).await;
+    settle_all("recent", QUEUED + time::Duration::days(80)).await;
+    // old-shared-2 keeps one delivery waiting: never purged.
+    let waiting = store.deliveries("old-shared-2").await.expect("view");
+    store.settle(waiting[0].id, &waiting[0].mailbox, DeliveryState::Acknowledged, None, QUEUED).await.expect("ack");
+
+    let now = QUEUED + time::Duration::days(91);
+    let cutoff = now - time::Duration::days(90);
+    let marked = store.mark_purged(cutoff, now, 100).await.expect("mark");
+    let ids: Vec<&str> = marked.iter().map(|p| p.id.as_str()).collect();
+    assert!(ids.contains(&"old-alone") && ids.contains(&"old-shared-1"), "{ids:?}");
+    assert!(!ids.contains(&"old-shared-2"), "a delivery still waiting keeps its package");
+    assert!(!ids.contains(&"recent"), "settled less than the retention period ago");
+    assert!(ids.contains(&"due-1"), "acknowledged or refused, both settle a delivery");
+    assert!(!ids.contains(&"due-2"), "deliveries still waiting");
+    assert_eq!(marked.iter().find(|p| p.id == "old-alone").map(|p| p.blob.clone()), Some("6".repeat(64)));
+    assert!(store.mark_purged(cutoff, now, 100).await.expect("again").is_empty(), "each package is marked once");
+
+    assert!(!store.blob_held(&"6".repeat(64)).await.expect("held?"));
+    assert!(store.blob_held(&"5".repeat(64)).await.expect("held?"), "old-shared-2 still names the blob");
+    assert!(store.blob_held(&"7".repeat(64)).await.expect("held?"));
+    let purged = store.deliveries("old-alone").await.expect("the records stay");
+    assert_eq!(purged.len(), 2);
+    assert!(purged.iter().all(|d| d.purged_at == Some(now.unix_timestamp()) && d.state == DeliveryState::Acknowledged));
+
+    // The limit bounds one call; later calls take the rest.
+    let later = now + time::Duration::days(80);
+    let first = store.mark_purged(later - time::Duration::days(90), later, 1).await.expect("one");
+    let rest = store.mark_purged(later - time::Duration::days(90), later, 100).await.expect("rest");
+    let mut both: Vec<String> = first.into_iter().chain(rest).map(|p| p.id).collect();
+    both.sort();
+    assert!(both.contains(&"recent".to_owned()) && !both.contains(&"old-shared-2".to_owned()), "{both:?}");
+    assert!(!store.blob_held(&"7".repeat(64)).await.expect("held?"));
 }
 
 #[tokio::test]
