@@ -86,7 +86,10 @@ async fn bench(args: &ExchangeArgs, dir: &Path) -> Result<()> {
     let warm_up = document(args.size_kb[0] * 1024)?;
     network.measure(&warm_up, Duration::from_secs(1), args.window).await?;
     network.quiesce().await?;
-    println!("\n{:<8} {:<44} {:>9} {:>9} {:>9} {:>10}", "size", "system", "docs/s", "p50 ms", "p99 ms", "documents");
+    println!(
+        "\n{:<8} {:<44} {:>9} {:>9} {:>9} {:>10} {:>11}",
+        "size", "system", "docs/s", "p50 ms", "p99 ms", "documents", "CPU ms/doc"
+    );
     for &kb in &args.size_kb {
         let bytes = document(kb * 1024)?;
         let label = size_label(kb);
@@ -107,8 +110,12 @@ async fn bench(args: &ExchangeArgs, dir: &Path) -> Result<()> {
 
 fn row(size: &str, system: &str, figures: &Figures) {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let cpu = match figures.cpu {
+        Some(cpu) if !figures.latencies.is_empty() => format!("{:.2}", ms(cpu) / figures.latencies.len() as f64),
+        _ => "-".into(),
+    };
     println!(
-        "{size:<8} {system:<44} {:>9.0} {:>9.1} {:>9.1} {:>10}",
+        "{size:<8} {system:<44} {:>9.0} {:>9.1} {:>9.1} {:>10} {cpu:>11}",
         figures.rate(),
         ms(figures.percentile(0.50)),
         ms(figures.percentile(0.99)),
@@ -181,6 +188,7 @@ impl Network {
         let failures = Arc::new(AtomicUsize::new(0));
         let start = inbox_end(&self.recipient.gateway).await?;
         let watcher = tokio::spawn(watch_inbox(self.recipient.gateway.clone(), tracker.clone(), start));
+        let cpu_before = process_cpu();
         let deadline = Instant::now() + budget;
         while Instant::now() < deadline {
             let permit = permits.clone().acquire_owned().await?;
@@ -208,7 +216,9 @@ impl Network {
         if drained.is_err() || failed > 0 {
             bail!("lienthong: {failed} submissions failed, drained: {}", drained.is_ok());
         }
-        Ok(tracker.figures())
+        let mut figures = tracker.figures();
+        figures.cpu = cpu_before.zip(process_cpu()).map(|(before, after)| after.saturating_sub(before));
+        Ok(figures)
     }
 
     /// Waits until nothing is left to move: both outboxes sent (receipts included) and the hub
@@ -289,6 +299,8 @@ pub(crate) struct Figures {
     latencies: Vec<Duration>,
     first_submitted: Option<Instant>,
     last_arrived: Option<Instant>,
+    /// CPU time this process spent meanwhile (user and system, every thread), where it counts.
+    cpu: Option<Duration>,
 }
 
 impl Figures {
@@ -313,6 +325,16 @@ impl Figures {
         self.first_submitted = Some(self.first_submitted.map_or(submitted, |f| f.min(submitted)));
         self.last_arrived = Some(self.last_arrived.map_or(arrived, |l| l.max(arrived)));
     }
+}
+
+/// CPU time used by this process so far, user and system, all threads (Linux only).
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+    // utime and stime, fields 14 and 15 of the line (11 and 12 after the name), in 1/100 s.
+    Some(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
 }
 
 /// A document between submission and arrival, in whichever order the two are seen; its permit
