@@ -246,7 +246,8 @@ async fn fetch(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, Path(id)
     client(&gateway, &headers).await?;
     let item = gateway.store().incoming(&id).await?.ok_or_else(|| ApiError::NotFound(format!("package {id}")))?;
     let file = gateway.blobs().get(&item.package.blob).await.map_err(GatewayError::Blob)?;
-    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    let body =
+        axum::body::Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file, store::blobs::READ_CHUNK));
     Ok(([(header::CONTENT_TYPE, "application/xml")], body).into_response())
 }
 

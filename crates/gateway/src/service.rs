@@ -277,7 +277,7 @@ impl Gateway {
         let recipients = HeaderValue::from_str(&p.recipients.join(",")).map_err(|e| e.to_string())?;
         headers.insert(HeaderName::from_static("lienthong-recipients"), recipients);
         let file = self.blobs.get(&p.blob).await.map_err(|e| e.to_string())?;
-        let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
+        let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file, store::blobs::READ_CHUNK));
         let url = format!("{}/v1/packages", self.hub_url);
         let response = self.hub.request(Method::POST, &url, headers, body).await.map_err(|e| e.to_string())?;
         let status = response.status();
