@@ -151,7 +151,7 @@ impl Gateway {
         }
         let refs: Vec<&[u8]> = certificates.iter().map(Vec::as_slice).collect();
         let sealed = seal_package(edxml, &self.keys.seal, &refs)?;
-        let blob = self.blobs.put(sealed.bytes.as_slice(), MAX_PACKAGE_BYTES, None).await?;
+        let blob = self.blobs.put_bytes(sealed.bytes, MAX_PACKAGE_BYTES).await?;
         let package_id = new_package_id(&self.agency);
         let package = OutgoingPackage {
             package_id: package_id.clone(),
@@ -363,7 +363,7 @@ impl Gateway {
         recipient: &str,
         opened: &Opened,
     ) -> Result<(), GatewayError> {
-        let blob = self.blobs.put(opened.edxml(), MAX_PACKAGE_BYTES, None).await?;
+        let blob = self.blobs.put_bytes(opened.shared_edxml(), MAX_PACKAGE_BYTES).await?;
         let (document_id, _, is_status) = opened.describe();
         let subject = match opened.package() {
             Package::Document(document) => document.header.subject.clone(),
