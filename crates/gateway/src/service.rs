@@ -10,6 +10,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use bytes::Bytes;
 use edxml::{AgencyCode, Package, StatusCode as Status, VnTimestamp};
+use futures_util::StreamExt as _;
 use serde_json::Value;
 use store::blobs::BlobStore;
 use store::{
@@ -84,6 +85,9 @@ pub struct Gateway {
 
 /// Deliveries the hub returns per poll (its default).
 const MAILBOX_PAGE: usize = 100;
+/// Packages handed to the hub, or taken in from it, at once: each transfer waits mostly on the
+/// network and on fsyncs, so a few in parallel keep the cores busy.
+const CONCURRENT_TRANSFERS: usize = 16;
 
 /// The client system the gateway itself acts as (automatic statuses).
 pub const GATEWAY_CLIENT: &str = "gateway";
@@ -242,24 +246,37 @@ impl Gateway {
         Ok(bytes)
     }
 
-    /// Hands every due package to the hub once; returns how many the hub acknowledged.
+    /// Hands every due package to the hub once, several at a time; returns how many the hub
+    /// acknowledged.
     pub async fn send_due(&self) -> Result<usize, GatewayError> {
         let now = OffsetDateTime::now_utc();
+        let due = self.store.due(now, 64).await?;
+        let outcomes: Vec<Result<bool, GatewayError>> = futures_util::stream::iter(due)
+            .map(|item| self.send_one(item, now))
+            .buffer_unordered(CONCURRENT_TRANSFERS)
+            .collect()
+            .await;
         let mut sent = 0;
-        for item in self.store.due(now, 32).await? {
-            match self.hand_over(&item).await {
-                Ok(()) => {
-                    self.store.mark_sent(&item.package.package_id, OffsetDateTime::now_utc()).await?;
-                    sent += 1;
-                }
-                Err(reason) => {
-                    let wait = backoff(item.attempts);
-                    let retry_at = now + time::Duration::try_from(wait).unwrap_or(time::Duration::MINUTE);
-                    self.store.attempt_failed(&item.package.package_id, &reason, retry_at, now).await?;
-                }
-            }
+        for outcome in outcomes {
+            sent += usize::from(outcome?);
         }
         Ok(sent)
+    }
+
+    /// Hands `item` to the hub and records the outcome; whether the hub acknowledged it.
+    async fn send_one(&self, item: OutgoingRecord, now: OffsetDateTime) -> Result<bool, GatewayError> {
+        match self.hand_over(&item).await {
+            Ok(()) => {
+                self.store.mark_sent(&item.package.package_id, OffsetDateTime::now_utc()).await?;
+                Ok(true)
+            }
+            Err(reason) => {
+                let wait = backoff(item.attempts);
+                let retry_at = now + time::Duration::try_from(wait).unwrap_or(time::Duration::MINUTE);
+                self.store.attempt_failed(&item.package.package_id, &reason, retry_at, now).await?;
+                Ok(false)
+            }
+        }
     }
 
     async fn hand_over(&self, item: &OutgoingRecord) -> Result<(), String> {
@@ -295,14 +312,11 @@ impl Gateway {
         let deliveries = list["deliveries"].as_array().cloned().unwrap_or_default();
         let last = deliveries.last().and_then(|d| d["id"].as_i64()).unwrap_or(after);
         let full_page = deliveries.len() >= MAILBOX_PAGE;
-        let mut handled = 0;
-        for delivery in deliveries {
-            match self.take_in(&delivery).await {
-                Ok(()) => handled += 1,
-                // Left unacknowledged at the hub: collected again on a later poll.
-                Err(e) => eprintln!("lienthong gateway {}: delivery {}: {e}", self.agency, delivery["id"]),
-            }
-        }
+        let handled = futures_util::stream::iter(same_package_together(deliveries))
+            .map(|copies| self.take_in_each(copies))
+            .buffer_unordered(CONCURRENT_TRANSFERS)
+            .fold(0, |total, handled| async move { total + handled })
+            .await;
         if full_page && handled == 0 {
             // A whole page that keeps failing would hold up everything behind it: the next poll
             // looks past it; once past the end, polls start from the front again.
@@ -311,6 +325,20 @@ impl Gateway {
             self.skip_through.store(0, Ordering::Relaxed);
         }
         Ok(handled)
+    }
+
+    /// Takes in `copies` (deliveries of one package) one after the other; returns how many were
+    /// taken in or refused.
+    async fn take_in_each(&self, copies: Vec<Value>) -> usize {
+        let mut handled = 0;
+        for delivery in copies {
+            match self.take_in(&delivery).await {
+                Ok(()) => handled += 1,
+                // Left unacknowledged at the hub: collected again on a later poll.
+                Err(e) => eprintln!("lienthong gateway {}: delivery {}: {e}", self.agency, delivery["id"]),
+            }
+        }
+        handled
     }
 
     async fn take_in(&self, delivery: &Value) -> Result<(), GatewayError> {
@@ -451,6 +479,24 @@ impl Gateway {
             }
         }
     }
+}
+
+/// Deliveries grouped by package, in order of first appearance: a package addressed to several
+/// agencies this gateway serves comes as several deliveries, taken in one after the other.
+fn same_package_together(deliveries: Vec<Value>) -> Vec<Vec<Value>> {
+    let mut groups: Vec<Vec<Value>> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for delivery in deliveries {
+        let package = delivery["package_id"].as_str().unwrap_or_default().to_owned();
+        match index.get(&package) {
+            Some(&at) => groups[at].push(delivery),
+            None => {
+                index.insert(package, groups.len());
+                groups.push(vec![delivery]);
+            }
+        }
+    }
+    groups
 }
 
 /// 1 s, 2 s, 4 s … up to five minutes.
