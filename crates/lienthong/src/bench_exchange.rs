@@ -124,7 +124,7 @@ fn row(size: &str, system: &str, figures: &Figures) {
 }
 
 fn size_label(kb: usize) -> String {
-    if kb >= 1024 && kb % 1024 == 0 { format!("{} MB", kb / 1024) } else { format!("{kb} KB") }
+    if kb >= 1024 && kb.is_multiple_of(1024) { format!("{} MB", kb / 1024) } else { format!("{kb} KB") }
 }
 
 fn print_durability(nats: Option<&async_nats::Client>) {
