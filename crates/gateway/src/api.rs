@@ -264,7 +264,8 @@ async fn fetch(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, Path(id)
         return Err(GatewayError::Destroyed(id).into());
     }
     let file = gateway.blobs().get(&item.package.blob).await.map_err(GatewayError::Blob)?;
-    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    let body =
+        axum::body::Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file, store::blobs::READ_CHUNK));
     Ok(([(header::CONTENT_TYPE, "application/xml")], body).into_response())
 }
 

@@ -13,7 +13,8 @@ use crate::trust::{Trust, TrustError};
 /// A package that passed every check. Only [`open_package`] makes one.
 #[derive(Debug, Clone)]
 pub struct Opened {
-    edxml: Vec<u8>,
+    /// Shared with the parsed package's attachments, which are slices of it.
+    edxml: Bytes,
     package: Package,
     signer_subject: String,
     legacy_signature: bool,
@@ -23,6 +24,11 @@ impl Opened {
     /// The signed edXML, as the sender signed it.
     pub fn edxml(&self) -> &[u8] {
         &self.edxml
+    }
+
+    /// The same bytes, shared rather than copied.
+    pub(crate) fn shared_edxml(&self) -> Bytes {
+        self.edxml.clone()
     }
 
     /// The parsed package.
@@ -106,8 +112,8 @@ pub fn open_package(
             sender: sender.into(),
         });
     }
-    let input = Bytes::from(edxml.clone());
-    let parsed = edxml::parse(&input, &Limits::default()).map_err(|e| Refusal::Invalid(e.to_string()))?;
+    let edxml = Bytes::from(edxml);
+    let parsed = edxml::parse(&edxml, &Limits::default()).map_err(|e| Refusal::Invalid(e.to_string()))?;
     let errors: Vec<String> = edxml::validate(&parsed.package, &ZipLimits::default())
         .into_iter()
         .filter(|f| f.severity == Severity::Error)

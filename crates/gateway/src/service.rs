@@ -10,6 +10,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use bytes::Bytes;
 use edxml::{AgencyCode, Package, StatusCode as Status, VnTimestamp};
+use futures_util::StreamExt as _;
 use serde_json::Value;
 use store::blobs::BlobStore;
 use store::{
@@ -99,6 +100,9 @@ const CERTIFICATE_FRESH: Duration = Duration::from_secs(60);
 
 /// Deliveries the hub returns per poll (its default).
 const MAILBOX_PAGE: usize = 100;
+/// Packages handed to the hub, or taken in from it, at once: each transfer waits mostly on the
+/// network and on fsyncs, so a few in parallel keep the cores busy.
+const CONCURRENT_TRANSFERS: usize = 16;
 
 /// The client system the gateway itself acts as (automatic statuses).
 pub const GATEWAY_CLIENT: &str = "gateway";
@@ -175,7 +179,7 @@ impl Gateway {
         }
         let refs: Vec<&[u8]> = certificates.iter().map(Vec::as_slice).collect();
         let sealed = seal_package(edxml, &self.keys.seal, &refs)?;
-        let blob = self.blobs.put(sealed.bytes.as_slice(), MAX_PACKAGE_BYTES, None).await?;
+        let blob = self.blobs.put_bytes(sealed.bytes, MAX_PACKAGE_BYTES).await?;
         let package_id = new_package_id(&self.agency);
         let package = OutgoingPackage {
             package_id: package_id.clone(),
@@ -330,24 +334,37 @@ impl Gateway {
         Ok(bytes)
     }
 
-    /// Hands every due package to the hub once; returns how many the hub acknowledged.
+    /// Hands every due package to the hub once, several at a time; returns how many the hub
+    /// acknowledged.
     pub async fn send_due(&self) -> Result<usize, GatewayError> {
         let now = OffsetDateTime::now_utc();
+        let due = self.store.due(now, 64).await?;
+        let outcomes: Vec<Result<bool, GatewayError>> = futures_util::stream::iter(due)
+            .map(|item| self.send_one(item, now))
+            .buffer_unordered(CONCURRENT_TRANSFERS)
+            .collect()
+            .await;
         let mut sent = 0;
-        for item in self.store.due(now, 32).await? {
-            match self.hand_over(&item).await {
-                Ok(()) => {
-                    self.store.mark_sent(&item.package.package_id, OffsetDateTime::now_utc()).await?;
-                    sent += 1;
-                }
-                Err(reason) => {
-                    let wait = backoff(item.attempts);
-                    let retry_at = now + time::Duration::try_from(wait).unwrap_or(time::Duration::MINUTE);
-                    self.store.attempt_failed(&item.package.package_id, &reason, retry_at, now).await?;
-                }
-            }
+        for outcome in outcomes {
+            sent += usize::from(outcome?);
         }
         Ok(sent)
+    }
+
+    /// Hands `item` to the hub and records the outcome; whether the hub acknowledged it.
+    async fn send_one(&self, item: OutgoingRecord, now: OffsetDateTime) -> Result<bool, GatewayError> {
+        match self.hand_over(&item).await {
+            Ok(()) => {
+                self.store.mark_sent(&item.package.package_id, OffsetDateTime::now_utc()).await?;
+                Ok(true)
+            }
+            Err(reason) => {
+                let wait = backoff(item.attempts);
+                let retry_at = now + time::Duration::try_from(wait).unwrap_or(time::Duration::MINUTE);
+                self.store.attempt_failed(&item.package.package_id, &reason, retry_at, now).await?;
+                Ok(false)
+            }
+        }
     }
 
     async fn hand_over(&self, item: &OutgoingRecord) -> Result<(), String> {
@@ -365,7 +382,7 @@ impl Gateway {
         let recipients = HeaderValue::from_str(&p.recipients.join(",")).map_err(|e| e.to_string())?;
         headers.insert(HeaderName::from_static("lienthong-recipients"), recipients);
         let file = self.blobs.get(&p.blob).await.map_err(|e| e.to_string())?;
-        let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
+        let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file, store::blobs::READ_CHUNK));
         let url = format!("{}/v1/packages", self.hub_url);
         let response = self.hub.request(Method::POST, &url, headers, body).await.map_err(|e| e.to_string())?;
         let status = response.status();
@@ -383,14 +400,11 @@ impl Gateway {
         let deliveries = list["deliveries"].as_array().cloned().unwrap_or_default();
         let last = deliveries.last().and_then(|d| d["id"].as_i64()).unwrap_or(after);
         let full_page = deliveries.len() >= MAILBOX_PAGE;
-        let mut handled = 0;
-        for delivery in deliveries {
-            match self.take_in(&delivery).await {
-                Ok(()) => handled += 1,
-                // Left unacknowledged at the hub: collected again on a later poll.
-                Err(e) => eprintln!("lienthong gateway {}: delivery {}: {e}", self.agency, delivery["id"]),
-            }
-        }
+        let handled = futures_util::stream::iter(same_package_together(deliveries))
+            .map(|copies| self.take_in_each(copies))
+            .buffer_unordered(CONCURRENT_TRANSFERS)
+            .fold(0, |total, handled| async move { total + handled })
+            .await;
         if full_page && handled == 0 {
             // A whole page that keeps failing would hold up everything behind it: the next poll
             // looks past it; once past the end, polls start from the front again.
@@ -399,6 +413,20 @@ impl Gateway {
             self.skip_through.store(0, Ordering::Relaxed);
         }
         Ok(handled)
+    }
+
+    /// Takes in `copies` (deliveries of one package) one after the other; returns how many were
+    /// taken in or refused.
+    async fn take_in_each(&self, copies: Vec<Value>) -> usize {
+        let mut handled = 0;
+        for delivery in copies {
+            match self.take_in(&delivery).await {
+                Ok(()) => handled += 1,
+                // Left unacknowledged at the hub: collected again on a later poll.
+                Err(e) => eprintln!("lienthong gateway {}: delivery {}: {e}", self.agency, delivery["id"]),
+            }
+        }
+        handled
     }
 
     async fn take_in(&self, delivery: &Value) -> Result<(), GatewayError> {
@@ -474,7 +502,7 @@ impl Gateway {
         sealed_sha256: &str,
         opened: &Opened,
     ) -> Result<(), GatewayError> {
-        let blob = self.blobs.put(opened.edxml(), MAX_PACKAGE_BYTES, None).await?;
+        let blob = self.blobs.put_bytes(opened.shared_edxml(), MAX_PACKAGE_BYTES).await?;
         let (document_id, _, is_status) = opened.describe();
         let (change, refers_to) = crate::outgoing::document_change(opened.package());
         let due_date = match opened.package() {
@@ -611,6 +639,24 @@ impl Gateway {
             }
         }
     }
+}
+
+/// Deliveries grouped by package, in order of first appearance: a package addressed to several
+/// agencies this gateway serves comes as several deliveries, taken in one after the other.
+fn same_package_together(deliveries: Vec<Value>) -> Vec<Vec<Value>> {
+    let mut groups: Vec<Vec<Value>> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for delivery in deliveries {
+        let package = delivery["package_id"].as_str().unwrap_or_default().to_owned();
+        match index.get(&package) {
+            Some(&at) => groups[at].push(delivery),
+            None => {
+                index.insert(package, groups.len());
+                groups.push(vec![delivery]);
+            }
+        }
+    }
+    groups
 }
 
 /// 1 s, 2 s, 4 s … up to five minutes.

@@ -79,6 +79,32 @@ async fn a_document_travels_signed_and_sealed_and_its_receipt_comes_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_packages_are_handed_over_and_taken_in_together_each_once() {
+    let net = Network::start().await;
+    let (office, _) = net.gateway("000.00.00.G22", "Văn phòng Chính phủ").await;
+    let (nghe_an, _) = net.gateway("000.00.00.H41", "UBND tỉnh Nghệ An").await;
+    for (agency, name) in [("000.00.00.H14", "UBND tỉnh Cao Bằng"), ("000.00.00.G17", "Bộ Tư pháp")] {
+        net.gateway(agency, name).await;
+    }
+    let mut sent = std::collections::BTreeSet::new();
+    for n in 0..40 {
+        sent.insert(office.submit("qlvb", &format!("VPCP-2026-{n:04}"), &sample()).await.expect("queued").0);
+    }
+    assert_eq!(office.send_due().await.expect("sent") + office.send_due().await.expect("the rest"), 40);
+    assert_eq!(office.send_due().await.expect("nothing left"), 0);
+
+    assert_eq!(nghe_an.receive(Duration::from_secs(5)).await.expect("collected"), 40);
+    assert_eq!(nghe_an.receive(Duration::ZERO).await.expect("nothing new"), 0, "each acknowledged once");
+    let inbox = nghe_an.store().inbox(None, 0, 100).await.expect("inbox");
+    let received: std::collections::BTreeSet<String> = inbox.iter().map(|i| i.package.package_id.clone()).collect();
+    assert_eq!((inbox.len(), received), (40, sent), "every package stored, each once");
+
+    assert_eq!(nghe_an.send_due().await.expect("receipts") + nghe_an.send_due().await.expect("the rest"), 40);
+    assert_eq!(office.receive(Duration::from_secs(5)).await.expect("receipts"), 40);
+    assert_eq!(office.store().inbox(None, 0, 100).await.expect("inbox").len(), 40, "one receipt per document");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_package_from_a_revoked_seal_is_refused_with_a_reason_and_stored_nowhere() {
     let net = Network::start().await;
     let (office, office_seal) = net.gateway("000.00.00.G22", "Văn phòng Chính phủ").await;

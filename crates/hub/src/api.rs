@@ -372,7 +372,7 @@ async fn content(
     }
     let package = &copies[0].package;
     let file = service.blobs.get(&package.blob).await?;
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file, store::blobs::READ_CHUNK));
     Ok((
         [(header::CONTENT_TYPE, "application/cms".to_owned()), (header::CONTENT_LENGTH, package.size.to_string())],
         body,

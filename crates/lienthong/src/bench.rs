@@ -46,6 +46,9 @@ enum BenchKind {
         #[arg(long, default_value_t = 1_000_000)]
         revoked: usize,
     },
+    /// Documents/s and latency end to end (gateway → hub → gateway, mutual TLS, signed, sealed,
+    /// durable), beside NATS JetStream carrying the same bytes.
+    Exchange(crate::bench_exchange::ExchangeArgs),
 }
 
 pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
@@ -56,6 +59,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
         BenchKind::Ca { certificates, openssl_runs, revoked } => {
             crate::bench_ca::run(certificates, openssl_runs, revoked)
         }
+        BenchKind::Exchange(args) => crate::bench_exchange::run(args),
     }
 }
 
@@ -99,20 +103,24 @@ fn bare_quick_xml(bytes: &[u8]) -> usize {
 /// A valid document whose one attachment is incompressible, so that the package is about `mb` MB.
 fn large_package(mb: usize) -> Result<DocumentPackage> {
     let mut doc = build_package(EXAMPLE, &[("seed.txt".into(), b"seed".to_vec())])?;
-    let raw_len = mb * 1024 * 1024 / 4 * 3;
+    let data = incompressible(mb * 1024 * 1024 / 4 * 3);
+    doc.attachments = vec![Attachment::from_file("1", "bao-cao.pdf", "application/pdf", &data)];
+    doc.manifest =
+        Some(Manifest { version: Some("1.0".into()), references: vec![doc.attachments[0].manifest_reference()] });
+    Ok(doc)
+}
+
+/// `len` bytes that no compressor shrinks (xorshift).
+pub(crate) fn incompressible(len: usize) -> Vec<u8> {
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let data: Vec<u8> = (0..raw_len)
+    (0..len)
         .map(|_| {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
             state as u8
         })
-        .collect();
-    doc.attachments = vec![Attachment::from_file("1", "bao-cao.pdf", "application/pdf", &data)];
-    doc.manifest =
-        Some(Manifest { version: Some("1.0".into()), references: vec![doc.attachments[0].manifest_reference()] });
-    Ok(doc)
+        .collect()
 }
 
 fn mb_per_s(bytes: usize, time: Duration) -> f64 {

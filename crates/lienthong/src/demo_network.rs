@@ -33,15 +33,15 @@ const UNIT: (&str, &str) = ("000.00.04.G12", "Cục Quản lý công sản");
 /// hosts its mailbox.
 const HOSTED: (&str, &str) = ("000.00.00.H14", "UBND tỉnh Cao Bằng");
 
-struct Ca {
-    root: Vec<u8>,
+pub(crate) struct Ca {
+    pub(crate) root: Vec<u8>,
     store: Store,
-    service: Arc<ca::CaService>,
+    pub(crate) service: Arc<ca::CaService>,
     url: String,
 }
 
 impl Ca {
-    async fn start(dir: &Path) -> Result<Self> {
+    pub(crate) async fn start(dir: &Path) -> Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
         let endpoints = Endpoints::new(&url);
@@ -69,11 +69,11 @@ impl Ca {
         Ok(Self { root: new.root_der, store, service, url })
     }
 
-    fn authority(&self) -> &Authority {
+    pub(crate) fn authority(&self) -> &Authority {
         self.service.authority()
     }
 
-    async fn issue(
+    pub(crate) async fn issue(
         &self,
         profile: Profile,
         subject: &str,
@@ -82,7 +82,7 @@ impl Ca {
         issue_with(self.authority(), &self.store, profile, subject, agency).await
     }
 
-    fn chain(&self, certificate: &IssuedCertificate) -> Vec<Vec<u8>> {
+    pub(crate) fn chain(&self, certificate: &IssuedCertificate) -> Vec<Vec<u8>> {
         vec![certificate.der.clone(), self.authority().certificate().to_vec()]
     }
 }
@@ -113,9 +113,9 @@ fn pkcs8(key: &KeyPair) -> Result<Vec<u8>> {
 }
 
 /// A running gateway and how its client systems reach it.
-struct Running {
+pub(crate) struct Running {
     agency: &'static str,
-    gateway: Arc<Gateway>,
+    pub(crate) gateway: Arc<Gateway>,
     /// The gateway's base URL, or the hub's SDK URL for a hosted agency.
     url: String,
     /// `None` for a hosted agency (it has no client API).
@@ -199,14 +199,14 @@ pub(crate) async fn run(data_dir: &Path, document: &[u8], once: bool) -> Result<
 
 /// Where a gateway's client systems reach it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Serve {
+pub(crate) enum Serve {
     /// Its own HTTPS listener (client API and SDK).
     OwnListener,
     /// The hub's `/sdk` routes (an agency without a gateway of its own).
     HostedByHub,
 }
 
-async fn start_gateway(
+pub(crate) async fn start_gateway(
     ca: &Ca,
     hub: &Arc<hub::HubService>,
     hub_url: &str,

@@ -2,6 +2,8 @@
 
 mod bench;
 mod bench_ca;
+mod bench_exchange;
+mod bench_jetstream;
 mod bench_ocsp;
 mod ca_admin;
 mod ca_cmd;

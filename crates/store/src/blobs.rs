@@ -61,6 +61,11 @@ pub struct BlobStore {
 
 const CHUNK: usize = 64 * 1024;
 
+/// How much to read from a blob at a time when streaming it out: each read is a trip to a
+/// blocking thread, so reads much smaller than this (tokio's default is 4 KiB) cost more in
+/// thread hand-offs and TLS records than in copying.
+pub const READ_CHUNK: usize = 64 * 1024;
+
 impl BlobStore {
     /// A blob store under `root` (created if missing).
     pub async fn open(root: &Path) -> Result<Self, BlobError> {
@@ -83,7 +88,7 @@ impl BlobStore {
             let mut buffer = vec![0u8; CHUNK];
             let mut size = 0u64;
             loop {
-                let read = content.read(&mut buffer).await?;
+                let read = fill(&mut content, &mut buffer).await?;
                 if read == 0 {
                     break;
                 }
@@ -119,6 +124,48 @@ impl BlobStore {
                 Err(error)
             }
         }
+    }
+
+    /// Stores `content` already in memory, refusing more than `max` bytes. Durable on return,
+    /// like [`BlobStore::put`], in one trip to a blocking thread (write, fsync, rename into place,
+    /// fsync of the directory) rather than one per step.
+    pub async fn put_bytes(
+        &self,
+        content: impl AsRef<[u8]> + Send + 'static,
+        max: u64,
+    ) -> Result<StoredBlob, BlobError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.put_blocking(content.as_ref(), max))
+            .await
+            .map_err(|e| BlobError::Io(io::Error::other(e)))?
+    }
+
+    fn put_blocking(&self, content: &[u8], max: u64) -> Result<StoredBlob, BlobError> {
+        use std::io::Write as _;
+        let size = content.len() as u64;
+        if size > max {
+            return Err(BlobError::TooLarge { max });
+        }
+        let name = hex(digest::digest(&digest::SHA256, content).as_ref());
+        let path = self.path(&name)?;
+        let temp = self.root.join("incoming").join(temporary_name());
+        let placed = (|| {
+            let mut file = std::fs::File::create(&temp)?;
+            file.write_all(content)?;
+            file.sync_all()?;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::rename(&temp, &path)
+        })();
+        if let Err(error) = placed {
+            std::fs::remove_file(&temp).ok();
+            return Err(error.into());
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(StoredBlob { name, size })
     }
 
     /// Opens a blob for streaming out.
@@ -226,6 +273,21 @@ fn checked(name: &str) -> Result<(), BlobError> {
 async fn sync_dir(dir: &Path) -> Result<(), BlobError> {
     fs::File::open(dir).await?.sync_all().await?;
     Ok(())
+}
+
+/// Reads from `content` until `buffer` is full or the content ends; returns how much was read.
+/// Network content arrives in pieces of a TLS record or less: writing whole buffers saves trips
+/// to the blocking thread that writes the file.
+async fn fill(content: &mut (impl AsyncRead + Unpin), buffer: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        let read = content.read(&mut buffer[filled..]).await?;
+        if read == 0 {
+            break;
+        }
+        filled += read;
+    }
+    Ok(filled)
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -268,6 +268,29 @@ async fn blobs_are_streamed_bounded_hashed_and_all_or_nothing() {
     blobs.remove(&stored.name).await.expect("removing twice is fine");
 }
 
+#[tokio::test]
+async fn blobs_from_memory_are_named_and_bounded_like_streamed_ones() {
+    use store::blobs::{BlobError, BlobStore};
+    let dir = tempfile::tempdir().expect("dir");
+    let blobs = BlobStore::open(dir.path()).await.expect("open");
+    let content: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let streamed = blobs.put(&content[..], 1 << 20, None).await.expect("put");
+    let from_memory = blobs.put_bytes(content.clone(), 1 << 20).await.expect("put_bytes");
+    assert_eq!(from_memory, streamed, "the same name and size either way");
+    blobs.remove(&streamed.name).await.expect("remove");
+    let again = blobs.put_bytes(content.clone(), 1 << 20).await.expect("put_bytes into a fresh place");
+    let mut back = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut blobs.get(&again.name).await.expect("get"), &mut back)
+        .await
+        .expect("read");
+    assert_eq!(back, content);
+
+    let too_large = blobs.put_bytes(content, 299_999).await;
+    assert!(matches!(too_large, Err(BlobError::TooLarge { max: 299_999 })), "{too_large:?}");
+    let incoming = std::fs::read_dir(dir.path().join("incoming")).expect("dir").count();
+    assert_eq!(incoming, 0, "nothing is left behind");
+}
+
 async fn gateway_story(store: &Store) {
     use store::{AuditStore, Enqueued, OutgoingPackage, Received, RefusedPackage};
     let now = OffsetDateTime::from_unix_timestamp(OffsetDateTime::now_utc().unix_timestamp()).expect("seconds");
