@@ -257,10 +257,13 @@ fn submit(net: &Network, url: &str, key: &str, n: usize) {
     let auth = format!("Authorization: Bearer {key}");
     let reference = format!("Idempotency-Key: doc-{n}");
     let endpoint = format!("{url}/api/v1/packages");
-    for _ in 0..600 {
+    let started = Instant::now();
+    let mut last = String::new();
+    while started.elapsed() < Duration::from_secs(300) {
         let output = curl(&[
             "-sS",
-            "-f",
+            "-w",
+            "\n%{http_code}",
             "--max-time",
             "30",
             "--cacert",
@@ -275,12 +278,23 @@ fn submit(net: &Network, url: &str, key: &str, n: usize) {
             &format!("@{}", path(&net.file("doc.edxml"))),
             &endpoint,
         ]);
-        if output.status.success() {
+        let answer = text(&output.stdout);
+        if output.status.success() && (answer.ends_with("200") || answer.ends_with("202")) {
             return;
         }
+        last = format!("curl {:?}: {answer} {}", output.status.code(), text(&output.stderr));
         std::thread::sleep(Duration::from_millis(200));
     }
-    panic!("document {n} was never accepted");
+    let tail = |log: &str| {
+        let all = std::fs::read_to_string(net.file(log)).unwrap_or_default();
+        all.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+    };
+    panic!(
+        "document {n} was not accepted within 5 minutes; last answer: {last}\n--- g22.log\n{}\n--- hub-a.log\n{}\n--- hub-b.log\n{}",
+        tail("g22.log"),
+        tail("hub-a.log"),
+        tail("hub-b.log")
+    );
 }
 
 #[test]
