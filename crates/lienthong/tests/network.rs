@@ -89,6 +89,16 @@ impl Service {
         }
     }
 
+    /// Restarts the process if it has exited on its own, as a supervisor (systemd's
+    /// `Restart=always`) would; says whether it had.
+    fn supervise(&mut self, net: &Network) -> bool {
+        let exited = self.child.as_mut().is_none_or(|child| child.try_wait().ok().flatten().is_some());
+        if exited {
+            self.restart(net);
+        }
+        exited
+    }
+
     fn restart(&mut self, net: &Network) {
         self.kill();
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
@@ -368,11 +378,19 @@ fn nothing_is_lost_when_hubs_and_gateways_are_killed() {
                 _ => gateways[(victim - 2) as usize].restart(&net),
             }
             kills += 1;
+            for service in hubs.iter_mut().chain(gateways.iter_mut()) {
+                if service.supervise(&net) {
+                    eprintln!("a process had exited on its own and was restarted (see its log)");
+                }
+            }
         }
         submitter.join().expect("submitter");
         assert_eq!(submitted.load(std::sync::atomic::Ordering::Relaxed), DOCUMENTS);
         eprintln!("{kills} processes killed with SIGKILL and restarted during {DOCUMENTS} submissions");
         assert!(kills >= 3, "the run must kill something");
+        for service in hubs.iter_mut().chain(gateways.iter_mut()) {
+            service.supervise(&net);
+        }
     });
 
     let inbox = net.file("h41/gateway.sqlite");
