@@ -222,16 +222,30 @@ impl Gateway {
             .incoming(package_id)
             .await?
             .ok_or_else(|| GatewayError::Answer(format!("no package {package_id} in the inbox")))?;
-        let recipient = AgencyCode::parse(&received.package.recipient)
-            .map_err(|e| GatewayError::Answer(format!("recipient code: {e}")))?;
         let bytes = self.read_blob(&received.package.blob).await?;
         let parsed = edxml::parse(&Bytes::from(bytes), &edxml::Limits::default())
             .map_err(|e| GatewayError::Answer(e.to_string()))?;
         let Package::Document(document) = parsed.package else {
             return Err(GatewayError::Answer(format!("package {package_id} is a status, not a document")));
         };
+        self.answer_document(client, package_id, &received.package.recipient, &document, status, description).await
+    }
+
+    /// Answers `document`, received as `package_id` for `recipient`, as [`Gateway::answer`] does;
+    /// for the receipt of a package just taken in, which is at hand rather than read back.
+    async fn answer_document(
+        &self,
+        client: &str,
+        package_id: &str,
+        recipient: &str,
+        document: &edxml::model::DocumentPackage,
+        status: Status,
+        description: Option<String>,
+    ) -> Result<String, GatewayError> {
+        let recipient =
+            AgencyCode::parse(recipient).map_err(|e| GatewayError::Answer(format!("recipient code: {e}")))?;
         let now = VnTimestamp::from_instant(OffsetDateTime::now_utc());
-        let reply = edxml::answer(&document, &recipient, status, description, now)
+        let reply = edxml::answer(document, &recipient, status, description, now)
             .map_err(|e| GatewayError::Answer(e.to_string()))?;
         let edxml = edxml::write(&Package::Status(reply));
         let reference = format!("status:{package_id}:{}", status.as_str());
@@ -418,8 +432,8 @@ impl Gateway {
         // The receipt is queued (once: its reference is fixed) before the hub is told; if it
         // cannot be, the delivery stays at the hub and is collected again, and the receipt
         // retried then.
-        if !is_status {
-            self.answer(GATEWAY_CLIENT, package_id, Status::Arrived, None).await?;
+        if let Package::Document(document) = opened.package() {
+            self.answer_document(GATEWAY_CLIENT, package_id, recipient, document, Status::Arrived, None).await?;
         }
         self.settle(delivery, None).await
     }
