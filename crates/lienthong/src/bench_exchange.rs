@@ -80,6 +80,8 @@ async fn bench(args: &ExchangeArgs, dir: &Path) -> Result<()> {
     );
     println!("  lienthong: submit at the sending gateway → hub → stored in the recipient gateway's inbox");
     println!("  JetStream: the same edXML bytes published to a file-backed stream (ack awaited) → consumed");
+    println!("  CPU ms/doc: this process (gateways, hub, driver; for JetStream its client) and, for JetStream,");
+    println!("    the local nats-server's");
     if let Err(e) = &nats {
         println!("  NATS JetStream is unreachable at {}: {e:#} — its figures are left out", args.nats);
     }
@@ -298,8 +300,8 @@ pub(crate) struct Figures {
     latencies: Vec<Duration>,
     first_submitted: Option<Instant>,
     last_arrived: Option<Instant>,
-    /// CPU time this process spent meanwhile (user and system, every thread), where it counts.
-    cpu: Option<Duration>,
+    /// CPU time spent meanwhile (user and system, every thread), where it is known.
+    pub(crate) cpu: Option<Duration>,
 }
 
 impl Figures {
@@ -327,8 +329,13 @@ impl Figures {
 }
 
 /// CPU time used by this process so far, user and system, all threads (Linux only).
-fn process_cpu() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+pub(crate) fn process_cpu() -> Option<Duration> {
+    cpu_of("self")
+}
+
+/// CPU time used so far by the process `pid` ("self" for this one), as [`process_cpu`].
+pub(crate) fn cpu_of(pid: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name, which is in parentheses and may contain spaces.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());

@@ -78,12 +78,31 @@ pub(crate) async fn measure(nats: &Nats, document: Bytes, budget: Duration, wind
     let chunks: Vec<Bytes> =
         (0..document.len()).step_by(chunk).map(|at| document.slice(at..(at + chunk).min(document.len()))).collect();
     let tracker = Arc::new(Tracker::default());
+    let server = local_server();
+    let cpu_before = cpu(server.as_deref());
     let consuming = tokio::spawn(consume(consumer, tracker.clone(), chunks.len()));
     let result = publish(&js, &chunks, &tracker, budget, window).await;
+    let cpu_after = cpu(server.as_deref());
     consuming.abort();
     js.delete_stream(STREAM).await.ok();
     result?;
-    Ok(tracker.figures())
+    let mut figures = tracker.figures();
+    figures.cpu = cpu_before.zip(cpu_after).map(|(before, after)| after.saturating_sub(before));
+    Ok(figures)
+}
+
+/// The CPU time of this process (the producer and consumer) and of the NATS server's.
+fn cpu(server: Option<&str>) -> Option<Duration> {
+    Some(crate::bench_exchange::process_cpu()? + crate::bench_exchange::cpu_of(server?)?)
+}
+
+/// The process id of a `nats-server` on this machine, if there is one (the server the figures
+/// come from when it listens on loopback).
+fn local_server() -> Option<String> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let comm = std::fs::read_to_string(entry.path().join("comm")).ok()?;
+        (comm.trim() == "nats-server").then(|| entry.file_name().to_string_lossy().into_owned())
+    })
 }
 
 async fn publish(
