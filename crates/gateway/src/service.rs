@@ -98,6 +98,14 @@ pub struct Gateway {
 /// How long a recipient certificate from the hub is used without asking again.
 const CERTIFICATE_FRESH: Duration = Duration::from_secs(60);
 
+/// Who reports a status: one of the package's recipients this gateway serves, and whether it is
+/// the one the package was first stored for (its statuses keep the plain reference).
+#[derive(Debug, Clone, Copy)]
+struct Report<'a> {
+    reporter: &'a str,
+    first_recipient: bool,
+}
+
 /// Deliveries the hub returns per poll (its default).
 const MAILBOX_PAGE: usize = 100;
 /// Packages handed to the hub, or taken in from it, at once: each transfer waits mostly on the
@@ -293,19 +301,35 @@ impl Gateway {
             .ok_or_else(|| GatewayError::Answer(format!("no package {package_id} in the inbox")))?;
         let first = received.package.recipient.as_str();
         let reporter = reporter.unwrap_or(first);
-        let recipient =
-            AgencyCode::parse(reporter).map_err(|e| GatewayError::Answer(format!("recipient code: {e}")))?;
         let bytes = self.read_blob(&received.package.blob).await?;
         let parsed = edxml::parse(&Bytes::from(bytes), &edxml::Limits::default())
             .map_err(|e| GatewayError::Answer(e.to_string()))?;
         let Package::Document(document) = parsed.package else {
             return Err(GatewayError::Answer(format!("package {package_id} is a status, not a document")));
         };
+        let report = Report { reporter, first_recipient: reporter == first };
+        self.answer_document(client, package_id, report, &document, status, description).await
+    }
+
+    /// Answers `document`, received as `package_id`, as [`Gateway::answer`] does; for the receipt
+    /// of a package just taken in, which is at hand rather than read back.
+    async fn answer_document(
+        &self,
+        client: &str,
+        package_id: &str,
+        report: Report<'_>,
+        document: &edxml::model::DocumentPackage,
+        status: Status,
+        description: Option<String>,
+    ) -> Result<String, GatewayError> {
+        let reporter = report.reporter;
+        let recipient =
+            AgencyCode::parse(reporter).map_err(|e| GatewayError::Answer(format!("recipient code: {e}")))?;
         let now = VnTimestamp::from_instant(OffsetDateTime::now_utc());
-        let reply = edxml::answer(&document, &recipient, status, description, now)
+        let reply = edxml::answer(document, &recipient, status, description, now)
             .map_err(|e| GatewayError::Answer(e.to_string()))?;
         let edxml = edxml::write(&Package::Status(reply));
-        let reference = if reporter == first {
+        let reference = if report.first_recipient {
             format!("status:{package_id}:{}", status.as_str())
         } else {
             format!("status:{package_id}:{reporter}:{}", status.as_str())
@@ -533,8 +557,9 @@ impl Gateway {
         // The receipt is queued (once: its reference is fixed) before the hub is told; if it
         // cannot be, the delivery stays at the hub and is collected again, and the receipt
         // retried then.
-        if !is_status {
-            self.answer(GATEWAY_CLIENT, package_id, Status::Arrived, None).await?;
+        if let Package::Document(document) = opened.package() {
+            let report = Report { reporter: recipient, first_recipient: true };
+            self.answer_document(GATEWAY_CLIENT, package_id, report, document, Status::Arrived, None).await?;
         }
         self.settle(delivery, None).await
     }

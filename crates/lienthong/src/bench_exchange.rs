@@ -71,7 +71,7 @@ pub(crate) fn run(args: ExchangeArgs) -> Result<ExitCode> {
 async fn bench(args: &ExchangeArgs, dir: &Path) -> Result<()> {
     let budget = Duration::from_secs_f64(args.seconds);
     let network = Network::start(dir).await?;
-    let nats = crate::bench_jetstream::connect(&args.nats).await;
+    let nats = crate::bench_jetstream::Nats::connect(&args.nats).await;
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     println!(
         "Exchange benchmark — end to end in one process, {cores} cores, {} documents in flight, {} s of submitting per figure",
@@ -80,6 +80,8 @@ async fn bench(args: &ExchangeArgs, dir: &Path) -> Result<()> {
     );
     println!("  lienthong: submit at the sending gateway → hub → stored in the recipient gateway's inbox");
     println!("  JetStream: the same edXML bytes published to a file-backed stream (ack awaited) → consumed");
+    println!("  CPU ms/doc: this process (gateways, hub, driver; for JetStream its client) and, for JetStream,");
+    println!("    the local nats-server's");
     if let Err(e) = &nats {
         println!("  NATS JetStream is unreachable at {}: {e:#} — its figures are left out", args.nats);
     }
@@ -96,9 +98,8 @@ async fn bench(args: &ExchangeArgs, dir: &Path) -> Result<()> {
         let ours = network.measure(&bytes, budget, args.window).await?;
         row(&label, "lienthong (mTLS, signed, sealed, fsync'd)", &ours);
         network.quiesce().await?;
-        if let Ok(client) = &nats {
-            let theirs =
-                crate::bench_jetstream::measure(client, Bytes::from(bytes.clone()), budget, args.window).await?;
+        if let Ok(nats) = &nats {
+            let theirs = crate::bench_jetstream::measure(nats, Bytes::from(bytes.clone()), budget, args.window).await?;
             row(&label, "NATS JetStream (file stream, pub ack, consume)", &theirs);
             println!("{:<8} {:<44} {:>8.2}x", label, "lienthong / JetStream", ours.rate() / theirs.rate());
         }
@@ -127,14 +128,14 @@ fn size_label(kb: usize) -> String {
     if kb >= 1024 && kb.is_multiple_of(1024) { format!("{} MB", kb / 1024) } else { format!("{kb} KB") }
 }
 
-fn print_durability(nats: Option<&async_nats::Client>) {
+fn print_durability(nats: Option<&crate::bench_jetstream::Nats>) {
     println!("\nWhat \"durable\" means at each hop:");
     println!("  lienthong: every hop fsyncs before it acknowledges — the sending gateway's sealed blob (file and");
     println!("    directory fsync) and outbox row (SQLite WAL, synchronous=FULL: the commit fsyncs the WAL) before");
     println!("    submit returns; the hub's blob and rows before its 201; the recipient's blob and inbox row before");
     println!("    it acknowledges to the hub. Each document also sends a signed, sealed receipt (status 01) back.");
-    if let Some(client) = nats {
-        let info = client.server_info();
+    if let Some(nats) = nats {
+        let info = nats.server_info();
         println!(
             "  JetStream {}: acknowledges once the message is written to its files; the server fsyncs them on",
             info.version
@@ -299,8 +300,8 @@ pub(crate) struct Figures {
     latencies: Vec<Duration>,
     first_submitted: Option<Instant>,
     last_arrived: Option<Instant>,
-    /// CPU time this process spent meanwhile (user and system, every thread), where it counts.
-    cpu: Option<Duration>,
+    /// CPU time spent meanwhile (user and system, every thread), where it is known.
+    pub(crate) cpu: Option<Duration>,
 }
 
 impl Figures {
@@ -328,8 +329,13 @@ impl Figures {
 }
 
 /// CPU time used by this process so far, user and system, all threads (Linux only).
-fn process_cpu() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+pub(crate) fn process_cpu() -> Option<Duration> {
+    cpu_of("self")
+}
+
+/// CPU time used so far by the process `pid` ("self" for this one), as [`process_cpu`].
+pub(crate) fn cpu_of(pid: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name, which is in parentheses and may contain spaces.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());

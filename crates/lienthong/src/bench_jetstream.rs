@@ -21,37 +21,52 @@ const DOCUMENT_HEADER: &str = "Lienthong-Bench-Document";
 /// Room left for headers under the server's largest message.
 const HEADER_ROOM: usize = 4096;
 
-/// Connects to the NATS server at `url`, failing within a few seconds if it is not there.
-pub(crate) async fn connect(url: &str) -> Result<async_nats::Client> {
-    let options = async_nats::ConnectOptions::new().connection_timeout(Duration::from_secs(3));
-    let client = options.connect(url).await.context("connect")?;
-    if !client.server_info().jetstream {
-        bail!("the server has JetStream disabled");
+/// Largest batch the consumer pulls at once: a pull of many 1 MB messages at once would make
+/// the server treat it as a slow consumer.
+const PULL_BYTES: usize = 8 * 1024 * 1024;
+
+/// Two connections to one NATS server, as a producer and a consumer would each have their own.
+#[derive(Debug)]
+pub(crate) struct Nats {
+    publisher: async_nats::Client,
+    consumer: async_nats::Client,
+}
+
+impl Nats {
+    /// Connects to the NATS server at `url`, failing within a few seconds if it is not there.
+    pub(crate) async fn connect(url: &str) -> Result<Self> {
+        let connect = || async_nats::ConnectOptions::new().connection_timeout(Duration::from_secs(3)).connect(url);
+        let publisher = connect().await.context("connect")?;
+        if !publisher.server_info().jetstream {
+            bail!("the server has JetStream disabled");
+        }
+        Ok(Self { publisher, consumer: connect().await.context("connect")? })
     }
-    Ok(client)
+
+    /// What the server says of itself.
+    pub(crate) fn server_info(&self) -> async_nats::ServerInfo {
+        self.publisher.server_info()
+    }
 }
 
 /// Publishes `document` for `budget` with `window` documents in flight (published, not yet all
 /// consumed); each counts when its last message is consumed.
-pub(crate) async fn measure(
-    client: &async_nats::Client,
-    document: Bytes,
-    budget: Duration,
-    window: usize,
-) -> Result<Figures> {
-    let js = jetstream::new(client.clone());
+pub(crate) async fn measure(nats: &Nats, document: Bytes, budget: Duration, window: usize) -> Result<Figures> {
+    let js = jetstream::new(nats.publisher.clone());
     js.delete_stream(STREAM).await.ok();
-    let stream = js
-        .create_stream(stream::Config {
-            name: STREAM.into(),
-            subjects: vec![SUBJECT.into()],
-            storage: stream::StorageType::File,
-            retention: stream::RetentionPolicy::WorkQueue,
-            ..Default::default()
-        })
+    js.create_stream(stream::Config {
+        name: STREAM.into(),
+        subjects: vec![SUBJECT.into()],
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::WorkQueue,
+        ..Default::default()
+    })
+    .await
+    .context("create the stream")?;
+    let consumer: consumer::PullConsumer = jetstream::new(nats.consumer.clone())
+        .get_stream(STREAM)
         .await
-        .context("create the stream")?;
-    let consumer: consumer::PullConsumer = stream
+        .context("the stream, from the consumer's connection")?
         .create_consumer(consumer::pull::Config {
             durable_name: Some("bench".into()),
             ack_policy: consumer::AckPolicy::Explicit,
@@ -59,16 +74,35 @@ pub(crate) async fn measure(
         })
         .await
         .context("create the consumer")?;
-    let chunk = client.server_info().max_payload.saturating_sub(HEADER_ROOM).max(HEADER_ROOM);
+    let chunk = nats.server_info().max_payload.saturating_sub(HEADER_ROOM).max(HEADER_ROOM);
     let chunks: Vec<Bytes> =
         (0..document.len()).step_by(chunk).map(|at| document.slice(at..(at + chunk).min(document.len()))).collect();
     let tracker = Arc::new(Tracker::default());
+    let server = local_server();
+    let cpu_before = cpu(server.as_deref());
     let consuming = tokio::spawn(consume(consumer, tracker.clone(), chunks.len()));
     let result = publish(&js, &chunks, &tracker, budget, window).await;
+    let cpu_after = cpu(server.as_deref());
     consuming.abort();
     js.delete_stream(STREAM).await.ok();
     result?;
-    Ok(tracker.figures())
+    let mut figures = tracker.figures();
+    figures.cpu = cpu_before.zip(cpu_after).map(|(before, after)| after.saturating_sub(before));
+    Ok(figures)
+}
+
+/// The CPU time of this process (the producer and consumer) and of the NATS server's.
+fn cpu(server: Option<&str>) -> Option<Duration> {
+    Some(crate::bench_exchange::process_cpu()? + crate::bench_exchange::cpu_of(server?)?)
+}
+
+/// The process id of a `nats-server` on this machine, if there is one (the server the figures
+/// come from when it listens on loopback).
+fn local_server() -> Option<String> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let comm = std::fs::read_to_string(entry.path().join("comm")).ok()?;
+        (comm.trim() == "nats-server").then(|| entry.file_name().to_string_lossy().into_owned())
+    })
 }
 
 async fn publish(
@@ -95,8 +129,10 @@ async fn publish(
         let failures = failures.clone();
         tokio::spawn(async move {
             for ack in acks {
-                if ack.await.is_err() {
-                    failures.fetch_add(1, Ordering::Relaxed);
+                if let Err(e) = ack.await
+                    && failures.fetch_add(1, Ordering::Relaxed) == 0
+                {
+                    eprintln!("lienthong bench: JetStream publish: {e}");
                 }
             }
         });
@@ -111,10 +147,21 @@ async fn publish(
 
 /// Consumes every message, acknowledging each; a document arrives with its last message.
 async fn consume(consumer: consumer::PullConsumer, tracker: Arc<Tracker>, chunks: usize) -> Result<()> {
-    let mut messages = consumer.messages().await?;
+    let mut messages = consumer.stream().max_bytes_per_batch(PULL_BYTES).messages().await?;
     let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut errors = 0;
     while let Some(message) = messages.next().await {
-        let message = message.map_err(|e| anyhow::anyhow!("consume: {e}"))?;
+        let message = match message {
+            Ok(message) => message,
+            // Reported, and consuming goes on: what was not acknowledged is delivered again.
+            Err(e) => {
+                errors += 1;
+                if errors == 1 {
+                    eprintln!("lienthong bench: JetStream consumer: {e}");
+                }
+                continue;
+            }
+        };
         let document = message
             .headers
             .as_ref()
@@ -127,7 +174,9 @@ async fn consume(consumer: consumer::PullConsumer, tracker: Arc<Tracker>, chunks
             seen.remove(&document);
             tracker.arrived(document, Instant::now());
         }
-        message.ack().await.map_err(|e| anyhow::anyhow!("ack: {e}"))?;
+        if let Err(e) = message.ack().await {
+            eprintln!("lienthong bench: JetStream ack: {e}");
+        }
     }
     Ok(())
 }
