@@ -117,7 +117,7 @@ async fn publish(
     let deadline = Instant::now() + budget;
     let mut n = 0u64;
     while Instant::now() < deadline {
-        let permit = permits.clone().acquire_owned().await?;
+        let permit = crate::bench_exchange::place_in_window(&permits).await?;
         n += 1;
         tracker.submitted(n.to_string(), Instant::now(), permit);
         let mut acks = Vec::with_capacity(chunks.len());
