@@ -30,6 +30,8 @@ const PULL_BYTES: usize = 8 * 1024 * 1024;
 pub(crate) struct Nats {
     publisher: async_nats::Client,
     consumer: async_nats::Client,
+    /// The server's port, when it is on this machine.
+    port: Option<u16>,
 }
 
 impl Nats {
@@ -40,7 +42,10 @@ impl Nats {
         if !publisher.server_info().jetstream {
             bail!("the server has JetStream disabled");
         }
-        Ok(Self { publisher, consumer: connect().await.context("connect")? })
+        let info = publisher.server_info();
+        let local = ["127.0.0.1", "localhost", "::1"].contains(&info.host.as_str());
+        let port = local.then_some(info.port);
+        Ok(Self { publisher, consumer: connect().await.context("connect")?, port })
     }
 
     /// What the server says of itself.
@@ -78,7 +83,7 @@ pub(crate) async fn measure(nats: &Nats, document: Bytes, budget: Duration, wind
     let chunks: Vec<Bytes> =
         (0..document.len()).step_by(chunk).map(|at| document.slice(at..(at + chunk).min(document.len()))).collect();
     let tracker = Arc::new(Tracker::default());
-    let server = local_server();
+    let server = nats.port.and_then(local_server);
     let cpu_before = cpu(server.as_deref());
     let consuming = tokio::spawn(consume(consumer, tracker.clone(), chunks.len()));
     let result = publish(&js, &chunks, &tracker, budget, window).await;
@@ -96,12 +101,26 @@ fn cpu(server: Option<&str>) -> Option<Duration> {
     Some(crate::bench_exchange::process_cpu()? + crate::bench_exchange::cpu_of(server?)?)
 }
 
-/// The process id of a `nats-server` on this machine, if there is one (the server the figures
-/// come from when it listens on loopback).
-fn local_server() -> Option<String> {
+/// The process id of the server listening on `port` of this machine, if it is here: the socket
+/// among the listening ones in `/proc/net/tcp`, and the process holding it.
+fn local_server(port: u16) -> Option<String> {
+    let inode = ["/proc/net/tcp", "/proc/net/tcp6"].iter().find_map(|table| {
+        let text = std::fs::read_to_string(table).ok()?;
+        text.lines().skip(1).find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local_port = fields.get(1)?.rsplit_once(':')?.1;
+            let listening = fields.get(3) == Some(&"0A");
+            (listening && u16::from_str_radix(local_port, 16).ok()? == port)
+                .then(|| fields.get(9).map(|i| i.to_string()))?
+        })
+    })?;
+    let socket = format!("socket:[{inode}]");
     std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
-        let comm = std::fs::read_to_string(entry.path().join("comm")).ok()?;
-        (comm.trim() == "nats-server").then(|| entry.file_name().to_string_lossy().into_owned())
+        let holds = std::fs::read_dir(entry.path().join("fd"))
+            .ok()?
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target.to_string_lossy() == socket));
+        holds.then(|| entry.file_name().to_string_lossy().into_owned())
     })
 }
 
@@ -117,7 +136,7 @@ async fn publish(
     let deadline = Instant::now() + budget;
     let mut n = 0u64;
     while Instant::now() < deadline {
-        let permit = permits.clone().acquire_owned().await?;
+        let permit = crate::bench_exchange::place_in_window(&permits).await?;
         n += 1;
         tracker.submitted(n.to_string(), Instant::now(), permit);
         let mut acks = Vec::with_capacity(chunks.len());
