@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::node::hub_limits;
 use anyhow::{Context as _, Result, bail};
 use base64::Engine as _;
 use edxml::{AgencyCode, Package};
@@ -219,11 +220,14 @@ pub(crate) async fn start_gateway(
     let (tls_cert, tls_key) = ca.issue(Profile::Gateway, &format!("CN=localhost,O={name}"), Some(code)).await?;
     hub.store().put_mailbox(code, &tls_cert.der, OffsetDateTime::now_utc()).await?;
     let tls_pkcs8 = pkcs8(&tls_key)?;
-    let client = Client::new(ClientTls {
-        roots: vec![ca.root.clone()],
-        identity: Some(Identity::from_pkcs8(ca.chain(&tls_cert), tls_pkcs8.clone())?),
-        server_name: None,
-    })?;
+    let client = Client::with_limits(
+        ClientTls {
+            roots: vec![ca.root.clone()],
+            identity: Some(Identity::from_pkcs8(ca.chain(&tls_cert), tls_pkcs8.clone())?),
+            server_name: None,
+        },
+        hub_limits(),
+    )?;
     let trust = Trust::new(std::slice::from_ref(&ca.root), &[ca.authority().certificate().to_vec()])?;
     trust.set_crls(&[ca.service.current_crl().to_vec()])?;
     let home = dir.join(format!("gateway-{code}"));

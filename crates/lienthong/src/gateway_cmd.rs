@@ -21,7 +21,7 @@ use store::{GatewayStore, Store};
 use time::OffsetDateTime;
 use tls::{Client, ClientTls, Identity, ServerTls};
 
-use crate::node::{self, Credential};
+use crate::node::{self, Credential, hub_limits};
 
 #[derive(Debug, Args)]
 pub(crate) struct GatewayArgs {
@@ -244,11 +244,14 @@ pub(crate) async fn open(dir: &Path) -> Result<Opened> {
     let store = Store::open(&node::store_url(&settings.store_url, dir, "gateway.sqlite")).await?;
     let blobs = BlobStore::open(&node::within(dir, &settings.blobs)).await?;
     let tls_pkcs8 = tls.pkcs8()?;
-    let hub = Client::new(ClientTls {
-        roots: vec![root],
-        identity: Some(Identity::from_pkcs8(tls.chain.clone(), tls_pkcs8.clone())?),
-        server_name: None,
-    })?;
+    let hub = Client::with_limits(
+        ClientTls {
+            roots: vec![root],
+            identity: Some(Identity::from_pkcs8(tls.chain.clone(), tls_pkcs8.clone())?),
+            server_name: None,
+        },
+        hub_limits(),
+    )?;
     let server = ServerTls::builder(Identity::from_pkcs8(tls.chain.clone(), tls_pkcs8.clone())?).build()?;
     let keys = GatewayKeys {
         seal: Signer { certificate_der: seal.certificate().to_vec(), key: seal.key },

@@ -192,3 +192,9 @@ pub(crate) async fn shutdown_signal() {
         _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
     }
 }
+
+/// Limits of a gateway's client to the hub: a response may be as large as the largest package a
+/// gateway collects (the client's default, 16 MiB, would refuse larger documents).
+pub(crate) fn hub_limits() -> tls::ClientLimits {
+    tls::ClientLimits { max_response_bytes: gateway::MAX_PACKAGE_BYTES, ..tls::ClientLimits::default() }
+}
