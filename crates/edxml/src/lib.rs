@@ -23,7 +23,7 @@ mod validate;
 mod write;
 
 pub use agency::{AgencyCode, AgencyCodeError, CodeForm, MAX_DECISION20_LEN, OrganId};
-pub use attachment::{AttachmentError, EncodedContent, EntryInfo, UnpackedFile, unsafe_path_reason};
+pub use attachment::{AttachmentError, EncodedContent, EntryInfo, UnpackedFile, content_type_for, unsafe_path_reason};
 pub use build::{AnswerError, answer};
 pub use codes::{BusinessType, Priority, StatusCode, UnknownCode};
 pub use datetime::{DateError, VIETNAM_OFFSET, VnDate, VnTimestamp};

@@ -183,7 +183,9 @@ pub(crate) fn build_package(header_text: &str, files: &[(String, Vec<u8>)]) -> R
     doc.attachments = files
         .iter()
         .enumerate()
-        .map(|(index, (name, data))| Attachment::from_file(&(index + 1).to_string(), name, content_type(name), data))
+        .map(|(index, (name, data))| {
+            Attachment::from_file(&(index + 1).to_string(), name, edxml::content_type_for(name), data)
+        })
         .collect();
     doc.manifest = Some(Manifest {
         version: Some("1.0".into()),
@@ -248,23 +250,4 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     let temp = path.with_extension("edxml.partial");
     fs::write(&temp, bytes).with_context(|| format!("cannot write {}", temp.display()))?;
     fs::rename(&temp, path).with_context(|| format!("cannot write {}", path.display()))
-}
-
-fn content_type(name: &str) -> &'static str {
-    let extension = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
-    match extension.as_str() {
-        "pdf" => "application/pdf",
-        "doc" => "application/msword",
-        "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "xls" => "application/vnd.ms-excel",
-        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        "odt" => "application/vnd.oasis.opendocument.text",
-        "zip" => "application/zip",
-        "xml" => "application/xml",
-        "txt" => "text/plain",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "tif" | "tiff" => "image/tiff",
-        _ => "application/octet-stream",
-    }
 }

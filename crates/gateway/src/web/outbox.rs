@@ -547,7 +547,8 @@ fn build(c: &Checked<'_>, agency: &AgencyCode, names: &AgencyNames, now: VnTimes
     };
     let today = now.date();
     let document_id = format!("{agency},{today},{}", c.number);
-    let attachment = Attachment::from_file("1", c.file.name.trim(), content_type(&c.file.name), &c.file.data);
+    let attachment =
+        Attachment::from_file("1", c.file.name.trim(), edxml::content_type_for(&c.file.name), &c.file.data);
     let header = DocumentHeader {
         from: Some(organization(agency)),
         to: vec![organization(&c.to)],
@@ -581,23 +582,6 @@ fn build(c: &Checked<'_>, agency: &AgencyCode, names: &AgencyNames, now: VnTimes
         signature: None,
         manifest: Some(Manifest { version: Some("1.0".into()), references: vec![attachment.manifest_reference()] }),
         attachments: vec![attachment],
-    }
-}
-
-/// The declared type of an attached file, from its extension.
-fn content_type(name: &str) -> &'static str {
-    let extension = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
-    match extension.as_str() {
-        "pdf" => "application/pdf",
-        "doc" => "application/msword",
-        "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "xls" => "application/vnd.ms-excel",
-        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        "odt" => "application/vnd.oasis.opendocument.text",
-        "zip" => "application/zip",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        _ => "application/octet-stream",
     }
 }
 
