@@ -2,7 +2,8 @@
 //! jar): logins, CSRF and origin checks, bad input, escaping. Then end to end: the hub and two
 //! gateways over real mutual TLS, each serving its client API and web pages on HTTPS, driven by
 //! headless Chromium at a phone's width (tests/web/e2e.mjs): the Government Office sends a
-//! document to Nghệ An, whose clerk reads it and answers 03, which the Office then sees.
+//! document to Nghệ An and the Ministry of Justice, Nghệ An's clerk reads it and answers 03, which
+//! the Office then sees, and agrees (15) to the recall of an earlier document.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +26,7 @@ use common::{Network, with_business};
 
 const OFFICE: &str = "000.00.00.G22";
 const NGHE_AN: &str = "000.00.00.H41";
+const JUSTICE: &str = "000.00.00.G17";
 
 /// Starts the hub and the gateways of the Office and Nghệ An (and two more the hub routes to).
 async fn network() -> (Network, Arc<Gateway>, Arc<Gateway>) {
@@ -579,10 +581,13 @@ async fn clerks_send_read_and_answer_in_headless_chromium_at_a_phones_width() {
         }
     };
     let (net, office, nghe_an) = network().await;
+    let (justice, _) = net.gateway(JUSTICE, "Bộ Tư pháp").await;
+    net.gateway("000.00.00.H14", "UBND tỉnh Cao Bằng").await;
     for gateway in [&office, &nghe_an] {
         tokio::spawn(gateway.clone().run_sender());
         tokio::spawn(gateway.clone().run_receiver());
     }
+    let (recall_subject, recalled_id) = recall_waiting_at(&office, &nghe_an).await;
     let office_client = clerk(&office, "van-thu.vpcp", "mật khẩu văn thư 2026").await;
     clerk(&nghe_an, "van-thu.nghean", "mật khẩu Nghệ An 2026").await;
     let (office_url, office_spki) = serve(&net, &office, "Văn phòng Chính phủ").await;
@@ -598,6 +603,8 @@ async fn clerks_send_read_and_answer_in_headless_chromium_at_a_phones_width() {
         "screenshots": screenshots,
         "office": {"url": office_url, "code": OFFICE, "user": "van-thu.vpcp", "password": "mật khẩu văn thư 2026"},
         "ngheAn": {"url": nghe_an_url, "code": NGHE_AN, "user": "van-thu.nghean", "password": "mật khẩu Nghệ An 2026"},
+        "second": {"code": JUSTICE, "name": "Bộ Tư pháp"},
+        "recall": {"subject": recall_subject, "note": "Đã hủy bản lưu"},
         "document": {
             "number": "27/VPCP-KSTT",
             "subject": subject,
@@ -613,16 +620,20 @@ async fn clerks_send_read_and_answer_in_headless_chromium_at_a_phones_width() {
     assert!(output.status.success(), "the browser test failed (screenshots in {}):\n{text}", screenshots.display());
     eprintln!("{text}screenshots: {}", screenshots.display());
 
-    let sent = office.store().sent(PackageKind::Document, None, 0, 10).await.expect("outbox");
-    assert_eq!(sent.len(), 1);
+    let sent = office.store().sent(PackageKind::Document, Some(&office_client), 0, 10).await.expect("outbox");
+    assert_eq!(sent.len(), 1, "one package for both recipients");
     assert_eq!(
         (sent[0].package.client.as_str(), sent[0].package.recipients.as_slice(), sent[0].package.subject.as_deref()),
-        (office_client.as_str(), [NGHE_AN.to_owned()].as_slice(), Some(subject))
+        (office_client.as_str(), [JUSTICE.to_owned(), NGHE_AN.to_owned()].as_slice(), Some(subject))
     );
     let document_id = sent[0].package.document_id.clone().expect("document id");
     assert!(document_id.ends_with(",27/VPCP-KSTT"), "{document_id}");
     let received = nghe_an.store().received(PackageKind::Document, 0, 10).await.expect("inbox");
+    let received: Vec<_> = received.iter().filter(|r| r.package.document_id.as_ref() == Some(&document_id)).collect();
     assert_eq!((received.len(), received[0].acknowledged), (1, true), "read and answered by a clerk");
+    justice.receive(Duration::from_secs(5)).await.expect("collected");
+    let at_justice = justice.store().received(PackageKind::Document, 0, 10).await.expect("inbox");
+    assert!(at_justice.iter().any(|r| r.package.subject.as_deref() == Some(subject)), "the second recipient has it");
     let answers: Vec<String> = nghe_an
         .store()
         .statuses_sent(&document_id, 10)
@@ -643,6 +654,24 @@ async fn clerks_send_read_and_answer_in_headless_chromium_at_a_phones_width() {
         log.iter().any(|e| e.action == "package.acknowledged" && e.actor == "web:van-thu.nghean"),
         "the message log names the clerk who answered"
     );
+    let recalled = nghe_an.store().incoming(&recalled_id).await.expect("read").expect("kept");
+    assert!(recalled.destroyed_at.is_some(), "the clerk's 15 destroyed the recalled copy");
+}
+
+/// The Office sends the interop sample to Nghệ An (and Cao Bằng and Justice), then recalls it;
+/// returns, once the recall is in Nghệ An's inbox, its subject and the recalled copy's package id.
+async fn recall_waiting_at(office: &Gateway, nghe_an: &Gateway) -> (String, String) {
+    let (original, _) = with_business(edxml::BusinessType::New);
+    let (first, _) = office.submit("qlvb", "VPCP-e2e", &original).await.expect("queued");
+    let (recall, _) = with_business(edxml::BusinessType::Recall);
+    let (recall_id, _) = office.submit("qlvb", "VPCP-e2e-thu-hoi", &recall).await.expect("recall queued");
+    for _ in 0..200 {
+        if let Some(record) = nghe_an.store().incoming(&recall_id).await.expect("read") {
+            return (record.package.subject.expect("subject"), first);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the recall did not reach Nghệ An in 20 s");
 }
 
 /// Runs the browser script with `config`, for at most three minutes.
