@@ -40,11 +40,8 @@ const CONCURRENT_HASHES: usize = 2;
 const LANG_COOKIE: &str = "lienthong-lang";
 /// Five wrong passwords in a row lock a login name for fifteen minutes (known or not, so the
 /// lockout does not tell which names exist); a day without failures forgets them.
-pub const LOGIN_LOCKOUT: LoginLockout = LoginLockout {
-    max_failures: 5,
-    lock_for: time::Duration::minutes(15),
-    forget_after: time::Duration::hours(24),
-};
+pub const LOGIN_LOCKOUT: LoginLockout =
+    LoginLockout { max_failures: 5, lock_for: time::Duration::minutes(15), forget_after: time::Duration::hours(24) };
 
 /// What the web pages share.
 #[derive(Debug, Clone)]

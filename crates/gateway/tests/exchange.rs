@@ -20,7 +20,6 @@ mod common;
 
 use common::{Network, sample, with_business};
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_document_travels_signed_and_sealed_and_its_receipt_comes_back() {
     let net = Network::start().await;
@@ -406,7 +405,6 @@ async fn systems_built_on_the_sdk_send_and_receive_through_their_gateway_unchang
         sdk_call(&nghe_an, "getAgenciesList", &sdk_headers("nghean-qlvb", "bí mật Nghệ An", &[]), b"{}".to_vec()).await;
     assert!(agencies["data"].as_array().expect("data").iter().any(|a| a["code"] == "000.00.00.G22"), "{agencies}");
 }
-
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recall_the_recipient_agrees_to_destroys_its_copy_and_freezes_the_senders() {

@@ -259,7 +259,10 @@ async fn bad_input_gets_a_page_that_says_what_is_wrong_and_changes_nothing() {
     let mut sender = Browser::new(&office);
     sender.login("van-thu.vpcp", "mật khẩu văn thư 2026").await;
     let form = sender.get("/web/send").await;
-    assert!(form.body.contains("value=\"000.00.00.H41\"> <span>UBND tỉnh Nghệ An</span>"), "recipients from the hub's registry");
+    assert!(
+        form.body.contains("value=\"000.00.00.H41\"> <span>UBND tỉnh Nghệ An</span>"),
+        "recipients from the hub's registry"
+    );
     let (csrf, submission) = (form.csrf(), submission_of(&form));
 
     let mut fields = document_fields(&csrf, &submission, "Về việc thử nghiệm");
@@ -414,8 +417,7 @@ async fn five_wrong_passwords_lock_a_name_for_fifteen_minutes_and_a_success_rese
     assert!(english.body.contains("This account is locked after 5 wrong passwords in a row"), "{}", english.body);
     assert!(english.body.contains("Vietnam time, UTC+07:00"), "{}", english.body);
     let log = office.store().audit_entries(0, 100).await.expect("log");
-    let locked: Vec<&str> =
-        log.iter().filter(|e| e.action == "web-user.locked").map(|e| e.details.as_str()).collect();
+    let locked: Vec<&str> = log.iter().filter(|e| e.action == "web-user.locked").map(|e| e.details.as_str()).collect();
     assert_eq!(locked.len(), 1, "the clerk's lockout is audited, the unknown name's is not: {locked:?}");
 }
 

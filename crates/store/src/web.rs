@@ -122,7 +122,11 @@ impl WebStore for Store {
         Ok(())
     }
 
-    async fn web_login_locked_until(&self, name: &str, now: OffsetDateTime) -> Result<Option<OffsetDateTime>, StoreError> {
+    async fn web_login_locked_until(
+        &self,
+        name: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<OffsetDateTime>, StoreError> {
         let row: Option<(Option<i64>,)> = on_backend!(self, pool =>
             sqlx::query_as(LOCKED_UNTIL).bind(name).bind(now.unix_timestamp()).fetch_optional(pool).await?);
         row.and_then(|(until,)| until).map(unix_time).transpose()
@@ -135,7 +139,8 @@ impl WebStore for Store {
         policy: &LoginLockout,
     ) -> Result<Option<OffsetDateTime>, StoreError> {
         let until = at + policy.lock_for;
-        let entry = PendingEntry::new("web", "web-user.locked", json!({"name": name, "until": until.unix_timestamp()}), at);
+        let entry =
+            PendingEntry::new("web", "web-user.locked", json!({"name": name, "until": until.unix_timestamp()}), at);
         let forget_before = (at - policy.forget_after).unix_timestamp();
         on_backend!(self, pool => {
             let mut tx = pool.begin().await?;

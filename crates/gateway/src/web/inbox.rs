@@ -223,6 +223,10 @@ async fn read_page(web: &Web, lang: Lang, clerk: &Clerk, id: &str, shown: &Shown
         None => Vec::new(),
     };
     let change_answered = change_answer(&record, &answers);
+    if change_answered.is_none() && record.package.change != DocumentChange::New && shown.error.is_none() {
+        let reason = doc.trace.as_ref().and_then(|t| t.business.as_ref()).and_then(|b| b.reason.as_deref());
+        change_notice(&mut h, lang, record.package.change, reason.unwrap_or_default());
+    }
     if let Some(error) = shown.error {
         let (vi, en) = error.message();
         h.el("<p class=\"error\" role=\"alert\">", lang.pick(&vi, &en), "</p>");
@@ -267,7 +271,9 @@ async fn recall_notice(web: &Web, h: &mut Html, lang: Lang, record: &IncomingRec
             "Nơi gửi đã đề nghị thu hồi văn bản này. Xem và trả lời đề nghị thu hồi →",
             "The sender asks to recall this document. See and answer the recall →",
         ),
-        Some("recall-refused") => ("Đã từ chối đề nghị thu hồi văn bản này.", "The recall of this document was refused."),
+        Some("recall-refused") => {
+            ("Đã từ chối đề nghị thu hồi văn bản này.", "The recall of this document was refused.")
+        }
         _ => return Ok(()),
     };
     let events = web.gateway.store().document_events(&record.package.package_id).await?;
@@ -449,14 +455,18 @@ fn answer_forms(
     }
     for status in CHANGE_ANSWERS {
         let refuse = status == Status::ChangeRefused;
-        h.raw(if refuse { "<form method=\"post\" class=\"card form refuse\" action=\"/web/inbox/" } else {
+        h.raw(if refuse {
+            "<form method=\"post\" class=\"card form refuse\" action=\"/web/inbox/"
+        } else {
             "<form method=\"post\" class=\"card form agree\" action=\"/web/inbox/"
         });
         h.text(&url_segment(&record.package.package_id)).raw("/status\">").hidden("csrf", &clerk.csrf);
         h.hidden("code", status.as_str());
         let id = if refuse { "reason" } else { "note" };
         h.raw("<label for=\"").raw(id).raw("\">");
-        h.raw(if refuse { lang.pick("Lý do từ chối (bắt buộc)", "Why you refuse (required)") } else {
+        h.raw(if refuse {
+            lang.pick("Lý do từ chối (bắt buộc)", "Why you refuse (required)")
+        } else {
             lang.pick("Ghi chú (không bắt buộc)", "Note (optional)")
         });
         h.raw("</label><textarea id=\"").raw(id).raw("\" name=\"description\" rows=\"2\" maxlength=\"2000\"");
@@ -469,12 +479,47 @@ fn answer_forms(
     }
 }
 
+/// At the top of a recall, update or replacement not yet answered: what the sender asks, why,
+/// and that the answer is at the bottom.
+fn change_notice(h: &mut Html, lang: Lang, change: DocumentChange, reason: &str) {
+    let heading = change_heading(lang, change);
+    let (vi, en) = (
+        format!(
+            "Nơi gửi đề nghị {}. Lý do: {}. {heading} (15 hoặc 16) ở cuối trang.",
+            what_vi(change),
+            or_dash(reason)
+        ),
+        format!(
+            "The sender asks for a {}. Reason: {}. {heading} (15 or 16) at the bottom.",
+            what_en(change),
+            or_dash(reason)
+        ),
+    );
+    h.el("<p class=\"error\" role=\"status\">", lang.pick(&vi, &en), "</p>");
+}
+
+fn or_dash(text: &str) -> &str {
+    if text.trim().is_empty() { "—" } else { text.trim() }
+}
+
+fn what_vi(change: DocumentChange) -> &'static str {
+    match change {
+        DocumentChange::Recall => "thu hồi",
+        DocumentChange::Update => "cập nhật",
+        DocumentChange::New | DocumentChange::Replace => "thay thế",
+    }
+}
+
+fn what_en(change: DocumentChange) -> &'static str {
+    match change {
+        DocumentChange::Recall => "recall",
+        DocumentChange::Update => "update",
+        DocumentChange::New | DocumentChange::Replace => "replacement",
+    }
+}
+
 fn change_heading(lang: Lang, change: DocumentChange) -> String {
-    let what = match change {
-        DocumentChange::Recall => lang.pick("thu hồi", "recall"),
-        DocumentChange::Update => lang.pick("cập nhật", "update"),
-        DocumentChange::New | DocumentChange::Replace => lang.pick("thay thế", "replacement"),
-    };
+    let what = lang.pick(what_vi(change), what_en(change));
     match lang {
         Lang::Vi => format!("Trả lời đề nghị {what}"),
         Lang::En => format!("Answer the {what}"),

@@ -75,6 +75,15 @@ async function login(page, site, password) {
 }
 
 async function main() {
+  // Five wrong passwords in a row lock a name (here one that does not exist: it is locked the
+  // same way, so the lockout does not tell which names exist).
+  const stranger = await phone();
+  for (let attempt = 1; attempt <= 5; attempt += 1) {
+    await login(stranger, { ...office, user: 'khong-co-ai' }, 'mật khẩu sai');
+  }
+  assert.match(await text(stranger, '.error'), /tạm khóa vì nhập sai mật khẩu 5 lần liên tiếp.*giờ Việt Nam, UTC\+07:00/);
+  await shot(stranger, '00-login-locked');
+
   // The Government Office: a wrong password first, then the right one.
   const office_page = await phone();
   await login(office_page, office, `${office.password}x`);
