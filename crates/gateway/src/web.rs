@@ -1,8 +1,9 @@
-//! The web inbox and outbox, for agencies without a document-management system: clerks log in,
-//! read the documents received and answer them with a status (02–06), send documents (an edXML
-//! package built from a form and a file), and follow the statuses of what they sent. Server-
-//! rendered HTML under `/web/`, one small style sheet, no scripts; Vietnamese first, English with
-//! `?lang=en`; made for a phone's width first.
+//! The web inbox and outbox, for agencies without a document-management system: clerks log in
+//! (five wrong passwords in a row lock the name for 15 minutes), read the documents received and
+//! answer them with a status (02–06; a recall, update or replacement with 15 or 16), send
+//! documents to one or several agencies (an edXML package built from a form and a file), and
+//! follow the statuses of what they sent. Server-rendered HTML under `/web/`, one small style
+//! sheet, no scripts; Vietnamese first, English with `?lang=en`; made for a phone's width first.
 //!
 //! Every page is written through [`html::Html`], which escapes every value it is given. Every
 //! POST carries a CSRF token and must come from this origin; sessions are random tokens in
