@@ -1,8 +1,9 @@
-//! The web inbox and outbox, for agencies without a document-management system: clerks log in,
-//! read the documents received and answer them with a status (02–06), send documents (an edXML
-//! package built from a form and a file), and follow the statuses of what they sent. Server-
-//! rendered HTML under `/web/`, one small style sheet, no scripts; Vietnamese first, English with
-//! `?lang=en`; made for a phone's width first.
+//! The web inbox and outbox, for agencies without a document-management system: clerks log in
+//! (five wrong passwords in a row lock the name for 15 minutes), read the documents received and
+//! answer them with a status (02–06; a recall, update or replacement with 15 or 16), send
+//! documents to one or several agencies (an edXML package built from a form and a file), and
+//! follow the statuses of what they sent. Server-rendered HTML under `/web/`, one small style
+//! sheet, no scripts; Vietnamese first, English with `?lang=en`; made for a phone's width first.
 //!
 //! Every page is written through [`html::Html`], which escapes every value it is given. Every
 //! POST carries a CSRF token and must come from this origin; sessions are random tokens in
@@ -24,7 +25,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
-use store::{GatewayStore as _, Store, StoreError, WebStore, WebUser};
+use store::{GatewayStore as _, LoginLockout, Store, StoreError, WebStore, WebUser};
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 
@@ -38,6 +39,10 @@ pub const MAX_UPLOAD_BYTES: usize = 40 * 1024 * 1024;
 /// Password verifications allowed at once (each takes a core for a moment).
 const CONCURRENT_HASHES: usize = 2;
 const LANG_COOKIE: &str = "lienthong-lang";
+/// Five wrong passwords in a row lock a login name for fifteen minutes (known or not, so the
+/// lockout does not tell which names exist); a day without failures forgets them.
+pub const LOGIN_LOCKOUT: LoginLockout =
+    LoginLockout { max_failures: 5, lock_for: time::Duration::minutes(15), forget_after: time::Duration::hours(24) };
 
 /// What the web pages share.
 #[derive(Debug, Clone)]
@@ -395,14 +400,23 @@ async fn login_inner(
         let message = ("Nhập tên đăng nhập và mật khẩu.", "Enter your user name and password.");
         return login_page(web, lang, StatusCode::BAD_REQUEST, Some(message), name).await;
     }
-    let user = web.gateway.store().web_user(name).await?;
+    let store = web.gateway.store();
+    let now = OffsetDateTime::now_utc();
+    if let Some(until) = store.web_login_locked_until(name, now).await? {
+        return locked_page(web, lang, name, until, now).await;
+    }
+    let user = store.web_user(name).await?;
     if !auth::check_password(web, user.as_ref(), &form.password).await? {
+        if let Some(until) = store.web_login_failed(name, now, &LOGIN_LOCKOUT).await? {
+            return locked_page(web, lang, name, until, now).await;
+        }
         let message = (
             "Tên đăng nhập hoặc mật khẩu không đúng. Vui lòng thử lại.",
             "Wrong user name or password. Please try again.",
         );
         return login_page(web, lang, StatusCode::FORBIDDEN, Some(message), name).await;
     }
+    store.web_login_succeeded(name).await?;
     let user = user.ok_or(WebError::Internal("verified without a user"))?;
     let session =
         HeaderValue::from_str(&auth::open_session(web, &user).await?).map_err(|_| WebError::Internal("cookie"))?;
@@ -410,6 +424,32 @@ async fn login_inner(
     let mut response = see_other("/web/inbox");
     response.headers_mut().append(header::SET_COOKIE, session);
     response.headers_mut().append(header::SET_COOKIE, clear);
+    Ok(response)
+}
+
+/// The login page saying that `name` is locked until `until` (shown in Vietnam time, to the
+/// minute after), with `Retry-After`.
+async fn locked_page(
+    web: &Web,
+    lang: Lang,
+    name: &str,
+    until: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<Response, WebError> {
+    let shown = html::local_time(until.unix_timestamp() + 59);
+    let max = LOGIN_LOCKOUT.max_failures;
+    let vi = format!(
+        "Tài khoản này đang tạm khóa vì nhập sai mật khẩu {max} lần liên tiếp. Vui lòng thử lại sau {shown} \
+         (giờ Việt Nam, UTC+07:00), hoặc liên hệ quản trị cổng kết nối."
+    );
+    let en = format!(
+        "This account is locked after {max} wrong passwords in a row. Try again after {shown} \
+         (Vietnam time, UTC+07:00), or ask the gateway's administrator."
+    );
+    let mut response = login_page(web, lang, StatusCode::TOO_MANY_REQUESTS, Some((&vi, &en)), name).await?;
+    let wait = (until - now).whole_seconds().max(1).to_string();
+    let wait = HeaderValue::from_str(&wait).map_err(|_| WebError::Internal("retry-after"))?;
+    response.headers_mut().insert(header::RETRY_AFTER, wait);
     Ok(response)
 }
 

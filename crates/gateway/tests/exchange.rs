@@ -18,12 +18,7 @@ use time::OffsetDateTime;
 
 mod common;
 
-use common::Network;
-
-fn sample() -> Vec<u8> {
-    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/interop/edxml/edoc_update.edxml"))
-        .expect("sample")
-}
+use common::{Network, sample, with_business};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_document_travels_signed_and_sealed_and_its_receipt_comes_back() {
@@ -409,24 +404,6 @@ async fn systems_built_on_the_sdk_send_and_receive_through_their_gateway_unchang
     let agencies =
         sdk_call(&nghe_an, "getAgenciesList", &sdk_headers("nghean-qlvb", "bí mật Nghệ An", &[]), b"{}".to_vec()).await;
     assert!(agencies["data"].as_array().expect("data").iter().any(|a| a["code"] == "000.00.00.G22"), "{agencies}");
-}
-
-/// The sample as a new document, or as a change (`Bussiness`) of that document.
-fn with_business(doc_type: edxml::BusinessType) -> (Vec<u8>, String) {
-    let parsed = edxml::parse(&bytes::Bytes::from(sample()), &edxml::Limits::default()).expect("sample parses");
-    let edxml::Package::Document(mut document) = parsed.package else { panic!("a document") };
-    let id = document.header.document_id.clone().expect("DocumentId");
-    let trace = document.trace.get_or_insert_with(Default::default);
-    trace.business = match doc_type {
-        edxml::BusinessType::New => None,
-        other => Some(edxml::model::Business {
-            document_id: Some(id.clone()),
-            doc_type: Some(other),
-            reason: Some("Văn bản ban hành nhầm".into()),
-            ..Default::default()
-        }),
-    };
-    (edxml::write(&edxml::Package::Document(document)), id)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

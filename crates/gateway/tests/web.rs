@@ -2,7 +2,8 @@
 //! jar): logins, CSRF and origin checks, bad input, escaping. Then end to end: the hub and two
 //! gateways over real mutual TLS, each serving its client API and web pages on HTTPS, driven by
 //! headless Chromium at a phone's width (tests/web/e2e.mjs): the Government Office sends a
-//! document to Nghệ An, whose clerk reads it and answers 03, which the Office then sees.
+//! document to Nghệ An and the Ministry of Justice, Nghệ An's clerk reads it and answers 03, which
+//! the Office then sees, and agrees (15) to the recall of an earlier document.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,10 +22,11 @@ use tower::ServiceExt as _;
 
 mod common;
 
-use common::Network;
+use common::{Network, with_business};
 
 const OFFICE: &str = "000.00.00.G22";
 const NGHE_AN: &str = "000.00.00.H41";
+const JUSTICE: &str = "000.00.00.G17";
 
 /// Starts the hub and the gateways of the Office and Nghệ An (and two more the hub routes to).
 async fn network() -> (Network, Arc<Gateway>, Arc<Gateway>) {
@@ -257,7 +259,10 @@ async fn bad_input_gets_a_page_that_says_what_is_wrong_and_changes_nothing() {
     let mut sender = Browser::new(&office);
     sender.login("van-thu.vpcp", "mật khẩu văn thư 2026").await;
     let form = sender.get("/web/send").await;
-    assert!(form.body.contains("UBND tỉnh Nghệ An (000.00.00.H41)"), "recipients from the hub's registry");
+    assert!(
+        form.body.contains("value=\"000.00.00.H41\"> <span>UBND tỉnh Nghệ An</span>"),
+        "recipients from the hub's registry"
+    );
     let (csrf, submission) = (form.csrf(), submission_of(&form));
 
     let mut fields = document_fields(&csrf, &submission, "Về việc thử nghiệm");
@@ -368,6 +373,171 @@ async fn values_are_escaped_wherever_they_are_shown() {
     assert!(disposition.starts_with("attachment; filename=\"<i>t_p<i>.pdf\""), "{disposition}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_wrong_passwords_lock_a_name_for_fifteen_minutes_and_a_success_resets_the_count() {
+    let (_net, office, _) = network().await;
+    clerk(&office, "van-thu", "mật khẩu văn thư 2026").await;
+    clerk(&office, "ke-toan", "mật khẩu kế toán 2026").await;
+    let mut browser = Browser::new(&office);
+    for _ in 0..4 {
+        assert_eq!(browser.login("ke-toan", "sai").await.status, 403);
+    }
+    let signed_in = browser.login("ke-toan", "mật khẩu kế toán 2026").await;
+    assert_eq!(signed_in.status, 303, "four failures do not lock");
+    let mut browser = Browser::new(&office);
+    for _ in 0..4 {
+        assert_eq!(browser.login("ke-toan", "sai").await.status, 403, "the success started the count again");
+    }
+
+    let started = OffsetDateTime::now_utc();
+    for name in ["van-thu", "không-có-ai"] {
+        let mut browser = Browser::new(&office);
+        for _ in 0..4 {
+            let refused = browser.login(name, "mật khẩu sai").await;
+            assert!(refused.body.contains("Tên đăng nhập hoặc mật khẩu không đúng"), "{}", refused.body);
+        }
+        let locked = browser.login(name, "mật khẩu sai").await;
+        assert_eq!(locked.status, 429, "{name}: {}", locked.body);
+        assert!(locked.body.contains("tạm khóa vì nhập sai mật khẩu 5 lần liên tiếp"), "{}", locked.body);
+        let until = html_time(started + time::Duration::minutes(15));
+        let until_late = html_time(started + time::Duration::minutes(16));
+        assert!(locked.body.contains(&until) || locked.body.contains(&until_late), "until {until}: {}", locked.body);
+        assert!(locked.body.contains("giờ Việt Nam, UTC+07:00"), "{}", locked.body);
+        let retry: i64 = locked.headers[header::RETRY_AFTER].to_str().expect("ascii").parse().expect("seconds");
+        assert!((890..=900).contains(&retry), "{retry}");
+    }
+    // The count is in the store: a fresh router (as after a restart) still refuses, even the
+    // right password, and says so in English too.
+    let mut restarted = Browser::new(&office);
+    let refused = restarted.login("van-thu", "mật khẩu văn thư 2026").await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert!(!restarted.cookies.iter().any(|(n, _)| n.contains("session")), "no session");
+    restarted.get("/web/login?lang=en").await;
+    let english = restarted.login("van-thu", "mật khẩu văn thư 2026").await;
+    assert!(english.body.contains("This account is locked after 5 wrong passwords in a row"), "{}", english.body);
+    assert!(english.body.contains("Vietnam time, UTC+07:00"), "{}", english.body);
+    let log = office.store().audit_entries(0, 100).await.expect("log");
+    let locked: Vec<&str> = log.iter().filter(|e| e.action == "web-user.locked").map(|e| e.details.as_str()).collect();
+    assert_eq!(locked.len(), 1, "the clerk's lockout is audited, the unknown name's is not: {locked:?}");
+}
+
+/// `dd/MM/yyyy HH:mm` in Vietnam time, as the pages show times.
+fn html_time(at: OffsetDateTime) -> String {
+    let t = at.to_offset(edxml::VIETNAM_OFFSET);
+    format!("{:02}/{:02}/{:04} {:02}:{:02}", t.day(), u8::from(t.month()), t.year(), t.hour(), t.minute())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recall_is_answered_15_or_16_and_16_needs_a_reason() {
+    let (net, office, nghe_an) = network().await;
+    net.gateway("000.00.00.H14", "UBND tỉnh Cao Bằng").await;
+    net.gateway("000.00.00.G17", "Bộ Tư pháp").await;
+    clerk(&nghe_an, "van-thu", "mật khẩu Nghệ An 2026").await;
+    let (original, document_id) = with_business(edxml::BusinessType::New);
+    let (first, _) = office.submit("qlvb", "VPCP-1", &original).await.expect("queued");
+    office.send_due().await.expect("sent");
+    nghe_an.receive(Duration::from_secs(5)).await.expect("collected");
+    let (recall, _) = with_business(edxml::BusinessType::Recall);
+    let (recall_id, _) = office.submit("qlvb", "VPCP-1-thu-hoi", &recall).await.expect("recall queued");
+    office.send_due().await.expect("sent");
+    nghe_an.receive(Duration::from_secs(5)).await.expect("collected");
+    let inbox_recall = nghe_an.store().incoming(&recall_id).await.expect("read").expect("received").package;
+    assert_eq!(inbox_recall.change, store::DocumentChange::Recall);
+
+    let mut reader = Browser::new(&nghe_an);
+    reader.login("van-thu", "mật khẩu Nghệ An 2026").await;
+    let inbox = reader.get("/web/inbox").await;
+    assert!(inbox.body.contains("Nơi gửi đề nghị thu hồi") && inbox.body.contains(">Thu hồi<"), "{}", inbox.body);
+    let original_page = reader.get(&format!("/web/inbox/{}", urlencode(&first))).await;
+    assert!(original_page.body.contains("Nơi gửi đã đề nghị thu hồi văn bản này"), "{}", original_page.body);
+    let path = format!("/web/inbox/{}", urlencode(&recall_id));
+    let page = reader.get(&path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    for offered in ["15 — Đồng ý thu hồi", "16 — Từ chối thu hồi", "Văn bản ban hành nhầm"] {
+        assert!(page.body.contains(offered), "{offered}: {}", page.body);
+    }
+    assert!(!page.body.contains("id=\"code\""), "no 02–06 for a recall");
+    let csrf = page.csrf();
+    let status = format!("{path}/status");
+    let no_reason = reader.post(&status, &[("csrf", &csrf), ("code", "16"), ("description", "  ")]).await;
+    assert_eq!(no_reason.status, 400, "{}", no_reason.body);
+    assert!(no_reason.body.contains("Từ chối (16) phải nêu lý do"), "{}", no_reason.body);
+    let not_for_a_recall = reader.post(&status, &[("csrf", &csrf), ("code", "03")]).await;
+    assert!(not_for_a_recall.body.contains("Chọn đồng ý (15) hoặc từ chối (16)"), "{}", not_for_a_recall.body);
+    let codes = |answers: Vec<store::OutgoingRecord>| -> Vec<String> {
+        answers.into_iter().filter_map(|a| a.package.status_code).collect()
+    };
+    let sent = codes(nghe_an.store().statuses_sent(&document_id, 10).await.expect("answers"));
+    assert_eq!(sent, ["01", "01"], "only the receipts: the refused answers queued nothing");
+    assert!(nghe_an.store().document_events(&first).await.expect("events").iter().all(|e| e.event != "recall-refused"));
+
+    let agreed = reader.post(&status, &[("csrf", &csrf), ("code", "15"), ("description", "")]).await;
+    assert_eq!((agreed.status, agreed.location().ends_with("?answered=15")), (303, true), "{}", agreed.body);
+    let answered = reader.get(agreed.location()).await;
+    assert!(answered.body.contains("Đã gửi trạng thái 15 — Đồng ý thu hồi"), "{}", answered.body);
+    assert!(answered.body.contains("Đã trả lời: 15 — Đồng ý thu hồi"), "the forms are gone: {}", answered.body);
+    let again = reader.post(&status, &[("csrf", &csrf), ("code", "16"), ("description", "nhầm")]).await;
+    assert!(again.body.contains("đã được trả lời (15)"), "{}", again.body);
+    let gone = reader.get(&format!("/web/inbox/{}", urlencode(&first))).await;
+    assert_eq!(gone.status, 410, "{}", gone.body);
+    assert!(gone.body.contains("đã được nơi gửi thu hồi; nội dung đã được hủy lúc"), "{}", gone.body);
+    assert!(reader.get("/web/inbox").await.body.contains(">Đã thu hồi<"), "the list shows it recalled");
+    let sent = codes(nghe_an.store().statuses_sent(&document_id, 10).await.expect("answers"));
+    assert_eq!(sent, ["01", "01", "15"]);
+    nghe_an.send_due().await.expect("sent");
+    office.receive(Duration::from_secs(5)).await.expect("statuses");
+    let statuses = office.store().statuses_for(&document_id).await.expect("statuses");
+    assert!(statuses.iter().any(|s| s.package.subject.as_deref().is_some_and(|t| t.starts_with("15"))), "{statuses:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_document_goes_to_several_recipients_each_known_to_the_hub() {
+    let (net, office, nghe_an) = network().await;
+    let (justice, _) = net.gateway("000.00.00.G17", "Bộ Tư pháp").await;
+    clerk(&office, "van-thu", "mật khẩu văn thư 2026").await;
+    let mut sender = Browser::new(&office);
+    sender.login("van-thu", "mật khẩu văn thư 2026").await;
+    let form = sender.get("/web/send").await;
+    assert!(form.body.contains("type=\"checkbox\" name=\"to\" value=\"000.00.00.G17\""), "{}", form.body);
+    let (csrf, submission) = (form.csrf(), submission_of(&form));
+    let base = document_fields(&csrf, &submission, "Gửi nhiều nơi");
+    let without = |fields: &[(&str, &str)]| -> Vec<(String, String)> {
+        fields.iter().filter(|(n, _)| *n != "to").map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect()
+    };
+    let cases: [(&[&str], &str); 3] = [
+        (&[], "Chọn ít nhất một đơn vị nhận"),
+        (&[NGHE_AN, "000.00.00.X99"], "Đơn vị nhận 000.00.00.X99 không có trong danh sách"),
+        (&[NGHE_AN, "khong-phai-ma"], "Đơn vị nhận «khong-phai-ma» không hợp lệ"),
+    ];
+    for (to, says) in cases {
+        let mut fields = without(&base);
+        fields.extend(to.iter().map(|code| ("to".to_owned(), (*code).to_owned())));
+        let borrowed: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let refused = sender.send_form(&borrowed, ("van-ban.pdf", b"%PDF")).await;
+        assert_eq!(refused.status, 400, "{to:?}: {}", refused.body);
+        assert!(refused.body.contains(says), "{to:?}: {}", refused.body);
+        assert!(office.store().due(OffsetDateTime::now_utc(), 10).await.expect("due").is_empty(), "nothing queued");
+    }
+    let mut fields = without(&base);
+    for code in [NGHE_AN, "000.00.00.G17", NGHE_AN] {
+        fields.push(("to".to_owned(), code.to_owned()));
+    }
+    let borrowed: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let sent = sender.send_form(&borrowed, ("van-ban.pdf", b"%PDF")).await;
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    let queued = office.store().sent(PackageKind::Document, None, 0, 10).await.expect("outbox");
+    assert_eq!(queued.len(), 1, "one package");
+    assert_eq!(queued[0].package.recipients, [NGHE_AN, "000.00.00.G17"]);
+    assert_eq!(office.send_due().await.expect("sent"), 1);
+    for gateway in [&nghe_an, &justice] {
+        assert_eq!(gateway.receive(Duration::from_secs(5)).await.expect("received"), 1, "{}", gateway.agency());
+        let inbox = gateway.store().received(PackageKind::Document, 0, 10).await.expect("inbox");
+        assert_eq!(inbox[0].package.subject.as_deref(), Some("Gửi nhiều nơi"));
+    }
+    let outbox = sender.get("/web/outbox").await;
+    assert!(outbox.body.contains("UBND tỉnh Nghệ An") && outbox.body.contains("Bộ Tư pháp"), "{}", outbox.body);
+}
+
 /// Chromium and the Node modules the end-to-end test needs, or why they are missing.
 fn browser_tools() -> Result<(std::path::PathBuf, std::path::PathBuf), String> {
     let chromium = std::path::PathBuf::from(std::env::var("LIENTHONG_CHROMIUM").unwrap_or("/usr/bin/chromium".into()));
@@ -413,10 +583,13 @@ async fn clerks_send_read_and_answer_in_headless_chromium_at_a_phones_width() {
         }
     };
     let (net, office, nghe_an) = network().await;
+    let (justice, _) = net.gateway(JUSTICE, "Bộ Tư pháp").await;
+    net.gateway("000.00.00.H14", "UBND tỉnh Cao Bằng").await;
     for gateway in [&office, &nghe_an] {
         tokio::spawn(gateway.clone().run_sender());
         tokio::spawn(gateway.clone().run_receiver());
     }
+    let (recall_subject, recalled_id) = recall_waiting_at(&office, &nghe_an).await;
     let office_client = clerk(&office, "van-thu.vpcp", "mật khẩu văn thư 2026").await;
     clerk(&nghe_an, "van-thu.nghean", "mật khẩu Nghệ An 2026").await;
     let (office_url, office_spki) = serve(&net, &office, "Văn phòng Chính phủ").await;
@@ -432,6 +605,8 @@ async fn clerks_send_read_and_answer_in_headless_chromium_at_a_phones_width() {
         "screenshots": screenshots,
         "office": {"url": office_url, "code": OFFICE, "user": "van-thu.vpcp", "password": "mật khẩu văn thư 2026"},
         "ngheAn": {"url": nghe_an_url, "code": NGHE_AN, "user": "van-thu.nghean", "password": "mật khẩu Nghệ An 2026"},
+        "second": {"code": JUSTICE, "name": "Bộ Tư pháp"},
+        "recall": {"subject": recall_subject, "note": "Đã hủy bản lưu"},
         "document": {
             "number": "27/VPCP-KSTT",
             "subject": subject,
@@ -447,16 +622,20 @@ async fn clerks_send_read_and_answer_in_headless_chromium_at_a_phones_width() {
     assert!(output.status.success(), "the browser test failed (screenshots in {}):\n{text}", screenshots.display());
     eprintln!("{text}screenshots: {}", screenshots.display());
 
-    let sent = office.store().sent(PackageKind::Document, None, 0, 10).await.expect("outbox");
-    assert_eq!(sent.len(), 1);
+    let sent = office.store().sent(PackageKind::Document, Some(&office_client), 0, 10).await.expect("outbox");
+    assert_eq!(sent.len(), 1, "one package for both recipients");
     assert_eq!(
         (sent[0].package.client.as_str(), sent[0].package.recipients.as_slice(), sent[0].package.subject.as_deref()),
-        (office_client.as_str(), [NGHE_AN.to_owned()].as_slice(), Some(subject))
+        (office_client.as_str(), [JUSTICE.to_owned(), NGHE_AN.to_owned()].as_slice(), Some(subject))
     );
     let document_id = sent[0].package.document_id.clone().expect("document id");
     assert!(document_id.ends_with(",27/VPCP-KSTT"), "{document_id}");
     let received = nghe_an.store().received(PackageKind::Document, 0, 10).await.expect("inbox");
+    let received: Vec<_> = received.iter().filter(|r| r.package.document_id.as_ref() == Some(&document_id)).collect();
     assert_eq!((received.len(), received[0].acknowledged), (1, true), "read and answered by a clerk");
+    justice.receive(Duration::from_secs(5)).await.expect("collected");
+    let at_justice = justice.store().received(PackageKind::Document, 0, 10).await.expect("inbox");
+    assert!(at_justice.iter().any(|r| r.package.subject.as_deref() == Some(subject)), "the second recipient has it");
     let answers: Vec<String> = nghe_an
         .store()
         .statuses_sent(&document_id, 10)
@@ -477,6 +656,24 @@ async fn clerks_send_read_and_answer_in_headless_chromium_at_a_phones_width() {
         log.iter().any(|e| e.action == "package.acknowledged" && e.actor == "web:van-thu.nghean"),
         "the message log names the clerk who answered"
     );
+    let recalled = nghe_an.store().incoming(&recalled_id).await.expect("read").expect("kept");
+    assert!(recalled.destroyed_at.is_some(), "the clerk's 15 destroyed the recalled copy");
+}
+
+/// The Office sends the interop sample to Nghệ An (and Cao Bằng and Justice), then recalls it;
+/// returns, once the recall is in Nghệ An's inbox, its subject and the recalled copy's package id.
+async fn recall_waiting_at(office: &Gateway, nghe_an: &Gateway) -> (String, String) {
+    let (original, _) = with_business(edxml::BusinessType::New);
+    let (first, _) = office.submit("qlvb", "VPCP-e2e", &original).await.expect("queued");
+    let (recall, _) = with_business(edxml::BusinessType::Recall);
+    let (recall_id, _) = office.submit("qlvb", "VPCP-e2e-thu-hoi", &recall).await.expect("recall queued");
+    for _ in 0..200 {
+        if let Some(record) = nghe_an.store().incoming(&recall_id).await.expect("read") {
+            return (record.package.subject.expect("subject"), first);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the recall did not reach Nghệ An in 20 s");
 }
 
 /// Runs the browser script with `config`, for at most three minutes.

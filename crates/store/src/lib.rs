@@ -44,7 +44,7 @@ pub use gateway::{
 use pki::{CertSerial, IssuedCertificate, RevocationReason, RevokedEntry};
 pub use ra::{Account, NewRequest, RequestEvent, RequestKind, RequestRecord, RequestState, Role, UnknownRole};
 use time::OffsetDateTime;
-pub use web::{WebSession, WebUser};
+pub use web::{LoginLockout, WebSession, WebUser};
 
 /// Why a storage operation failed. The variants callers act on are distinct; the rest is detail.
 #[derive(Debug, thiserror::Error)]
@@ -422,6 +422,24 @@ pub trait WebStore {
     ) -> impl Future<Output = Result<Option<WebSession>, StoreError>> + Send;
     /// Ends a session (logout); ending an unknown one changes nothing.
     fn close_web_session(&self, token_hash: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// When the lockout of login name `name` ends, if it is locked at `now`.
+    fn web_login_locked_until(
+        &self,
+        name: &str,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Option<OffsetDateTime>, StoreError>> + Send;
+    /// Counts a failed login for `name` (known or not) at `at`; when it is the
+    /// `policy.max_failures`-th in a row, locks the name until `at + policy.lock_for`, starts the
+    /// count again, records the lockout of a known clerk in the audit log, and returns when the
+    /// lockout ends. Failures older than `policy.forget_after` of names not locked are forgotten.
+    fn web_login_failed(
+        &self,
+        name: &str,
+        at: OffsetDateTime,
+        policy: &LoginLockout,
+    ) -> impl Future<Output = Result<Option<OffsetDateTime>, StoreError>> + Send;
+    /// Forgets the failed logins of `name` (it has just logged in).
+    fn web_login_succeeded(&self, name: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// What the hub keeps: its agency registry, the outer envelopes of sealed packages, and each

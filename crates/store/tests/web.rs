@@ -4,8 +4,8 @@
 
 use store::testing::TestDatabase;
 use store::{
-    AuditStore, DocumentChange, GatewayStore, IncomingPackage, OutgoingPackage, PackageKind, Store, StoreError,
-    WebStore, WebUser,
+    AuditStore, DocumentChange, GatewayStore, IncomingPackage, LoginLockout, OutgoingPackage, PackageKind, Store,
+    StoreError, WebStore, WebUser,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -138,8 +138,51 @@ async fn newest_first_views(store: &Store) {
     assert!(store.statuses_for("G22,2026/01/04,7/VPCP").await.expect("none").is_empty());
 }
 
+const LOCKOUT: LoginLockout =
+    LoginLockout { max_failures: 5, lock_for: Duration::minutes(15), forget_after: Duration::hours(24) };
+
+/// Five failures in a row lock a name for fifteen minutes, known or not; a success starts again;
+/// only a clerk's lockout is in the audit log; a day without failures forgets them.
+async fn login_lockout(store: &Store) {
+    let now = now();
+    let audit_before = store.audit_entries(0, 100).await.expect("log").len();
+    for name in ["van-thu", "không-có-ai"] {
+        for failure in 1..=4 {
+            let at = now + Duration::seconds(failure);
+            assert_eq!(store.web_login_failed(name, at, &LOCKOUT).await.expect("counted"), None, "{name} {failure}");
+            assert_eq!(store.web_login_locked_until(name, at).await.expect("read"), None);
+        }
+        let fifth = now + Duration::seconds(5);
+        let until = store.web_login_failed(name, fifth, &LOCKOUT).await.expect("counted");
+        assert_eq!(until, Some(fifth + Duration::minutes(15)), "{name}: the fifth in a row locks");
+        assert_eq!(store.web_login_locked_until(name, fifth + Duration::minutes(14)).await.expect("read"), until);
+        assert_eq!(store.web_login_locked_until(name, fifth + Duration::minutes(15)).await.expect("read"), None);
+        let later = fifth + Duration::minutes(16);
+        assert_eq!(store.web_login_failed(name, later, &LOCKOUT).await.expect("counted"), None, "counted anew");
+    }
+    let log = store.audit_entries(0, 100).await.expect("log");
+    let locked: Vec<&str> = log[audit_before..].iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(locked, ["web-user.locked"], "only the clerk's lockout is logged");
+    assert!(log[audit_before].details.contains("van-thu"), "{:?}", log[audit_before].details);
+
+    store.web_login_succeeded("van-thu").await.expect("reset");
+    for failure in 1..=4 {
+        let at = now + Duration::seconds(failure);
+        assert_eq!(store.web_login_failed("van-thu", at, &LOCKOUT).await.expect("counted"), None);
+    }
+    store.web_login_succeeded("van-thu").await.expect("reset");
+    let after = now + Duration::seconds(10);
+    assert_eq!(store.web_login_failed("van-thu", after, &LOCKOUT).await.expect("counted"), None, "a success resets");
+    for failure in 1..=4 {
+        store.web_login_failed("khac", now + Duration::seconds(failure), &LOCKOUT).await.expect("counted");
+    }
+    let next_day = now + Duration::hours(25);
+    assert_eq!(store.web_login_failed("khac", next_day, &LOCKOUT).await.expect("counted"), None, "old ones forgotten");
+}
+
 async fn story(store: &Store) {
     clerks_and_sessions(store).await;
+    login_lockout(store).await;
     newest_first_views(store).await;
 }
 

@@ -1,5 +1,7 @@
 //! Documents received: the list (newest first, with the latest status the agency reported), one
-//! document with its attachments, and the clerk's answer with a status (02–06).
+//! document with its attachments, and the clerk's answer: a status (02–06) to a document, or to
+//! a recall, update or replacement 15 (agreed) or 16 (refused, with its reason). A document whose
+//! recall the clerk agreed to shows as recalled, its content destroyed.
 
 use axum::Extension;
 use axum::extract::rejection::{FormRejection, PathRejection, QueryRejection};
@@ -19,9 +21,11 @@ use super::{Web, WebError, chrome, html_page, respond, see_other};
 
 /// Documents per page.
 const PAGE: u32 = 20;
-/// The statuses a clerk may answer with.
+/// The statuses a clerk may answer a document with.
 const ANSWERS: [Status; 5] =
     [Status::Refused, Status::Accepted, Status::Assigned, Status::Processing, Status::Finished];
+/// The statuses a clerk may answer a recall, update or replacement with.
+const CHANGE_ANSWERS: [Status; 2] = [Status::ChangeAccepted, Status::ChangeRefused];
 /// Longest note or reason.
 const MAX_DESCRIPTION: usize = 2000;
 
@@ -96,10 +100,16 @@ fn list_item(h: &mut Html, lang: Lang, names: &AgencyNames, item: &IncomingRecor
     h.raw("</a></li>");
 }
 
-/// What a recall, update or replacement does, or that the document was recalled.
+/// What a recall, update or replacement does, or that the document was recalled (or its recall
+/// asked for or refused).
 fn change_label(lang: Lang, item: &IncomingRecord) -> Option<String> {
     if item.destroyed_at.is_some() {
         return Some(lang.pick("Đã thu hồi", "Recalled").to_owned());
+    }
+    match item.latest_event.as_deref() {
+        Some("recall-requested") => return Some(lang.pick("Nơi gửi đề nghị thu hồi", "Recall requested").to_owned()),
+        Some("recall-refused") => return Some(lang.pick("Đã từ chối thu hồi", "Recall refused").to_owned()),
+        _ => {}
     }
     let business = match item.package.change {
         DocumentChange::New => return None,
@@ -193,32 +203,129 @@ struct Shown<'a> {
 }
 
 async fn read_page(web: &Web, lang: Lang, clerk: &Clerk, id: &str, shown: &Shown<'_>) -> Result<Response, WebError> {
+    let record = web.gateway.store().incoming(id).await?;
+    let record = record.filter(|r| r.package.kind == PackageKind::Document).ok_or(WebError::NotFound)?;
+    if record.destroyed_at.is_some() {
+        return recalled_page(web, lang, clerk, &record).await;
+    }
     let (record, doc) = document(web, id).await?;
     let names = web.directory.names(&web.gateway).await;
     let title = doc.header.subject.clone().unwrap_or_else(|| lang.pick("Văn bản", "Document").to_owned());
     let mut h = html::begin(&chrome(web, lang, clerk, names.own(web), Nav::Inbox), &title);
     if let Some(code) = shown.answered {
-        let label = lang.pick(code.label_vi(), code.label_en());
-        let (vi, en) = (format!("Đã gửi trạng thái {code} {label}."), format!("Status {code} {label} sent."));
+        let label = answer_label(lang, record.package.change, code);
+        let (vi, en) = (format!("Đã gửi trạng thái {label}."), format!("Status {label} sent."));
         h.el("<p class=\"notice\" role=\"status\">", lang.pick(&vi, &en), "</p>");
     }
-    if let Some(error) = shown.error {
-        let (vi, en) = error.message();
-        h.el("<p class=\"error\" role=\"alert\">", lang.pick(&vi, &en), "</p>");
-        answer_form(&mut h, lang, clerk, &record, shown);
-    }
-    details(&mut h, lang, &names, &record, &doc);
-    attachments(&mut h, lang, &record, &doc);
+    recall_notice(web, &mut h, lang, &record).await?;
     let answers = match record.package.document_id.as_deref() {
         Some(document_id) => web.gateway.store().statuses_sent(document_id, 100).await?,
         None => Vec::new(),
     };
+    let change_answered = change_answer(&record, &answers);
+    if change_answered.is_none() && record.package.change != DocumentChange::New && shown.error.is_none() {
+        let reason = doc.trace.as_ref().and_then(|t| t.business.as_ref()).and_then(|b| b.reason.as_deref());
+        change_notice(&mut h, lang, record.package.change, reason.unwrap_or_default());
+    }
+    if let Some(error) = shown.error {
+        let (vi, en) = error.message();
+        h.el("<p class=\"error\" role=\"alert\">", lang.pick(&vi, &en), "</p>");
+        answer_forms(&mut h, lang, clerk, &record, change_answered, shown);
+    }
+    details(&mut h, lang, &names, &record, &doc);
+    attachments(&mut h, lang, &record, &doc);
     history(&mut h, lang, &answers);
     if shown.error.is_none() {
-        answer_form(&mut h, lang, clerk, &record, shown);
+        answer_forms(&mut h, lang, clerk, &record, change_answered, shown);
     }
     let status = shown.error.map_or(axum::http::StatusCode::OK, WebError::status);
     Ok((status, super::page_headers(), html::end(h)).into_response())
+}
+
+/// A document recalled by its sender with the clerk's agreement: what is left of it (the
+/// record, not the content, which was destroyed), as 410 Gone.
+async fn recalled_page(web: &Web, lang: Lang, clerk: &Clerk, record: &IncomingRecord) -> Result<Response, WebError> {
+    let names = web.directory.names(&web.gateway).await;
+    let p = &record.package;
+    let title = p.subject.clone().unwrap_or_else(|| lang.pick("Văn bản", "Document").to_owned());
+    let mut h = html::begin(&chrome(web, lang, clerk, names.own(web), Nav::Inbox), &title);
+    let destroyed = local_time(record.destroyed_at.unwrap_or_default());
+    let (vi, en) = (
+        format!("Văn bản này đã được nơi gửi thu hồi; nội dung đã được hủy lúc {destroyed} (giờ Việt Nam)."),
+        format!("This document was recalled by its sender; its content was destroyed at {destroyed} (Vietnam time)."),
+    );
+    h.el("<p class=\"error recalled\" role=\"status\">", lang.pick(&vi, &en), "</p>");
+    h.raw("<dl class=\"card details\">");
+    row(&mut h, lang.pick("Số, ký hiệu", "Number"), &number_of(p.document_id.as_deref()).unwrap_or_default());
+    row(&mut h, lang.pick("Cơ quan gửi", "From"), &names.describe(&p.sender));
+    row(&mut h, lang.pick("Trích yếu", "Subject"), p.subject.as_deref().unwrap_or_default());
+    row(&mut h, lang.pick("Nhận lúc (giờ Việt Nam)", "Received (Vietnam time)"), &local_time(record.received_at));
+    h.raw("</dl>");
+    Ok((axum::http::StatusCode::GONE, super::page_headers(), html::end(h)).into_response())
+}
+
+/// On a document whose sender asked to recall it: that, with a link to the recall to answer.
+async fn recall_notice(web: &Web, h: &mut Html, lang: Lang, record: &IncomingRecord) -> Result<(), WebError> {
+    let (vi, en) = match record.latest_event.as_deref() {
+        Some("recall-requested") => (
+            "Nơi gửi đã đề nghị thu hồi văn bản này. Xem và trả lời đề nghị thu hồi →",
+            "The sender asks to recall this document. See and answer the recall →",
+        ),
+        Some("recall-refused") => {
+            ("Đã từ chối đề nghị thu hồi văn bản này.", "The recall of this document was refused.")
+        }
+        _ => return Ok(()),
+    };
+    let events = web.gateway.store().document_events(&record.package.package_id).await?;
+    let recall = events.iter().rev().find(|e| e.event == "recall-requested").map(|e| e.by_package.as_str());
+    match (record.latest_event.as_deref(), recall) {
+        (Some("recall-requested"), Some(recall)) => {
+            h.raw("<p class=\"error\" role=\"status\"><a href=\"/web/inbox/").text(&url_segment(recall)).raw("\">");
+            h.text(lang.pick(vi, en)).raw("</a></p>");
+        }
+        _ => {
+            h.el("<p class=\"notice\" role=\"status\">", lang.pick(vi, en), "</p>");
+        }
+    }
+    Ok(())
+}
+
+/// The statuses a clerk may answer `change` with.
+fn answers_for(change: DocumentChange) -> &'static [Status] {
+    match change {
+        DocumentChange::New => &ANSWERS,
+        DocumentChange::Recall | DocumentChange::Update | DocumentChange::Replace => &CHANGE_ANSWERS,
+    }
+}
+
+/// `15 Đồng ý thu hồi`, `16 Từ chối cập nhật`, `03 Đã tiếp nhận`: a status as an answer to `change`.
+fn answer_label(lang: Lang, change: DocumentChange, status: Status) -> String {
+    let what = match change {
+        DocumentChange::New => return format!("{status} {}", lang.pick(status.label_vi(), status.label_en())),
+        DocumentChange::Recall => lang.pick("thu hồi", "the recall"),
+        DocumentChange::Update => lang.pick("cập nhật", "the update"),
+        DocumentChange::Replace => lang.pick("thay thế", "the replacement"),
+    };
+    let verb = match (status, lang) {
+        (Status::ChangeAccepted, Lang::Vi) => "Đồng ý",
+        (Status::ChangeAccepted, Lang::En) => "Agree to",
+        (Status::ChangeRefused, Lang::Vi) => "Từ chối",
+        (Status::ChangeRefused, Lang::En) => "Refuse",
+        _ => return format!("{status} {}", lang.pick(status.label_vi(), status.label_en())),
+    };
+    format!("{status} — {verb} {what}")
+}
+
+/// The 15 or 16 already sent for a recall, update or replacement (answers sent since it came).
+fn change_answer(record: &IncomingRecord, answers: &[OutgoingRecord]) -> Option<Status> {
+    if record.package.change == DocumentChange::New {
+        return None;
+    }
+    answers
+        .iter()
+        .filter(|a| a.queued_at >= record.received_at)
+        .filter_map(|a| a.package.status_code.as_deref().and_then(|c| Status::parse(c).ok()))
+        .find(|code| CHANGE_ANSWERS.contains(code))
 }
 
 fn row(h: &mut Html, term: &str, value: &str) {
@@ -267,6 +374,14 @@ fn details(h: &mut Html, lang: Lang, names: &AgencyNames, record: &IncomingRecor
     row(h, lang.pick("Nơi nhận", "To"), &to.join("; "));
     row(h, lang.pick("Chữ ký số (đã kiểm tra)", "Digital seal (verified)"), &seal_holder(&record.package.signer));
     row(h, lang.pick("Nhận lúc (giờ Việt Nam)", "Received (Vietnam time)"), &local_time(record.received_at));
+    if let Some(business) = doc.trace.as_ref().and_then(|t| t.business.as_ref())
+        && record.package.change != DocumentChange::New
+    {
+        let kind = change_label(lang, record).unwrap_or_default();
+        row(h, lang.pick("Đề nghị của nơi gửi", "The sender asks for"), &kind);
+        row(h, lang.pick("Văn bản liên quan", "About the document"), &record.package.refers_to.join("; "));
+        row(h, lang.pick("Lý do", "Reason"), business.reason.as_deref().unwrap_or_default());
+    }
     h.raw("</dl>");
 }
 
@@ -315,6 +430,100 @@ fn history(h: &mut Html, lang: Lang, answers: &[OutgoingRecord]) {
         h.el(" <span class=\"state\">", state, "</span></li>");
     }
     h.raw("</ol>");
+}
+
+/// The forms that answer the document: a status (02–06) for a document; for a recall, update
+/// or replacement not yet answered, one form to agree (15) and one to refuse with a reason (16).
+fn answer_forms(
+    h: &mut Html,
+    lang: Lang,
+    clerk: &Clerk,
+    record: &IncomingRecord,
+    answered: Option<Status>,
+    shown: &Shown<'_>,
+) {
+    let change = record.package.change;
+    if change == DocumentChange::New {
+        return answer_form(h, lang, clerk, record, shown);
+    }
+    h.el("<h2>", &change_heading(lang, change), "</h2>");
+    if let Some(code) = answered {
+        let label = answer_label(lang, change, code);
+        let (vi, en) = (format!("Đã trả lời: {label}."), format!("Answered: {label}."));
+        h.el("<p class=\"notice\">", lang.pick(&vi, &en), "</p>");
+        return;
+    }
+    for status in CHANGE_ANSWERS {
+        let refuse = status == Status::ChangeRefused;
+        h.raw(if refuse {
+            "<form method=\"post\" class=\"card form refuse\" action=\"/web/inbox/"
+        } else {
+            "<form method=\"post\" class=\"card form agree\" action=\"/web/inbox/"
+        });
+        h.text(&url_segment(&record.package.package_id)).raw("/status\">").hidden("csrf", &clerk.csrf);
+        h.hidden("code", status.as_str());
+        let id = if refuse { "reason" } else { "note" };
+        h.raw("<label for=\"").raw(id).raw("\">");
+        h.raw(if refuse {
+            lang.pick("Lý do từ chối (bắt buộc)", "Why you refuse (required)")
+        } else {
+            lang.pick("Ghi chú (không bắt buộc)", "Note (optional)")
+        });
+        h.raw("</label><textarea id=\"").raw(id).raw("\" name=\"description\" rows=\"2\" maxlength=\"2000\"");
+        h.raw(if refuse { " required>" } else { ">" });
+        if shown.code == status.as_str() {
+            h.text(shown.description);
+        }
+        h.raw("</textarea><button type=\"submit\"").raw(if refuse { " class=\"secondary\">" } else { ">" });
+        h.text(&answer_label(lang, change, status)).raw("</button></form>");
+    }
+}
+
+/// At the top of a recall, update or replacement not yet answered: what the sender asks, why,
+/// and that the answer is at the bottom.
+fn change_notice(h: &mut Html, lang: Lang, change: DocumentChange, reason: &str) {
+    let heading = change_heading(lang, change);
+    let (vi, en) = (
+        format!(
+            "Nơi gửi đề nghị {}. Lý do: {}. {heading} (15 hoặc 16) ở cuối trang.",
+            what_vi(change),
+            or_dash(reason)
+        ),
+        format!(
+            "The sender asks for a {}. Reason: {}. {heading} (15 or 16) at the bottom.",
+            what_en(change),
+            or_dash(reason)
+        ),
+    );
+    h.el("<p class=\"error\" role=\"status\">", lang.pick(&vi, &en), "</p>");
+}
+
+fn or_dash(text: &str) -> &str {
+    if text.trim().is_empty() { "—" } else { text.trim() }
+}
+
+fn what_vi(change: DocumentChange) -> &'static str {
+    match change {
+        DocumentChange::Recall => "thu hồi",
+        DocumentChange::Update => "cập nhật",
+        DocumentChange::New | DocumentChange::Replace => "thay thế",
+    }
+}
+
+fn what_en(change: DocumentChange) -> &'static str {
+    match change {
+        DocumentChange::Recall => "recall",
+        DocumentChange::Update => "update",
+        DocumentChange::New | DocumentChange::Replace => "replacement",
+    }
+}
+
+fn change_heading(lang: Lang, change: DocumentChange) -> String {
+    let what = lang.pick(what_vi(change), what_en(change));
+    match lang {
+        Lang::Vi => format!("Trả lời đề nghị {what}"),
+        Lang::En => format!("Answer the {what}"),
+    }
 }
 
 fn answer_form(h: &mut Html, lang: Lang, clerk: &Clerk, record: &IncomingRecord, shown: &Shown<'_>) {
@@ -434,22 +643,47 @@ async fn answer_document(
     code: &str,
     description: &str,
 ) -> Result<Status, WebError> {
-    let status = Status::parse(code.trim())
-        .ok()
-        .filter(|s| ANSWERS.contains(s))
-        .ok_or_else(|| WebError::bad("Chọn một trạng thái từ 02 đến 06.", "Choose a status from 02 to 06."))?;
+    let record = web.gateway.store().incoming(id).await?;
+    let record = record.filter(|r| r.package.kind == PackageKind::Document).ok_or(WebError::NotFound)?;
+    if record.destroyed_at.is_some() {
+        return Err(WebError::Recalled);
+    }
+    let change = record.package.change;
+    let status = Status::parse(code.trim()).ok().filter(|s| answers_for(change).contains(s)).ok_or_else(|| {
+        if change == DocumentChange::New {
+            WebError::bad("Chọn một trạng thái từ 02 đến 06.", "Choose a status from 02 to 06.")
+        } else {
+            WebError::bad("Chọn đồng ý (15) hoặc từ chối (16).", "Choose to agree (15) or to refuse (16).")
+        }
+    })?;
     let description = Some(description.trim().to_owned()).filter(|d| !d.is_empty());
     if description.as_ref().is_some_and(|d| d.chars().count() > MAX_DESCRIPTION) {
         return Err(WebError::bad("Ghi chú dài quá 2000 ký tự.", "The note is longer than 2000 characters."));
     }
-    if status == Status::Refused && description.is_none() {
-        return Err(WebError::bad(
-            "Từ chối tiếp nhận (02) phải nêu lý do trong ô ghi chú.",
-            "A refusal (02) must give its reason in the note.",
-        ));
+    match status {
+        Status::Refused if description.is_none() => {
+            return Err(WebError::bad(
+                "Từ chối tiếp nhận (02) phải nêu lý do trong ô ghi chú.",
+                "A refusal (02) must give its reason in the note.",
+            ));
+        }
+        Status::ChangeRefused if description.is_none() => {
+            return Err(WebError::bad(
+                "Từ chối (16) phải nêu lý do trong ô lý do.",
+                "A refusal (16) must give its reason.",
+            ));
+        }
+        _ => {}
     }
-    let record = web.gateway.store().incoming(id).await?;
-    record.filter(|r| r.package.kind == PackageKind::Document).ok_or(WebError::NotFound)?;
+    if let Some(document_id) = record.package.document_id.as_deref() {
+        let answers = web.gateway.store().statuses_sent(document_id, 100).await?;
+        if let Some(given) = change_answer(&record, &answers) {
+            return Err(WebError::bad(
+                format!("Đề nghị này đã được trả lời ({given}); không trả lời lại được."),
+                format!("This request was already answered ({given}); it cannot be answered again."),
+            ));
+        }
+    }
     web.gateway.answer(&clerk.user.client, id, status, description).await?;
     super::acknowledge(web, clerk, id).await?;
     Ok(status)

@@ -1,5 +1,5 @@
-//! Documents sent: the send form (an edXML document package built from the clerk's fields and
-//! file, then signed, sealed and queued like any package), and the outbox with each recipient's
+//! Documents sent: the send form (an edXML document package for one or several recipients, built
+//! from the clerk's fields and file, then signed, sealed and queued like any package), and the outbox with each recipient's
 //! latest status as it comes back. Also the hub's agency registry, for names and recipients.
 
 use std::sync::Arc;
@@ -32,6 +32,8 @@ const PAGE: u32 = 20;
 const DIRECTORY_TTL: Duration = Duration::from_secs(60);
 /// How long to wait for the hub's registry.
 const DIRECTORY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most recipients of one document sent from the web.
+const MAX_RECIPIENTS: usize = 200;
 /// Longest text field (the content); the others are shorter.
 const MAX_TEXT_BYTES: usize = 16 * 1024;
 /// Kinds of administrative documents (Decree 30/2020), Vietnamese and English.
@@ -236,7 +238,7 @@ fn sent_item(h: &mut Html, lang: Lang, names: &AgencyNames, item: &OutgoingRecor
 pub(crate) struct SendInput {
     csrf: String,
     submission: String,
-    to: String,
+    to: Vec<String>,
     number: String,
     doc_type: String,
     subject: String,
@@ -283,13 +285,7 @@ async fn form_page(
     }
     h.raw("<form method=\"post\" action=\"/web/send\" enctype=\"multipart/form-data\" class=\"card form\">");
     h.hidden("csrf", &clerk.csrf).hidden("submission", &input.submission);
-    label(&mut h, "to", lang.pick("Nơi nhận", "To"));
-    h.raw("<select id=\"to\" name=\"to\" required>");
-    h.option("", lang.pick("— Chọn đơn vị nhận —", "— Choose the recipient —"), input.to.is_empty());
-    for agency in agencies.iter().filter(|a| a.code != web.gateway.agency().as_str()) {
-        h.option(&agency.code, &format!("{} ({})", agency.name, agency.code), agency.code == input.to);
-    }
-    h.raw("</select>");
+    recipients(&mut h, lang, web, &agencies, &input.to);
     label(&mut h, "number", lang.pick("Số, ký hiệu", "Number"));
     h.raw("<input id=\"number\" name=\"number\" required maxlength=\"100\" placeholder=\"15/UBND-VP\" autocapitalize=\"characters\" value=\"");
     h.text(&input.number).raw("\">");
@@ -325,6 +321,19 @@ async fn form_page(
     h.raw("<button type=\"submit\">").raw(lang.pick("Ký số và gửi", "Seal and send")).raw("</button></form>");
     let status = error.map_or(StatusCode::OK, WebError::status);
     Ok((status, super::page_headers(), html::end(h)).into_response())
+}
+
+/// The recipients as checkboxes (several may be chosen; no script needed), `chosen` ticked.
+fn recipients(h: &mut Html, lang: Lang, web: &Web, agencies: &[Agency], chosen: &[String]) {
+    h.raw("<fieldset class=\"recipients-choice\" id=\"to\"><legend>");
+    h.text(lang.pick("Nơi nhận (chọn một hoặc nhiều đơn vị)", "To (one or more agencies)")).raw("</legend>");
+    for agency in agencies.iter().filter(|a| a.code != web.gateway.agency().as_str()) {
+        let ticked = chosen.iter().any(|c| c.trim() == agency.code);
+        h.raw("<label class=\"choice\"><input type=\"checkbox\" name=\"to\" value=\"").text(&agency.code);
+        h.raw(if ticked { "\" checked> " } else { "\"> " });
+        h.el("<span>", &agency.name, "</span>").el(" <span class=\"code\">", &agency.code, "</span></label>");
+    }
+    h.raw("</fieldset>");
 }
 
 fn label(h: &mut Html, id: &'static str, text: &str) {
@@ -391,10 +400,19 @@ async fn read_form(mut multipart: Multipart) -> Result<SendInput, WebError> {
         let bytes = read_field(field, MAX_TEXT_BYTES).await?;
         let text = String::from_utf8(bytes)
             .map_err(|_| WebError::bad("Biểu mẫu có ký tự không hợp lệ.", "The form holds invalid characters."))?;
+        if name == "to" {
+            if input.to.len() >= MAX_RECIPIENTS {
+                return Err(WebError::bad(
+                    format!("Chọn tối đa {MAX_RECIPIENTS} đơn vị nhận trong một lần gửi."),
+                    format!("Choose at most {MAX_RECIPIENTS} recipients in one send."),
+                ));
+            }
+            input.to.push(text);
+            continue;
+        }
         let slot = match name.as_str() {
             "csrf" => &mut input.csrf,
             "submission" => &mut input.submission,
-            "to" => &mut input.to,
             "number" => &mut input.number,
             "doc_type" => &mut input.doc_type,
             "subject" => &mut input.subject,
@@ -428,7 +446,14 @@ async fn read_field(mut field: Field<'_>, limit: usize) -> Result<Vec<u8>, WebEr
 async fn submit(web: &Web, clerk: &Clerk, input: &SendInput) -> Result<String, WebError> {
     let now = OffsetDateTime::now_utc();
     let checked = check(input, web.gateway.agency(), VnTimestamp::from_instant(now).date())?;
-    let names = web.directory.names(&web.gateway).await;
+    let agencies = web.directory.agencies(&web.gateway).await?;
+    if let Some(unknown) = checked.to.iter().find(|code| !agencies.iter().any(|a| a.code == code.as_str())) {
+        return Err(WebError::bad(
+            format!("Đơn vị nhận {unknown} không có trong danh sách của trục liên thông; chưa gửi gì."),
+            format!("Recipient {unknown} is not in the hub's registry; nothing was sent."),
+        ));
+    }
+    let names = AgencyNames(agencies);
     let package = build(&checked, web.gateway.agency(), &names, VnTimestamp::from_instant(now));
     let edxml = edxml::write(&Package::Document(package));
     let reference = format!("web:{}", input.submission);
@@ -438,7 +463,7 @@ async fn submit(web: &Web, clerk: &Clerk, input: &SendInput) -> Result<String, W
 /// The form's values, each as the type that proves it is right.
 #[derive(Debug)]
 struct Checked<'a> {
-    to: AgencyCode,
+    to: Vec<AgencyCode>,
     number: DocumentNumber,
     doc_type: &'static str,
     subject: &'a str,
@@ -474,10 +499,7 @@ fn check<'a>(input: &'a SendInput, own: &AgencyCode, today: VnDate) -> Result<Ch
     if !submission_ok {
         return Err(WebError::StaleForm);
     }
-    let to = AgencyCode::parse(input.to.trim())
-        .ok()
-        .filter(|code| code != own)
-        .ok_or_else(|| WebError::bad("Chọn đơn vị nhận trong danh sách.", "Choose the recipient from the list."))?;
+    let to = recipients_of(&input.to, own)?;
     let number = DocumentNumber::parse(input.number.trim()).map_err(|e| {
         WebError::bad(
             format!("Số, ký hiệu «{}» không hợp lệ: cần dạng số/ký hiệu, ví dụ 15/UBND-VP.", input.number.trim()),
@@ -506,6 +528,26 @@ fn check<'a>(input: &'a SendInput, own: &AgencyCode, today: VnDate) -> Result<Ch
         due: due_date(&input.due, today)?,
         file: checked_file(input.file.as_ref())?,
     })
+}
+
+/// The chosen recipients, each once: at least one, each an agency code, not this agency.
+fn recipients_of(chosen: &[String], own: &AgencyCode) -> Result<Vec<AgencyCode>, WebError> {
+    let mut to: Vec<AgencyCode> = Vec::with_capacity(chosen.len());
+    for text in chosen.iter().map(|t| t.trim()) {
+        let code = AgencyCode::parse(text).ok().filter(|code| code != own).ok_or_else(|| {
+            WebError::bad(
+                format!("Đơn vị nhận «{text}» không hợp lệ: chọn đơn vị nhận trong danh sách."),
+                format!("Recipient {text:?} is not valid: choose the recipients from the list."),
+            )
+        })?;
+        if !to.contains(&code) {
+            to.push(code);
+        }
+    }
+    if to.is_empty() {
+        return Err(WebError::bad("Chọn ít nhất một đơn vị nhận.", "Choose at least one recipient."));
+    }
+    Ok(to)
 }
 
 /// The due date from the form's `yyyy-mm-dd`; not before today.
@@ -551,7 +593,7 @@ fn build(c: &Checked<'_>, agency: &AgencyCode, names: &AgencyNames, now: VnTimes
         Attachment::from_file("1", c.file.name.trim(), edxml::content_type_for(&c.file.name), &c.file.data);
     let header = DocumentHeader {
         from: Some(organization(agency)),
-        to: vec![organization(&c.to)],
+        to: c.to.iter().map(organization).collect(),
         document_id: Some(document_id.clone()),
         code: Some(Code {
             number: Some(c.number.number().to_string()),
@@ -592,7 +634,7 @@ mod tests {
     fn input() -> SendInput {
         SendInput {
             submission: "0123456789abcdef0123".into(),
-            to: "000.00.00.H41".into(),
+            to: vec!["000.00.00.H41".into(), "000.00.00.G17".into(), "000.00.00.H41".into()],
             number: "15/VPCP-TTĐT".into(),
             doc_type: "Công văn".into(),
             subject: "V/v kết nối <liên thông>".into(),
@@ -618,14 +660,18 @@ mod tests {
         let Package::Document(doc) = package else { unreachable!("built a document") };
         assert_eq!(doc.header.document_id.as_deref(), Some("000.00.00.G22,2026/01/05,15/VPCP-TTĐT"));
         assert_eq!(number_of(doc.header.document_id.as_deref()).as_deref(), Some("15/VPCP-TTĐT"));
+        let to: Vec<String> = doc.header.to.iter().filter_map(|o| o.organ_id.as_ref()).map(|o| o.to_string()).collect();
+        assert_eq!(to, ["000.00.00.H41", "000.00.00.G17"], "each chosen recipient once, in order");
     }
 
     #[test]
     fn each_mistake_is_named() {
         let own = AgencyCode::parse("000.00.00.G22").expect("code");
         type Mistake = fn(&mut SendInput);
-        let cases: [(&str, Mistake); 8] = [
-            ("đơn vị nhận", |i| i.to = "000.00.00.G22".into()),
+        let cases: [(&str, Mistake); 10] = [
+            ("đơn vị nhận", |i| i.to.push("000.00.00.G22".into())),
+            ("đơn vị nhận", |i| i.to = vec!["Nghệ An".into()]),
+            ("ít nhất một đơn vị nhận", |i| i.to.clear()),
             ("Số, ký hiệu", |i| i.number = "mười lăm".into()),
             ("loại văn bản", |i| i.doc_type = "Thư tình".into()),
             ("trích yếu", |i| i.subject = "  ".into()),

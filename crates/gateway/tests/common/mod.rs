@@ -130,3 +130,28 @@ impl Network {
         (Gateway::new(agency, store, blobs, keys, Arc::new(trust), client, &self.hub_url), seal_serial)
     }
 }
+
+/// The interoperability sample document (from the Office to Nghệ An, Cao Bằng and the Ministry of
+/// Justice).
+pub(crate) fn sample() -> Vec<u8> {
+    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/interop/edxml/edoc_update.edxml"))
+        .expect("sample")
+}
+
+/// The sample as a new document, or as a change (`Bussiness`) of that document.
+pub(crate) fn with_business(doc_type: edxml::BusinessType) -> (Vec<u8>, String) {
+    let parsed = edxml::parse(&bytes::Bytes::from(sample()), &edxml::Limits::default()).expect("sample parses");
+    let edxml::Package::Document(mut document) = parsed.package else { panic!("a document") };
+    let id = document.header.document_id.clone().expect("DocumentId");
+    let trace = document.trace.get_or_insert_with(Default::default);
+    trace.business = match doc_type {
+        edxml::BusinessType::New => None,
+        other => Some(edxml::model::Business {
+            document_id: Some(id.clone()),
+            doc_type: Some(other),
+            reason: Some("Văn bản ban hành nhầm".into()),
+            ..Default::default()
+        }),
+    };
+    (edxml::write(&edxml::Package::Document(document)), id)
+}

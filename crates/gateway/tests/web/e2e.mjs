@@ -1,7 +1,9 @@
 // Drives two gateways' web inboxes in headless Chromium at a phone's width: a clerk of the
-// Government Office logs in (after a wrong password), sends a document with a file to Nghệ An;
+// Government Office logs in (after a wrong password), sends a document with a file to Nghệ An
+// and a second agency;
 // a clerk of Nghệ An finds it in the inbox, opens it, downloads the file, is told that a
-// refusal needs a reason, answers with status 03; back at the Office, the outbox shows 03.
+// refusal needs a reason, answers with status 03, and agrees (15) to the recall of an earlier
+// document, which then shows as recalled; back at the Office, the outbox shows 03.
 // Then the English pages, and logout. Run by crates/gateway/tests/web.rs, which passes the
 // sites, logins and document as JSON in LIENTHONG_E2E and checks the stores afterwards.
 //
@@ -14,7 +16,7 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 
 const config = JSON.parse(process.env.LIENTHONG_E2E ?? '{}');
-const { office, ngheAn, document: doc, screenshots } = config;
+const { office, ngheAn, second, recall, document: doc, screenshots } = config;
 const PHONE = { width: 390, height: 844 };
 const WAIT_MS = 60_000;
 
@@ -73,6 +75,15 @@ async function login(page, site, password) {
 }
 
 async function main() {
+  // Five wrong passwords in a row lock a name (here one that does not exist: it is locked the
+  // same way, so the lockout does not tell which names exist).
+  const stranger = await phone();
+  for (let attempt = 1; attempt <= 5; attempt += 1) {
+    await login(stranger, { ...office, user: 'khong-co-ai' }, 'mật khẩu sai');
+  }
+  assert.match(await text(stranger, '.error'), /tạm khóa vì nhập sai mật khẩu 5 lần liên tiếp.*giờ Việt Nam, UTC\+07:00/);
+  await shot(stranger, '00-login-locked');
+
   // The Government Office: a wrong password first, then the right one.
   const office_page = await phone();
   await login(office_page, office, `${office.password}x`);
@@ -86,7 +97,8 @@ async function main() {
 
   // Send a document with its file to Nghệ An.
   await office_page.click('nav a[href="/web/send"]');
-  await office_page.selectOption('#to', ngheAn.code);
+  await office_page.check(`input[name=to][value="${ngheAn.code}"]`);
+  await office_page.check(`input[name=to][value="${second.code}"]`);
   await office_page.fill('#number', doc.number);
   await office_page.selectOption('#doc_type', 'Công văn');
   await office_page.fill('#subject', doc.subject);
@@ -103,7 +115,9 @@ async function main() {
   assert.match(office_page.url(), /\/web\/outbox\?sent=/);
   assert.match(await text(office_page, '.notice'), /Đã nhận văn bản để gửi/);
   assert.equal(await text(office_page, '.item .subject'), doc.subject, 'the subject shows as typed, escaped');
-  assert.match(await text(office_page, '.recipients li'), /UBND tỉnh Nghệ An/);
+  const recipients = await office_page.locator('.item').first().locator('.recipients li').allInnerTexts();
+  assert.equal(recipients.length, 2, `two recipients: ${recipients}`);
+  assert.ok(recipients.some((r) => r.includes('UBND tỉnh Nghệ An')) && recipients.some((r) => r.includes(second.name)));
   await shot(office_page, '04-office-outbox-sent');
 
   // Nghệ An: the document arrives, is read, its file downloaded.
@@ -144,16 +158,37 @@ async function main() {
   await nghe_an.goto(`${ngheAn.url}/web/inbox`);
   assert.match(await text(nghe_an, '.item .status'), /^03 Đã tiếp nhận/);
 
+  // The recall of an earlier document: agreed (15); the document then shows as recalled.
+  const recallItem = nghe_an.locator('.item').filter({ has: nghe_an.locator('.status', { hasText: /^Thu hồi$/ }) });
+  assert.ok((await recallItem.innerText()).includes(recall.subject.slice(0, 20)), 'the recall is listed');
+  await recallItem.locator('a').click();
+  assert.equal(await text(nghe_an, 'main h2:last-of-type'), 'Trả lời đề nghị thu hồi');
+  assert.equal(await text(nghe_an, 'form.refuse button'), '16 — Từ chối thu hồi');
+  await shot(nghe_an, '09-nghe-an-recall');
+  await nghe_an.fill('#note', recall.note);
+  await nghe_an.click('form.agree button');
+  assert.match(nghe_an.url(), /answered=15$/);
+  assert.match(await text(nghe_an, '.notice'), /Đã gửi trạng thái 15 — Đồng ý thu hồi/);
+  await shot(nghe_an, '10-nghe-an-recall-agreed');
+  await nghe_an.goto(`${ngheAn.url}/web/inbox`);
+  const recalled = nghe_an.locator('.item').filter({ has: nghe_an.locator('.status', { hasText: /^Đã thu hồi$/ }) });
+  await recalled.locator('a').click();
+  assert.match(await text(nghe_an, '.recalled'), /đã được nơi gửi thu hồi; nội dung đã được hủy/);
+  await shot(nghe_an, '11-nghe-an-recalled');
+
   // Back at the Office: the outbox shows Nghệ An's 03.
   await until(office_page, `${office.url}/web/outbox`, '.recipients .status', '03 Đã tiếp nhận');
-  assert.match(await text(office_page, '.recipients .status'), new RegExp(`03 Đã tiếp nhận: ${doc.note}`));
-  await shot(office_page, '09-office-outbox-status-03');
+  const fromNgheAn = (page) => page.locator('.item').first().locator('.recipients li').filter({ hasText: 'Nghệ An' });
+  assert.match(await fromNgheAn(office_page).locator('.status').innerText(), new RegExp(`03 Đã tiếp nhận: ${doc.note}`));
+  const fromSecond = await office_page.locator('.item').first().locator('.recipients li').filter({ hasText: second.name });
+  assert.match(await fromSecond.innerText(), /Chưa có phản hồi/, 'the second recipient has not collected it');
+  await shot(office_page, '12-office-outbox-status-03');
 
   // In English, remembered across pages.
   await office_page.goto(`${office.url}/web/outbox?lang=en`);
   assert.equal(await text(office_page, 'h1'), 'Outbox');
-  assert.match(await text(office_page, '.recipients .status'), /^03 Accepted/);
-  await shot(office_page, '10-office-outbox-english');
+  assert.match(await fromNgheAn(office_page).locator('.status').innerText(), /^03 Accepted/);
+  await shot(office_page, '13-office-outbox-english');
   await office_page.click('nav a[href="/web/inbox"]');
   assert.equal(await text(office_page, 'h1'), 'Inbox');
 
