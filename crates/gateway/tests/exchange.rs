@@ -892,8 +892,13 @@ async fn answering_a_document_destroyed_on_its_recall_is_refused_with_409_not_a_
     // What the web inbox calls.
     let answered = nghe_an.answer(&client.id, &first, edxml::StatusCode::Processing, None).await;
     assert!(matches!(answered, Err(gateway::GatewayError::AnswerToDestroyed(ref id)) if *id == first), "{answered:?}");
-    // The SDK: an acknowledgement, and a status package built by the system itself.
+    // The SDK: the destroyed copy leaves the list; an acknowledgement of it, and a status
+    // package about it built by the system itself, are refused.
     let sdk = |extra: &[(&str, &str)]| sdk_headers("nghean-qlvb", "bí mật Nghệ An", extra);
+    let listed = sdk_call(&nghe_an, "getReceivedEdocList", &sdk(&[("messagetype", "edoc")]), b"{}".to_vec()).await;
+    let listed: Vec<&str> =
+        listed["data"].as_array().expect("data").iter().filter_map(|i| i["docId"].as_str()).collect();
+    assert_eq!(listed, [recall_id.as_str()], "the recall is listed, the destroyed copy is not");
     let done = sdk_call(&nghe_an, "updateStatus", &sdk(&[("docId", &first), ("status", "done")]), b"{}".to_vec()).await;
     assert_eq!((done["status"].as_str(), done["ErrorCode"].as_str()), (Some("FAIL"), Some("409")), "{done}");
     assert!(done["ErrorDesc"].as_str().is_some_and(|d| d.contains("recalled and destroyed")), "{done}");

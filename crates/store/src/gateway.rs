@@ -632,7 +632,7 @@ impl GatewayStore for Store {
 
     async fn unacknowledged(&self, kind: PackageKind, limit: u32) -> Result<Vec<IncomingRecord>, StoreError> {
         let sql = format!(
-            "SELECT {INCOMING_COLUMNS} FROM gw_inbox i WHERE i.kind = $1 AND NOT EXISTS \
+            "SELECT {INCOMING_COLUMNS} FROM gw_inbox i WHERE i.kind = $1 AND i.destroyed_at IS NULL AND NOT EXISTS \
              (SELECT 1 FROM gw_inbox_events e WHERE e.package_id = i.package_id AND e.event = 'acknowledged') \
              ORDER BY i.id LIMIT $2"
         );

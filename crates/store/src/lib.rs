@@ -341,7 +341,8 @@ pub trait GatewayStore {
         after: i64,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<IncomingRecord>, StoreError>> + Send;
-    /// Inbox items of `kind` no client has acknowledged yet, oldest first.
+    /// Inbox items of `kind` no client has acknowledged yet and not destroyed on a recall,
+    /// oldest first.
     fn unacknowledged(
         &self,
         kind: PackageKind,

@@ -554,6 +554,10 @@ async fn changes_story(store: &Store, now: OffsetDateTime) {
     let history: Vec<String> =
         store.document_events("g22-a").await.expect("history").into_iter().map(|e| e.event).collect();
     assert_eq!(history, ["recall-requested", "recall-agreed", "destroyed"]);
+    let waiting = store.unacknowledged(PackageKind::Document, 100).await.expect("unacknowledged");
+    assert!(!waiting.iter().any(|i| i.package.package_id == "g22-a"), "a destroyed copy is no longer listed");
+    assert!(store.is_destroyed("000.00.00.G22", "DOC-A").await.expect("destroyed?"));
+    assert!(!store.is_destroyed("000.00.00.H41", "DOC-A").await.expect("destroyed?"), "another sender's");
     assert!(store.answer_change("g22-a", ChangeAnswer::Agreed, "client:x", now).await.expect("new").is_empty());
     assert!(matches!(
         store.answer_change("nope", ChangeAnswer::Agreed, "client:x", now).await,
