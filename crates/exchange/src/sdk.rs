@@ -41,6 +41,12 @@ pub enum SdkError {
     /// The uploaded bytes do not have the announced hash.
     #[error("XroadVnpt-hash-file does not match the uploaded file")]
     HashFileMismatch,
+    /// A request with this signature was already accepted while its timestamp is still fresh.
+    #[error(
+        "Yêu cầu bị gửi lại: chữ ký XroadVnpt-hash-header này đã được chấp nhận trong 15 phút qua; không thực hiện gì. \
+         / Replayed request: this XroadVnpt-hash-header was already accepted within the 15-minute window; nothing was done."
+    )]
+    Replayed,
 }
 
 impl SdkError {
@@ -48,9 +54,11 @@ impl SdkError {
     pub fn error_code(&self) -> &'static str {
         match self {
             Self::MissingHeader(_) | Self::MalformedHeader(_) => "400",
-            Self::UnknownSystem(_) | Self::BadSignature | Self::SignedHeaderMismatch(_) | Self::StaleTimestamp(_) => {
-                "401"
-            }
+            Self::UnknownSystem(_)
+            | Self::BadSignature
+            | Self::SignedHeaderMismatch(_)
+            | Self::StaleTimestamp(_)
+            | Self::Replayed => "401",
             Self::HashFileMismatch => "402",
         }
     }
@@ -64,6 +72,8 @@ pub struct SdkCall {
     /// The calling system.
     pub system_id: String,
     params: BTreeMap<String, String>,
+    signature: String,
+    fresh_until: OffsetDateTime,
 }
 
 impl SdkCall {
@@ -71,12 +81,25 @@ impl SdkCall {
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params.get(&name.to_ascii_lowercase()).map(String::as_str)
     }
+
+    /// The request's signature (`XroadVnpt-hash-header`, lowercase hex): the same request
+    /// replayed has the same one, and a new one needs the secret.
+    pub fn signature(&self) -> &str {
+        &self.signature
+    }
+
+    /// Until when this request's timestamp is fresh: a replay must be refused until then, and
+    /// after it the request is refused as stale.
+    pub fn fresh_until(&self) -> OffsetDateTime {
+        self.fresh_until
+    }
 }
 
 /// Authenticates an SDK request from its headers (`(name, value)` as received). `secret_of`
 /// gives a registered system's secret. The HMAC is checked over the `sign-header` text exactly
 /// as received; every signed header must match the header actually sent; `systemid` and
-/// `timestamp` must be signed, and the timestamp fresh.
+/// `timestamp` must be signed, and the timestamp fresh. Whether the signature was seen before
+/// (a replay) is the caller's check, against what it keeps ([`SdkCall::signature`]).
 pub fn authenticate<'a>(
     headers: impl IntoIterator<Item = (&'a str, &'a [u8])>,
     secret_of: impl Fn(&str) -> Option<String>,
@@ -106,7 +129,8 @@ pub fn authenticate<'a>(
     if (at - now).abs() > TIMESTAMP_WINDOW {
         return Err(SdkError::StaleTimestamp(stamp.to_owned()));
     }
-    Ok(SdkCall { system_id, params })
+    let signature = received_mac.to_ascii_lowercase();
+    Ok(SdkCall { system_id, params, signature, fresh_until: at + TIMESTAMP_WINDOW })
 }
 
 /// The signed JSON must list the same values as the headers sent, and cover `systemid` and

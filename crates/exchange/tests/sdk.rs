@@ -100,3 +100,27 @@ fn the_hash_file_quirk_and_the_correct_form_both_match() {
     assert!(hash_file_matches(&padded.to_uppercase(), body));
     assert!(!hash_file_matches(&padded, b"other"));
 }
+
+#[test]
+fn a_replay_is_recognisable_by_its_signature_whatever_the_case_of_its_hex() {
+    let now = OffsetDateTime::now_utc();
+    let headers = request(&params(now), SECRET);
+    let first = check(&headers, now).expect("authentic");
+    assert_eq!(first.signature().len(), 64);
+    let shouted: Vec<(String, Vec<u8>)> = headers
+        .iter()
+        .map(|(n, v)| (n.clone(), if n == "XroadVnpt-hash-header" { v.to_ascii_uppercase() } else { v.clone() }))
+        .collect();
+    let again = check(&shouted, now + time::Duration::minutes(3)).expect("still fresh");
+    assert_eq!(again.signature(), first.signature(), "upper-case hex is the same signature");
+    let stamped = sdk_stamp_seconds(now);
+    assert_eq!(first.fresh_until(), stamped + exchange::sdk::TIMESTAMP_WINDOW);
+    let later = now + time::Duration::seconds(1);
+    let fresh = check(&request(&params(later), SECRET), later).expect("authentic");
+    assert_ne!(fresh.signature(), first.signature(), "a new timestamp is a new signature");
+}
+
+/// `now` as the SDK's timestamp carries it for freshness (whole seconds).
+fn sdk_stamp_seconds(now: OffsetDateTime) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(now.unix_timestamp()).expect("seconds")
+}

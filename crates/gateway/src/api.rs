@@ -60,7 +60,7 @@ impl ApiError {
             Self::Gateway(GatewayError::Outgoing(_) | GatewayError::Answer(_)) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Gateway(GatewayError::Recipient { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Gateway(GatewayError::Hub(_)) => StatusCode::BAD_GATEWAY,
-            Self::Gateway(GatewayError::Recalled(_)) => StatusCode::CONFLICT,
+            Self::Gateway(GatewayError::Recalled(_) | GatewayError::AnswerToDestroyed(_)) => StatusCode::CONFLICT,
             Self::Gateway(GatewayError::Destroyed(_)) => StatusCode::GONE,
             Self::Gateway(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -78,6 +78,7 @@ impl ApiError {
             Self::Gateway(GatewayError::Hub(_)) => "hub-unavailable",
             Self::Gateway(GatewayError::Recalled(_)) => "recalled",
             Self::Gateway(GatewayError::Destroyed(_)) => "destroyed",
+            Self::Gateway(GatewayError::AnswerToDestroyed(_)) => "recalled-and-destroyed",
             Self::Gateway(_) => "unavailable",
         }
     }
@@ -99,6 +100,9 @@ impl ApiError {
             }
             Self::Gateway(GatewayError::Destroyed(id)) => {
                 format!("Văn bản {id} đã được thu hồi và hủy theo đề nghị của nơi gửi.")
+            }
+            Self::Gateway(GatewayError::AnswerToDestroyed(id)) => {
+                format!("Văn bản {id} đã được thu hồi và hủy: không thể trả lời trạng thái; không gửi gì.")
             }
             Self::Gateway(_) => "Lỗi lưu trữ tại cổng kết nối; vui lòng thử lại.".into(),
         }

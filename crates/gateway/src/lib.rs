@@ -8,6 +8,7 @@
 
 pub mod api;
 mod incoming;
+mod intake;
 pub mod log;
 mod outgoing;
 pub mod sdk_api;
@@ -16,6 +17,7 @@ mod trust;
 pub mod web;
 
 pub use incoming::{Opened, Refusal, open_package};
+pub use intake::IntakeLimit;
 pub use outgoing::{OutgoingError, Sealed, Signer, seal_package};
 pub use service::{GATEWAY_CLIENT, Gateway, GatewayError, GatewayKeys, MAX_PACKAGE_BYTES};
 pub use trust::{Trust, TrustError};

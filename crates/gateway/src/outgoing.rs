@@ -3,7 +3,7 @@
 //! recipient gateway's certificate (CMS AuthEnvelopedData, AES-256-GCM).
 
 use bytes::Bytes;
-use edxml::{BusinessType, Limits, Package, Severity, ZipLimits};
+use edxml::{BusinessType, Limits, Package, Severity, StatusCode, ZipLimits};
 use pki::KeyPair;
 use store::DocumentChange;
 
@@ -59,6 +59,9 @@ pub(crate) struct Preview {
     pub(crate) subject: Option<String>,
     pub(crate) change: DocumentChange,
     pub(crate) refers_to: Vec<String>,
+    /// For a status other than 15/16 (the answers to a recall or change), the DocumentId of the
+    /// document it answers.
+    pub(crate) answers: Option<String>,
 }
 
 /// What a package does to earlier documents (edXML `Bussiness`), and their DocumentIds: a recall
@@ -104,7 +107,15 @@ pub(crate) fn preview(edxml: &[u8]) -> Result<Preview, OutgoingError> {
             "a recall, update or replacement must name the document it changes (Bussiness/DocumentId)".into(),
         ));
     }
-    Ok(Preview { sender, recipients, subject: subject(&parsed.package), change, refers_to })
+    let answers = match &parsed.package {
+        Package::Status(status)
+            if !matches!(status.header.status, StatusCode::ChangeAccepted | StatusCode::ChangeRefused) =>
+        {
+            status.header.response_for.as_ref().and_then(|r| r.document_id.clone())
+        }
+        _ => None,
+    };
+    Ok(Preview { sender, recipients, subject: subject(&parsed.package), change, refers_to, answers })
 }
 
 /// Validates, signs and seals `edxml` for `recipient_certificates` (DER).

@@ -5,7 +5,10 @@
 //!
 //! Supported: `/sendEdoc` (raw .edxml body), `/getReceivedEdocList`, `/getEdoc`, `/updateStatus`,
 //! `/getSentEdocList`, `/getAgenciesList`. The same bytes sent twice are one package (their hash
-//! is the reference).
+//! is the reference). A request whose signature (`XroadVnpt-hash-header`) was already accepted
+//! while its timestamp is fresh is a replay: refused, and nothing is done. Accepted signatures
+//! are kept in the gateway's store, so hub processes sharing one store refuse each other's
+//! replays too.
 //!
 //! The hub serves the same routes for agencies that run no gateway ([`hosted_router`]): each such
 //! agency has a gateway hosted in the hub's process, and the calling system's id picks it.
@@ -24,8 +27,8 @@ use serde_json::{Value, json};
 use store::{GatewayStore, PackageKind};
 use time::OffsetDateTime;
 
-use crate::Gateway;
 use crate::api::MAX_SUBMIT_BYTES;
+use crate::{Gateway, GatewayError};
 
 /// The SDK routes over `gateway`.
 pub fn router(gateway: Arc<Gateway>) -> Router {
@@ -87,7 +90,32 @@ async fn authenticate(systems: &Systems, headers: &HeaderMap) -> Result<Authenti
         let unknown = SdkError::UnknownSystem(system);
         return Err(failure(unknown.error_code(), &unknown.to_string()));
     };
-    Ok(Authenticated { gateway, call, client })
+    match first_use(&gateway, &call).await {
+        Ok(true) => Ok(Authenticated { gateway, call, client }),
+        Ok(false) => Err(failure(SdkError::Replayed.error_code(), &SdkError::Replayed.to_string())),
+        Err(e) => Err(failure("500", &e.to_string())),
+    }
+}
+
+/// How often one process prunes the signatures no longer fresh.
+const PRUNE_EVERY_SECONDS: i64 = 60;
+
+/// Whether `call`'s signature is used for the first time: remembered in the gateway's store (one
+/// insert, whose conflict means a replay), so every process sharing the store agrees. Stale
+/// signatures are pruned at most once a minute per process.
+async fn first_use(gateway: &Gateway, call: &SdkCall) -> Result<bool, store::StoreError> {
+    use std::sync::atomic::Ordering;
+    let now = OffsetDateTime::now_utc();
+    let pruned_at = gateway.sdk_signatures_pruned_at.load(Ordering::Relaxed);
+    if now.unix_timestamp() - pruned_at >= PRUNE_EVERY_SECONDS
+        && gateway
+            .sdk_signatures_pruned_at
+            .compare_exchange(pruned_at, now.unix_timestamp(), Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        gateway.store().forget_sdk_signatures(now).await?;
+    }
+    gateway.store().remember_sdk_signature(&call.system_id, call.signature(), now, call.fresh_until()).await
 }
 
 async fn send(State(systems): State<Arc<Systems>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -101,8 +129,20 @@ async fn send(State(systems): State<Arc<Systems>>, headers: HeaderMap, body: Byt
     let reference = format!("sdk:{}", hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &body).as_ref()));
     match gateway.submit(&client, &reference, &body).await {
         Ok((package_id, _)) => answer(sdk::ok(json!({ "DocId": package_id }))),
+        Err(GatewayError::AnswerToDestroyed(document)) => destroyed(&document),
         Err(e) => failure("422", &e.to_string()),
     }
+}
+
+/// The refusal of an answer to a document destroyed on its recall (Vietnamese, then English).
+fn destroyed(document: &str) -> Response {
+    failure(
+        "409",
+        &format!(
+            "Văn bản {document} đã được thu hồi và hủy: không thể trả lời trạng thái; không thực hiện gì. / \
+             Document {document} was recalled and destroyed: it can no longer be answered; nothing was done."
+        ),
+    )
 }
 
 async fn list(State(systems): State<Arc<Systems>>, headers: HeaderMap) -> Response {
@@ -239,6 +279,11 @@ async fn update_status(State(systems): State<Arc<Systems>>, headers: HeaderMap) 
         Err(refusal) => return refusal,
     };
     let Some(id) = doc_id(&call) else { return failure("400", "missing header XroadVnpt-docId") };
+    match gateway.store().incoming(&id).await {
+        Ok(Some(item)) if item.destroyed_at.is_some() => return destroyed(&id),
+        Ok(_) => {}
+        Err(e) => return failure("500", &e.to_string()),
+    }
     match call.param("status") {
         Some("done") => {
             match gateway

@@ -60,6 +60,14 @@ pub enum GatewayError {
     /// The content was destroyed after a recall the recipient agreed to.
     #[error("package {0} was recalled and its content destroyed")]
     Destroyed(String),
+    /// The package cannot be verified for now (the signer's revocation status is unknown):
+    /// neither kept nor refused, it is tried again, up to the gateway's [`crate::IntakeLimit`].
+    #[error("the package cannot be verified for now: {0}")]
+    Unverified(Refusal),
+    /// An answer (a status) to a document whose recall this agency agreed to: the document no
+    /// longer exists here, so nothing is sent or stored.
+    #[error("document {0} was recalled and destroyed: it can no longer be answered; nothing was sent")]
+    AnswerToDestroyed(String),
 }
 
 /// The keys and certificates of one gateway.
@@ -93,6 +101,10 @@ pub struct Gateway {
     certificates: std::sync::Mutex<std::collections::HashMap<String, (Vec<u8>, std::time::Instant)>>,
     /// Where the message log is anchored, if anywhere (`log.rs`).
     pub(crate) log_anchoring: std::sync::OnceLock<crate::log::LogAnchoring>,
+    /// When (Unix seconds) this process last pruned stale SDK signatures (`sdk_api.rs`).
+    pub(crate) sdk_signatures_pruned_at: std::sync::atomic::AtomicI64,
+    /// When a delivery that keeps failing is refused (`intake.rs`); the default if unset.
+    pub(crate) intake_limit: std::sync::OnceLock<crate::IntakeLimit>,
 }
 
 /// How long a recipient certificate from the hub is used without asking again.
@@ -139,6 +151,8 @@ impl Gateway {
             skip_through: std::sync::atomic::AtomicI64::new(0),
             certificates: std::sync::Mutex::default(),
             log_anchoring: std::sync::OnceLock::new(),
+            sdk_signatures_pruned_at: std::sync::atomic::AtomicI64::new(0),
+            intake_limit: std::sync::OnceLock::new(),
         })
     }
 
@@ -174,6 +188,13 @@ impl Gateway {
             return Ok((existing, false));
         }
         let described = crate::outgoing::preview(edxml)?;
+        if let Some(document) = &described.answers {
+            for sender in &described.recipients {
+                if self.store.is_destroyed(sender, document).await? {
+                    return Err(GatewayError::AnswerToDestroyed(document.clone()));
+                }
+            }
+        }
         if matches!(described.change, DocumentChange::Update | DocumentChange::Replace) {
             for document in &described.refers_to {
                 if self.store.is_frozen(document).await? {
@@ -299,6 +320,9 @@ impl Gateway {
             .incoming(package_id)
             .await?
             .ok_or_else(|| GatewayError::Answer(format!("no package {package_id} in the inbox")))?;
+        if received.destroyed_at.is_some() {
+            return Err(GatewayError::AnswerToDestroyed(package_id.to_owned()));
+        }
         let first = received.package.recipient.as_str();
         let reporter = reporter.unwrap_or(first);
         let bytes = self.read_blob(&received.package.blob).await?;
@@ -445,7 +469,9 @@ impl Gateway {
         let mut handled = 0;
         for delivery in copies {
             match self.take_in(&delivery).await {
-                Ok(()) => handled += 1,
+                Ok(true) => handled += 1,
+                // Waiting for its next attempt.
+                Ok(false) => {}
                 // Left unacknowledged at the hub: collected again on a later poll.
                 Err(e) => eprintln!("lienthong gateway {}: delivery {}: {e}", self.agency, delivery["id"]),
             }
@@ -453,27 +479,61 @@ impl Gateway {
         handled
     }
 
-    async fn take_in(&self, delivery: &Value) -> Result<(), GatewayError> {
+    /// Takes in one delivery: `false` when it waits for its next attempt after failures.
+    async fn take_in(&self, delivery: &Value) -> Result<bool, GatewayError> {
         let text = |key: &str| delivery[key].as_str().unwrap_or_default().to_owned();
-        let (id, package_id, sender, recipient) =
-            (delivery["id"].as_i64().unwrap_or_default(), text("package_id"), text("sender"), text("recipient"));
+        let id = delivery["id"].as_i64().unwrap_or_default();
         let kind = PackageKind::parse(&text("kind"))
             .ok_or_else(|| GatewayError::Hub(format!("delivery {id} names no package kind")))?;
-        if let Some(held) = self.store.incoming(&package_id).await? {
-            // Stored before: for another recipient this gateway serves (the package is listed for
-            // it too), or not acknowledged at the hub (a crash, or the receipt could not be
-            // queued). Make sure of this recipient's receipt, then acknowledge.
-            if held.package.recipient != recipient {
-                let copy = IncomingPackage { recipient: recipient.clone(), hub_delivery: id, ..held.package.clone() };
-                if self.store.receive(&copy, OffsetDateTime::now_utc()).await? == Received::AnotherRecipient {
-                    self.inbox_changed.notify_waiters();
-                }
-            }
-            if held.package.kind == PackageKind::Document {
-                self.answer_as(GATEWAY_CLIENT, &package_id, Some(&recipient), Status::Arrived, None).await?;
-            }
-            return self.settle(id, None).await;
+        let arrival = Arrival {
+            delivery: id,
+            package_id: text("package_id"),
+            kind,
+            sender: text("sender"),
+            recipient: text("recipient"),
+            sealed_sha256: text("sha256"),
+        };
+        if let Some(held) = self.store.incoming(&arrival.package_id).await? {
+            self.take_in_again(&arrival, &held).await?;
+            return Ok(true);
         }
+        let now = OffsetDateTime::now_utc();
+        let failures = self.store.intake_failures(&arrival.package_id, &arrival.recipient).await?;
+        if failures.as_ref().is_some_and(|f| f.next_attempt_at > now.unix_timestamp()) {
+            return Ok(false);
+        }
+        match self.take_in_new(&arrival).await {
+            Ok(()) => Ok(true),
+            Err(error) => {
+                let attempts = failures.map_or(0, |f| f.attempts);
+                self.intake_failed(&arrival, error, attempts, now).await.map(|()| true)
+            }
+        }
+    }
+
+    /// A package stored before: for another recipient this gateway serves (the package is listed
+    /// for it too), or not acknowledged at the hub (a crash, or the receipt could not be queued).
+    /// Makes sure of this recipient's receipt, then acknowledges.
+    async fn take_in_again(&self, arrival: &Arrival, held: &store::IncomingRecord) -> Result<(), GatewayError> {
+        let Arrival { delivery, package_id, recipient, .. } = arrival;
+        if held.package.recipient != *recipient {
+            let copy =
+                IncomingPackage { recipient: recipient.clone(), hub_delivery: *delivery, ..held.package.clone() };
+            if self.store.receive(&copy, OffsetDateTime::now_utc()).await? == Received::AnotherRecipient {
+                self.inbox_changed.notify_waiters();
+            }
+        }
+        // A copy destroyed on a recall is not answered again; the delivery is settled.
+        if held.package.kind == PackageKind::Document && held.destroyed_at.is_none() {
+            self.answer_as(GATEWAY_CLIENT, package_id, Some(recipient.as_str()), Status::Arrived, None).await?;
+        }
+        self.settle(*delivery, None).await
+    }
+
+    /// Fetches, opens and verifies a package not held yet, then keeps or refuses it. A signer
+    /// whose revocation status is unknown for now is neither: the error says so.
+    async fn take_in_new(&self, arrival: &Arrival) -> Result<(), GatewayError> {
+        let Arrival { delivery: id, package_id, kind, sender, recipient, .. } = arrival;
         let url = format!("{}/v1/packages/{package_id}/content", self.hub_url);
         let response = self
             .hub
@@ -492,23 +552,21 @@ impl Gateway {
             &self.keys.certificate_der,
             &self.keys.key_pkcs8_der,
             &self.trust,
-            &sender,
+            sender,
             OffsetDateTime::now_utc(),
         );
         match opened {
-            Ok(opened) => self.keep(id, &package_id, &sender, &recipient, &sealed_sha256, &opened).await,
+            Ok(opened) => self.keep(*id, package_id, sender, recipient, &sealed_sha256, &opened).await,
             // No current CRL: the signer's status is unknown now, not bad; try again later.
-            Err(Refusal::Signer(crate::TrustError::StatusUnknown)) => {
-                Err(GatewayError::Hub(format!("{package_id}: the signer's revocation status is unknown for now")))
-            }
+            Err(unknown @ Refusal::Signer(crate::TrustError::StatusUnknown)) => Err(GatewayError::Unverified(unknown)),
             Err(refusal) => {
                 let reason = format!("{} ({refusal})", refusal.vietnamese());
                 let refused = RefusedPackage {
-                    package_id,
-                    hub_delivery: id,
-                    kind,
-                    sender,
-                    recipient,
+                    package_id: package_id.clone(),
+                    hub_delivery: *id,
+                    kind: *kind,
+                    sender: sender.clone(),
+                    recipient: recipient.clone(),
                     sealed_sha256,
                     reason: format!("02: {reason}"),
                 };
@@ -568,7 +626,7 @@ impl Gateway {
     /// the reason for the sender (once: its reference is fixed), then tells the hub, so the
     /// sender sees it either way. If the record cannot be made, the delivery stays at the hub and
     /// is refused again when collected.
-    async fn refuse(&self, refused: &RefusedPackage, reason: &str) -> Result<(), GatewayError> {
+    pub(crate) async fn refuse(&self, refused: &RefusedPackage, reason: &str) -> Result<(), GatewayError> {
         let delivery = refused.hub_delivery;
         eprintln!("lienthong gateway {}: refused delivery {delivery}: {}", self.agency, refused.reason);
         self.store.record_refusal(refused, OffsetDateTime::now_utc()).await?;
@@ -658,12 +716,35 @@ impl Gateway {
     /// Runs the inbox receiver until the process ends.
     pub async fn run_receiver(self: Arc<Self>) {
         loop {
-            if let Err(e) = self.receive(Duration::from_secs(25)).await {
-                eprintln!("lienthong gateway {}: inbox: {e}", self.agency);
-                tokio::time::sleep(Duration::from_secs(1)).await;
+            let started = std::time::Instant::now();
+            match self.receive(Duration::from_secs(25)).await {
+                // Deliveries are waiting (the hub answered at once) but none could be taken in
+                // now: wait a little rather than ask again at once.
+                Ok(0) if started.elapsed() < Duration::from_millis(500) => {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    eprintln!("lienthong gateway {}: inbox: {e}", self.agency);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
             }
         }
     }
+}
+
+/// A delivery as the hub lists it.
+#[derive(Debug, Clone)]
+pub(crate) struct Arrival {
+    /// The hub's delivery number.
+    pub(crate) delivery: i64,
+    pub(crate) package_id: String,
+    pub(crate) kind: PackageKind,
+    /// The sender the hub recorded.
+    pub(crate) sender: String,
+    pub(crate) recipient: String,
+    /// The SHA-256 (hex) of the sealed bytes, as the hub recorded them.
+    pub(crate) sealed_sha256: String,
 }
 
 /// Deliveries grouped by package, in order of first appearance: a package addressed to several
@@ -685,7 +766,7 @@ fn same_package_together(deliveries: Vec<Value>) -> Vec<Vec<Value>> {
 }
 
 /// 1 s, 2 s, 4 s … up to five minutes.
-fn backoff(attempts: i64) -> Duration {
+pub(crate) fn backoff(attempts: i64) -> Duration {
     let exponent = u32::try_from(attempts.clamp(0, 16)).unwrap_or(16);
     Duration::from_secs(1u64 << exponent).min(MAX_BACKOFF)
 }

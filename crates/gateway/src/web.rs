@@ -158,6 +158,7 @@ impl WebError {
             Self::BadInput(..) => StatusCode::BAD_REQUEST,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Recalled => StatusCode::GONE,
+            Self::Gateway(GatewayError::AnswerToDestroyed(_)) => StatusCode::CONFLICT,
             Self::Gateway(GatewayError::Outgoing(_) | GatewayError::Answer(_) | GatewayError::Recipient { .. }) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -179,6 +180,11 @@ impl WebError {
             Self::Recalled => (
                 "Văn bản này đã được nơi gửi thu hồi; nội dung đã được hủy.".into(),
                 "This document was recalled by its sender; its content was destroyed.".into(),
+            ),
+            Self::Gateway(GatewayError::AnswerToDestroyed(_)) => (
+                "Văn bản này đã được nơi gửi thu hồi và đã hủy: không thể trả lời trạng thái; không gửi gì.".into(),
+                "This document was recalled by its sender and destroyed: it cannot be answered; nothing was sent."
+                    .into(),
             ),
             Self::Gateway(GatewayError::Recipient { code, reason }) => (
                 format!("Không gửi được tới đơn vị {code}: trục liên thông không có chứng thư của đơn vị này."),

@@ -350,16 +350,21 @@ async fn systems_built_on_the_sdk_send_and_receive_through_their_gateway_unchang
         .iter()
         .map(|b| format!("{b:x}"))
         .collect();
-    let send = sdk_headers(
-        "vpcp-qlvb",
-        "bí mật VPCP",
-        &[("from", "000.00.00.G22"), ("messagetype", "edoc"), ("hash-file", &hash)],
-    );
+    let send_headers = || {
+        sdk_headers(
+            "vpcp-qlvb",
+            "bí mật VPCP",
+            &[("from", "000.00.00.G22"), ("messagetype", "edoc"), ("hash-file", &hash)],
+        )
+    };
+    let send = send_headers();
     let sent = sdk_call(&office, "sendEdoc", &send, sample()).await;
     assert_eq!((sent["status"].as_str(), sent["ErrorCode"].as_str()), (Some("OK"), Some("0")), "{sent}");
-    let again = sdk_call(&office, "sendEdoc", &send, sample()).await;
+    let replayed = sdk_call(&office, "sendEdoc", &send, sample()).await;
+    assert_replay_refused(&replayed);
+    let again = sdk_call(&office, "sendEdoc", &send_headers(), sample()).await;
     assert_eq!(again["DocId"], sent["DocId"], "the same bytes twice are one package");
-    let tampered = sdk_call(&office, "sendEdoc", &send, b"<edXML/>".to_vec()).await;
+    let tampered = sdk_call(&office, "sendEdoc", &send_headers(), b"<edXML/>".to_vec()).await;
     assert_eq!(tampered["ErrorCode"], "402", "hash-file must match the upload");
     office.send_due().await.expect("sent");
     nghe_an.receive(Duration::from_secs(5)).await.expect("collected");
@@ -404,6 +409,111 @@ async fn systems_built_on_the_sdk_send_and_receive_through_their_gateway_unchang
     let agencies =
         sdk_call(&nghe_an, "getAgenciesList", &sdk_headers("nghean-qlvb", "bí mật Nghệ An", &[]), b"{}".to_vec()).await;
     assert!(agencies["data"].as_array().expect("data").iter().any(|a| a["code"] == "000.00.00.G22"), "{agencies}");
+}
+
+fn assert_replay_refused(answer: &serde_json::Value) {
+    assert_eq!((answer["status"].as_str(), answer["ErrorCode"].as_str()), (Some("FAIL"), Some("401")), "{answer}");
+    let description = answer["ErrorDesc"].as_str().unwrap_or_default();
+    assert!(description.contains("Replayed request") && description.contains("gửi lại"), "{answer}");
+}
+
+/// Packages in a gateway's outbox.
+async fn outbox_size(gateway: &Gateway) -> usize {
+    gateway.store().sent(PackageKind::Document, None, 0, 100).await.expect("outbox").len()
+}
+
+/// One POST over a real socket (HTTP/1.1, the connection closed after it); the SDK's JSON answer.
+async fn post_over_socket(
+    address: std::net::SocketAddr,
+    operation: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> serde_json::Value {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut head = format!("POST /sdk/{operation} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    head += &format!("Content-Type: application/octet-stream\r\nContent-Length: {}\r\n", body.len());
+    for (name, value) in headers {
+        head += &format!("{name}: {value}\r\n");
+    }
+    let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
+    stream.write_all(format!("{head}\r\n").as_bytes()).await.expect("head");
+    stream.write_all(body).await.expect("body");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("response");
+    let text = String::from_utf8_lossy(&response);
+    let (status_and_headers, json_body) = text.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(status_and_headers.starts_with("HTTP/1.1 200"), "{text}");
+    serde_json::from_str(json_body).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// The hub's SDK routes (`hosted_router`, mounted at `/sdk`) over `gateway`, on a real socket.
+async fn hub_sdk_process(gateway: Arc<Gateway>) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    let routes = axum::Router::new().nest("/sdk", gateway::sdk_api::hosted_router(vec![gateway]));
+    tokio::spawn(async move { axum::serve(listener, routes).await });
+    address
+}
+
+/// Two hub processes host the same SDK agency over one store (as two `hub serve` on one port
+/// and one PostgreSQL do): a request accepted by one is a replay at either, and stores nothing;
+/// the same request freshly signed passes.
+async fn replays_are_refused_by_every_hub_process_sharing_the_store(store_url: &str) {
+    let net = Network::start().await;
+    for (agency, name) in common::AGENCIES.iter().skip(1) {
+        net.gateway(agency, name).await;
+    }
+    let shared = || async { Store::open(store_url).await.expect("the hosted agency's store") };
+    let blobs = || async { store::blobs::BlobStore::open(&net.dir.path().join("hosted-blobs")).await.expect("blobs") };
+    let (first, _) = net.gateway_over("000.00.00.G22", "Văn phòng Chính phủ", shared().await, blobs().await).await;
+    let (second, _) = net.gateway_over("000.00.00.G22", "Văn phòng Chính phủ", shared().await, blobs().await).await;
+    let now = OffsetDateTime::now_utc();
+    let client = first.store().add_client("SDK VPCP", "unused-hash", now).await.expect("client");
+    first.store().add_sdk_system(&client.id, "vpcp-qlvb", "bí mật VPCP", now).await.expect("sdk");
+    let (hub_a, hub_b) = (hub_sdk_process(first.clone()).await, hub_sdk_process(second.clone()).await);
+    let headers = || sdk_headers("vpcp-qlvb", "bí mật VPCP", &[("from", "000.00.00.G22"), ("messagetype", "edoc")]);
+
+    let signed = headers();
+    let sent = post_over_socket(hub_a, "sendEdoc", &signed, &sample()).await;
+    assert_eq!(sent["status"], "OK", "{sent}");
+    assert_eq!(outbox_size(&first).await, 1);
+    // The signature does not cover the body: a replay could carry another document.
+    let (other_document, _) = with_business(edxml::BusinessType::New);
+    for hub in [hub_b, hub_a] {
+        assert_replay_refused(&post_over_socket(hub, "sendEdoc", &signed, &other_document).await);
+    }
+    assert_eq!(outbox_size(&second).await, 1, "a replay stores nothing");
+    let fresh = post_over_socket(hub_b, "sendEdoc", &headers(), &other_document).await;
+    assert_eq!(fresh["status"], "OK", "a new timestamp is a new request: {fresh}");
+    assert_ne!(fresh["DocId"], sent["DocId"]);
+    assert_eq!(outbox_size(&first).await, 2);
+    let listed = headers();
+    assert_eq!(post_over_socket(hub_a, "getSentEdocList", &listed, b"{}").await["status"], "OK");
+    assert_replay_refused(&post_over_socket(hub_b, "getSentEdocList", &listed, b"{}").await);
+    first.store().close().await;
+    second.store().close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_hub_processes_refuse_each_others_replayed_sdk_requests() {
+    let net_dir = tempfile::tempdir().expect("dir");
+    replays_are_refused_by_every_hub_process_sharing_the_store(&format!(
+        "sqlite://{}",
+        net_dir.path().join("hosted.sqlite").display()
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_hub_processes_refuse_each_others_replayed_sdk_requests() {
+    let Ok(server) = std::env::var("LIENTHONG_TEST_POSTGRES") else {
+        assert!(std::env::var_os("CI").is_none(), "CI must run the PostgreSQL story: set LIENTHONG_TEST_POSTGRES");
+        eprintln!("LIENTHONG_TEST_POSTGRES is not set: the PostgreSQL run of this test is skipped");
+        return;
+    };
+    let database = store::testing::TestDatabase::create(&server).await.expect("create a database");
+    replays_are_refused_by_every_hub_process_sharing_the_store(&database.url()).await;
+    database.remove().await.expect("drop the database");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -718,4 +828,135 @@ async fn a_package_for_a_ministry_and_its_unit_is_listed_for_both_and_each_answe
         senders.contains(&"000.00.00.G12".to_owned()) && senders.contains(&"000.00.04.G12".to_owned()),
         "{senders:?}"
     );
+}
+
+/// Statuses in a gateway's outbox.
+async fn statuses_queued(gateway: &Gateway) -> usize {
+    gateway.store().sent(PackageKind::Status, None, 0, 100).await.expect("outbox").len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answering_a_document_destroyed_on_its_recall_is_refused_with_409_not_a_storage_error() {
+    let net = Network::start().await;
+    let (office, _) = net.gateway("000.00.00.G22", "Văn phòng Chính phủ").await;
+    let (nghe_an, _) = net.gateway("000.00.00.H41", "UBND tỉnh Nghệ An").await;
+    for (agency, name) in [("000.00.00.H14", "UBND tỉnh Cao Bằng"), ("000.00.00.G17", "Bộ Tư pháp")] {
+        net.gateway(agency, name).await;
+    }
+    let now = OffsetDateTime::now_utc();
+    let client = nghe_an.store().add_client("QLVB Nghệ An", &gateway::api::key_hash("nghe-an-key"), now).await;
+    let client = client.expect("client");
+    nghe_an.store().add_sdk_system(&client.id, "nghean-qlvb", "bí mật Nghệ An", now).await.expect("sdk");
+    let (original, _) = with_business(edxml::BusinessType::New);
+    let (first, _) = office.submit("qlvb", "VPCP-9101", &original).await.expect("queued");
+    office.send_due().await.expect("sent");
+    nghe_an.receive(Duration::from_secs(5)).await.expect("collected");
+    let (recall, _) = with_business(edxml::BusinessType::Recall);
+    let (recall_id, _) = office.submit("qlvb", "VPCP-9101-thu-hoi", &recall).await.expect("recall queued");
+    office.send_due().await.expect("sent");
+    nghe_an.receive(Duration::from_secs(5)).await.expect("collected");
+    nghe_an.answer(&client.id, &recall_id, edxml::StatusCode::ChangeAccepted, None).await.expect("15: destroyed");
+    let queued = statuses_queued(&nghe_an).await;
+
+    // The client API.
+    let answer = serde_json::json!({"code": "03"}).to_string().into_bytes();
+    let route = format!("/api/v1/inbox/{first}/status");
+    let (status, body) = api(&nghe_an, Some("nghe-an-key"), "POST", &route, &[], answer).await;
+    let refusal = json(&body);
+    assert_eq!((status, refusal["error"].as_str()), (409, Some("recalled-and-destroyed")), "{refusal}");
+    assert!(refusal["message"].as_str().is_some_and(|m| m.contains("thu hồi và hủy")), "{refusal}");
+    assert!(refusal["message_en"].as_str().is_some_and(|m| m.contains("recalled and destroyed")), "{refusal}");
+    // What the web inbox calls.
+    let answered = nghe_an.answer(&client.id, &first, edxml::StatusCode::Processing, None).await;
+    assert!(matches!(answered, Err(gateway::GatewayError::AnswerToDestroyed(ref id)) if *id == first), "{answered:?}");
+    // The SDK: the destroyed copy leaves the list; an acknowledgement of it, and a status
+    // package about it built by the system itself, are refused.
+    let sdk = |extra: &[(&str, &str)]| sdk_headers("nghean-qlvb", "bí mật Nghệ An", extra);
+    let listed = sdk_call(&nghe_an, "getReceivedEdocList", &sdk(&[("messagetype", "edoc")]), b"{}".to_vec()).await;
+    let listed: Vec<&str> =
+        listed["data"].as_array().expect("data").iter().filter_map(|i| i["docId"].as_str()).collect();
+    assert_eq!(listed, [recall_id.as_str()], "the recall is listed, the destroyed copy is not");
+    let done = sdk_call(&nghe_an, "updateStatus", &sdk(&[("docId", &first), ("status", "done")]), b"{}".to_vec()).await;
+    assert_eq!((done["status"].as_str(), done["ErrorCode"].as_str()), (Some("FAIL"), Some("409")), "{done}");
+    assert!(done["ErrorDesc"].as_str().is_some_and(|d| d.contains("recalled and destroyed")), "{done}");
+    let parsed = edxml::parse(&bytes::Bytes::from(original), &edxml::Limits::default()).expect("parses");
+    let edxml::Package::Document(document) = parsed.package else { panic!("a document") };
+    let nghe_an_code = AgencyCode::parse("000.00.00.H41").expect("code");
+    let at = edxml::VnTimestamp::from_instant(OffsetDateTime::now_utc());
+    let status = edxml::answer(&document, &nghe_an_code, edxml::StatusCode::Accepted, None, at).expect("status");
+    let status = edxml::write(&edxml::Package::Status(status));
+    let sent =
+        sdk_call(&nghe_an, "sendEdoc", &sdk(&[("from", "000.00.00.H41"), ("messagetype", "status")]), status).await;
+    assert_eq!((sent["status"].as_str(), sent["ErrorCode"].as_str()), (Some("FAIL"), Some("409")), "{sent}");
+    assert!(sent["ErrorDesc"].as_str().is_some_and(|d| d.contains("đã được thu hồi và hủy")), "{sent}");
+    assert_eq!(statuses_queued(&nghe_an).await, queued, "nothing stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_that_stays_unverifiable_is_refused_with_02_past_the_limit_not_retried_forever() {
+    use gateway::IntakeLimit;
+    use store::AuditStore as _;
+    let net = Network::start().await;
+    let (office, _) = net.gateway("000.00.00.G22", "Văn phòng Chính phủ").await;
+    let day = Duration::from_secs(24 * 60 * 60);
+    let (nghe_an, _) = net.gateway("000.00.00.H41", "UBND tỉnh Nghệ An").await;
+    let nghe_an = nghe_an.with_intake_limit(IntakeLimit { max_attempts: 2, give_up_after: day });
+    let (cao_bang, _) = net.gateway("000.00.00.H14", "UBND tỉnh Cao Bằng").await;
+    let ten_minutes = Duration::from_secs(600);
+    let cao_bang = cao_bang.with_intake_limit(IntakeLimit { max_attempts: 1000, give_up_after: ten_minutes });
+    net.gateway("000.00.00.G17", "Bộ Tư pháp").await;
+    // No current CRL: the sender's seal can be checked by neither.
+    nghe_an.trust().set_crls(&[]).expect("no CRL");
+    cao_bang.trust().set_crls(&[]).expect("no CRL");
+    let (package_id, _) = office.submit("qlvb", "VPCP-2026-0201", &sample()).await.expect("queued");
+    office.send_due().await.expect("sent");
+    let state = |recipient: &'static str| {
+        let hub = net.hub.clone();
+        let package_id = package_id.clone();
+        async move {
+            let copies = hub.store().deliveries(&package_id).await.expect("view");
+            copies.into_iter().find(|d| d.recipient == recipient).map(|d| d.state).expect("a copy")
+        }
+    };
+
+    // By attempts: the first failure waits for its next attempt (1 s), the second gives up.
+    assert_eq!(nghe_an.receive(Duration::from_secs(5)).await.expect("polled"), 0, "unknown status: kept at the hub");
+    assert_eq!(nghe_an.receive(Duration::ZERO).await.expect("polled"), 0, "not due yet");
+    let failures = nghe_an.store().intake_failures(&package_id, "000.00.00.H41").await.expect("read");
+    assert_eq!(failures.map(|f| f.attempts), Some(1), "a poll before the next attempt is due counts nothing");
+    assert_eq!(state("000.00.00.H41").await, DeliveryState::Queued);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(nghe_an.receive(Duration::ZERO).await.expect("polled"), 1, "refused at the limit");
+    assert_eq!(state("000.00.00.H41").await, DeliveryState::Refused);
+    assert!(nghe_an.store().inbox(None, 0, 10).await.expect("inbox").is_empty(), "nothing stored");
+    let log = nghe_an.store().audit_entries(0, 100).await.expect("log");
+    let refused = log.iter().find(|e| e.action == "package.refused").expect("the refusal is recorded");
+    let reason = details(refused)["reason"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        reason.starts_with("02: Không xác minh được gói tin sau 2 lần thử")
+            && reason.contains("could not be verified after 2 attempts")
+            && reason.contains("revocation status is unknown"),
+        "{reason}"
+    );
+
+    // By time, counted from the first failure (recorded here as if eleven minutes ago).
+    let long_ago = OffsetDateTime::now_utc() - time::Duration::minutes(11);
+    let earlier = store::FailedIntake {
+        package_id: package_id.clone(),
+        recipient: "000.00.00.H14".into(),
+        hub_delivery: 0,
+        error: "the signer's revocation status is unknown".into(),
+    };
+    cao_bang.store().record_intake_failure(&earlier, long_ago, long_ago).await.expect("an earlier failure");
+    assert_eq!(cao_bang.receive(Duration::from_secs(5)).await.expect("polled"), 1, "refused after ten minutes");
+    assert_eq!(state("000.00.00.H14").await, DeliveryState::Refused);
+
+    // Each refusal goes back to the sender as a signed status 02.
+    assert_eq!(nghe_an.send_due().await.expect("02") + cao_bang.send_due().await.expect("02"), 2);
+    assert_eq!(office.receive(Duration::from_secs(5)).await.expect("collected"), 2);
+    let statuses = office.store().statuses_for(&package_id).await.expect("statuses");
+    let mut senders: Vec<&str> = statuses.iter().map(|s| s.package.sender.as_str()).collect();
+    senders.sort_unstable();
+    assert_eq!(senders, ["000.00.00.H14", "000.00.00.H41"]);
+    assert!(statuses.iter().all(|s| s.package.subject.as_deref().is_some_and(|t| t.starts_with("02"))), "{statuses:?}");
 }

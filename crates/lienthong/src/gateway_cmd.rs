@@ -131,10 +131,25 @@ pub(crate) struct GatewaySettings {
     /// Minutes between anchors (only when the log has grown).
     #[serde(default = "default_anchor_minutes")]
     pub(crate) anchor_every_minutes: u64,
+    /// Hours after the first failure to take in a delivery (e.g. the signer's revocation status
+    /// stays unknown) before it is refused with a signed status 02.
+    #[serde(default = "default_intake_give_up_hours")]
+    pub(crate) intake_give_up_hours: u64,
+    /// Failed attempts to take in a delivery before it is refused with a signed status 02.
+    #[serde(default = "default_intake_max_attempts")]
+    pub(crate) intake_max_attempts: u32,
 }
 
 fn default_anchor_minutes() -> u64 {
     10
+}
+
+fn default_intake_give_up_hours() -> u64 {
+    gateway::IntakeLimit::default().give_up_after.as_secs() / 3600
+}
+
+fn default_intake_max_attempts() -> u32 {
+    gateway::IntakeLimit::default().max_attempts
 }
 
 fn default_blobs() -> String {
@@ -205,6 +220,8 @@ pub(crate) async fn init(
         tsa_url: link.crl_url.replace("/crl", "/tsa"),
         crl_url: link.crl_url,
         anchor_every_minutes: default_anchor_minutes(),
+        intake_give_up_hours: default_intake_give_up_hours(),
+        intake_max_attempts: default_intake_max_attempts(),
     };
     node::save_settings(&dir.join(SETTINGS), &settings)?;
     Ok(settings)
@@ -258,7 +275,12 @@ pub(crate) async fn open(dir: &Path) -> Result<Opened> {
         certificate_der: tls.certificate().to_vec(),
         key_pkcs8_der: tls_pkcs8,
     };
-    let mut gateway = Gateway::new(agency, store, blobs, keys, Arc::new(trust), hub, &settings.hub_url);
+    let intake = gateway::IntakeLimit {
+        max_attempts: settings.intake_max_attempts.max(1),
+        give_up_after: std::time::Duration::from_secs(settings.intake_give_up_hours.max(1) * 3600),
+    };
+    let mut gateway =
+        Gateway::new(agency, store, blobs, keys, Arc::new(trust), hub, &settings.hub_url).with_intake_limit(intake);
     if !settings.tsa_url.is_empty() {
         let anchoring = gateway::log::LogAnchoring::new(&settings.tsa_url, vec![root_der])
             .context("gateway.toml tsa_url")?

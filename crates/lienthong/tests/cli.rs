@@ -298,13 +298,15 @@ fn cao_bang_lists_its_document_through_the_hub_sdk(info: &serde_json::Value, roo
     let cao_bang = agencies.iter().find(|a| a["organ_id"] == "000.00.00.H14").expect("H14");
     assert!(cao_bang["gateway_url"].is_null() && cao_bang["api_key"].is_null(), "{cao_bang}");
     assert_eq!(cao_bang["sdk_url"], info["hub_sdk_url"]);
-    let call = |secret: &str| {
-        let headers = exchange::sdk::client_headers(
+    let sign = |secret: &str| {
+        exchange::sdk::client_headers(
             cao_bang["sdk_system_id"].as_str().expect("system"),
             secret,
             &[("messagetype", "edoc")],
             time::OffsetDateTime::now_utc(),
-        );
+        )
+    };
+    let call = |headers: &[(String, String)]| {
         let url = format!("{}/getReceivedEdocList", cao_bang["sdk_url"].as_str().expect("sdk url"));
         let mut args = vec!["-sS".to_owned(), "-X".into(), "POST".into(), "--cacert".into(), path(root).into()];
         for (name, value) in headers {
@@ -315,11 +317,15 @@ fn cao_bang_lists_its_document_through_the_hub_sdk(info: &serde_json::Value, roo
         assert!(output.status.success(), "{}", stderr(&output));
         serde_json::from_slice::<serde_json::Value>(&output.stdout).expect("SDK JSON")
     };
-    let listed = call(cao_bang["sdk_secret"].as_str().expect("secret"));
+    let signed = sign(cao_bang["sdk_secret"].as_str().expect("secret"));
+    let listed = call(&signed);
     assert_eq!(listed["status"], "OK", "{listed}");
     assert_eq!(listed["data"][0]["from"], "000.00.00.G22", "{listed}");
     assert_eq!(listed["data"][0]["to"], "000.00.00.H14", "{listed}");
-    let forged = call("not-the-secret");
+    let replayed = call(&signed);
+    assert_eq!(replayed["status"], "FAIL", "{replayed}");
+    assert!(replayed["ErrorDesc"].as_str().is_some_and(|d| d.contains("Replayed request")), "{replayed}");
+    let forged = call(&sign("not-the-secret"));
     assert_eq!(forged["status"], "FAIL", "{forged}");
 }
 

@@ -174,6 +174,32 @@ pub struct RefusedPackage {
     pub reason: String,
 }
 
+/// A failed attempt to take in a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedIntake {
+    /// The package id.
+    pub package_id: String,
+    /// The recipient agency the delivery is for.
+    pub recipient: String,
+    /// The hub's delivery number.
+    pub hub_delivery: i64,
+    /// What went wrong.
+    pub error: String,
+}
+
+/// The failures so far taking in one delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntakeFailures {
+    /// Failed attempts.
+    pub attempts: i64,
+    /// When the first failed (Unix seconds).
+    pub first_failed_at: i64,
+    /// When to try again (Unix seconds).
+    pub next_attempt_at: i64,
+    /// The latest error.
+    pub last_error: String,
+}
+
 /// An incoming package as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IncomingRecord {
@@ -269,6 +295,9 @@ const INSERT_CLIENT: &str = "INSERT INTO gw_clients (id, name, key_hash, created
 const INSERT_SDK_SYSTEM: &str =
     "INSERT INTO gw_sdk_systems (system_id, client, secret, created_at) VALUES ($1, $2, $3, $4)";
 const SDK_SYSTEM: &str = "SELECT client, secret FROM gw_sdk_systems WHERE system_id = $1";
+const REMEMBER_SDK_SIGNATURE: &str = "INSERT INTO gw_sdk_signatures (system_id, signature, seen_at, valid_until) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT (system_id, signature) DO NOTHING";
+const FORGET_SDK_SIGNATURES: &str = "DELETE FROM gw_sdk_signatures WHERE valid_until < $1";
 const CLIENT_BY_KEY: &str = "SELECT id, name FROM gw_clients WHERE key_hash = $1";
 const OUTGOING_COLUMNS: &str = "id, created_at, package_id, client, client_ref, kind, sender, recipients, document_id, \
      subject, blob, size, sha256, status_code, attempts, next_attempt_at, sent_at";
@@ -300,6 +329,16 @@ const ORPHANED_BLOB: &str = "SELECT i.blob FROM gw_inbox i WHERE i.package_id = 
      (SELECT 1 FROM gw_inbox o WHERE o.blob = i.blob AND o.destroyed_at IS NULL)";
 const FROZEN: &str = "SELECT COUNT(*) FROM gw_document_events d JOIN gw_outbox o ON o.package_id = d.package_id \
      WHERE o.document_id = $1 AND d.event = 'frozen'";
+const DESTROYED: &str = "SELECT COUNT(*) FROM gw_inbox WHERE sender = $1 AND document_id = $2 AND kind = 'document' \
+     AND destroyed_at IS NOT NULL";
+const RECORD_INTAKE_FAILURE: &str = "INSERT INTO gw_intake_failures (package_id, recipient, hub_delivery, \
+     first_failed_at, last_failed_at, attempts, next_attempt_at, last_error) VALUES ($1, $2, $3, $4, $4, 1, $5, $6) \
+     ON CONFLICT (package_id, recipient) DO UPDATE SET hub_delivery = excluded.hub_delivery, \
+     last_failed_at = excluded.last_failed_at, attempts = gw_intake_failures.attempts + 1, \
+     next_attempt_at = excluded.next_attempt_at, last_error = excluded.last_error \
+     RETURNING attempts, first_failed_at, next_attempt_at, last_error";
+const INTAKE_FAILURES: &str = "SELECT attempts, first_failed_at, next_attempt_at, last_error FROM gw_intake_failures \
+     WHERE package_id = $1 AND recipient = $2";
 const INBOX_FACTS: &str = "SELECT kind, sender, recipient, sealed_sha256 FROM gw_inbox WHERE package_id = $1";
 const OUTBOX_FACTS: &str = "SELECT kind, sender, recipients, sha256, attempts FROM gw_outbox WHERE package_id = $1";
 const REFUSED: &str = "SELECT id FROM gw_refusals WHERE package_id = $1 AND recipient = $2";
@@ -309,6 +348,13 @@ const INSERT_RECIPIENT_IF_NEW: &str = "INSERT INTO gw_inbox_recipients (package_
      VALUES ($1, $2, $3, $4) ON CONFLICT (package_id, recipient) DO NOTHING";
 const INSERT_INBOX_EVENT: &str = "INSERT INTO gw_inbox_events (package_id, event, actor, at) VALUES ($1, $2, $3, $4)";
 const ACKNOWLEDGED: &str = "SELECT COUNT(*) FROM gw_inbox_events WHERE package_id = $1 AND event = 'acknowledged'";
+
+/// `attempts, first_failed_at, next_attempt_at, last_error`.
+type IntakeFailureRow = (i64, i64, i64, String);
+
+fn intake_failures((attempts, first_failed_at, next_attempt_at, last_error): IntakeFailureRow) -> IntakeFailures {
+    IntakeFailures { attempts, first_failed_at, next_attempt_at, last_error }
+}
 
 fn kind(text: &str) -> Result<PackageKind, StoreError> {
     PackageKind::parse(text).ok_or_else(|| StoreError::Corrupt(format!("package kind {text:?}")))
@@ -407,6 +453,23 @@ impl GatewayStore for Store {
 
     async fn sdk_system(&self, system_id: &str) -> Result<Option<(String, String)>, StoreError> {
         Ok(on_backend!(self, pool => sqlx::query_as(SDK_SYSTEM).bind(system_id).fetch_optional(pool).await?))
+    }
+
+    async fn remember_sdk_signature(
+        &self,
+        system_id: &str,
+        signature: &str,
+        at: OffsetDateTime,
+        valid_until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let inserted = on_backend!(self, pool => sqlx::query(REMEMBER_SDK_SIGNATURE).bind(system_id).bind(signature)
+            .bind(at.unix_timestamp()).bind(valid_until.unix_timestamp()).execute(pool).await?.rows_affected());
+        Ok(inserted == 1)
+    }
+
+    async fn forget_sdk_signatures(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        Ok(on_backend!(self, pool => sqlx::query(FORGET_SDK_SIGNATURES).bind(now.unix_timestamp())
+            .execute(pool).await?.rows_affected()))
     }
 
     async fn enqueue(&self, package: &OutgoingPackage, at: OffsetDateTime) -> Result<Enqueued, StoreError> {
@@ -569,7 +632,7 @@ impl GatewayStore for Store {
 
     async fn unacknowledged(&self, kind: PackageKind, limit: u32) -> Result<Vec<IncomingRecord>, StoreError> {
         let sql = format!(
-            "SELECT {INCOMING_COLUMNS} FROM gw_inbox i WHERE i.kind = $1 AND NOT EXISTS \
+            "SELECT {INCOMING_COLUMNS} FROM gw_inbox i WHERE i.kind = $1 AND i.destroyed_at IS NULL AND NOT EXISTS \
              (SELECT 1 FROM gw_inbox_events e WHERE e.package_id = i.package_id AND e.event = 'acknowledged') \
              ORDER BY i.id LIMIT $2"
         );
@@ -711,6 +774,12 @@ impl GatewayStore for Store {
         Ok(count > 0)
     }
 
+    async fn is_destroyed(&self, sender: &str, document_id: &str) -> Result<bool, StoreError> {
+        let (count,): (i64,) =
+            on_backend!(self, pool => sqlx::query_as(DESTROYED).bind(sender).bind(document_id).fetch_one(pool).await?);
+        Ok(count > 0)
+    }
+
     async fn acknowledge_incoming(&self, package_id: &str, actor: &str, at: OffsetDateTime) -> Result<(), StoreError> {
         on_backend!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -733,6 +802,25 @@ impl GatewayStore for Store {
             tx.commit().await?;
         });
         Ok(())
+    }
+
+    async fn record_intake_failure(
+        &self,
+        failure: &FailedIntake,
+        at: OffsetDateTime,
+        retry_at: OffsetDateTime,
+    ) -> Result<IntakeFailures, StoreError> {
+        let f = failure;
+        let row: IntakeFailureRow = on_backend!(self, pool => sqlx::query_as::<_, IntakeFailureRow>(RECORD_INTAKE_FAILURE)
+            .bind(&f.package_id).bind(&f.recipient).bind(f.hub_delivery).bind(at.unix_timestamp())
+            .bind(retry_at.unix_timestamp()).bind(&f.error).fetch_one(pool).await?);
+        Ok(intake_failures(row))
+    }
+
+    async fn intake_failures(&self, package_id: &str, recipient: &str) -> Result<Option<IntakeFailures>, StoreError> {
+        let row: Option<IntakeFailureRow> = on_backend!(self, pool => sqlx::query_as::<_, IntakeFailureRow>(INTAKE_FAILURES)
+            .bind(package_id).bind(recipient).fetch_optional(pool).await?);
+        Ok(row.map(intake_failures))
     }
 
     async fn record_refusal(&self, package: &RefusedPackage, at: OffsetDateTime) -> Result<bool, StoreError> {

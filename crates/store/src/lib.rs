@@ -38,8 +38,8 @@ pub use exchange::{
     Accepted, AgencyRecord, DeliveryRecord, DeliveryState, OuterEnvelope, PackageKind, PurgedPackage, Route,
 };
 pub use gateway::{
-    ChangeAnswer, ClientRecord, DocumentChange, DocumentEvent, Enqueued, IncomingPackage, IncomingRecord,
-    OutgoingPackage, OutgoingRecord, Received, RefusedPackage,
+    ChangeAnswer, ClientRecord, DocumentChange, DocumentEvent, Enqueued, FailedIntake, IncomingPackage, IncomingRecord,
+    IntakeFailures, OutgoingPackage, OutgoingRecord, Received, RefusedPackage,
 };
 use pki::{CertSerial, IssuedCertificate, RevocationReason, RevokedEntry};
 pub use ra::{Account, NewRequest, RequestEvent, RequestKind, RequestRecord, RequestState, Role, UnknownRole};
@@ -284,6 +284,20 @@ pub trait GatewayStore {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// The client and secret of SDK system `system_id`.
     fn sdk_system(&self, system_id: &str) -> impl Future<Output = Result<Option<(String, String)>, StoreError>> + Send;
+    /// Remembers that SDK system `system_id` made a request signed `signature` (its
+    /// `XroadVnpt-hash-header`), seen at `at` and fresh until `valid_until`: `true` when the
+    /// signature is new, `false` when it was already remembered (the request is a replay). One
+    /// insert whose conflict is the check, so concurrent processes sharing the store agree.
+    fn remember_sdk_signature(
+        &self,
+        system_id: &str,
+        signature: &str,
+        at: OffsetDateTime,
+        valid_until: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Forgets SDK signatures no longer fresh at `now` (their requests are refused as stale);
+    /// returns how many.
+    fn forget_sdk_signatures(&self, now: OffsetDateTime) -> impl Future<Output = Result<u64, StoreError>> + Send;
     /// Queues a package; the same client reference again returns the earlier package's id.
     fn enqueue(
         &self,
@@ -327,7 +341,8 @@ pub trait GatewayStore {
         after: i64,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<IncomingRecord>, StoreError>> + Send;
-    /// Inbox items of `kind` no client has acknowledged yet, oldest first.
+    /// Inbox items of `kind` no client has acknowledged yet and not destroyed on a recall,
+    /// oldest first.
     fn unacknowledged(
         &self,
         kind: PackageKind,
@@ -387,8 +402,26 @@ pub trait GatewayStore {
         by_package: &str,
         at: OffsetDateTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Whether the document `document_id` received from `sender` was destroyed here (its
+    /// recall agreed to).
+    fn is_destroyed(&self, sender: &str, document_id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Whether a sent document with `document_id` was recalled (frozen).
     fn is_frozen(&self, document_id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Records a failed attempt to take in `package_id` for `recipient` (hub delivery
+    /// `hub_delivery`) at `at`, with `error`, to be tried again at `retry_at`; returns the
+    /// failures so far, counted since the first (one statement, so concurrent records add up).
+    fn record_intake_failure(
+        &self,
+        failure: &FailedIntake,
+        at: OffsetDateTime,
+        retry_at: OffsetDateTime,
+    ) -> impl Future<Output = Result<IntakeFailures, StoreError>> + Send;
+    /// The failures recorded taking in `package_id` for `recipient`, if any.
+    fn intake_failures(
+        &self,
+        package_id: &str,
+        recipient: &str,
+    ) -> impl Future<Output = Result<Option<IntakeFailures>, StoreError>> + Send;
     /// Records a package refused on the way in, once per package and recipient: `true` when
     /// recorded now, `false` when it was already.
     fn record_refusal(

@@ -445,6 +445,53 @@ async fn gateway_story(store: &Store) {
     assert_eq!(seqs(store.checkpoints_in(5, 6).await.expect("read")), [6]);
     changes_story(store, now).await;
     unit_story(store, now).await;
+    sdk_replay_story(store, now).await;
+    intake_failures_story(store, now).await;
+}
+
+/// Failures taking in a delivery add up per package and recipient, from the first.
+async fn intake_failures_story(store: &Store, now: OffsetDateTime) {
+    use store::FailedIntake;
+    let failure = |error: &str| FailedIntake {
+        package_id: "g22-unverifiable".into(),
+        recipient: "000.00.00.H41".into(),
+        hub_delivery: 7,
+        error: error.into(),
+    };
+    assert_eq!(store.intake_failures("g22-unverifiable", "000.00.00.H41").await.expect("read"), None);
+    let retry = now + time::Duration::SECOND;
+    let first = store.record_intake_failure(&failure("unknown status"), now, retry).await.expect("record");
+    assert_eq!((first.attempts, first.first_failed_at), (1, now.unix_timestamp()));
+    let later = now + time::Duration::minutes(5);
+    let second = store.record_intake_failure(&failure("hub 503"), later, later + time::Duration::SECOND * 2).await;
+    let second = second.expect("record");
+    assert_eq!(
+        (second.attempts, second.first_failed_at, second.next_attempt_at, second.last_error.as_str()),
+        (2, now.unix_timestamp(), later.unix_timestamp() + 2, "hub 503"),
+        "counted from the first failure"
+    );
+    assert_eq!(store.intake_failures("g22-unverifiable", "000.00.00.H41").await.expect("read"), Some(second));
+    let other = FailedIntake { recipient: "000.00.04.G12".into(), ..failure("x") };
+    assert_eq!(store.record_intake_failure(&other, later, later).await.expect("record").attempts, 1, "per recipient");
+}
+
+/// SDK request signatures: the first use is remembered, a second is a replay, per system; stale
+/// ones are forgotten.
+async fn sdk_replay_story(store: &Store, now: OffsetDateTime) {
+    let fresh_until = now + time::Duration::minutes(15);
+    let remember = |system: &'static str, signature: &'static str, until: OffsetDateTime| async move {
+        store.remember_sdk_signature(system, signature, now, until).await.expect("remember")
+    };
+    assert!(remember("vpcp-qlvb", "ab01", fresh_until).await, "first use");
+    assert!(!remember("vpcp-qlvb", "ab01", fresh_until).await, "the same signature again is a replay");
+    assert!(remember("nghean-qlvb", "ab01", fresh_until).await, "per system");
+    let soon = now + time::Duration::minutes(1);
+    assert!(remember("vpcp-qlvb", "ab02", soon).await);
+    assert_eq!(store.forget_sdk_signatures(soon).await.expect("prune"), 0, "still fresh at its limit");
+    let later = now + time::Duration::minutes(2);
+    assert_eq!(store.forget_sdk_signatures(later).await.expect("prune"), 1, "only the stale one");
+    assert!(!remember("vpcp-qlvb", "ab01", fresh_until).await, "a fresh one is still remembered");
+    assert_eq!(store.forget_sdk_signatures(fresh_until + time::Duration::SECOND).await.expect("prune"), 2);
 }
 
 /// A package for an agency and for a unit its gateway serves: stored once, listed for both.
@@ -507,6 +554,10 @@ async fn changes_story(store: &Store, now: OffsetDateTime) {
     let history: Vec<String> =
         store.document_events("g22-a").await.expect("history").into_iter().map(|e| e.event).collect();
     assert_eq!(history, ["recall-requested", "recall-agreed", "destroyed"]);
+    let waiting = store.unacknowledged(PackageKind::Document, 100).await.expect("unacknowledged");
+    assert!(!waiting.iter().any(|i| i.package.package_id == "g22-a"), "a destroyed copy is no longer listed");
+    assert!(store.is_destroyed("000.00.00.G22", "DOC-A").await.expect("destroyed?"));
+    assert!(!store.is_destroyed("000.00.00.H41", "DOC-A").await.expect("destroyed?"), "another sender's");
     assert!(store.answer_change("g22-a", ChangeAnswer::Agreed, "client:x", now).await.expect("new").is_empty());
     assert!(matches!(
         store.answer_change("nope", ChangeAnswer::Agreed, "client:x", now).await,

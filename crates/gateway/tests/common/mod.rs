@@ -105,6 +105,18 @@ impl Network {
 
     /// A gateway for `agency`, registered with the hub; its trust store has a fresh CRL.
     pub(crate) async fn gateway(&self, agency: &str, name: &str) -> (Arc<Gateway>, pki::CertSerial) {
+        let (store, blobs) = store(self.dir.path(), agency).await;
+        self.gateway_over(agency, name, store, blobs).await
+    }
+
+    /// Like [`Network::gateway`], over the given store (another process's gateway sharing it).
+    pub(crate) async fn gateway_over(
+        &self,
+        agency: &str,
+        name: &str,
+        store: Store,
+        blobs: BlobStore,
+    ) -> (Arc<Gateway>, pki::CertSerial) {
         let (seal_cert, seal_key) = self.ca.issue(Profile::Organization, &format!("CN={name},O={name}"), agency);
         let host = format!("gw-{}.lienthong.test", agency.replace('.', "-").to_lowercase());
         let (tls_cert, tls_key) = self.ca.issue(Profile::Gateway, &format!("CN={host},O={name}"), agency);
@@ -119,7 +131,6 @@ impl Network {
         let trust = Trust::new(std::slice::from_ref(&self.ca.root), &[self.ca.authority.certificate().to_vec()])
             .expect("trust");
         trust.set_crls(&[self.ca.crl(&[])]).expect("crl");
-        let (store, blobs) = store(self.dir.path(), agency).await;
         let seal_serial = seal_cert.serial.clone();
         let keys = GatewayKeys {
             seal: Signer { key: seal_key, certificate_der: seal_cert.der },
