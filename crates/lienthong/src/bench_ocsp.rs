@@ -43,14 +43,18 @@ fn measure(dir: &Path) -> Result<()> {
     println!("{:<62} {:>11} {:>12}", "responder", "connection", "responses/s");
     let plain_closing = Request { close: true, ..plain.clone() };
     let (mut cached, mut signed, mut closing, mut theirs) = (0f64, 0f64, 0f64, 0f64);
+    let mut presigned = Vec::new();
     for workers in OUR_WORKERS {
         let server = Ours::start(dir, workers)?;
         let label = format!("lienthong ca serve, {workers} worker{}", if workers == 1 { "" } else { "s" });
         let at = &server.address;
+        presigned = probe(at, &plain).context("ca serve's pre-signed answer")?.answer;
         cached = cached.max(figure(&client, at, &plain, &format!("{label}: pre-signed (no nonce)"))?);
         signed = signed.max(figure(&client, at, &with_nonce, &format!("{label}: signed (nonce)"))?);
         closing = closing.max(figure(&client, at, &plain_closing, &format!("{label}: pre-signed, Connection: close"))?);
     }
+    let ceiling = Ours::ceiling(dir, &presigned)?;
+    let ceiling = figure(&client, &ceiling.address, &plain, "CEILING: one fixed pre-built answer, 1 thread")?;
     for processes in PEER_PROCESSES {
         let peer = Peer::start(dir, processes, &with_nonce)?;
         let label = format!("openssl ocsp -index -multi {processes} (signs every answer)");
@@ -60,6 +64,8 @@ fn measure(dir: &Path) -> Result<()> {
     ratio("lienthong pre-signed vs openssl (best of each)", cached);
     ratio("lienthong signed per request vs openssl (best of each)", signed);
     ratio("lienthong pre-signed, a connection per answer, vs openssl", closing);
+    ratio("CEILING vs openssl (the most any responder can reach here)", ceiling);
+    println!("{:<62} {:>24.2}", "lienthong pre-signed / CEILING", cached / ceiling);
     Ok(())
 }
 
@@ -126,26 +132,41 @@ impl Request {
     }
 }
 
-/// `lienthong ca serve` on the fresh CA, in its own process; killed when dropped.
+/// A responder started from this very binary, in its own process; killed when dropped.
 struct Ours {
     child: Child,
     address: String,
 }
 
 impl Ours {
+    /// The real `lienthong ca serve` on the fresh CA, with `workers` tokio workers.
     fn start(dir: &Path, workers: usize) -> Result<Self> {
-        let mut child = Command::new(std::env::current_exe()?)
+        let mut command = Command::new(std::env::current_exe()?);
+        command
             .args(["ca", "serve", "--dir", "ca", "--listen", "127.0.0.1:0"])
             .env("LIENTHONG_CA_PASSPHRASE", PASSPHRASE)
-            .env("TOKIO_WORKER_THREADS", workers.to_string())
-            .current_dir(dir)
-            .stdout(Stdio::piped())
-            .spawn()?;
+            .env("TOKIO_WORKER_THREADS", workers.to_string());
+        Self::spawn(command, dir, "lienthong ca: listening on http://")
+    }
+
+    /// The ceiling (`lienthong bench ocsp-ceiling`, one thread), answering every request with
+    /// `answer`, the DER OCSP response `ca serve` gave to the same request.
+    fn ceiling(dir: &Path, answer: &[u8]) -> Result<Self> {
+        std::fs::write(dir.join("presigned.der"), answer)?;
+        let mut command = Command::new(std::env::current_exe()?);
+        command.args(["bench", "ocsp-ceiling", "--listen", "127.0.0.1:0", "--response", "presigned.der"]);
+        Self::spawn(command, dir, "lienthong bench ocsp-ceiling: listening on http://")
+    }
+
+    /// Starts `command` in `dir` and reads the address from its first line, after `prefix`.
+    fn spawn(mut command: Command, dir: &Path, prefix: &str) -> Result<Self> {
+        let mut child = command.current_dir(dir).stdout(Stdio::piped()).spawn()?;
         let mut line = String::new();
         BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
-        let Some(address) = line.trim().strip_prefix("lienthong ca: listening on http://") else {
+        let Some(address) = line.trim().strip_prefix(prefix) else {
             child.kill().ok();
-            bail!("ca serve did not start: {line:?}");
+            child.wait().ok();
+            bail!("{command:?} did not start: {line:?}");
         };
         Ok(Self { address: address.to_owned(), child })
     }
@@ -222,8 +243,8 @@ fn peer_files(dir: &Path) -> Result<()> {
 
 /// What one checked answer showed.
 struct Probe {
-    /// Length of the OCSP response body.
-    answer_bytes: usize,
+    /// The OCSP response (DER).
+    answer: Vec<u8>,
     /// Whether the server left the connection open for another request.
     keeps_connection: bool,
 }
@@ -250,7 +271,8 @@ fn probe(address: &str, request: &Request) -> Result<Probe> {
     }
     stream.set_read_timeout(Some(Duration::from_millis(200)))?;
     let keeps_connection = !answer.closes && !matches!(stream.read(&mut chunk), Ok(0));
-    Ok(Probe { answer_bytes: answer.body_bytes, keeps_connection })
+    let body = buffer[answer.total_bytes - answer.body_bytes..answer.total_bytes].to_vec();
+    Ok(Probe { answer: body, keeps_connection })
 }
 
 /// An HTTP/1.1 POST of a DER OCSP request.
@@ -314,7 +336,7 @@ impl Load {
         if self.answers == 0 || self.failed > 0 {
             bail!("{} answers, {} failed: not a figure", self.answers, self.failed);
         }
-        if self.bytes_per_answer.is_some_and(|bytes| bytes < probe.answer_bytes as f64) {
+        if self.bytes_per_answer.is_some_and(|bytes| bytes < probe.answer.len() as f64) {
             bail!("answers average fewer bytes than a successful OCSP response: some were not");
         }
         Ok(())
