@@ -40,25 +40,28 @@ fn measure(dir: &Path) -> Result<()> {
     let with_nonce = Request::write(dir, "nonce.der", &[])?;
     let client = Client::find(dir)?;
     println!("\nOCSP over HTTP — {}, {} s per figure, the same request bytes to both", client, MEASURE.as_secs());
-    println!("{:<62} {:>11} {:>12}", "responder", "connection", "responses/s");
+    println!(
+        "{:<62} {:>11} {:>12} {:>14} {:>14}",
+        "responder", "connection", "responses/s", "server CPU µs", "wrk CPU µs"
+    );
     let plain_closing = Request { close: true, ..plain.clone() };
     let (mut cached, mut signed, mut closing, mut theirs) = (0f64, 0f64, 0f64, 0f64);
     let mut presigned = Vec::new();
     for workers in OUR_WORKERS {
         let server = Ours::start(dir, workers)?;
         let label = format!("lienthong ca serve, {workers} worker{}", if workers == 1 { "" } else { "s" });
-        let at = &server.address;
-        presigned = probe(at, &plain).context("ca serve's pre-signed answer")?.answer;
+        let at = server.at();
+        presigned = probe(at.address, &plain).context("ca serve's pre-signed answer")?.answer;
         cached = cached.max(figure(&client, at, &plain, &format!("{label}: pre-signed (no nonce)"))?);
         signed = signed.max(figure(&client, at, &with_nonce, &format!("{label}: signed (nonce)"))?);
         closing = closing.max(figure(&client, at, &plain_closing, &format!("{label}: pre-signed, Connection: close"))?);
     }
     let ceiling = Ours::ceiling(dir, &presigned)?;
-    let ceiling = figure(&client, &ceiling.address, &plain, "CEILING: one fixed pre-built answer, 1 thread")?;
+    let ceiling = figure(&client, ceiling.at(), &plain, "CEILING: one fixed pre-built answer, 1 thread")?;
     for processes in PEER_PROCESSES {
         let peer = Peer::start(dir, processes, &with_nonce)?;
         let label = format!("openssl ocsp -index -multi {processes} (signs every answer)");
-        theirs = theirs.max(figure(&client, &peer.address, &with_nonce, &label)?);
+        theirs = theirs.max(figure(&client, At { address: &peer.address, pid: None }, &with_nonce, &label)?);
     }
     let ratio = |label: &str, ours: f64| println!("{label:<62} {:>24.1}x", ours / theirs);
     ratio("lienthong pre-signed vs openssl (best of each)", cached);
@@ -69,20 +72,63 @@ fn measure(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// One measured line: a checked answer, then the load, checked against it.
+/// Where a figure is measured: the responder's address, and its process when one process is
+/// all of it (the peer's `-multi` children are not counted).
+#[derive(Clone, Copy)]
+struct At<'a> {
+    address: &'a str,
+    pid: Option<u32>,
+}
+
+/// One measured line: a checked answer, then the load, checked against it; beside the rate, the
+/// CPU time per answer of the responder and of wrk (user + system, from `/proc`).
 ///
 /// No answer is asked for after the load: wrk ends by closing connections the peer has accepted
 /// but not yet read a request from, which can wedge its last process (see [`WRK_SCRIPT`]).
-fn figure(client: &Client, address: &str, request: &Request, label: &str) -> Result<f64> {
-    let probe = probe(address, request).with_context(|| format!("{label}: the answer before the load"))?;
-    let load = client.load(address, request)?;
+fn figure(client: &Client, at: At<'_>, request: &Request, label: &str) -> Result<f64> {
+    let probe = probe(at.address, request).with_context(|| format!("{label}: the answer before the load"))?;
+    let server_before = at.pid.and_then(|pid| cpu_ticks(&pid.to_string(), Ticks::Own));
+    let children_before = cpu_ticks("self", Ticks::WaitedChildren);
+    let load = client.load(at.address, request)?;
     load.check(&probe).with_context(|| label.to_owned())?;
+    let server = at.pid.and_then(|pid| cpu_ticks(&pid.to_string(), Ticks::Own)).zip(server_before);
+    let wrk = cpu_ticks("self", Ticks::WaitedChildren).zip(children_before).filter(|_| client.is_wrk());
+    let per_answer = |ticks: Option<(u64, u64)>| match ticks {
+        Some((after, before)) => format!("{:.1}", micros(after - before) / load.answers as f64),
+        None => "-".to_owned(),
+    };
     let connection = if probe.keeps_connection { "kept" } else { "closed" };
-    println!("{label:<62} {connection:>11} {:>12.0}", load.per_second);
+    let (server, wrk) = (per_answer(server), per_answer(wrk));
+    println!("{label:<62} {connection:>11} {:>12.0} {server:>14} {wrk:>14}", load.per_second);
     if load.socket_errors > 0 {
         println!("{:<62} {:>24}", "  (socket errors reported by the load generator)", load.socket_errors);
     }
     Ok(load.per_second)
+}
+
+/// Which CPU times of `/proc/PID/stat` to read.
+enum Ticks {
+    /// The process's own (all its threads).
+    Own,
+    /// Its children that have ended and been waited for (wrk, for the bench process).
+    WaitedChildren,
+}
+
+/// User + system CPU time in clock ticks (Linux); `None` where `/proc` is not there.
+fn cpu_ticks(pid: &str, which: Ticks) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name: state is 3rd overall, utime 14th, stime 15th, cutime 16th.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let first = match which {
+        Ticks::Own => 11,
+        Ticks::WaitedChildren => 13,
+    };
+    Some(fields.get(first)?.parse::<u64>().ok()? + fields.get(first + 1)?.parse::<u64>().ok()?)
+}
+
+/// Clock ticks to microseconds: Linux reports them at USER_HZ, 100 per second.
+fn micros(ticks: u64) -> f64 {
+    ticks as f64 * 10_000.0
 }
 
 /// `lienthong ca init` and one certificate, by this very binary, as an operator would.
@@ -139,6 +185,10 @@ struct Ours {
 }
 
 impl Ours {
+    fn at(&self) -> At<'_> {
+        At { address: &self.address, pid: Some(self.child.id()) }
+    }
+
     /// The real `lienthong ca serve` on the fresh CA, with `workers` tokio workers.
     fn start(dir: &Path, workers: usize) -> Result<Self> {
         let mut command = Command::new(std::env::current_exe()?);
@@ -367,6 +417,10 @@ end
 "#;
 
 impl Client {
+    fn is_wrk(&self) -> bool {
+        matches!(self, Self::Wrk { .. })
+    }
+
     fn find(dir: &Path) -> Result<Self> {
         if Command::new("wrk").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
             println!(

@@ -34,10 +34,8 @@ pub(crate) fn run(listen: &str, response: &Path) -> Result<ExitCode> {
 
 /// The whole HTTP/1.1 answer: status line, the two headers a client needs, the OCSP body.
 fn http_answer(body: &[u8]) -> Vec<u8> {
-    let head = format!(
-        "HTTP/1.1 200 OK\r\ncontent-type: application/ocsp-response\r\ncontent-length: {}\r\n\r\n",
-        body.len()
-    );
+    let head =
+        format!("HTTP/1.1 200 OK\r\ncontent-type: application/ocsp-response\r\ncontent-length: {}\r\n\r\n", body.len());
     [head.as_bytes(), body].concat()
 }
 
@@ -83,4 +81,3 @@ fn content_length(line: &[u8]) -> Option<usize> {
     let value = line.get(..NAME.len()).filter(|name| name.eq_ignore_ascii_case(NAME)).map(|_| &line[NAME.len()..])?;
     std::str::from_utf8(value).ok()?.trim().parse().ok()
 }
-
