@@ -42,7 +42,7 @@ fn measure(dir: &Path) -> Result<()> {
     println!("\nOCSP over HTTP — {}, {} s per figure, the same request bytes to both", client, MEASURE.as_secs());
     println!(
         "{:<62} {:>11} {:>12} {:>14} {:>14}",
-        "responder", "connection", "responses/s", "server CPU µs", "wrk CPU µs"
+        "responder", "connection", "responses/s", "its CPU µs/ans", "wrk CPU µs/ans"
     );
     let plain_closing = Request { close: true, ..plain.clone() };
     let (mut cached, mut signed, mut closing, mut theirs) = (0f64, 0f64, 0f64, 0f64);
@@ -61,7 +61,12 @@ fn measure(dir: &Path) -> Result<()> {
     for processes in PEER_PROCESSES {
         let peer = Peer::start(dir, processes, &with_nonce)?;
         let label = format!("openssl ocsp -index -multi {processes} (signs every answer)");
-        theirs = theirs.max(figure(&client, At { address: &peer.address, pid: None }, &with_nonce, &label)?);
+        theirs = theirs.max(figure(
+            &client,
+            At { address: &peer.address, group: Some(peer.child.id()) },
+            &with_nonce,
+            &label,
+        )?);
     }
     let ratio = |label: &str, ours: f64| println!("{label:<62} {:>24.1}x", ours / theirs);
     ratio("lienthong pre-signed vs openssl (best of each)", cached);
@@ -72,26 +77,27 @@ fn measure(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Where a figure is measured: the responder's address, and its process when one process is
-/// all of it (the peer's `-multi` children are not counted).
+/// Where a figure is measured: the responder's address, and its process group (all of the
+/// responder's processes, the peer's `-multi` children included).
 #[derive(Clone, Copy)]
 struct At<'a> {
     address: &'a str,
-    pid: Option<u32>,
+    group: Option<u32>,
 }
 
 /// One measured line: a checked answer, then the load, checked against it; beside the rate, the
-/// CPU time per answer of the responder and of wrk (user + system, from `/proc`).
+/// CPU time per answer of the responder (all its processes) and of wrk (user + system, from
+/// `/proc`).
 ///
 /// No answer is asked for after the load: wrk ends by closing connections the peer has accepted
 /// but not yet read a request from, which can wedge its last process (see [`WRK_SCRIPT`]).
 fn figure(client: &Client, at: At<'_>, request: &Request, label: &str) -> Result<f64> {
     let probe = probe(at.address, request).with_context(|| format!("{label}: the answer before the load"))?;
-    let server_before = at.pid.and_then(|pid| cpu_ticks(&pid.to_string(), Ticks::Own));
+    let server_before = at.group.and_then(group_ticks);
     let children_before = cpu_ticks("self", Ticks::WaitedChildren);
     let load = client.load(at.address, request)?;
     load.check(&probe).with_context(|| label.to_owned())?;
-    let server = at.pid.and_then(|pid| cpu_ticks(&pid.to_string(), Ticks::Own)).zip(server_before);
+    let server = at.group.and_then(group_ticks).zip(server_before);
     let wrk = cpu_ticks("self", Ticks::WaitedChildren).zip(children_before).filter(|_| client.is_wrk());
     let per_answer = |ticks: Option<(u64, u64)>| match ticks {
         Some((after, before)) => format!("{:.1}", micros(after - before) / load.answers as f64),
@@ -99,7 +105,7 @@ fn figure(client: &Client, at: At<'_>, request: &Request, label: &str) -> Result
     };
     let connection = if probe.keeps_connection { "kept" } else { "closed" };
     let (server, wrk) = (per_answer(server), per_answer(wrk));
-    println!("{label:<62} {connection:>11} {:>12.0} {server:>14} {wrk:>14}", load.per_second);
+    println!("{label:<62} {connection:>11} {:>12.0} {server:>15} {wrk:>15}", load.per_second);
     if load.socket_errors > 0 {
         println!("{:<62} {:>24}", "  (socket errors reported by the load generator)", load.socket_errors);
     }
@@ -124,6 +130,18 @@ fn cpu_ticks(pid: &str, which: Ticks) -> Option<u64> {
         Ticks::WaitedChildren => 13,
     };
     Some(fields.get(first)?.parse::<u64>().ok()? + fields.get(first + 1)?.parse::<u64>().ok()?)
+}
+
+/// User + system CPU time in clock ticks of the live processes of a process group (Linux).
+fn group_ticks(group: u32) -> Option<u64> {
+    let group = group.to_string();
+    let in_group = |pid: &str| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The process group is the 5th field overall, the 3rd after the command name.
+        (stat.rsplit_once(')')?.1.split_whitespace().nth(2)? == group).then_some(())
+    };
+    let pids = std::fs::read_dir("/proc").ok()?.filter_map(|entry| entry.ok()?.file_name().into_string().ok());
+    Some(pids.filter(|pid| in_group(pid).is_some()).filter_map(|pid| cpu_ticks(&pid, Ticks::Own)).sum())
 }
 
 /// Clock ticks to microseconds: Linux reports them at USER_HZ, 100 per second.
@@ -186,7 +204,7 @@ struct Ours {
 
 impl Ours {
     fn at(&self) -> At<'_> {
-        At { address: &self.address, pid: Some(self.child.id()) }
+        At { address: &self.address, group: Some(self.child.id()) }
     }
 
     /// The real `lienthong ca serve` on the fresh CA, with `workers` tokio workers.
@@ -210,7 +228,7 @@ impl Ours {
 
     /// Starts `command` in `dir` and reads the address from its first line, after `prefix`.
     fn spawn(mut command: Command, dir: &Path, prefix: &str) -> Result<Self> {
-        let mut child = command.current_dir(dir).stdout(Stdio::piped()).spawn()?;
+        let mut child = command.current_dir(dir).process_group(0).stdout(Stdio::piped()).spawn()?;
         let mut line = String::new();
         BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
         let Some(address) = line.trim().strip_prefix(prefix) else {
