@@ -49,6 +49,17 @@ enum BenchKind {
     /// Documents/s and latency end to end (gateway → hub → gateway, mutual TLS, signed, sealed,
     /// durable), beside NATS JetStream carrying the same bytes.
     Exchange(crate::bench_exchange::ExchangeArgs),
+    /// The OCSP benchmark's ceiling: one fixed pre-signed answer to every request, nothing else
+    /// (started by `bench ca`, in its own process).
+    #[command(hide = true)]
+    OcspCeiling {
+        /// Address to listen on.
+        #[arg(long)]
+        listen: String,
+        /// The DER OCSP response to answer with.
+        #[arg(long)]
+        response: std::path::PathBuf,
+    },
 }
 
 pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
@@ -60,6 +71,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
             crate::bench_ca::run(certificates, openssl_runs, revoked)
         }
         BenchKind::Exchange(args) => crate::bench_exchange::run(args),
+        BenchKind::OcspCeiling { listen, response } => crate::bench_ocsp_ceiling::run(&listen, &response),
     }
 }
 

@@ -40,43 +40,113 @@ fn measure(dir: &Path) -> Result<()> {
     let with_nonce = Request::write(dir, "nonce.der", &[])?;
     let client = Client::find(dir)?;
     println!("\nOCSP over HTTP — {}, {} s per figure, the same request bytes to both", client, MEASURE.as_secs());
-    println!("{:<62} {:>11} {:>12}", "responder", "connection", "responses/s");
+    println!(
+        "{:<62} {:>11} {:>12} {:>14} {:>14}",
+        "responder", "connection", "responses/s", "its CPU µs/ans", "wrk CPU µs/ans"
+    );
     let plain_closing = Request { close: true, ..plain.clone() };
     let (mut cached, mut signed, mut closing, mut theirs) = (0f64, 0f64, 0f64, 0f64);
+    let mut presigned = Vec::new();
     for workers in OUR_WORKERS {
         let server = Ours::start(dir, workers)?;
         let label = format!("lienthong ca serve, {workers} worker{}", if workers == 1 { "" } else { "s" });
-        let at = &server.address;
+        let at = server.at();
+        presigned = probe(at.address, &plain).context("ca serve's pre-signed answer")?.answer;
         cached = cached.max(figure(&client, at, &plain, &format!("{label}: pre-signed (no nonce)"))?);
         signed = signed.max(figure(&client, at, &with_nonce, &format!("{label}: signed (nonce)"))?);
         closing = closing.max(figure(&client, at, &plain_closing, &format!("{label}: pre-signed, Connection: close"))?);
     }
+    let ceiling = Ours::ceiling(dir, &presigned)?;
+    let ceiling = figure(&client, ceiling.at(), &plain, "CEILING: one fixed pre-built answer, 1 thread")?;
     for processes in PEER_PROCESSES {
         let peer = Peer::start(dir, processes, &with_nonce)?;
         let label = format!("openssl ocsp -index -multi {processes} (signs every answer)");
-        theirs = theirs.max(figure(&client, &peer.address, &with_nonce, &label)?);
+        theirs = theirs.max(figure(
+            &client,
+            At { address: &peer.address, group: Some(peer.child.id()) },
+            &with_nonce,
+            &label,
+        )?);
     }
     let ratio = |label: &str, ours: f64| println!("{label:<62} {:>24.1}x", ours / theirs);
     ratio("lienthong pre-signed vs openssl (best of each)", cached);
     ratio("lienthong signed per request vs openssl (best of each)", signed);
     ratio("lienthong pre-signed, a connection per answer, vs openssl", closing);
+    ratio("CEILING vs openssl (the most any responder can reach here)", ceiling);
+    println!("{:<62} {:>24.2}", "lienthong pre-signed / CEILING", cached / ceiling);
     Ok(())
 }
 
-/// One measured line: a checked answer, then the load, checked against it.
+/// Where a figure is measured: the responder's address, and its process group (all of the
+/// responder's processes, the peer's `-multi` children included).
+#[derive(Clone, Copy)]
+struct At<'a> {
+    address: &'a str,
+    group: Option<u32>,
+}
+
+/// One measured line: a checked answer, then the load, checked against it; beside the rate, the
+/// CPU time per answer of the responder (all its processes) and of wrk (user + system, from
+/// `/proc`).
 ///
 /// No answer is asked for after the load: wrk ends by closing connections the peer has accepted
 /// but not yet read a request from, which can wedge its last process (see [`WRK_SCRIPT`]).
-fn figure(client: &Client, address: &str, request: &Request, label: &str) -> Result<f64> {
-    let probe = probe(address, request).with_context(|| format!("{label}: the answer before the load"))?;
-    let load = client.load(address, request)?;
+fn figure(client: &Client, at: At<'_>, request: &Request, label: &str) -> Result<f64> {
+    let probe = probe(at.address, request).with_context(|| format!("{label}: the answer before the load"))?;
+    let server_before = at.group.and_then(group_ticks);
+    let children_before = cpu_ticks("self", Ticks::WaitedChildren);
+    let load = client.load(at.address, request)?;
     load.check(&probe).with_context(|| label.to_owned())?;
+    let server = at.group.and_then(group_ticks).zip(server_before);
+    let wrk = cpu_ticks("self", Ticks::WaitedChildren).zip(children_before).filter(|_| client.is_wrk());
+    let per_answer = |ticks: Option<(u64, u64)>| match ticks {
+        Some((after, before)) => format!("{:.1}", micros(after - before) / load.answers as f64),
+        None => "-".to_owned(),
+    };
     let connection = if probe.keeps_connection { "kept" } else { "closed" };
-    println!("{label:<62} {connection:>11} {:>12.0}", load.per_second);
+    let (server, wrk) = (per_answer(server), per_answer(wrk));
+    println!("{label:<62} {connection:>11} {:>12.0} {server:>15} {wrk:>15}", load.per_second);
     if load.socket_errors > 0 {
         println!("{:<62} {:>24}", "  (socket errors reported by the load generator)", load.socket_errors);
     }
     Ok(load.per_second)
+}
+
+/// Which CPU times of `/proc/PID/stat` to read.
+enum Ticks {
+    /// The process's own (all its threads).
+    Own,
+    /// Its children that have ended and been waited for (wrk, for the bench process).
+    WaitedChildren,
+}
+
+/// User + system CPU time in clock ticks (Linux); `None` where `/proc` is not there.
+fn cpu_ticks(pid: &str, which: Ticks) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name: state is 3rd overall, utime 14th, stime 15th, cutime 16th.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let first = match which {
+        Ticks::Own => 11,
+        Ticks::WaitedChildren => 13,
+    };
+    Some(fields.get(first)?.parse::<u64>().ok()? + fields.get(first + 1)?.parse::<u64>().ok()?)
+}
+
+/// User + system CPU time in clock ticks of the live processes of a process group (Linux).
+fn group_ticks(group: u32) -> Option<u64> {
+    let group = group.to_string();
+    let in_group = |pid: &str| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The process group is the 5th field overall, the 3rd after the command name.
+        (stat.rsplit_once(')')?.1.split_whitespace().nth(2)? == group).then_some(())
+    };
+    let pids = std::fs::read_dir("/proc").ok()?.filter_map(|entry| entry.ok()?.file_name().into_string().ok());
+    Some(pids.filter(|pid| in_group(pid).is_some()).filter_map(|pid| cpu_ticks(&pid, Ticks::Own)).sum())
+}
+
+/// Clock ticks to microseconds: Linux reports them at USER_HZ, 100 per second.
+fn micros(ticks: u64) -> f64 {
+    ticks as f64 * 10_000.0
 }
 
 /// `lienthong ca init` and one certificate, by this very binary, as an operator would.
@@ -126,26 +196,45 @@ impl Request {
     }
 }
 
-/// `lienthong ca serve` on the fresh CA, in its own process; killed when dropped.
+/// A responder started from this very binary, in its own process; killed when dropped.
 struct Ours {
     child: Child,
     address: String,
 }
 
 impl Ours {
+    fn at(&self) -> At<'_> {
+        At { address: &self.address, group: Some(self.child.id()) }
+    }
+
+    /// The real `lienthong ca serve` on the fresh CA, with `workers` tokio workers.
     fn start(dir: &Path, workers: usize) -> Result<Self> {
-        let mut child = Command::new(std::env::current_exe()?)
+        let mut command = Command::new(std::env::current_exe()?);
+        command
             .args(["ca", "serve", "--dir", "ca", "--listen", "127.0.0.1:0"])
             .env("LIENTHONG_CA_PASSPHRASE", PASSPHRASE)
-            .env("TOKIO_WORKER_THREADS", workers.to_string())
-            .current_dir(dir)
-            .stdout(Stdio::piped())
-            .spawn()?;
+            .env("TOKIO_WORKER_THREADS", workers.to_string());
+        Self::spawn(command, dir, "lienthong ca: listening on http://")
+    }
+
+    /// The ceiling (`lienthong bench ocsp-ceiling`, one thread), answering every request with
+    /// `answer`, the DER OCSP response `ca serve` gave to the same request.
+    fn ceiling(dir: &Path, answer: &[u8]) -> Result<Self> {
+        std::fs::write(dir.join("presigned.der"), answer)?;
+        let mut command = Command::new(std::env::current_exe()?);
+        command.args(["bench", "ocsp-ceiling", "--listen", "127.0.0.1:0", "--response", "presigned.der"]);
+        Self::spawn(command, dir, "lienthong bench ocsp-ceiling: listening on http://")
+    }
+
+    /// Starts `command` in `dir` and reads the address from its first line, after `prefix`.
+    fn spawn(mut command: Command, dir: &Path, prefix: &str) -> Result<Self> {
+        let mut child = command.current_dir(dir).process_group(0).stdout(Stdio::piped()).spawn()?;
         let mut line = String::new();
         BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
-        let Some(address) = line.trim().strip_prefix("lienthong ca: listening on http://") else {
+        let Some(address) = line.trim().strip_prefix(prefix) else {
             child.kill().ok();
-            bail!("ca serve did not start: {line:?}");
+            child.wait().ok();
+            bail!("{command:?} did not start: {line:?}");
         };
         Ok(Self { address: address.to_owned(), child })
     }
@@ -222,8 +311,8 @@ fn peer_files(dir: &Path) -> Result<()> {
 
 /// What one checked answer showed.
 struct Probe {
-    /// Length of the OCSP response body.
-    answer_bytes: usize,
+    /// The OCSP response (DER).
+    answer: Vec<u8>,
     /// Whether the server left the connection open for another request.
     keeps_connection: bool,
 }
@@ -250,7 +339,8 @@ fn probe(address: &str, request: &Request) -> Result<Probe> {
     }
     stream.set_read_timeout(Some(Duration::from_millis(200)))?;
     let keeps_connection = !answer.closes && !matches!(stream.read(&mut chunk), Ok(0));
-    Ok(Probe { answer_bytes: answer.body_bytes, keeps_connection })
+    let body = buffer[answer.total_bytes - answer.body_bytes..answer.total_bytes].to_vec();
+    Ok(Probe { answer: body, keeps_connection })
 }
 
 /// An HTTP/1.1 POST of a DER OCSP request.
@@ -314,7 +404,7 @@ impl Load {
         if self.answers == 0 || self.failed > 0 {
             bail!("{} answers, {} failed: not a figure", self.answers, self.failed);
         }
-        if self.bytes_per_answer.is_some_and(|bytes| bytes < probe.answer_bytes as f64) {
+        if self.bytes_per_answer.is_some_and(|bytes| bytes < probe.answer.len() as f64) {
             bail!("answers average fewer bytes than a successful OCSP response: some were not");
         }
         Ok(())
@@ -345,6 +435,10 @@ end
 "#;
 
 impl Client {
+    fn is_wrk(&self) -> bool {
+        matches!(self, Self::Wrk { .. })
+    }
+
     fn find(dir: &Path) -> Result<Self> {
         if Command::new("wrk").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
             println!(

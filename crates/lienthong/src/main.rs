@@ -5,6 +5,7 @@ mod bench_ca;
 mod bench_exchange;
 mod bench_jetstream;
 mod bench_ocsp;
+mod bench_ocsp_ceiling;
 mod ca_admin;
 mod ca_cmd;
 mod ca_device;
