@@ -48,15 +48,16 @@ async fn list_page(
 ) -> Result<Response, WebError> {
     let clerk = auth::clerk(web, headers).await?;
     let Query(query) = query.map_err(|_| WebError::bad("Số trang không hợp lệ.", "Invalid page."))?;
-    let items = web.gateway.store().received(PackageKind::Document, query.before.unwrap_or(0), PAGE).await?;
+    let recipient = Some(clerk.agency.as_str());
+    let items = web.gateway.store().received(PackageKind::Document, recipient, query.before.unwrap_or(0), PAGE).await?;
     let names = web.directory.names(&web.gateway).await;
-    let mut h = html::begin(&chrome(web, lang, &clerk, names.own(web), Nav::Inbox), lang.pick("Văn bản đến", "Inbox"));
+    let mut h = html::begin(&chrome(lang, &clerk, names.own(&clerk), Nav::Inbox), lang.pick("Văn bản đến", "Inbox"));
     if items.is_empty() {
         h.el("<p class=\"empty\">", lang.pick("Chưa có văn bản đến.", "No documents received yet."), "</p>");
     }
     h.raw("<ul class=\"items\">");
     for item in &items {
-        let latest = latest_answer(web, item).await?;
+        let latest = latest_answer(web, &clerk, item).await?;
         list_item(&mut h, lang, &names, item, latest.as_ref());
     }
     h.raw("</ul>");
@@ -69,10 +70,10 @@ async fn list_page(
     Ok(html_page(html::end(h)))
 }
 
-/// The last status this agency reported on a received document.
-async fn latest_answer(web: &Web, item: &IncomingRecord) -> Result<Option<OutgoingRecord>, WebError> {
+/// The last status the clerk's agency reported on a received document.
+async fn latest_answer(web: &Web, clerk: &Clerk, item: &IncomingRecord) -> Result<Option<OutgoingRecord>, WebError> {
     let Some(document_id) = item.package.document_id.as_deref() else { return Ok(None) };
-    Ok(web.gateway.store().statuses_sent(document_id, 100).await?.pop())
+    Ok(web.gateway.store().statuses_sent(document_id, Some(clerk.agency.as_str()), 100).await?.pop())
 }
 
 fn list_item(h: &mut Html, lang: Lang, names: &AgencyNames, item: &IncomingRecord, latest: Option<&OutgoingRecord>) {
@@ -136,9 +137,10 @@ fn status_text(lang: Lang, subject: &str, code: Option<Status>) -> String {
     }
 }
 
-/// A received document and its parsed package.
-async fn document(web: &Web, package_id: &str) -> Result<(IncomingRecord, DocumentPackage), WebError> {
-    let record = web.gateway.store().incoming(package_id).await?;
+/// The clerk's agency's copy of a received document, and its parsed package; another agency's
+/// is not found.
+async fn document(web: &Web, clerk: &Clerk, package_id: &str) -> Result<(IncomingRecord, DocumentPackage), WebError> {
+    let record = web.gateway.store().incoming_for(package_id, clerk.agency.as_str()).await?;
     let record = record.filter(|r| r.package.kind == PackageKind::Document).ok_or(WebError::NotFound)?;
     if record.destroyed_at.is_some() {
         return Err(WebError::Recalled);
@@ -193,10 +195,10 @@ struct Shown<'a> {
 }
 
 async fn read_page(web: &Web, lang: Lang, clerk: &Clerk, id: &str, shown: &Shown<'_>) -> Result<Response, WebError> {
-    let (record, doc) = document(web, id).await?;
+    let (record, doc) = document(web, clerk, id).await?;
     let names = web.directory.names(&web.gateway).await;
     let title = doc.header.subject.clone().unwrap_or_else(|| lang.pick("Văn bản", "Document").to_owned());
-    let mut h = html::begin(&chrome(web, lang, clerk, names.own(web), Nav::Inbox), &title);
+    let mut h = html::begin(&chrome(lang, clerk, names.own(clerk), Nav::Inbox), &title);
     if let Some(code) = shown.answered {
         let label = lang.pick(code.label_vi(), code.label_en());
         let (vi, en) = (format!("Đã gửi trạng thái {code} {label}."), format!("Status {code} {label} sent."));
@@ -210,7 +212,7 @@ async fn read_page(web: &Web, lang: Lang, clerk: &Clerk, id: &str, shown: &Shown
     details(&mut h, lang, &names, &record, &doc);
     attachments(&mut h, lang, &record, &doc);
     let answers = match record.package.document_id.as_deref() {
-        Some(document_id) => web.gateway.store().statuses_sent(document_id, 100).await?,
+        Some(document_id) => web.gateway.store().statuses_sent(document_id, Some(clerk.agency.as_str()), 100).await?,
         None => Vec::new(),
     };
     history(&mut h, lang, &answers);
@@ -348,9 +350,9 @@ pub(crate) async fn download(
 }
 
 async fn download_file(web: &Web, headers: &HeaderMap, id: &str, index: &str) -> Result<Response, WebError> {
-    auth::clerk(web, headers).await?;
+    let clerk = auth::clerk(web, headers).await?;
     let index: usize = index.parse().map_err(|_| WebError::NotFound)?;
-    let (_, doc) = document(web, id).await?;
+    let (_, doc) = document(web, &clerk, id).await?;
     let attachment = doc.attachments.get(index).ok_or(WebError::NotFound)?;
     let name = attachment.name.clone().unwrap_or_else(|| format!("tep-{}", index + 1));
     let unreadable = || {
@@ -448,9 +450,9 @@ async fn answer_document(
             "A refusal (02) must give its reason in the note.",
         ));
     }
-    let record = web.gateway.store().incoming(id).await?;
+    let record = web.gateway.store().incoming_for(id, clerk.agency.as_str()).await?;
     record.filter(|r| r.package.kind == PackageKind::Document).ok_or(WebError::NotFound)?;
-    web.gateway.answer(&clerk.user.client, id, status, description).await?;
+    web.gateway.answer_as(&clerk.user.client, id, Some(clerk.agency.as_str()), status, description).await?;
     super::acknowledge(web, clerk, id).await?;
     Ok(status)
 }
