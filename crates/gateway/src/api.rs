@@ -62,6 +62,8 @@ impl ApiError {
             Self::Gateway(GatewayError::Hub(_)) => StatusCode::BAD_GATEWAY,
             Self::Gateway(GatewayError::Recalled(_) | GatewayError::AnswerToDestroyed(_)) => StatusCode::CONFLICT,
             Self::Gateway(GatewayError::Destroyed(_)) => StatusCode::GONE,
+            Self::Gateway(GatewayError::WrongSender { .. }) => StatusCode::FORBIDDEN,
+            Self::Gateway(GatewayError::NotServed { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Gateway(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -79,6 +81,8 @@ impl ApiError {
             Self::Gateway(GatewayError::Recalled(_)) => "recalled",
             Self::Gateway(GatewayError::Destroyed(_)) => "destroyed",
             Self::Gateway(GatewayError::AnswerToDestroyed(_)) => "recalled-and-destroyed",
+            Self::Gateway(GatewayError::WrongSender { .. }) => "wrong-sender",
+            Self::Gateway(GatewayError::NotServed { .. }) => "not-served",
             Self::Gateway(_) => "unavailable",
         }
     }
@@ -103,6 +107,12 @@ impl ApiError {
             }
             Self::Gateway(GatewayError::AnswerToDestroyed(id)) => {
                 format!("Văn bản {id} đã được thu hồi và hủy: không thể trả lời trạng thái; không gửi gì.")
+            }
+            Self::Gateway(GatewayError::WrongSender { sender, agency }) => format!(
+                "Gói tin gửi với danh nghĩa đơn vị {sender}, nhưng hệ thống này chỉ được gửi thay đơn vị {agency}; chưa gửi gì."
+            ),
+            Self::Gateway(GatewayError::NotServed { code, .. }) => {
+                format!("Cổng kết nối này không phục vụ đơn vị {code}.")
             }
             Self::Gateway(_) => "Lỗi lưu trữ tại cổng kết nối; vui lòng thử lại.".into(),
         }
@@ -141,14 +151,21 @@ pub fn key_hash(key: &str) -> String {
         .collect()
 }
 
-async fn client(gateway: &Gateway, headers: &HeaderMap) -> Result<ClientRecord, ApiError> {
+/// An authenticated client system and the agency it reads and sends for.
+struct Caller {
+    client: ClientRecord,
+    agency: String,
+}
+
+async fn client(gateway: &Gateway, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let key = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .filter(|k| !k.is_empty() && k.len() <= 200)
         .ok_or(ApiError::Unauthenticated)?;
-    gateway.store().client_by_key(&key_hash(key.trim())).await?.ok_or(ApiError::Unauthenticated)
+    let client = gateway.store().client_by_key(&key_hash(key.trim())).await?.ok_or(ApiError::Unauthenticated)?;
+    Ok(Caller { agency: gateway.agency_of(&client), client })
 }
 
 async fn openapi() -> Response {
@@ -156,7 +173,7 @@ async fn openapi() -> Response {
 }
 
 async fn submit(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    let client = client(&gateway, &headers).await?;
+    let caller = client(&gateway, &headers).await?;
     let reference = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
@@ -164,7 +181,7 @@ async fn submit(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: B
         .filter(|r| (1..=128).contains(&r.len()))
         .ok_or_else(|| ApiError::BadRequest("Idempotency-Key (1–128 characters) is required".into()))?;
     secrecy(&headers)?;
-    let (package_id, new) = gateway.submit(&client.id, reference, &body).await?;
+    let (package_id, new) = gateway.submit_as(&caller.client.id, &caller.agency, reference, &body).await?;
     let status = if new { StatusCode::ACCEPTED } else { StatusCode::OK };
     Ok((status, axum::Json(json!({"package_id": package_id, "duplicate": !new, "state": "queued"}))).into_response())
 }
@@ -192,8 +209,12 @@ fn secrecy(headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 async fn outbox(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
-    client(&gateway, &headers).await?;
-    let record = gateway.store().outgoing(&id).await?.ok_or_else(|| ApiError::NotFound(format!("package {id}")))?;
+    let caller = client(&gateway, &headers).await?;
+    let record = gateway.store().outgoing(&id).await?;
+    // Another agency's package is answered as an unknown one.
+    let record = record
+        .filter(|r| r.package.sender == caller.agency)
+        .ok_or_else(|| ApiError::NotFound(format!("package {id}")))?;
     let p = &record.package;
     Ok(axum::Json(json!({
         "package_id": p.package_id,
@@ -221,14 +242,21 @@ async fn inbox(
     headers: HeaderMap,
     query: Result<Query<InboxQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
-    client(&gateway, &headers).await?;
+    let caller = client(&gateway, &headers).await?;
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    if query.recipient.as_ref().is_some_and(|r| *r != caller.agency) {
+        return Err(ApiError::BadRequest(format!(
+            "recipient {:?}: this client system receives only the mail of {}",
+            query.recipient.unwrap_or_default(),
+            caller.agency
+        )));
+    }
     let limit = query.limit.unwrap_or(50).clamp(1, 500);
     let wait = Duration::from_secs(query.wait.unwrap_or(0).min(30));
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         let changed = gateway.inbox_changed().notified();
-        let items = gateway.store().inbox(query.recipient.as_deref(), query.after.unwrap_or(0), limit).await?;
+        let items = gateway.store().inbox(Some(&caller.agency), query.after.unwrap_or(0), limit).await?;
         if !items.is_empty() || tokio::time::Instant::now() >= deadline {
             let views: Vec<Value> = items.iter().map(item_view).collect();
             return Ok(axum::Json(json!({ "items": views })).into_response());
@@ -262,8 +290,8 @@ fn item_view(item: &IncomingRecord) -> Value {
 }
 
 async fn fetch(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
-    client(&gateway, &headers).await?;
-    let item = gateway.store().incoming(&id).await?.ok_or_else(|| ApiError::NotFound(format!("package {id}")))?;
+    let caller = client(&gateway, &headers).await?;
+    let item = addressed(&gateway, &caller, &id).await?;
     if item.destroyed_at.is_some() {
         return Err(GatewayError::Destroyed(id).into());
     }
@@ -274,8 +302,9 @@ async fn fetch(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, Path(id)
 }
 
 async fn acknowledge(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
-    let client = client(&gateway, &headers).await?;
-    match gateway.store().acknowledge_incoming(&id, &format!("client:{}", client.id), OffsetDateTime::now_utc()).await {
+    let caller = client(&gateway, &headers).await?;
+    let actor = format!("client:{}", caller.client.id);
+    match gateway.store().acknowledge_incoming(&id, &caller.agency, &actor, OffsetDateTime::now_utc()).await {
         Ok(()) => Ok(axum::Json(json!({"package_id": id, "acknowledged": true})).into_response()),
         Err(StoreError::UnknownPackage(_)) => Err(ApiError::NotFound(format!("package {id}"))),
         Err(other) => Err(other.into()),
@@ -295,12 +324,20 @@ async fn status(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let client = client(&gateway, &headers).await?;
+    let caller = client(&gateway, &headers).await?;
     let StatusBody { code, description } =
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("JSON body: {e}")))?;
     let status = edxml::StatusCode::parse(&code).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let package_id = gateway.answer(&client.id, &id, status, description).await?;
+    addressed(&gateway, &caller, &id).await?;
+    let package_id = gateway.answer_as(&caller.client.id, &id, Some(&caller.agency), status, description).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(json!({"package_id": package_id, "state": "queued"}))).into_response())
+}
+
+/// The caller's agency's copy of package `id`; another agency's package is not found, as an
+/// unknown one.
+async fn addressed(gateway: &Gateway, caller: &Caller, id: &str) -> Result<IncomingRecord, ApiError> {
+    let item = gateway.store().incoming_for(id, &caller.agency).await?;
+    item.ok_or_else(|| ApiError::NotFound(format!("package {id}")))
 }
 
 const OPENAPI: &str = include_str!("openapi.json");

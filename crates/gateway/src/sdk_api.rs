@@ -55,11 +55,13 @@ struct Systems {
     gateways: Vec<Arc<Gateway>>,
 }
 
-/// An authenticated SDK call: the gateway that knows the system, the call, and its client.
+/// An authenticated SDK call: the gateway that knows the system, the call, its client and the
+/// agency that client reads and sends for.
 struct Authenticated {
     gateway: Arc<Gateway>,
     call: SdkCall,
     client: String,
+    agency: String,
 }
 
 /// The SDK reads `status`/`ErrorCode` from the body, so refusals are answered with HTTP 200 too.
@@ -90,8 +92,11 @@ async fn authenticate(systems: &Systems, headers: &HeaderMap) -> Result<Authenti
         let unknown = SdkError::UnknownSystem(system);
         return Err(failure(unknown.error_code(), &unknown.to_string()));
     };
+    let record = gateway.store().client(&client).await.map_err(|e| failure("500", &e.to_string()))?;
+    let record = record.ok_or_else(|| failure("500", &format!("SDK system {system}: its client is gone")))?;
+    let agency = gateway.agency_of(&record);
     match first_use(&gateway, &call).await {
-        Ok(true) => Ok(Authenticated { gateway, call, client }),
+        Ok(true) => Ok(Authenticated { gateway, call, client, agency }),
         Ok(false) => Err(failure(SdkError::Replayed.error_code(), &SdkError::Replayed.to_string())),
         Err(e) => Err(failure("500", &e.to_string())),
     }
@@ -119,7 +124,7 @@ async fn first_use(gateway: &Gateway, call: &SdkCall) -> Result<bool, store::Sto
 }
 
 async fn send(State(systems): State<Arc<Systems>>, headers: HeaderMap, body: Bytes) -> Response {
-    let Authenticated { gateway, call, client } = match authenticate(&systems, &headers).await {
+    let Authenticated { gateway, call, client, agency } = match authenticate(&systems, &headers).await {
         Ok(found) => found,
         Err(refusal) => return refusal,
     };
@@ -127,9 +132,17 @@ async fn send(State(systems): State<Arc<Systems>>, headers: HeaderMap, body: Byt
         return failure(SdkError::HashFileMismatch.error_code(), &SdkError::HashFileMismatch.to_string());
     }
     let reference = format!("sdk:{}", hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &body).as_ref()));
-    match gateway.submit(&client, &reference, &body).await {
+    match gateway.submit_as(&client, &agency, &reference, &body).await {
         Ok((package_id, _)) => answer(sdk::ok(json!({ "DocId": package_id }))),
         Err(GatewayError::AnswerToDestroyed(document)) => destroyed(&document),
+        Err(GatewayError::WrongSender { sender, agency }) => failure(
+            "403",
+            &format!(
+                "Gói tin gửi với danh nghĩa đơn vị {sender}, nhưng hệ thống này chỉ được gửi thay đơn vị {agency}; \
+                 chưa gửi gì. / The package is sent as {sender}, but this system sends only as {agency}; nothing \
+                 was queued."
+            ),
+        ),
         Err(e) => failure("422", &e.to_string()),
     }
 }
@@ -146,12 +159,12 @@ fn destroyed(document: &str) -> Response {
 }
 
 async fn list(State(systems): State<Arc<Systems>>, headers: HeaderMap) -> Response {
-    let Authenticated { gateway, call, .. } = match authenticate(&systems, &headers).await {
+    let Authenticated { gateway, call, agency, .. } = match authenticate(&systems, &headers).await {
         Ok(found) => found,
         Err(refusal) => return refusal,
     };
     let kind = message_kind(&call);
-    let items = match gateway.store().unacknowledged(kind, 500).await {
+    let items = match gateway.store().unacknowledged(kind, &agency, 500).await {
         Ok(items) => items,
         Err(e) => return failure("500", &e.to_string()),
     };
@@ -186,20 +199,20 @@ fn sdk_time(unix: i64) -> String {
 /// What the calling system sent, one entry per recipient, with the latest status that recipient
 /// returned (`docId` narrows it to one package).
 async fn sent_list(State(systems): State<Arc<Systems>>, headers: HeaderMap) -> Response {
-    let Authenticated { gateway, call, client } = match authenticate(&systems, &headers).await {
+    let Authenticated { gateway, call, agency, .. } = match authenticate(&systems, &headers).await {
         Ok(found) => found,
         Err(refusal) => return refusal,
     };
     let kind = message_kind(&call);
     let wanted = doc_id(&call);
-    let records = match gateway.store().sent(kind, Some(&client), 0, 500).await {
+    let records = match gateway.store().sent(kind, Some(&agency), 0, 500).await {
         Ok(records) => records,
         Err(e) => return failure("500", &e.to_string()),
     };
     let mut data = Vec::new();
     for record in records.iter().filter(|r| wanted.as_ref().is_none_or(|w| *w == r.package.package_id)) {
         let statuses = match &record.package.document_id {
-            Some(document) => match gateway.store().statuses_for(document).await {
+            Some(document) => match gateway.store().statuses_for(document, Some(&agency)).await {
                 Ok(statuses) => statuses,
                 Err(e) => return failure("500", &e.to_string()),
             },
@@ -245,12 +258,13 @@ fn doc_id(call: &SdkCall) -> Option<String> {
 }
 
 async fn get_edoc(State(systems): State<Arc<Systems>>, headers: HeaderMap) -> Response {
-    let Authenticated { gateway, call, .. } = match authenticate(&systems, &headers).await {
+    let Authenticated { gateway, call, agency, .. } = match authenticate(&systems, &headers).await {
         Ok(found) => found,
         Err(refusal) => return refusal,
     };
     let Some(id) = doc_id(&call) else { return failure("400", "missing header XroadVnpt-docId") };
-    let item = match gateway.store().incoming(&id).await {
+    // Another agency's package is answered as an unknown one.
+    let item = match gateway.store().incoming_for(&id, &agency).await {
         Ok(Some(item)) => item,
         Ok(None) => return failure("404", &format!("no document {id}")),
         Err(e) => return failure("500", &e.to_string()),
@@ -274,30 +288,31 @@ async fn read(gateway: &Gateway, blob: &str) -> Result<Vec<u8>, String> {
 }
 
 async fn update_status(State(systems): State<Arc<Systems>>, headers: HeaderMap) -> Response {
-    let Authenticated { gateway, call, client } = match authenticate(&systems, &headers).await {
+    let Authenticated { gateway, call, client, agency } = match authenticate(&systems, &headers).await {
         Ok(found) => found,
         Err(refusal) => return refusal,
     };
     let Some(id) = doc_id(&call) else { return failure("400", "missing header XroadVnpt-docId") };
-    match gateway.store().incoming(&id).await {
+    match gateway.store().incoming_for(&id, &agency).await {
         Ok(Some(item)) if item.destroyed_at.is_some() => return destroyed(&id),
         Ok(_) => {}
         Err(e) => return failure("500", &e.to_string()),
     }
     match call.param("status") {
         Some("done") => {
-            match gateway
-                .store()
-                .acknowledge_incoming(&id, &format!("client:{client}"), OffsetDateTime::now_utc())
-                .await
-            {
+            let actor = format!("client:{client}");
+            match gateway.store().acknowledge_incoming(&id, &agency, &actor, OffsetDateTime::now_utc()).await {
                 Ok(()) => answer(sdk::ok(json!({}))),
                 Err(store::StoreError::UnknownPackage(_)) => failure("404", &format!("no document {id}")),
                 Err(e) => failure("500", &e.to_string()),
             }
         }
         // The item stays in the list until it is taken in.
-        Some("fail" | "processing") => answer(sdk::ok(json!({}))),
+        Some("fail" | "processing") => match gateway.store().incoming_for(&id, &agency).await {
+            Ok(Some(_)) => answer(sdk::ok(json!({}))),
+            Ok(None) => failure("404", &format!("no document {id}")),
+            Err(e) => failure("500", &e.to_string()),
+        },
         other => failure("400", &format!("XroadVnpt-status {other:?}: done, fail or processing")),
     }
 }

@@ -14,8 +14,8 @@ use futures_util::StreamExt as _;
 use serde_json::Value;
 use store::blobs::BlobStore;
 use store::{
-    ChangeAnswer, DocumentChange, Enqueued, GatewayStore, IncomingPackage, OutgoingPackage, OutgoingRecord,
-    PackageKind, Received, RefusedPackage, Store, StoreError,
+    ChangeAnswer, ClientRecord, DocumentChange, Enqueued, GatewayStore, IncomingPackage, OutgoingPackage,
+    OutgoingRecord, PackageKind, Received, RefusedPackage, Store, StoreError,
 };
 use time::OffsetDateTime;
 use tokio::sync::Notify;
@@ -68,6 +68,22 @@ pub enum GatewayError {
     /// longer exists here, so nothing is sent or stored.
     #[error("document {0} was recalled and destroyed: it can no longer be answered; nothing was sent")]
     AnswerToDestroyed(String),
+    /// A client system submitted a package from another agency than its own; nothing was queued.
+    #[error("the package is sent as {sender}, but this client system sends only as {agency}; nothing was queued")]
+    WrongSender {
+        /// The package's sender (From).
+        sender: String,
+        /// The client system's agency.
+        agency: String,
+    },
+    /// A client system cannot be bound to an agency this gateway does not serve.
+    #[error("this gateway does not serve agency {code}: {reason}")]
+    NotServed {
+        /// The agency asked for.
+        code: String,
+        /// Why not (the hub's routing).
+        reason: String,
+    },
 }
 
 /// The keys and certificates of one gateway.
@@ -181,13 +197,77 @@ impl Gateway {
         &self.inbox_changed
     }
 
+    /// The agency `client` reads and sends for: the one it was bound to, or (a client from before
+    /// clients were bound) this gateway's own.
+    pub fn agency_of(&self, client: &ClientRecord) -> String {
+        client.agency.clone().unwrap_or_else(|| self.agency.to_string())
+    }
+
+    /// Whether this gateway serves `code`: its own agency, or an agency whose copies the hub
+    /// routes to this gateway (a level 2–4 unit without a gateway of its own). Asks the hub.
+    pub async fn serves(&self, code: &AgencyCode) -> Result<(), GatewayError> {
+        if code == &self.agency {
+            return Ok(());
+        }
+        let not_served = |reason: String| GatewayError::NotServed { code: code.to_string(), reason };
+        let url = format!("{}/v1/agencies/{code}/certificate", self.hub_url);
+        let response = self
+            .hub
+            .request(Method::GET, &url, HeaderMap::new(), Body::empty())
+            .await
+            .map_err(|e| GatewayError::Hub(e.to_string()))?;
+        let status = response.status();
+        let mailbox = response.headers().get("lienthong-mailbox").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let body = response.bytes().await.map_err(|e| GatewayError::Hub(e.to_string()))?;
+        if status.is_client_error() {
+            return Err(not_served(hub_reason(&body)));
+        }
+        if !status.is_success() {
+            return Err(GatewayError::Hub(format!("{status}: {}", hub_reason(&body))));
+        }
+        match mailbox {
+            Some(mailbox) if mailbox == self.agency.as_str() => Ok(()),
+            Some(mailbox) => Err(not_served(format!("the hub delivers its documents to {mailbox}"))),
+            None => Err(GatewayError::Hub("the hub named no mailbox for the agency".into())),
+        }
+    }
+
+    /// Like [`Gateway::submit`], for a client system of `agency`: a package whose sender (From)
+    /// is another agency is refused ([`GatewayError::WrongSender`]) and nothing is queued.
+    pub async fn submit_as(
+        &self,
+        client: &str,
+        agency: &str,
+        client_ref: &str,
+        edxml: &[u8],
+    ) -> Result<(String, bool), GatewayError> {
+        self.submit_checked(client, Some(agency), client_ref, edxml).await
+    }
+
     /// Validates, signs and seals `edxml` for its recipients and queues it; the same
     /// `client_ref` from the same client again returns the first package's id and queues nothing.
+    /// The sender is not checked: this is the gateway acting for the agencies it serves (client
+    /// systems go through [`Gateway::submit_as`]).
     pub async fn submit(&self, client: &str, client_ref: &str, edxml: &[u8]) -> Result<(String, bool), GatewayError> {
+        self.submit_checked(client, None, client_ref, edxml).await
+    }
+
+    async fn submit_checked(
+        &self,
+        client: &str,
+        agency: Option<&str>,
+        client_ref: &str,
+        edxml: &[u8],
+    ) -> Result<(String, bool), GatewayError> {
         if let Some(existing) = self.existing(client, client_ref).await? {
             return Ok((existing, false));
         }
         let described = crate::outgoing::preview(edxml)?;
+        if let Some(agency) = agency
+            && described.sender != agency
+        {
+            return Err(GatewayError::WrongSender { sender: described.sender, agency: agency.to_owned() });
+        }
         if let Some(document) = &described.answers {
             for sender in &described.recipients {
                 if self.store.is_destroyed(sender, document).await? {
@@ -306,7 +386,8 @@ impl Gateway {
     }
 
     /// Like [`Gateway::answer`], reported by `reporter` — one of the package's recipients this
-    /// gateway serves (a unit, say) — instead of the recipient it was first stored for.
+    /// gateway serves (a unit, say) — instead of the recipient it was first stored for. A package
+    /// not addressed to `reporter` is answered as one not in the inbox.
     pub async fn answer_as(
         &self,
         client: &str,
@@ -315,11 +396,12 @@ impl Gateway {
         status: Status,
         description: Option<String>,
     ) -> Result<String, GatewayError> {
-        let received = self
-            .store
-            .incoming(package_id)
-            .await?
-            .ok_or_else(|| GatewayError::Answer(format!("no package {package_id} in the inbox")))?;
+        let addressed = match reporter {
+            Some(reporter) => self.store.incoming_for(package_id, reporter).await?.is_some(),
+            None => true,
+        };
+        let held = self.store.incoming(package_id).await?.filter(|_| addressed);
+        let received = held.ok_or_else(|| GatewayError::Answer(format!("no package {package_id} in the inbox")))?;
         if received.destroyed_at.is_some() {
             return Err(GatewayError::AnswerToDestroyed(package_id.to_owned()));
         }

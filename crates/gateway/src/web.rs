@@ -324,10 +324,10 @@ fn same_origin(headers: &HeaderMap) -> bool {
 }
 
 /// The chrome of a signed-in page.
-fn chrome<'a>(web: &'a Web, lang: Lang, clerk: &'a auth::Clerk, agency_name: Option<&'a str>, here: Nav) -> Chrome<'a> {
+fn chrome<'a>(lang: Lang, clerk: &'a auth::Clerk, agency_name: Option<&'a str>, here: Nav) -> Chrome<'a> {
     Chrome {
         lang,
-        agency: web.gateway.agency().as_str(),
+        agency: clerk.agency.as_str(),
         agency_name,
         clerk: Some((clerk.user.name.as_str(), clerk.csrf.as_str())),
         here,
@@ -486,6 +486,7 @@ async fn logout(
 /// Records that a clerk dealt with an inbox item (the gateway's message log names them).
 async fn acknowledge(web: &Web, clerk: &auth::Clerk, package_id: &str) -> Result<(), WebError> {
     let actor = format!("web:{}", clerk.user.name);
-    web.gateway.store().acknowledge_incoming(package_id, &actor, OffsetDateTime::now_utc()).await?;
+    let now = OffsetDateTime::now_utc();
+    web.gateway.store().acknowledge_incoming(package_id, clerk.agency.as_str(), &actor, now).await?;
     Ok(())
 }

@@ -13,7 +13,7 @@ use pki::{
     Authority, Endpoints, IssueRequest, KeyAlgorithm, KeyPair, Profile, RevocationReason, RevokedEntry, SubjectName,
     SubscriberKey,
 };
-use store::{AgencyRecord, DeliveryState, ExchangeStore, GatewayStore, PackageKind, Store};
+use store::{AgencyRecord, AuditStore, DeliveryState, ExchangeStore, GatewayStore, PackageKind, Store};
 use time::OffsetDateTime;
 
 mod common;
@@ -126,7 +126,7 @@ async fn a_package_from_a_revoked_seal_is_refused_with_a_reason_and_stored_nowhe
     // The sender also gets a signed status 02 naming the package and the reason.
     assert_eq!(nghe_an.send_due().await.expect("status 02"), 1);
     assert_eq!(office.receive(Duration::from_secs(5)).await.expect("collected"), 1);
-    let statuses = office.store().statuses_for(&package_id).await.expect("statuses");
+    let statuses = office.store().statuses_for(&package_id, None).await.expect("statuses");
     assert_eq!(statuses.len(), 1, "{statuses:?}");
     let refusal = &statuses[0].package;
     assert_eq!(refusal.sender, "000.00.00.H41");
@@ -174,12 +174,17 @@ async fn a_document_management_system_sends_reads_and_answers_through_the_api() 
     }
     office
         .store()
-        .add_client("QLVB Văn phòng Chính phủ", &gateway::api::key_hash("office-key"), OffsetDateTime::now_utc())
+        .add_client(
+            "QLVB Văn phòng Chính phủ",
+            &gateway::api::key_hash("office-key"),
+            "000.00.00.G22",
+            OffsetDateTime::now_utc(),
+        )
         .await
         .expect("client");
     nghe_an
         .store()
-        .add_client("QLVB Nghệ An", &gateway::api::key_hash("nghe-an-key"), OffsetDateTime::now_utc())
+        .add_client("QLVB Nghệ An", &gateway::api::key_hash("nghe-an-key"), "000.00.00.H41", OffsetDateTime::now_utc())
         .await
         .expect("client");
 
@@ -337,9 +342,11 @@ async fn systems_built_on_the_sdk_send_and_receive_through_their_gateway_unchang
         net.gateway(agency, name).await;
     }
     let now = OffsetDateTime::now_utc();
-    let office_client = office.store().add_client("SDK VPCP", "unused-hash-1", now).await.expect("client");
+    let office_client =
+        office.store().add_client("SDK VPCP", "unused-hash-1", "000.00.00.G22", now).await.expect("client");
     office.store().add_sdk_system(&office_client.id, "vpcp-qlvb", "bí mật VPCP", now).await.expect("sdk");
-    let nghe_an_client = nghe_an.store().add_client("SDK Nghệ An", "unused-hash-2", now).await.expect("client");
+    let nghe_an_client =
+        nghe_an.store().add_client("SDK Nghệ An", "unused-hash-2", "000.00.00.H41", now).await.expect("client");
     nghe_an.store().add_sdk_system(&nghe_an_client.id, "nghean-qlvb", "bí mật Nghệ An", now).await.expect("sdk");
 
     let forged =
@@ -468,7 +475,7 @@ async fn replays_are_refused_by_every_hub_process_sharing_the_store(store_url: &
     let (first, _) = net.gateway_over("000.00.00.G22", "Văn phòng Chính phủ", shared().await, blobs().await).await;
     let (second, _) = net.gateway_over("000.00.00.G22", "Văn phòng Chính phủ", shared().await, blobs().await).await;
     let now = OffsetDateTime::now_utc();
-    let client = first.store().add_client("SDK VPCP", "unused-hash", now).await.expect("client");
+    let client = first.store().add_client("SDK VPCP", "unused-hash", "000.00.00.G22", now).await.expect("client");
     first.store().add_sdk_system(&client.id, "vpcp-qlvb", "bí mật VPCP", now).await.expect("sdk");
     let (hub_a, hub_b) = (hub_sdk_process(first.clone()).await, hub_sdk_process(second.clone()).await);
     let headers = || sdk_headers("vpcp-qlvb", "bí mật VPCP", &[("from", "000.00.00.G22"), ("messagetype", "edoc")]);
@@ -526,7 +533,7 @@ async fn a_recall_the_recipient_agrees_to_destroys_its_copy_and_freezes_the_send
     }
     nghe_an
         .store()
-        .add_client("QLVB Nghệ An", &gateway::api::key_hash("nghe-an-key"), OffsetDateTime::now_utc())
+        .add_client("QLVB Nghệ An", &gateway::api::key_hash("nghe-an-key"), "000.00.00.H41", OffsetDateTime::now_utc())
         .await
         .expect("client");
     let (original, document_id) = with_business(edxml::BusinessType::New);
@@ -564,7 +571,7 @@ async fn a_recall_the_recipient_agrees_to_destroys_its_copy_and_freezes_the_send
 
     nghe_an.send_due().await.expect("statuses");
     office.receive(Duration::from_secs(5)).await.expect("statuses");
-    let statuses = office.store().statuses_for(&document_id).await.expect("statuses");
+    let statuses = office.store().statuses_for(&document_id, None).await.expect("statuses");
     assert!(statuses.iter().any(|s| s.package.subject.as_deref().is_some_and(|t| t.starts_with("15"))), "{statuses:?}");
 }
 
@@ -636,7 +643,11 @@ async fn every_message_is_in_the_log_which_a_timestamp_authority_anchors_and_ope
     nghe_an.receive(Duration::from_secs(5)).await.expect("collected");
     nghe_an.send_due().await.expect("receipt sent");
     office.receive(Duration::from_secs(5)).await.expect("receipt");
-    nghe_an.store().acknowledge_incoming(&package_id, "client:qlvb", OffsetDateTime::now_utc()).await.expect("ack");
+    nghe_an
+        .store()
+        .acknowledge_incoming(&package_id, "000.00.00.H41", "client:qlvb", OffsetDateTime::now_utc())
+        .await
+        .expect("ack");
     let revoked = RevokedEntry {
         serial: office_seal,
         revoked_at: OffsetDateTime::now_utc(),
@@ -747,7 +758,12 @@ async fn a_zip_bomb_and_an_oversized_package_are_refused_and_nothing_is_queued()
     net.gateway("000.00.00.H41", "UBND tỉnh Nghệ An").await;
     office
         .store()
-        .add_client("QLVB Văn phòng Chính phủ", &gateway::api::key_hash("office-key"), OffsetDateTime::now_utc())
+        .add_client(
+            "QLVB Văn phòng Chính phủ",
+            &gateway::api::key_hash("office-key"),
+            "000.00.00.G22",
+            OffsetDateTime::now_utc(),
+        )
         .await
         .expect("client");
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
@@ -844,7 +860,8 @@ async fn answering_a_document_destroyed_on_its_recall_is_refused_with_409_not_a_
         net.gateway(agency, name).await;
     }
     let now = OffsetDateTime::now_utc();
-    let client = nghe_an.store().add_client("QLVB Nghệ An", &gateway::api::key_hash("nghe-an-key"), now).await;
+    let client =
+        nghe_an.store().add_client("QLVB Nghệ An", &gateway::api::key_hash("nghe-an-key"), "000.00.00.H41", now).await;
     let client = client.expect("client");
     nghe_an.store().add_sdk_system(&client.id, "nghean-qlvb", "bí mật Nghệ An", now).await.expect("sdk");
     let (original, _) = with_business(edxml::BusinessType::New);
@@ -954,9 +971,221 @@ async fn a_delivery_that_stays_unverifiable_is_refused_with_02_past_the_limit_no
     // Each refusal goes back to the sender as a signed status 02.
     assert_eq!(nghe_an.send_due().await.expect("02") + cao_bang.send_due().await.expect("02"), 2);
     assert_eq!(office.receive(Duration::from_secs(5)).await.expect("collected"), 2);
-    let statuses = office.store().statuses_for(&package_id).await.expect("statuses");
+    let statuses = office.store().statuses_for(&package_id, None).await.expect("statuses");
     let mut senders: Vec<&str> = statuses.iter().map(|s| s.package.sender.as_str()).collect();
     senders.sort_unstable();
     assert_eq!(senders, ["000.00.00.H14", "000.00.00.H41"]);
     assert!(statuses.iter().all(|s| s.package.subject.as_deref().is_some_and(|t| t.starts_with("02"))), "{statuses:?}");
+}
+
+/// The sample as a new document from `from` to `to`.
+fn addressed(from: &str, to: &[&str]) -> Vec<u8> {
+    let (new, _) = with_business(edxml::BusinessType::New);
+    let parsed = edxml::parse(&bytes::Bytes::from(new), &edxml::Limits::default()).expect("parses");
+    let edxml::Package::Document(mut document) = parsed.package else { panic!("a document") };
+    let organ = |code: &str| edxml::OrganId::from(AgencyCode::parse(code).expect("code"));
+    document.header.to = to.iter().map(|code| edxml::model::Organization::with_id(organ(code))).collect();
+    document.header.from.as_mut().expect("From").organ_id = Some(organ(from));
+    edxml::write(&edxml::Package::Document(document))
+}
+
+const MINISTRY: &str = "000.00.00.G12";
+const UNIT: &str = "000.00.04.G12";
+
+/// The Government Office and the Ministry of Finance, whose gateway also serves its unit; the
+/// hub knows both, the unit through its parent.
+async fn ministry_and_unit(net: &Network) -> (Arc<Gateway>, Arc<Gateway>) {
+    let now = OffsetDateTime::now_utc();
+    for (code, parent, mailbox) in [(MINISTRY, None, Some(MINISTRY)), (UNIT, Some(MINISTRY), None)] {
+        let agency = AgencyRecord {
+            code: code.into(),
+            name: code.into(),
+            parent: parent.map(str::to_owned),
+            mailbox: mailbox.map(str::to_owned),
+        };
+        net.hub.store().put_agency(&agency, now).await.expect("agency");
+    }
+    net.hub.reload_registry().await.expect("registry");
+    let (office, _) = net.gateway("000.00.00.G22", "Văn phòng Chính phủ").await;
+    let (ministry, _) = net.gateway(MINISTRY, "Bộ Tài chính").await;
+    (office, ministry)
+}
+
+/// Ids of the items of an API inbox listing.
+async fn listed(gateway: &Arc<Gateway>, key: &str) -> std::collections::BTreeSet<String> {
+    let (status, body) = api(gateway, Some(key), "GET", "/api/v1/inbox", &[], Vec::new()).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let items = json(&body)["items"].as_array().expect("items").clone();
+    items.iter().map(|i| i["package_id"].as_str().expect("id").to_owned()).collect()
+}
+
+fn set(ids: &[&String]) -> std::collections::BTreeSet<String> {
+    ids.iter().map(|id| (*id).clone()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_binds_client_systems_only_to_agencies_it_serves() {
+    let net = Network::start().await;
+    let (_, ministry) = ministry_and_unit(&net).await;
+    let code = |text: &str| AgencyCode::parse(text).expect("code");
+    ministry.serves(&code(MINISTRY)).await.expect("its own agency");
+    ministry.serves(&code(UNIT)).await.expect("its unit, routed to it by the hub");
+    for (other, why) in [("000.00.00.G22", "has a gateway of its own"), ("000.00.09.G12", "unknown to the hub")] {
+        let refused = ministry.serves(&code(other)).await;
+        assert!(matches!(refused, Err(gateway::GatewayError::NotServed { .. })), "{other} {why}: {refused:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_and_its_ministry_each_see_only_their_own_mail_through_the_api() {
+    let net = Network::start().await;
+    let (office, ministry) = ministry_and_unit(&net).await;
+    let now = OffsetDateTime::now_utc();
+    ministry.store().add_client("QLVB Bộ Tài chính", &gateway::api::key_hash("btc"), MINISTRY, now).await.expect("c");
+    ministry.store().add_client("QLVB Cục", &gateway::api::key_hash("cuc"), UNIT, now).await.expect("client");
+    let (to_ministry, _) = office.submit("qlvb", "A", &addressed("000.00.00.G22", &[MINISTRY])).await.expect("A");
+    let (to_unit, _) = office.submit("qlvb", "B", &addressed("000.00.00.G22", &[UNIT])).await.expect("B");
+    let (to_both, _) = office.submit("qlvb", "C", &addressed("000.00.00.G22", &[MINISTRY, UNIT])).await.expect("C");
+    office.send_due().await.expect("sent");
+    assert_eq!(ministry.receive(Duration::from_secs(5)).await.expect("collected"), 4);
+
+    assert_eq!(listed(&ministry, "btc").await, set(&[&to_ministry, &to_both]), "the Ministry's own mail");
+    assert_eq!(listed(&ministry, "cuc").await, set(&[&to_unit, &to_both]), "the unit's own mail");
+    let other = format!("/api/v1/inbox?recipient={UNIT}");
+    let (status, _) = api(&ministry, Some("btc"), "GET", &other, &[], Vec::new()).await;
+    assert_eq!(status, 400, "a client system cannot ask for another agency's mail");
+
+    // Another agency's package is answered exactly as an unknown one, and nothing changes.
+    let entries = ministry.store().audit_entries(0, 10_000).await.expect("log").len();
+    let queued = ministry.store().sent(PackageKind::Status, None, 0, 100).await.expect("statuses").len();
+    for (key, theirs) in [("btc", &to_unit), ("cuc", &to_ministry)] {
+        for (method, suffix, body) in
+            [("GET", "", Vec::new()), ("POST", "/ack", Vec::new()), ("POST", "/status", br#"{"code":"03"}"#.to_vec())]
+        {
+            let (status, answer) =
+                api(&ministry, Some(key), method, &format!("/api/v1/inbox/{theirs}{suffix}"), &[], body.clone()).await;
+            let (unknown_status, unknown) =
+                api(&ministry, Some(key), method, &format!("/api/v1/inbox/nope{suffix}"), &[], body).await;
+            assert_eq!((status, json(&answer)["error"].clone()), (404, "not-found".into()), "{key} {method} {suffix}");
+            assert_eq!((status, json(&answer)["error"].clone()), (unknown_status, json(&unknown)["error"].clone()));
+        }
+    }
+    assert_eq!(ministry.store().audit_entries(0, 10_000).await.expect("log").len(), entries, "nothing logged");
+    let statuses = ministry.store().sent(PackageKind::Status, None, 0, 100).await.expect("statuses");
+    assert_eq!(statuses.len(), queued, "no status queued");
+    assert!(!ministry.store().incoming_for(&to_unit, UNIT).await.expect("read").expect("held").acknowledged);
+
+    // One acknowledging its copy leaves the other's waiting.
+    let (status, _) =
+        api(&ministry, Some("btc"), "POST", &format!("/api/v1/inbox/{to_both}/ack"), &[], Vec::new()).await;
+    assert_eq!(status, 200);
+    let (_, body) = api(&ministry, Some("cuc"), "GET", "/api/v1/inbox", &[], Vec::new()).await;
+    let unit_view = json(&body)["items"].as_array().expect("items").clone();
+    let copy = unit_view.iter().find(|i| i["package_id"] == to_both.as_str()).expect("listed");
+    assert_eq!((copy["acknowledged"].as_bool(), copy["recipient"].as_str()), (Some(false), Some(UNIT)), "{copy}");
+    let (_, body) = api(&ministry, Some("btc"), "GET", "/api/v1/inbox", &[], Vec::new()).await;
+    let ministry_view = json(&body)["items"].as_array().expect("items").clone();
+    let copy = ministry_view.iter().find(|i| i["package_id"] == to_both.as_str()).expect("listed");
+    assert_eq!(copy["acknowledged"].as_bool(), Some(true));
+
+    // The unit answers its copy, as the unit.
+    let path = format!("/api/v1/inbox/{to_both}/status");
+    let (status, body) = api(&ministry, Some("cuc"), "POST", &path, &[], br#"{"code":"03"}"#.to_vec()).await;
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    let answer = json(&body)["package_id"].as_str().expect("id").to_owned();
+    assert_eq!(ministry.store().outgoing(&answer).await.expect("read").expect("queued").package.sender, UNIT);
+
+    // Each sends only as its own agency.
+    let from_unit = addressed(UNIT, &["000.00.00.G22"]);
+    let headers = [("idempotency-key", "CQLCS-1")];
+    let (status, body) = api(&ministry, Some("btc"), "POST", "/api/v1/packages", &headers, from_unit.clone()).await;
+    assert_eq!(
+        (status, json(&body)["error"].as_str()),
+        (403, Some("wrong-sender")),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    assert!(json(&body)["message"].as_str().is_some_and(|m| m.contains("chưa gửi gì")), "Vietnamese first");
+    assert!(json(&body)["message_en"].as_str().is_some_and(|m| m.contains("nothing was queued")));
+    let (status, body) =
+        api(&ministry, Some("cuc"), "POST", "/api/v1/packages", &headers, addressed(MINISTRY, &["000.00.00.G22"]))
+            .await;
+    assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
+    let documents = ministry.store().sent(PackageKind::Document, None, 0, 100).await.expect("outbox");
+    assert!(documents.is_empty(), "nothing queued: {documents:?}");
+    let (status, body) = api(&ministry, Some("cuc"), "POST", "/api/v1/packages", &headers, from_unit).await;
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    let sent = json(&body)["package_id"].as_str().expect("id").to_owned();
+    let (status, _) = api(&ministry, Some("btc"), "GET", &format!("/api/v1/outbox/{sent}"), &[], Vec::new()).await;
+    assert_eq!(status, 404, "another agency's outbox is not the Ministry's to follow");
+    let (status, _) = api(&ministry, Some("cuc"), "GET", &format!("/api/v1/outbox/{sent}"), &[], Vec::new()).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_and_its_ministry_each_see_only_their_own_mail_through_the_sdk() {
+    let net = Network::start().await;
+    let (office, ministry) = ministry_and_unit(&net).await;
+    let now = OffsetDateTime::now_utc();
+    for (name, agency, system, secret) in
+        [("SDK BTC", MINISTRY, "btc", "bí mật BTC"), ("SDK Cục", UNIT, "cuc", "bí mật Cục")]
+    {
+        let client = ministry.store().add_client(name, &format!("unused-{system}"), agency, now).await.expect("c");
+        ministry.store().add_sdk_system(&client.id, system, secret, now).await.expect("sdk");
+    }
+    let (to_ministry, _) = office.submit("qlvb", "A", &addressed("000.00.00.G22", &[MINISTRY])).await.expect("A");
+    let (to_unit, _) = office.submit("qlvb", "B", &addressed("000.00.00.G22", &[UNIT])).await.expect("B");
+    let (to_both, _) = office.submit("qlvb", "C", &addressed("000.00.00.G22", &[MINISTRY, UNIT])).await.expect("C");
+    office.send_due().await.expect("sent");
+    assert_eq!(ministry.receive(Duration::from_secs(5)).await.expect("collected"), 4);
+
+    let as_ = |who: &str| if who == "btc" { ("btc", "bí mật BTC") } else { ("cuc", "bí mật Cục") };
+    let call = |who: &'static str, operation: &'static str, extra: Vec<(&'static str, String)>, body: Vec<u8>| {
+        let ministry = ministry.clone();
+        async move {
+            let (system, secret) = as_(who);
+            let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            sdk_call(&ministry, operation, &sdk_headers(system, secret, &extra), body).await
+        }
+    };
+    let received = |who: &'static str| {
+        let call = &call;
+        async move {
+            let list = call(who, "getReceivedEdocList", vec![("messagetype", "edoc".into())], b"{}".to_vec()).await;
+            let data = list["data"].as_array().expect("data").clone();
+            data.iter()
+                .map(|d| d["docId"].as_str().expect("docId").to_owned())
+                .collect::<std::collections::BTreeSet<_>>()
+        }
+    };
+    assert_eq!(received("btc").await, set(&[&to_ministry, &to_both]));
+    assert_eq!(received("cuc").await, set(&[&to_unit, &to_both]));
+
+    let unknown = call("btc", "getEdoc", vec![("docId", "nope".into())], b"{}".to_vec()).await;
+    let theirs = call("btc", "getEdoc", vec![("docId", to_unit.clone())], b"{}".to_vec()).await;
+    assert_eq!((theirs["status"].as_str(), theirs["ErrorCode"].as_str()), (Some("FAIL"), Some("404")), "{theirs}");
+    assert_eq!(theirs["ErrorCode"], unknown["ErrorCode"], "as an unknown one");
+    let done = |id: &String| vec![("docId", id.clone()), ("status", "done".to_owned())];
+    let refused = call("btc", "updateStatus", done(&to_unit), b"{}".to_vec()).await;
+    assert_eq!((refused["status"].as_str(), refused["ErrorCode"].as_str()), (Some("FAIL"), Some("404")));
+    assert_eq!(received("cuc").await, set(&[&to_unit, &to_both]), "the unit's copy still waits");
+    let mine = call("btc", "getEdoc", vec![("docId", to_both.clone())], b"{}".to_vec()).await;
+    assert_eq!(mine["status"], "OK", "{mine}");
+    assert_eq!(call("btc", "updateStatus", done(&to_both), b"{}".to_vec()).await["status"], "OK");
+    assert_eq!(received("btc").await, set(&[&to_ministry]));
+    assert_eq!(received("cuc").await, set(&[&to_unit, &to_both]), "one acknowledging is not the other");
+
+    let from_unit = addressed(UNIT, &["000.00.00.G22"]);
+    let wrong = call("btc", "sendEdoc", vec![("from", UNIT.into())], from_unit.clone()).await;
+    assert_eq!((wrong["status"].as_str(), wrong["ErrorCode"].as_str()), (Some("FAIL"), Some("403")), "{wrong}");
+    assert!(ministry.store().sent(PackageKind::Document, None, 0, 10).await.expect("outbox").is_empty());
+    let sent = call("cuc", "sendEdoc", vec![("from", UNIT.into())], from_unit).await;
+    assert_eq!(sent["status"], "OK", "{sent}");
+    let sent_list = |who: &'static str| {
+        let call = &call;
+        async move { call(who, "getSentEdocList", vec![("messagetype", "edoc".into())], b"{}".to_vec()).await }
+    };
+    let unit_sent = sent_list("cuc").await;
+    assert_eq!(unit_sent["data"][0]["senderDocId"], sent["DocId"], "{unit_sent}");
+    assert_eq!(sent_list("btc").await["data"].as_array().expect("data").len(), 0, "the unit's are not the Ministry's");
 }

@@ -36,12 +36,18 @@ async fn network() -> (Network, Arc<Gateway>, Arc<Gateway>) {
     (net, office, nghe_an)
 }
 
-/// A web clerk at `gateway` (acting as a client system of its own); returns the client's id.
+/// A web clerk of `gateway`'s own agency (acting as a client system of its own); returns the
+/// client's id.
 async fn clerk(gateway: &Gateway, name: &str, password: &str) -> String {
+    clerk_of(gateway, gateway.agency().as_str(), name, password).await
+}
+
+/// A web clerk of `agency` (the gateway's own, or a unit it serves) at `gateway`.
+async fn clerk_of(gateway: &Gateway, agency: &str, name: &str, password: &str) -> String {
     let key = format!("unused-api-key-of-{name}");
     let client = gateway
         .store()
-        .add_client(&format!("Web {name}"), &gateway::api::key_hash(&key), OffsetDateTime::now_utc())
+        .add_client(&format!("Web {name}"), &gateway::api::key_hash(&key), agency, OffsetDateTime::now_utc())
         .await
         .expect("client");
     gateway::web::add_user(gateway.store(), name, password, &client.id).await.expect("web user");
@@ -283,8 +289,10 @@ async fn bad_input_gets_a_page_that_says_what_is_wrong_and_changes_nothing() {
     assert_eq!(again.location(), sent.location(), "the same form sent twice is one document");
     assert_eq!(office.send_due().await.expect("sent"), 1);
     assert_eq!(nghe_an.receive(Duration::from_secs(5)).await.expect("received"), 1);
-    let package_id =
-        nghe_an.store().received(PackageKind::Document, 0, 10).await.expect("inbox")[0].package.package_id.clone();
+    let package_id = nghe_an.store().received(PackageKind::Document, None, 0, 10).await.expect("inbox")[0]
+        .package
+        .package_id
+        .clone();
     let path = format!("/web/inbox/{}", urlencode(&package_id));
 
     let mut reader = Browser::new(&nghe_an);
@@ -308,7 +316,8 @@ async fn bad_input_gets_a_page_that_says_what_is_wrong_and_changes_nothing() {
     }
     let unknown = reader.post("/web/inbox/no-such-package/status", &[("csrf", &csrf), ("code", "03")]).await;
     assert_eq!(unknown.status, 404);
-    let answers = nghe_an.store().statuses_sent(&received_document_id(&nghe_an).await, 10).await.expect("answers");
+    let answers =
+        nghe_an.store().statuses_sent(&received_document_id(&nghe_an).await, None, 10).await.expect("answers");
     let subjects: Vec<Option<String>> = answers.into_iter().map(|a| a.package.subject).collect();
     assert_eq!(subjects, [Some("01 Đã đến".to_owned())], "only the automatic receipt: nothing refused was queued");
 
@@ -332,7 +341,7 @@ async fn bad_input_gets_a_page_that_says_what_is_wrong_and_changes_nothing() {
 }
 
 async fn received_document_id(gateway: &Gateway) -> String {
-    let inbox = gateway.store().received(PackageKind::Document, 0, 10).await.expect("inbox");
+    let inbox = gateway.store().received(PackageKind::Document, None, 0, 10).await.expect("inbox");
     inbox[0].package.document_id.clone().expect("document id")
 }
 
@@ -359,7 +368,7 @@ async fn values_are_escaped_wherever_they_are_shown() {
     let inbox = reader.get("/web/inbox").await;
     assert!(inbox.body.contains(escaped) && !inbox.body.contains("<script"), "{}", inbox.body);
     let package_id =
-        nghe_an.store().received(PackageKind::Document, 0, 1).await.expect("inbox")[0].package.package_id.clone();
+        nghe_an.store().received(PackageKind::Document, None, 0, 1).await.expect("inbox")[0].package.package_id.clone();
     let read = reader.get(&format!("/web/inbox/{}", urlencode(&package_id))).await;
     assert!(read.body.contains(escaped) && !read.body.contains("<script"), "{}", read.body);
     assert!(read.body.contains("&lt;i&gt;tệp&lt;i&gt;.pdf") && !read.body.contains("<i>"), "{}", read.body);
@@ -467,7 +476,7 @@ async fn a_recall_is_answered_15_or_16_and_16_needs_a_reason() {
     let codes = |answers: Vec<store::OutgoingRecord>| -> Vec<String> {
         answers.into_iter().filter_map(|a| a.package.status_code).collect()
     };
-    let sent = codes(nghe_an.store().statuses_sent(&document_id, 10).await.expect("answers"));
+    let sent = codes(nghe_an.store().statuses_sent(&document_id, None, 10).await.expect("answers"));
     assert_eq!(sent, ["01", "01"], "only the receipts: the refused answers queued nothing");
     assert!(nghe_an.store().document_events(&first).await.expect("events").iter().all(|e| e.event != "recall-refused"));
 
@@ -482,11 +491,11 @@ async fn a_recall_is_answered_15_or_16_and_16_needs_a_reason() {
     assert_eq!(gone.status, 410, "{}", gone.body);
     assert!(gone.body.contains("đã được nơi gửi thu hồi; nội dung đã được hủy lúc"), "{}", gone.body);
     assert!(reader.get("/web/inbox").await.body.contains(">Đã thu hồi<"), "the list shows it recalled");
-    let sent = codes(nghe_an.store().statuses_sent(&document_id, 10).await.expect("answers"));
+    let sent = codes(nghe_an.store().statuses_sent(&document_id, None, 10).await.expect("answers"));
     assert_eq!(sent, ["01", "01", "15"]);
     nghe_an.send_due().await.expect("sent");
     office.receive(Duration::from_secs(5)).await.expect("statuses");
-    let statuses = office.store().statuses_for(&document_id).await.expect("statuses");
+    let statuses = office.store().statuses_for(&document_id, None).await.expect("statuses");
     assert!(statuses.iter().any(|s| s.package.subject.as_deref().is_some_and(|t| t.starts_with("15"))), "{statuses:?}");
 }
 
@@ -531,7 +540,7 @@ async fn one_document_goes_to_several_recipients_each_known_to_the_hub() {
     assert_eq!(office.send_due().await.expect("sent"), 1);
     for gateway in [&nghe_an, &justice] {
         assert_eq!(gateway.receive(Duration::from_secs(5)).await.expect("received"), 1, "{}", gateway.agency());
-        let inbox = gateway.store().received(PackageKind::Document, 0, 10).await.expect("inbox");
+        let inbox = gateway.store().received(PackageKind::Document, None, 0, 10).await.expect("inbox");
         assert_eq!(inbox[0].package.subject.as_deref(), Some("Gửi nhiều nơi"));
     }
     let outbox = sender.get("/web/outbox").await;
@@ -622,7 +631,8 @@ async fn clerks_send_read_and_answer_in_headless_chromium_at_a_phones_width() {
     assert!(output.status.success(), "the browser test failed (screenshots in {}):\n{text}", screenshots.display());
     eprintln!("{text}screenshots: {}", screenshots.display());
 
-    let sent = office.store().sent(PackageKind::Document, Some(&office_client), 0, 10).await.expect("outbox");
+    let sent = office.store().sent(PackageKind::Document, Some(OFFICE), 0, 10).await.expect("outbox");
+    let sent: Vec<_> = sent.into_iter().filter(|s| s.package.client == office_client).collect();
     assert_eq!(sent.len(), 1, "one package for both recipients");
     assert_eq!(
         (sent[0].package.client.as_str(), sent[0].package.recipients.as_slice(), sent[0].package.subject.as_deref()),
@@ -630,15 +640,15 @@ async fn clerks_send_read_and_answer_in_headless_chromium_at_a_phones_width() {
     );
     let document_id = sent[0].package.document_id.clone().expect("document id");
     assert!(document_id.ends_with(",27/VPCP-KSTT"), "{document_id}");
-    let received = nghe_an.store().received(PackageKind::Document, 0, 10).await.expect("inbox");
+    let received = nghe_an.store().received(PackageKind::Document, None, 0, 10).await.expect("inbox");
     let received: Vec<_> = received.iter().filter(|r| r.package.document_id.as_ref() == Some(&document_id)).collect();
     assert_eq!((received.len(), received[0].acknowledged), (1, true), "read and answered by a clerk");
     justice.receive(Duration::from_secs(5)).await.expect("collected");
-    let at_justice = justice.store().received(PackageKind::Document, 0, 10).await.expect("inbox");
+    let at_justice = justice.store().received(PackageKind::Document, None, 0, 10).await.expect("inbox");
     assert!(at_justice.iter().any(|r| r.package.subject.as_deref() == Some(subject)), "the second recipient has it");
     let answers: Vec<String> = nghe_an
         .store()
-        .statuses_sent(&document_id, 10)
+        .statuses_sent(&document_id, None, 10)
         .await
         .expect("answers")
         .into_iter()
@@ -649,7 +659,7 @@ async fn clerks_send_read_and_answer_in_headless_chromium_at_a_phones_width() {
         ["01 Đã đến", "03 Đã tiếp nhận: Đã vào sổ văn bản đến số 123"],
         "the refusal without a reason was not sent"
     );
-    let statuses = office.store().statuses_for(&document_id).await.expect("statuses");
+    let statuses = office.store().statuses_for(&document_id, None).await.expect("statuses");
     assert_eq!(statuses.last().and_then(|s| s.package.subject.as_deref()), Some(answers[1].as_str()));
     let log = nghe_an.store().audit_entries(0, 100).await.expect("log");
     assert!(
@@ -692,4 +702,80 @@ async fn run_node(script: &std::path::Path, config: &str) -> std::process::Outpu
             panic!("the browser test did not finish in three minutes");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_units_clerk_reads_only_the_units_mail_and_sends_only_as_the_unit() {
+    const MINISTRY: &str = "000.00.00.G12";
+    const UNIT: &str = "000.00.04.G12";
+    let (net, office, _) = network().await;
+    let now = OffsetDateTime::now_utc();
+    for (code, name, parent, mailbox) in
+        [(MINISTRY, "Bộ Tài chính", None, Some(MINISTRY)), (UNIT, "Cục Quản lý công sản", Some(MINISTRY), None)]
+    {
+        let agency = store::AgencyRecord {
+            code: code.into(),
+            name: name.into(),
+            parent: parent.map(str::to_owned),
+            mailbox: mailbox.map(str::to_owned),
+        };
+        store::ExchangeStore::put_agency(net.hub.store(), &agency, now).await.expect("agency");
+    }
+    net.hub.reload_registry().await.expect("registry");
+    let (ministry, _) = net.gateway(MINISTRY, "Bộ Tài chính").await;
+    clerk(&office, "van-thu.vpcp", "mật khẩu văn thư 2026").await;
+    clerk(&ministry, "van-thu.btc", "mật khẩu Bộ Tài chính").await;
+    clerk_of(&ministry, UNIT, "van-thu.cuc", "mật khẩu Cục QLCS 2026").await;
+
+    let mut sender = Browser::new(&office);
+    sender.login("van-thu.vpcp", "mật khẩu văn thư 2026").await;
+    for (to, subject) in [(MINISTRY, "Gửi Bộ Tài chính"), (UNIT, "Gửi Cục Quản lý công sản")] {
+        let form = sender.get("/web/send").await;
+        let (csrf, submission) = (form.csrf(), submission_of(&form));
+        let mut fields = document_fields(&csrf, &submission, subject);
+        fields[2].1 = to;
+        let sent = sender.send_form(&fields, ("van-ban.pdf", b"%PDF")).await;
+        assert_eq!(sent.status, 303, "{}", sent.body);
+    }
+    assert_eq!(office.send_due().await.expect("sent"), 2);
+    assert_eq!(ministry.receive(Duration::from_secs(5)).await.expect("received"), 2);
+    let id_of = |subject: &'static str| {
+        let ministry = ministry.clone();
+        async move {
+            let all = ministry.store().received(PackageKind::Document, None, 0, 10).await.expect("inbox");
+            all.into_iter()
+                .find(|r| r.package.subject.as_deref() == Some(subject))
+                .expect("received")
+                .package
+                .package_id
+        }
+    };
+    let ministry_mail = id_of("Gửi Bộ Tài chính").await;
+
+    let mut unit = Browser::new(&ministry);
+    unit.login("van-thu.cuc", "mật khẩu Cục QLCS 2026").await;
+    let inbox = unit.get("/web/inbox").await;
+    assert!(inbox.body.contains("Gửi Cục Quản lý công sản"), "{}", inbox.body);
+    assert!(!inbox.body.contains("Gửi Bộ Tài chính"), "the Ministry's mail is not the unit's: {}", inbox.body);
+    let path = format!("/web/inbox/{}", urlencode(&ministry_mail));
+    let page = unit.get(&path).await;
+    assert_eq!(page.status, 404, "as an unknown package");
+    let csrf = unit.get("/web/inbox").await.csrf();
+    let answer = unit.post(&format!("{path}/status"), &[("csrf", &csrf), ("code", "03")]).await;
+    assert_eq!(answer.status, 404, "{}", answer.body);
+    assert!(!ministry.store().incoming_for(&ministry_mail, MINISTRY).await.expect("read").expect("held").acknowledged);
+
+    let form = unit.get("/web/send").await;
+    let (csrf, submission) = (form.csrf(), submission_of(&form));
+    let mut fields = document_fields(&csrf, &submission, "Báo cáo của Cục");
+    fields[2].1 = OFFICE;
+    let sent = unit.send_form(&fields, ("bao-cao.pdf", b"%PDF")).await;
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    let outbox = ministry.store().sent(PackageKind::Document, None, 0, 10).await.expect("outbox");
+    assert_eq!(outbox.iter().map(|o| o.package.sender.as_str()).collect::<Vec<_>>(), [UNIT], "sent as the unit");
+    let mut own = Browser::new(&ministry);
+    own.login("van-thu.btc", "mật khẩu Bộ Tài chính").await;
+    let outbox = own.get("/web/outbox").await;
+    assert!(!outbox.body.contains("Báo cáo của Cục"), "the unit's outbox is not the Ministry's: {}", outbox.body);
+    assert!(own.get("/web/inbox").await.body.contains("Gửi Bộ Tài chính"));
 }

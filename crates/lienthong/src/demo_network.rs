@@ -127,6 +127,55 @@ pub(crate) struct Running {
     clerk: Option<(String, String)>,
 }
 
+/// How the Ministry's level-2 unit reaches the Ministry's gateway: its own API key, SDK system
+/// and clerk, bound to the unit, so it sees only the unit's mail and sends only as the unit.
+pub(crate) struct UnitAccess {
+    url: String,
+    api_key: String,
+    sdk_system: String,
+    sdk_secret: String,
+    clerk: (String, String),
+}
+
+/// Credentials for `code`'s system and clerk on `gateway`, all bound to `code`.
+struct Credentials {
+    api_key: String,
+    sdk_system: String,
+    sdk_secret: String,
+    clerk: (String, String),
+}
+
+async fn credentials(store: &Store, code: &str, name: &str) -> Result<Credentials> {
+    let now = OffsetDateTime::now_utc();
+    let api_key = ca::new_token()?;
+    let record = store.add_client(&format!("QLVB {name}"), &gateway::api::key_hash(&api_key), code, now).await?;
+    // vanthu.g22 for 000.00.00.G22, vanthu.04.g12 for its unit 000.00.04.G12.
+    let significant: Vec<&str> = code.split('.').skip_while(|part| part.chars().all(|c| c == '0')).collect();
+    let clerk = format!("vanthu.{}", significant.join(".").to_lowercase());
+    let clerk_password = ca::new_token()?;
+    let web_client =
+        store.add_client(&format!("web:{clerk}"), &gateway::api::key_hash(&ca::new_token()?), code, now).await?;
+    gateway::web::add_user(store, &clerk, &clerk_password, &web_client.id).await?;
+    let sdk_system = format!("qlvb-{}", code.replace('.', "-").to_lowercase());
+    let sdk_secret = ca::new_token()?;
+    store.add_sdk_system(&record.id, &sdk_system, &sdk_secret, now).await?;
+    Ok(Credentials { api_key, sdk_system, sdk_secret, clerk: (clerk, clerk_password) })
+}
+
+/// The unit's own credentials on the Ministry's gateway, once the hub confirms it routes the
+/// unit's mail there.
+async fn unit_access(ministry: &Running) -> Result<UnitAccess> {
+    ministry.gateway.serves(&AgencyCode::parse(UNIT.0)?).await?;
+    let c = credentials(ministry.gateway.store(), UNIT.0, UNIT.1).await?;
+    Ok(UnitAccess {
+        url: ministry.url.clone(),
+        api_key: c.api_key,
+        sdk_system: c.sdk_system,
+        sdk_secret: c.sdk_secret,
+        clerk: c.clerk,
+    })
+}
+
 /// Runs the network, sends the example exchange, writes `demo.json`; serves until Ctrl-C
 /// unless `once`.
 pub(crate) async fn run(data_dir: &Path, document: &[u8], once: bool) -> Result<()> {
@@ -170,11 +219,13 @@ pub(crate) async fn run(data_dir: &Path, document: &[u8], once: bool) -> Result<
     for agency in GATEWAYS {
         running.push(start_gateway(&ca, &hub, &hub_url, &dir, *agency, Serve::OwnListener).await?);
     }
+    let ministry = running.iter().find(|r| r.agency == "000.00.00.G12").context("the Ministry's gateway")?;
+    let unit = unit_access(ministry).await?;
     running.push(cao_bang);
     spawn_crl_refresh(&ca, &hub_tls, &running);
 
     exchange(&running, document).await?;
-    write_demo_json(data_dir, &ca, &hub_url, &running)?;
+    write_demo_json(data_dir, &ca, &hub_url, &running, &unit)?;
     println!("\n   Cổng kết nối / gateways (API cho hệ thống quản lý văn bản, OpenAPI tại /openapi.json):");
     for r in &running {
         match &r.api_key {
@@ -190,6 +241,14 @@ pub(crate) async fn run(data_dir: &Path, document: &[u8], once: bool) -> Result<
             ),
         }
     }
+    println!(
+        "   {} {} (cổng của Bộ Tài chính / the Ministry's gateway)  khóa API / API key: {}",
+        UNIT.0, unit.url, unit.api_key
+    );
+    println!(
+        "      hộp thư web / web inbox: {}/web/  đăng nhập / login: {} / {}",
+        unit.url, unit.clerk.0, unit.clerk.1
+    );
     println!("   Chi tiết / details: {}", data_dir.join("demo.json").display());
     if !once {
         println!("\n   Đang chạy; Ctrl-C để dừng / running; Ctrl-C to stop.");
@@ -233,18 +292,7 @@ pub(crate) async fn start_gateway(
     let home = dir.join(format!("gateway-{code}"));
     std::fs::create_dir_all(&home)?;
     let store = Store::open(&format!("sqlite://{}", home.join("gateway.sqlite").display())).await?;
-    let api_key = ca::new_token()?;
-    let record =
-        store.add_client(&format!("QLVB {name}"), &gateway::api::key_hash(&api_key), OffsetDateTime::now_utc()).await?;
-    let clerk = format!("vanthu.{}", code.rsplit('.').next().unwrap_or(code).to_lowercase());
-    let clerk_password = ca::new_token()?;
-    let web_client = store
-        .add_client(&format!("web:{clerk}"), &gateway::api::key_hash(&ca::new_token()?), OffsetDateTime::now_utc())
-        .await?;
-    gateway::web::add_user(&store, &clerk, &clerk_password, &web_client.id).await?;
-    let sdk_system = format!("qlvb-{}", code.replace('.', "-").to_lowercase());
-    let sdk_secret = ca::new_token()?;
-    store.add_sdk_system(&record.id, &sdk_system, &sdk_secret, OffsetDateTime::now_utc()).await?;
+    let Credentials { api_key, sdk_system, sdk_secret, clerk } = credentials(&store, code, name).await?;
     let keys = GatewayKeys {
         seal: Signer { key: seal_key, certificate_der: seal_cert.der },
         certificate_der: tls_cert.der.clone(),
@@ -274,8 +322,7 @@ pub(crate) async fn start_gateway(
     let url = format!("https://localhost:{}", listener.local_addr()?.port());
     let routes = crate::gateway_cmd::routes(&gateway);
     tokio::spawn(tls::serve(listener, routes, server, std::future::pending()));
-    let clerk = Some((clerk, clerk_password));
-    Ok(Running { agency: code, gateway, url, api_key: Some(api_key), sdk_system, sdk_secret, clerk })
+    Ok(Running { agency: code, gateway, url, api_key: Some(api_key), sdk_system, sdk_secret, clerk: Some(clerk) })
 }
 
 /// Every 30 s: the CA's current CRL to the hub's TLS and each gateway's trust store.
@@ -379,7 +426,7 @@ where
     Ok(false)
 }
 
-fn write_demo_json(data_dir: &Path, ca: &Ca, hub_url: &str, running: &[Running]) -> Result<PathBuf> {
+fn write_demo_json(data_dir: &Path, ca: &Ca, hub_url: &str, running: &[Running], unit: &UnitAccess) -> Result<PathBuf> {
     let mut agencies: Vec<serde_json::Value> = running
         .iter()
         .map(|r| {
@@ -394,8 +441,9 @@ fn write_demo_json(data_dir: &Path, ca: &Ca, hub_url: &str, running: &[Running])
         })
         .collect();
     agencies.push(json!({
-        "organ_id": UNIT.0, "gateway_url": null, "api_key": null, "served_by": "000.00.00.G12",
-        "sdk_url": null, "sdk_system_id": null, "sdk_secret": null,
+        "organ_id": UNIT.0, "gateway_url": unit.url, "api_key": unit.api_key, "served_by": "000.00.00.G12",
+        "web_url": format!("{}/web/", unit.url), "web_login": unit.clerk.0, "web_password": unit.clerk.1,
+        "sdk_url": unit.url, "sdk_system_id": unit.sdk_system, "sdk_secret": unit.sdk_secret,
     }));
     let info = json!({
         "hub_url": hub_url,

@@ -88,6 +88,10 @@ enum ClerkCommand {
         /// The clerk's login name (letters, digits, `.-_@`).
         #[arg(long)]
         name: String,
+        /// The agency the clerk reads and sends for: the gateway's own (the default), or a unit
+        /// without a gateway of its own that the hub routes to this gateway.
+        #[arg(long)]
+        agency: Option<String>,
     },
 }
 
@@ -101,6 +105,10 @@ enum ClientCommand {
         /// The client system's name.
         #[arg(long)]
         name: String,
+        /// The agency the client system reads and sends for: the gateway's own (the default), or
+        /// a unit without a gateway of its own that the hub routes to this gateway.
+        #[arg(long)]
+        agency: Option<String>,
     },
 }
 
@@ -176,8 +184,12 @@ pub(crate) fn run(args: GatewayArgs) -> Result<ExitCode> {
                 Ok(())
             }
             GatewayCommand::Serve { dir, listen } => serve(&dir, listen).await,
-            GatewayCommand::Client { command: ClientCommand::Add { dir, name } } => add_client(&dir, &name).await,
-            GatewayCommand::Clerk { command: ClerkCommand::Add { dir, name } } => add_clerk(&dir, &name).await,
+            GatewayCommand::Client { command: ClientCommand::Add { dir, name, agency } } => {
+                add_client(&dir, &name, agency.as_deref()).await
+            }
+            GatewayCommand::Clerk { command: ClerkCommand::Add { dir, name, agency } } => {
+                add_clerk(&dir, &name, agency.as_deref()).await
+            }
             GatewayCommand::Log(_) => unreachable!("answered above, on its own runtime"),
         }
         .map(|()| ExitCode::SUCCESS)
@@ -324,38 +336,59 @@ async fn serve(dir: &Path, listen: Option<String>) -> Result<()> {
     Ok(())
 }
 
-async fn add_client(dir: &Path, name: &str) -> Result<()> {
+/// The agency a new client system or clerk of the gateway in `dir` acts for: the gateway's own,
+/// or `--agency`, which the hub must route to this gateway (a unit without a gateway of its own).
+async fn bound_agency(dir: &Path, settings: &GatewaySettings, agency: Option<&str>) -> Result<String> {
+    let Some(text) = agency else { return Ok(settings.agency.clone()) };
+    let code = AgencyCode::parse(text.trim()).with_context(|| format!("--agency {text:?}"))?;
+    if code.as_str() == settings.agency {
+        return Ok(settings.agency.clone());
+    }
+    let opened = open(dir).await?;
+    match opened.gateway.serves(&code).await {
+        Ok(()) => Ok(code.to_string()),
+        Err(e @ gateway::GatewayError::NotServed { .. }) => bail!(
+            "--agency {code}: cổng kết nối của {} không phục vụ đơn vị này; không tạo gì. / {e}; nothing was created",
+            settings.agency
+        ),
+        Err(e) => Err(e).with_context(|| format!("--agency {code}: cannot ask the hub whether this gateway serves it")),
+    }
+}
+
+async fn add_client(dir: &Path, name: &str, agency: Option<&str>) -> Result<()> {
     let settings = load(dir)?;
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         bail!("--name: 1–200 characters");
     }
+    let agency = bound_agency(dir, &settings, agency).await?;
     let store = Store::open(&node::store_url(&settings.store_url, dir, "gateway.sqlite")).await?;
-    let (api_key, system_id, secret) = add_client_to(&store, name).await?;
-    println!("client {name:?} of {}", settings.agency);
+    let (api_key, system_id, secret) = add_client_to(&store, name, &agency).await?;
+    println!("client {name:?} of {agency} (gateway of {})", settings.agency);
     println!("   API key (shown once): {api_key}");
     println!("   SDK: XroadVnpt-systemId {system_id}, secret (shown once): {secret}");
     Ok(())
 }
 
-async fn add_clerk(dir: &Path, name: &str) -> Result<()> {
+async fn add_clerk(dir: &Path, name: &str, agency: Option<&str>) -> Result<()> {
     let settings = load(dir)?;
     let password = std::env::var("LIENTHONG_CLERK_PASSWORD")
         .map_err(|_| anyhow::anyhow!("set LIENTHONG_CLERK_PASSWORD to the clerk's password (12–256 characters)"))?;
+    let agency = bound_agency(dir, &settings, agency).await?;
     let store = Store::open(&node::store_url(&settings.store_url, dir, "gateway.sqlite")).await?;
-    let client = store
-        .add_client(&format!("web:{name}"), &gateway::api::key_hash(&ca::new_token()?), OffsetDateTime::now_utc())
-        .await?;
+    let key_hash = gateway::api::key_hash(&ca::new_token()?);
+    let client = store.add_client(&format!("web:{name}"), &key_hash, &agency, OffsetDateTime::now_utc()).await?;
     gateway::web::add_user(&store, name, &password, &client.id).await?;
-    println!("clerk {name:?} of {}: log in at https://{}/web/", settings.agency, settings.listen);
+    println!("clerk {name:?} of {agency}: log in at https://{}/web/", settings.listen);
     Ok(())
 }
 
-/// Adds a client system: its API key, and SDK credentials; returns (API key, system id, secret).
-pub(crate) async fn add_client_to(store: &Store, name: &str) -> Result<(String, String, String)> {
+/// Adds a client system of `agency` (already checked to be one the gateway serves): its API key,
+/// and SDK credentials; returns (API key, system id, secret).
+pub(crate) async fn add_client_to(store: &Store, name: &str, agency: &str) -> Result<(String, String, String)> {
     let api_key = ca::new_token()?;
     let now = OffsetDateTime::now_utc();
-    let record = store.add_client(name, &gateway::api::key_hash(&api_key), now).await?;
+    let record = store.add_client(name, &gateway::api::key_hash(&api_key), agency, now).await?;
     let system_id = format!("sys-{}", record.id);
     let secret = ca::new_token()?;
     store.add_sdk_system(&record.id, &system_id, &secret, now).await?;

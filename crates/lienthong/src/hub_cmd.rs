@@ -429,7 +429,7 @@ async fn host(dir: &Path, agency: &str, name: &str, ca_dir: &Path) -> Result<()>
     service.register_agency(code.as_str(), name, None, Some(&certificate)).await?;
     let gateway_settings = gateway_cmd::load(&gateway_dir)?;
     let store = Store::open(&node::store_url(&gateway_settings.store_url, &gateway_dir, "gateway.sqlite")).await?;
-    let (_, system_id, secret) = gateway_cmd::add_client_to(&store, &format!("SDK {name}")).await?;
+    let (_, system_id, secret) = gateway_cmd::add_client_to(&store, &format!("SDK {name}"), code.as_str()).await?;
     settings.hosted.push(home);
     node::save_settings(&dir.join(SETTINGS), &settings)?;
     println!("{} {name}: hosted; connect the SDK to {}/sdk", code.as_str(), settings.public_url);

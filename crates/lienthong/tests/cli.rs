@@ -289,7 +289,32 @@ fn the_demo_network_answers_curl_with_only_the_demo_root_trusted() {
         let untrusted = Command::new("curl").args(["-sS", "-H", &key, &url]).output().expect("curl");
         assert!(!untrusted.status.success(), "without the demo root, curl must not trust the gateway");
         cao_bang_lists_its_document_through_the_hub_sdk(&info, &root);
+        the_ministrys_unit_reads_only_its_own_mail_on_the_ministrys_gateway(&info, &root);
     }
+}
+
+/// The Ministry's unit has its own key on the Ministry's gateway, and each key lists only the
+/// mail of its own agency.
+fn the_ministrys_unit_reads_only_its_own_mail_on_the_ministrys_gateway(info: &serde_json::Value, root: &Path) {
+    let agencies = info["agencies"].as_array().expect("agencies");
+    let find = |code: &str| agencies.iter().find(|a| a["organ_id"] == code).expect("listed").clone();
+    let (ministry, unit) = (find("000.00.00.G12"), find("000.00.04.G12"));
+    assert_eq!(unit["gateway_url"], ministry["gateway_url"], "{unit}");
+    assert_eq!(unit["sdk_url"], ministry["gateway_url"], "{unit}");
+    assert_ne!(unit["api_key"], ministry["api_key"]);
+    let inbox = |entry: &serde_json::Value| {
+        let url = format!("{}/api/v1/inbox", entry["gateway_url"].as_str().expect("url"));
+        let key = format!("Authorization: Bearer {}", entry["api_key"].as_str().expect("key"));
+        let output =
+            Command::new("curl").args(["-sS", "--cacert", path(root), "-H", &key, &url]).output().expect("curl");
+        assert!(output.status.success(), "{}", stderr(&output));
+        let listed: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON inbox");
+        listed["items"].as_array().expect("items").clone()
+    };
+    let (theirs, its) = (inbox(&ministry), inbox(&unit));
+    assert!(!its.is_empty() && its.iter().all(|i| i["recipient"] == "000.00.04.G12"), "{its:?}");
+    assert!(!theirs.is_empty() && theirs.iter().all(|i| i["recipient"] == "000.00.00.G12"), "{theirs:?}");
+    assert!(its.iter().all(|i| theirs.iter().all(|t| t["package_id"] != i["package_id"])), "nothing shared");
 }
 
 /// Cao Bằng runs no gateway: its system calls the hub's SDK endpoints, as the SDK would.

@@ -62,7 +62,7 @@ fn rand_suffix() -> String {
 /// A gateway's day through the storage trait: six events, anchored, then one more.
 async fn a_day_at_the_gateway(store: &Store, tsa_url: &str, root: &[u8]) {
     let now = OffsetDateTime::now_utc();
-    let client = store.add_client("QLVB Văn phòng Chính phủ", "key-hash", now).await.expect("client");
+    let client = store.add_client("QLVB Văn phòng Chính phủ", "key-hash", "000.00.00.G22", now).await.expect("client");
     let outgoing = |id: &str, reference: &str| OutgoingPackage {
         package_id: id.into(),
         client: client.id.clone(),
@@ -96,7 +96,7 @@ async fn a_day_at_the_gateway(store: &Store, tsa_url: &str, root: &[u8]) {
         due_date: None,
     };
     store.receive(&incoming, now).await.expect("received");
-    store.acknowledge_incoming("h41-1", "client:qlvb", now).await.expect("acknowledged");
+    store.acknowledge_incoming("h41-1", "000.00.00.G22", "client:qlvb", now).await.expect("acknowledged");
     let refused = RefusedPackage {
         package_id: "h14-1".into(),
         hub_delivery: 2,

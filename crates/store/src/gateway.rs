@@ -18,6 +18,9 @@ pub struct ClientRecord {
     pub id: String,
     /// Display name.
     pub name: String,
+    /// The agency it reads and sends for; `None` for a client created before clients were bound
+    /// to agencies, which acts for the gateway's own agency.
+    pub agency: Option<String>,
 }
 
 /// A package to send, already signed and sealed into a blob.
@@ -209,7 +212,8 @@ pub struct IncomingRecord {
     pub package: IncomingPackage,
     /// When it arrived (Unix seconds).
     pub received_at: i64,
-    /// Whether a client system acknowledged it.
+    /// Whether it was acknowledged: this recipient's copy (read for one recipient), or every copy
+    /// (read as a package).
     pub acknowledged: bool,
     /// When its content was destroyed (a recall the recipient agreed to).
     pub destroyed_at: Option<i64>,
@@ -287,18 +291,20 @@ struct IncomingRow {
     refers_to: String,
     due_date: Option<String>,
     destroyed_at: Option<i64>,
-    acks: i64,
+    waiting: i64,
     latest_event: Option<String>,
 }
 
-const INSERT_CLIENT: &str = "INSERT INTO gw_clients (id, name, key_hash, created_at) VALUES ($1, $2, $3, $4)";
+const INSERT_CLIENT: &str =
+    "INSERT INTO gw_clients (id, name, key_hash, agency, created_at) VALUES ($1, $2, $3, $4, $5)";
 const INSERT_SDK_SYSTEM: &str =
     "INSERT INTO gw_sdk_systems (system_id, client, secret, created_at) VALUES ($1, $2, $3, $4)";
 const SDK_SYSTEM: &str = "SELECT client, secret FROM gw_sdk_systems WHERE system_id = $1";
 const REMEMBER_SDK_SIGNATURE: &str = "INSERT INTO gw_sdk_signatures (system_id, signature, seen_at, valid_until) \
      VALUES ($1, $2, $3, $4) ON CONFLICT (system_id, signature) DO NOTHING";
 const FORGET_SDK_SIGNATURES: &str = "DELETE FROM gw_sdk_signatures WHERE valid_until < $1";
-const CLIENT_BY_KEY: &str = "SELECT id, name FROM gw_clients WHERE key_hash = $1";
+const CLIENT_BY_KEY: &str = "SELECT id, name, agency FROM gw_clients WHERE key_hash = $1";
+const CLIENT: &str = "SELECT id, name, agency FROM gw_clients WHERE id = $1";
 const OUTGOING_COLUMNS: &str = "id, created_at, package_id, client, client_ref, kind, sender, recipients, document_id, \
      subject, blob, size, sha256, status_code, attempts, next_attempt_at, sent_at";
 const EXISTING_REF: &str = "SELECT package_id FROM gw_outbox WHERE client = $1 AND client_ref = $2";
@@ -309,11 +315,21 @@ const INSERT_OUTBOX_EVENT: &str = "INSERT INTO gw_outbox_events (package_id, eve
 const FAILED: &str =
     "UPDATE gw_outbox SET attempts = attempts + 1, next_attempt_at = $1 WHERE package_id = $2 AND sent_at IS NULL";
 const SENT: &str = "UPDATE gw_outbox SET sent_at = $1 WHERE package_id = $2 AND sent_at IS NULL";
+/// A package as stored (first recipient), acknowledged when no copy waits.
 const INCOMING_COLUMNS: &str = "i.id, i.package_id, i.hub_delivery, i.kind, i.sender, i.recipient, i.document_id, i.subject, \
      i.signer, i.blob, i.size, i.sealed_sha256, i.received_at, i.change, i.refers_to, i.due_date, i.destroyed_at, \
-     (SELECT COUNT(*) FROM gw_inbox_events e WHERE e.package_id = i.package_id AND e.event = 'acknowledged') AS acks, \
+     (SELECT COUNT(*) FROM gw_inbox_recipients w WHERE w.package_id = i.package_id AND w.acknowledged_at IS NULL) \
+     AS waiting, \
      (SELECT d.event FROM gw_document_events d WHERE d.package_id = i.package_id ORDER BY d.id DESC LIMIT 1) \
      AS latest_event";
+/// One recipient's copy of a package (`gw_inbox i JOIN gw_inbox_recipients r`).
+const COPY_COLUMNS: &str = "i.id, i.package_id, r.hub_delivery, i.kind, i.sender, r.recipient, i.document_id, i.subject, \
+     i.signer, i.blob, i.size, i.sealed_sha256, i.received_at, i.change, i.refers_to, i.due_date, i.destroyed_at, \
+     CAST(CASE WHEN r.acknowledged_at IS NULL THEN 1 ELSE 0 END AS BIGINT) AS waiting, \
+     (SELECT d.event FROM gw_document_events d WHERE d.package_id = i.package_id ORDER BY d.id DESC LIMIT 1) \
+     AS latest_event";
+/// The copies of one recipient.
+const COPIES: &str = "gw_inbox i JOIN gw_inbox_recipients r ON r.package_id = i.package_id AND r.recipient = $1";
 const INBOX_HAS: &str = "SELECT id FROM gw_inbox WHERE package_id = $1";
 const INSERT_INCOMING: &str = "INSERT INTO gw_inbox (package_id, hub_delivery, kind, sender, recipient, document_id, subject, \
      signer, blob, size, sealed_sha256, received_at, change, refers_to, due_date) \
@@ -339,15 +355,18 @@ const RECORD_INTAKE_FAILURE: &str = "INSERT INTO gw_intake_failures (package_id,
      RETURNING attempts, first_failed_at, next_attempt_at, last_error";
 const INTAKE_FAILURES: &str = "SELECT attempts, first_failed_at, next_attempt_at, last_error FROM gw_intake_failures \
      WHERE package_id = $1 AND recipient = $2";
-const INBOX_FACTS: &str = "SELECT kind, sender, recipient, sealed_sha256 FROM gw_inbox WHERE package_id = $1";
+const INBOX_FACTS: &str = "SELECT i.kind, i.sender, i.sealed_sha256 FROM gw_inbox i \
+     JOIN gw_inbox_recipients r ON r.package_id = i.package_id WHERE i.package_id = $1 AND r.recipient = $2";
 const OUTBOX_FACTS: &str = "SELECT kind, sender, recipients, sha256, attempts FROM gw_outbox WHERE package_id = $1";
 const REFUSED: &str = "SELECT id FROM gw_refusals WHERE package_id = $1 AND recipient = $2";
 const INSERT_REFUSAL: &str = "INSERT INTO gw_refusals (package_id, hub_delivery, kind, sender, recipient, sealed_sha256, \
      reason, refused_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 const INSERT_RECIPIENT_IF_NEW: &str = "INSERT INTO gw_inbox_recipients (package_id, recipient, hub_delivery, at) \
      VALUES ($1, $2, $3, $4) ON CONFLICT (package_id, recipient) DO NOTHING";
-const INSERT_INBOX_EVENT: &str = "INSERT INTO gw_inbox_events (package_id, event, actor, at) VALUES ($1, $2, $3, $4)";
-const ACKNOWLEDGED: &str = "SELECT COUNT(*) FROM gw_inbox_events WHERE package_id = $1 AND event = 'acknowledged'";
+const INSERT_INBOX_EVENT: &str =
+    "INSERT INTO gw_inbox_events (package_id, event, actor, at, recipient) VALUES ($1, $2, $3, $4, $5)";
+const ACKNOWLEDGE_COPY: &str = "UPDATE gw_inbox_recipients SET acknowledged_at = $1 \
+     WHERE package_id = $2 AND recipient = $3 AND acknowledged_at IS NULL";
 
 /// `attempts, first_failed_at, next_attempt_at, last_error`.
 type IntakeFailureRow = (i64, i64, i64, String);
@@ -406,30 +425,43 @@ fn incoming(row: IncomingRow) -> Result<IncomingRecord, StoreError> {
         id: row.id,
         package,
         received_at: row.received_at,
-        acknowledged: row.acks > 0,
+        acknowledged: row.waiting == 0,
         destroyed_at: row.destroyed_at,
         latest_event: row.latest_event,
     })
 }
 
 impl GatewayStore for Store {
-    async fn add_client(&self, name: &str, key_hash: &str, at: OffsetDateTime) -> Result<ClientRecord, StoreError> {
+    async fn add_client(
+        &self,
+        name: &str,
+        key_hash: &str,
+        agency: &str,
+        at: OffsetDateTime,
+    ) -> Result<ClientRecord, StoreError> {
         let id: String = pki::CertSerial::random().to_hex().to_ascii_lowercase().chars().take(16).collect();
-        let entry = PendingEntry::new("cli", "client.created", json!({"id": id, "name": name}), at);
+        let entry = PendingEntry::new("cli", "client.created", json!({"id": id, "name": name, "agency": agency}), at);
         on_backend!(self, pool => {
             let mut tx = pool.begin().await?;
             let seq = audit_begin!(tx);
-            sqlx::query(INSERT_CLIENT).bind(&id).bind(name).bind(key_hash).bind(at.unix_timestamp()).execute(&mut *tx).await?;
+            sqlx::query(INSERT_CLIENT).bind(&id).bind(name).bind(key_hash).bind(agency).bind(at.unix_timestamp())
+                .execute(&mut *tx).await?;
             audit_append!(tx, seq, &entry);
             tx.commit().await?;
         });
-        Ok(ClientRecord { id, name: name.to_owned() })
+        Ok(ClientRecord { id, name: name.to_owned(), agency: Some(agency.to_owned()) })
     }
 
     async fn client_by_key(&self, key_hash: &str) -> Result<Option<ClientRecord>, StoreError> {
-        let row: Option<(String, String)> =
+        let row: Option<(String, String, Option<String>)> =
             on_backend!(self, pool => sqlx::query_as(CLIENT_BY_KEY).bind(key_hash).fetch_optional(pool).await?);
-        Ok(row.map(|(id, name)| ClientRecord { id, name }))
+        Ok(row.map(|(id, name, agency)| ClientRecord { id, name, agency }))
+    }
+
+    async fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        let row: Option<(String, String, Option<String>)> =
+            on_backend!(self, pool => sqlx::query_as(CLIENT).bind(id).fetch_optional(pool).await?);
+        Ok(row.map(|(id, name, agency)| ClientRecord { id, name, agency }))
     }
 
     async fn add_sdk_system(
@@ -612,7 +644,7 @@ impl GatewayStore for Store {
                 }
             }
             sqlx::query(INSERT_INBOX_EVENT).bind(&p.package_id).bind("arrived").bind("gateway").bind(at.unix_timestamp())
-                .execute(&mut *tx).await?;
+                .bind(&p.recipient).execute(&mut *tx).await?;
             audit_append!(tx, seq, &entry);
             tx.commit().await?;
         });
@@ -620,24 +652,28 @@ impl GatewayStore for Store {
     }
 
     async fn inbox(&self, recipient: Option<&str>, after: i64, limit: u32) -> Result<Vec<IncomingRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {INCOMING_COLUMNS} FROM gw_inbox i WHERE i.id > $1 AND ($2 IS NULL OR EXISTS \
-             (SELECT 1 FROM gw_inbox_recipients r WHERE r.package_id = i.package_id AND r.recipient = $2)) \
-             ORDER BY i.id LIMIT $3"
-        );
+        let sql = match recipient {
+            Some(_) => format!("SELECT {COPY_COLUMNS} FROM {COPIES} WHERE i.id > $2 ORDER BY i.id LIMIT $3"),
+            None => format!(
+                "SELECT {INCOMING_COLUMNS} FROM gw_inbox i WHERE $1 IS NULL AND i.id > $2 ORDER BY i.id LIMIT $3"
+            ),
+        };
         let rows: Vec<IncomingRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(after).bind(recipient).bind(i64::from(limit)).fetch_all(pool).await?);
+            .bind(recipient).bind(after).bind(i64::from(limit)).fetch_all(pool).await?);
         rows.into_iter().map(incoming).collect()
     }
 
-    async fn unacknowledged(&self, kind: PackageKind, limit: u32) -> Result<Vec<IncomingRecord>, StoreError> {
+    async fn unacknowledged(
+        &self,
+        kind: PackageKind,
+        recipient: &str,
+        limit: u32,
+    ) -> Result<Vec<IncomingRecord>, StoreError> {
         let sql = format!(
-            "SELECT {INCOMING_COLUMNS} FROM gw_inbox i WHERE i.kind = $1 AND i.destroyed_at IS NULL AND NOT EXISTS \
-             (SELECT 1 FROM gw_inbox_events e WHERE e.package_id = i.package_id AND e.event = 'acknowledged') \
-             ORDER BY i.id LIMIT $2"
+            "SELECT {COPY_COLUMNS} FROM {COPIES} WHERE i.kind = $2 AND i.destroyed_at IS NULL AND r.acknowledged_at IS NULL ORDER BY i.id LIMIT $3"
         );
         let rows: Vec<IncomingRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(kind.as_str()).bind(i64::from(limit)).fetch_all(pool).await?);
+            .bind(recipient).bind(kind.as_str()).bind(i64::from(limit)).fetch_all(pool).await?);
         rows.into_iter().map(incoming).collect()
     }
 
@@ -647,47 +683,73 @@ impl GatewayStore for Store {
         row.map(incoming).transpose()
     }
 
+    async fn incoming_for(&self, package_id: &str, recipient: &str) -> Result<Option<IncomingRecord>, StoreError> {
+        let sql = format!("SELECT {COPY_COLUMNS} FROM {COPIES} WHERE i.package_id = $2");
+        let row: Option<IncomingRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(recipient).bind(package_id).fetch_optional(pool).await?);
+        row.map(incoming).transpose()
+    }
+
     async fn sent(
         &self,
         kind: PackageKind,
-        client: Option<&str>,
+        sender: Option<&str>,
         before: i64,
         limit: u32,
     ) -> Result<Vec<OutgoingRecord>, StoreError> {
         let sql = format!(
-            "SELECT {OUTGOING_COLUMNS} FROM gw_outbox WHERE kind = $1 AND ($2 IS NULL OR client = $2) \
+            "SELECT {OUTGOING_COLUMNS} FROM gw_outbox WHERE kind = $1 AND ($2 IS NULL OR sender = $2) \
              AND ($3 <= 0 OR id < $3) ORDER BY id DESC LIMIT $4"
         );
         let rows: Vec<OutgoingRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(kind.as_str()).bind(client).bind(before).bind(i64::from(limit)).fetch_all(pool).await?);
+            .bind(kind.as_str()).bind(sender).bind(before).bind(i64::from(limit)).fetch_all(pool).await?);
         rows.into_iter().map(outgoing).collect()
     }
 
-    async fn received(&self, kind: PackageKind, before: i64, limit: u32) -> Result<Vec<IncomingRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {INCOMING_COLUMNS} FROM gw_inbox i WHERE i.kind = $1 AND ($2 <= 0 OR i.id < $2) \
-             ORDER BY i.id DESC LIMIT $3"
-        );
+    async fn received(
+        &self,
+        kind: PackageKind,
+        recipient: Option<&str>,
+        before: i64,
+        limit: u32,
+    ) -> Result<Vec<IncomingRecord>, StoreError> {
+        let filter = "i.kind = $2 AND ($3 <= 0 OR i.id < $3) ORDER BY i.id DESC LIMIT $4";
+        let sql = match recipient {
+            Some(_) => format!("SELECT {COPY_COLUMNS} FROM {COPIES} WHERE {filter}"),
+            None => format!("SELECT {INCOMING_COLUMNS} FROM gw_inbox i WHERE $1 IS NULL AND {filter}"),
+        };
         let rows: Vec<IncomingRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(kind.as_str()).bind(before).bind(i64::from(limit)).fetch_all(pool).await?);
+            .bind(recipient).bind(kind.as_str()).bind(before).bind(i64::from(limit)).fetch_all(pool).await?);
         rows.into_iter().map(incoming).collect()
     }
 
-    async fn statuses_sent(&self, document_id: &str, limit: u32) -> Result<Vec<OutgoingRecord>, StoreError> {
+    async fn statuses_sent(
+        &self,
+        document_id: &str,
+        sender: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<OutgoingRecord>, StoreError> {
         let sql = format!(
-            "SELECT {OUTGOING_COLUMNS} FROM gw_outbox WHERE document_id = $1 AND kind = 'status' ORDER BY id LIMIT $2"
+            "SELECT {OUTGOING_COLUMNS} FROM gw_outbox WHERE document_id = $1 AND kind = 'status' \
+             AND ($2 IS NULL OR sender = $2) ORDER BY id LIMIT $3"
         );
         let rows: Vec<OutgoingRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(document_id).bind(i64::from(limit)).fetch_all(pool).await?);
+            .bind(document_id).bind(sender).bind(i64::from(limit)).fetch_all(pool).await?);
         rows.into_iter().map(outgoing).collect()
     }
 
-    async fn statuses_for(&self, document_id: &str) -> Result<Vec<IncomingRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {INCOMING_COLUMNS} FROM gw_inbox i WHERE i.kind = 'status' AND i.document_id = $1 ORDER BY i.id"
-        );
+    async fn statuses_for(
+        &self,
+        document_id: &str,
+        recipient: Option<&str>,
+    ) -> Result<Vec<IncomingRecord>, StoreError> {
+        let filter = "i.kind = 'status' AND i.document_id = $2 ORDER BY i.id";
+        let sql = match recipient {
+            Some(_) => format!("SELECT {COPY_COLUMNS} FROM {COPIES} WHERE {filter}"),
+            None => format!("SELECT {INCOMING_COLUMNS} FROM gw_inbox i WHERE $1 IS NULL AND {filter}"),
+        };
         let rows: Vec<IncomingRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(document_id).fetch_all(pool).await?);
+            .bind(recipient).bind(document_id).fetch_all(pool).await?);
         rows.into_iter().map(incoming).collect()
     }
 
@@ -780,24 +842,31 @@ impl GatewayStore for Store {
         Ok(count > 0)
     }
 
-    async fn acknowledge_incoming(&self, package_id: &str, actor: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+    async fn acknowledge_incoming(
+        &self,
+        package_id: &str,
+        recipient: &str,
+        actor: &str,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         on_backend!(self, pool => {
             let mut tx = pool.begin().await?;
             let seq = audit_begin!(tx);
-            let held: Option<(String, String, String, String)> =
-                sqlx::query_as(INBOX_FACTS).bind(package_id).fetch_optional(&mut *tx).await?;
-            let Some((kind, sender, recipient, sha256)) = held else {
+            let held: Option<(String, String, String)> =
+                sqlx::query_as(INBOX_FACTS).bind(package_id).bind(recipient).fetch_optional(&mut *tx).await?;
+            let Some((kind, sender, sha256)) = held else {
                 return Err(StoreError::UnknownPackage(package_id.to_owned()));
             };
             let details =
                 json!({"package": package_id, "kind": kind, "from": sender, "to": recipient, "sha256": sha256});
             let entry = PendingEntry::new(actor, "package.acknowledged", details, at);
-            let (acks,): (i64,) = sqlx::query_as(ACKNOWLEDGED).bind(package_id).fetch_one(&mut *tx).await?;
-            if acks > 0 {
+            let changed = sqlx::query(ACKNOWLEDGE_COPY).bind(at.unix_timestamp()).bind(package_id).bind(recipient)
+                .execute(&mut *tx).await?;
+            if changed.rows_affected() == 0 {
                 return Ok(());
             }
             sqlx::query(INSERT_INBOX_EVENT).bind(package_id).bind("acknowledged").bind(actor).bind(at.unix_timestamp())
-                .execute(&mut *tx).await?;
+                .bind(recipient).execute(&mut *tx).await?;
             audit_append!(tx, seq, &entry);
             tx.commit().await?;
         });

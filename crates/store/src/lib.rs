@@ -265,15 +265,19 @@ pub trait AuditStore {
 /// What a gateway keeps: its client systems, the outbox and the inbox. Sending and receiving
 /// append to the message log (the store's audit chain) in the same transaction.
 pub trait GatewayStore {
-    /// Creates a client system whose API key hashes to `key_hash`.
+    /// Creates a client system of `agency` (the gateway's own, or a unit it serves: the caller
+    /// checks which) whose API key hashes to `key_hash`.
     fn add_client(
         &self,
         name: &str,
         key_hash: &str,
+        agency: &str,
         at: OffsetDateTime,
     ) -> impl Future<Output = Result<ClientRecord, StoreError>> + Send;
     /// The client system whose API key hashes to `key_hash`.
     fn client_by_key(&self, key_hash: &str) -> impl Future<Output = Result<Option<ClientRecord>, StoreError>> + Send;
+    /// The client system `id`.
+    fn client(&self, id: &str) -> impl Future<Output = Result<Option<ClientRecord>, StoreError>> + Send;
     /// Lets client `client` also call as SDK system `system_id`, authenticated with `secret`.
     fn add_sdk_system(
         &self,
@@ -334,54 +338,73 @@ pub trait GatewayStore {
         package: &IncomingPackage,
         at: OffsetDateTime,
     ) -> impl Future<Output = Result<Received, StoreError>> + Send;
-    /// Inbox items after position `after`, for one recipient or all.
+    /// Inbox items after position `after`: one recipient's copies (acknowledged: that copy), or
+    /// every package (acknowledged: every copy).
     fn inbox(
         &self,
         recipient: Option<&str>,
         after: i64,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<IncomingRecord>, StoreError>> + Send;
-    /// Inbox items of `kind` no client has acknowledged yet and not destroyed on a recall,
+    /// `recipient`'s copies of `kind` it has not acknowledged yet and not destroyed on a recall,
     /// oldest first.
     fn unacknowledged(
         &self,
         kind: PackageKind,
+        recipient: &str,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<IncomingRecord>, StoreError>> + Send;
-    /// One inbox item.
+    /// One inbox item, as stored (for its first recipient; acknowledged: every copy).
     fn incoming(&self, package_id: &str) -> impl Future<Output = Result<Option<IncomingRecord>, StoreError>> + Send;
-    /// Inbox items of `kind`, newest first, below inbox position `before` (0: from the newest).
+    /// `recipient`'s copy of an inbox item; `None` if the package is not addressed to it.
+    fn incoming_for(
+        &self,
+        package_id: &str,
+        recipient: &str,
+    ) -> impl Future<Output = Result<Option<IncomingRecord>, StoreError>> + Send;
+    /// Inbox items of `kind`, newest first, below inbox position `before` (0: from the newest);
+    /// only `recipient`'s copies when given.
     fn received(
         &self,
         kind: PackageKind,
+        recipient: Option<&str>,
         before: i64,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<IncomingRecord>, StoreError>> + Send;
     /// Statuses sent about the document `document_id` (answers to a document received), oldest
-    /// first.
+    /// first; only those sent as `sender` when given.
     fn statuses_sent(
         &self,
         document_id: &str,
+        sender: Option<&str>,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<OutgoingRecord>, StoreError>> + Send;
-    /// A client system's acknowledgement of an inbox item (idempotent).
+    /// A client system's acknowledgement of `recipient`'s copy of an inbox item (idempotent; the
+    /// other copies stay as they are). [`StoreError::UnknownPackage`] if the package is not
+    /// addressed to `recipient`.
     fn acknowledge_incoming(
         &self,
         package_id: &str,
+        recipient: &str,
         actor: &str,
         at: OffsetDateTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Packages of `kind` this gateway sent (or is sending), newest first, below outbox position
-    /// `before` (0: from the newest); only `client`'s when given.
+    /// `before` (0: from the newest); only those sent as `sender` when given.
     fn sent(
         &self,
         kind: PackageKind,
-        client: Option<&str>,
+        sender: Option<&str>,
         before: i64,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<OutgoingRecord>, StoreError>> + Send;
-    /// The statuses received about the document `document_id`, oldest first.
-    fn statuses_for(&self, document_id: &str) -> impl Future<Output = Result<Vec<IncomingRecord>, StoreError>> + Send;
+    /// The statuses received about the document `document_id`, oldest first; only those
+    /// addressed to `recipient` when given.
+    fn statuses_for(
+        &self,
+        document_id: &str,
+        recipient: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<IncomingRecord>, StoreError>> + Send;
     /// Records a clerk's answer (15 or 16) to the recall, update or replacement `change_package`
     /// on each earlier document it refers to; an agreed recall destroys their content. Returns
     /// the blobs no remaining copy uses, for the caller to remove. Nothing happens for a new

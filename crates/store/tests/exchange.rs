@@ -294,8 +294,11 @@ async fn blobs_from_memory_are_named_and_bounded_like_streamed_ones() {
 async fn gateway_story(store: &Store) {
     use store::{AuditStore, Enqueued, OutgoingPackage, Received, RefusedPackage};
     let now = OffsetDateTime::from_unix_timestamp(OffsetDateTime::now_utc().unix_timestamp()).expect("seconds");
-    let client = store.add_client("Hệ thống QLVB", "key-hash", now).await.expect("client");
+    let client = store.add_client("Hệ thống QLVB", "key-hash", "000.00.00.G22", now).await.expect("client");
+    assert_eq!(client.agency.as_deref(), Some("000.00.00.G22"));
     assert_eq!(store.client_by_key("key-hash").await.expect("read"), Some(client.clone()));
+    assert_eq!(store.client(&client.id).await.expect("read"), Some(client.clone()));
+    assert_eq!(store.client("other").await.expect("read"), None);
     assert_eq!(store.client_by_key("other").await.expect("read"), None);
     store.add_sdk_system(&client.id, "vpcp-qlvb", "bí mật", now).await.expect("sdk system");
     assert_eq!(store.sdk_system("vpcp-qlvb").await.expect("read"), Some((client.id.clone(), "bí mật".to_owned())));
@@ -361,14 +364,22 @@ async fn gateway_story(store: &Store) {
     assert_eq!(inbox[0].package, incoming);
     assert!(store.inbox(Some("000.00.00.H14"), 0, 10).await.expect("inbox").is_empty());
     assert_eq!(store.inbox(None, inbox[0].id, 10).await.expect("after").len(), 0);
-    let waiting = store.unacknowledged(PackageKind::Status, 10).await.expect("unacknowledged");
+    let g22 = "000.00.00.G22";
+    let waiting = store.unacknowledged(PackageKind::Status, g22, 10).await.expect("unacknowledged");
     assert_eq!(waiting.len(), 1);
-    assert!(store.unacknowledged(PackageKind::Document, 10).await.expect("none").is_empty());
-    store.acknowledge_incoming("h41-0042", "client:x", now).await.expect("ack");
-    assert!(store.unacknowledged(PackageKind::Status, 10).await.expect("gone").is_empty());
-    store.acknowledge_incoming("h41-0042", "client:x", now).await.expect("ack again");
+    assert!(store.unacknowledged(PackageKind::Document, g22, 10).await.expect("none").is_empty());
+    assert!(store.unacknowledged(PackageKind::Status, "000.00.00.H14", 10).await.expect("not H14's").is_empty());
+    store.acknowledge_incoming("h41-0042", g22, "client:x", now).await.expect("ack");
+    assert!(store.unacknowledged(PackageKind::Status, g22, 10).await.expect("gone").is_empty());
+    store.acknowledge_incoming("h41-0042", g22, "client:x", now).await.expect("ack again");
     assert!(store.incoming("h41-0042").await.expect("read").expect("held").acknowledged);
-    assert!(matches!(store.acknowledge_incoming("nope", "client:x", now).await, Err(StoreError::UnknownPackage(_))));
+    assert!(matches!(
+        store.acknowledge_incoming("nope", g22, "client:x", now).await,
+        Err(StoreError::UnknownPackage(_))
+    ));
+    let not_addressed = store.acknowledge_incoming("h41-0042", "000.00.00.H14", "client:x", now).await;
+    assert!(matches!(not_addressed, Err(StoreError::UnknownPackage(_))), "another agency's copy is unknown");
+    assert!(store.incoming_for("h41-0042", "000.00.00.H14").await.expect("read").is_none());
 
     let answer = OutgoingPackage {
         package_id: "g22-0003".into(),
@@ -496,7 +507,7 @@ async fn sdk_replay_story(store: &Store, now: OffsetDateTime) {
 
 /// A package for an agency and for a unit its gateway serves: stored once, listed for both.
 async fn unit_story(store: &Store, now: OffsetDateTime) {
-    use store::Received;
+    use store::{AuditStore, Received};
     let for_ministry = IncomingPackage {
         recipient: "000.00.00.G12".into(),
         ..document("g22-u", "DOC-U", 'u', DocumentChange::New, &[])
@@ -509,6 +520,27 @@ async fn unit_story(store: &Store, now: OffsetDateTime) {
     assert_eq!(listed(store.inbox(Some("000.00.00.G12"), 0, 100).await.expect("ministry")), 1);
     assert_eq!(listed(store.inbox(Some("000.00.04.G12"), 0, 100).await.expect("unit")), 1);
     assert_eq!(listed(store.inbox(None, 0, 100).await.expect("all")), 1, "stored once");
+
+    // Each copy is acknowledged on its own.
+    let (ministry, unit) = ("000.00.00.G12", "000.00.04.G12");
+    let entries = store.audit_entries(0, 10_000).await.expect("log").len();
+    store.acknowledge_incoming("g22-u", ministry, "client:ministry", now).await.expect("ministry's copy");
+    let copy = |who: &'static str| async move {
+        store.incoming_for("g22-u", who).await.expect("read").expect("addressed to it")
+    };
+    assert!(copy(ministry).await.acknowledged);
+    let unit_copy = copy(unit).await;
+    assert!(!unit_copy.acknowledged, "the unit's copy still waits");
+    assert_eq!((unit_copy.package.recipient.as_str(), unit_copy.package.hub_delivery), (unit, 2));
+    let waiting = store.unacknowledged(PackageKind::Document, unit, 100).await.expect("unit's list");
+    assert!(waiting.iter().any(|i| i.package.package_id == "g22-u"));
+    let waiting = store.unacknowledged(PackageKind::Document, ministry, 100).await.expect("ministry's list");
+    assert!(!waiting.iter().any(|i| i.package.package_id == "g22-u"));
+    assert!(!store.incoming("g22-u").await.expect("read").expect("held").acknowledged, "not every copy yet");
+    store.acknowledge_incoming("g22-u", ministry, "client:ministry", now).await.expect("again: nothing new");
+    assert_eq!(store.audit_entries(0, 10_000).await.expect("log").len(), entries + 1, "logged once");
+    store.acknowledge_incoming("g22-u", unit, "client:unit", now).await.expect("unit's copy");
+    assert!(store.incoming("g22-u").await.expect("read").expect("held").acknowledged, "every copy now");
 }
 
 /// A document from G22, with its blob.
@@ -554,7 +586,7 @@ async fn changes_story(store: &Store, now: OffsetDateTime) {
     let history: Vec<String> =
         store.document_events("g22-a").await.expect("history").into_iter().map(|e| e.event).collect();
     assert_eq!(history, ["recall-requested", "recall-agreed", "destroyed"]);
-    let waiting = store.unacknowledged(PackageKind::Document, 100).await.expect("unacknowledged");
+    let waiting = store.unacknowledged(PackageKind::Document, "000.00.00.H41", 100).await.expect("unacknowledged");
     assert!(!waiting.iter().any(|i| i.package.package_id == "g22-a"), "a destroyed copy is no longer listed");
     assert!(store.is_destroyed("000.00.00.G22", "DOC-A").await.expect("destroyed?"));
     assert!(!store.is_destroyed("000.00.00.H41", "DOC-A").await.expect("destroyed?"), "another sender's");

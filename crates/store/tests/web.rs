@@ -15,7 +15,7 @@ fn now() -> OffsetDateTime {
 
 async fn clerks_and_sessions(store: &Store) {
     let now = now();
-    let client = store.add_client("Web Nghệ An", "key-hash", now).await.expect("client");
+    let client = store.add_client("Web Nghệ An", "key-hash", "000.00.00.H41", now).await.expect("client");
     let clerk =
         WebUser { name: "van-thu".into(), password_hash: "pbkdf2-sha256$1$c2FsdA$aGFzaA".into(), client: client.id };
     store.add_web_user(&clerk, now).await.expect("clerk");
@@ -104,10 +104,20 @@ async fn newest_first_views(store: &Store) {
     let cursor = first_page[1].position;
     assert_eq!(ids(first_page), ["d3", "d2"], "newest first");
     assert_eq!(ids(store.sent(PackageKind::Document, None, cursor, 2).await.expect("next page")), ["d1"]);
-    assert_eq!(ids(store.sent(PackageKind::Status, Some("web"), 0, 10).await.expect("statuses")), ["s2", "s1"]);
-    let answers = store.statuses_sent("G22,2026/01/04,7/VPCP", 10).await.expect("answers");
+    assert_eq!(
+        ids(store.sent(PackageKind::Status, Some("000.00.00.H41"), 0, 10).await.expect("statuses")),
+        ["s2", "s1"]
+    );
+    assert!(store.sent(PackageKind::Status, Some("000.00.04.H41"), 0, 10).await.expect("none").is_empty(), "sender");
+    let answers = store.statuses_sent("G22,2026/01/04,7/VPCP", None, 10).await.expect("answers");
     assert_eq!(ids(answers), ["s1", "s2"], "oldest first: the last is the latest");
-    assert!(store.statuses_sent("H41,2026/01/05,1/UBND-VP", 10).await.expect("none").is_empty(), "documents aren't");
+    let own = store.statuses_sent("G22,2026/01/04,7/VPCP", Some("000.00.00.H41"), 10).await.expect("answers");
+    assert_eq!(ids(own).len(), 2);
+    assert!(store.statuses_sent("G22,2026/01/04,7/VPCP", Some("000.00.04.H41"), 10).await.expect("none").is_empty());
+    assert!(
+        store.statuses_sent("H41,2026/01/05,1/UBND-VP", None, 10).await.expect("none").is_empty(),
+        "documents aren't"
+    );
 
     for (id, kind, document) in [
         ("r1", PackageKind::Document, "G22,2026/01/04,7/VPCP"),
@@ -118,24 +128,29 @@ async fn newest_first_views(store: &Store) {
         store.receive(&incoming(id, kind, document), now).await.expect("received");
     }
     let received: Vec<String> = store
-        .received(PackageKind::Document, 0, 10)
+        .received(PackageKind::Document, None, 0, 10)
         .await
         .expect("received")
         .into_iter()
         .map(|r| r.package.package_id)
         .collect();
     assert_eq!(received, ["r2", "r1"]);
-    let newest = store.received(PackageKind::Document, 0, 1).await.expect("page")[0].id;
-    assert_eq!(store.received(PackageKind::Document, newest, 10).await.expect("page").len(), 1);
+    let newest = store.received(PackageKind::Document, None, 0, 1).await.expect("page")[0].id;
+    assert_eq!(store.received(PackageKind::Document, None, newest, 10).await.expect("page").len(), 1);
+    let recipient = incoming("r1", PackageKind::Document, "").recipient;
+    assert_eq!(store.received(PackageKind::Document, Some(&recipient), 0, 10).await.expect("copies").len(), 2);
+    assert!(store.received(PackageKind::Document, Some("000.00.04.H41"), 0, 10).await.expect("none").is_empty());
     let statuses: Vec<String> = store
-        .statuses_for("H41,2026/01/05,1/UBND-VP")
+        .statuses_for("H41,2026/01/05,1/UBND-VP", None)
         .await
         .expect("statuses")
         .into_iter()
         .map(|r| r.package.package_id)
         .collect();
     assert_eq!(statuses, ["a1", "a2"]);
-    assert!(store.statuses_for("G22,2026/01/04,7/VPCP").await.expect("none").is_empty());
+    assert!(store.statuses_for("G22,2026/01/04,7/VPCP", None).await.expect("none").is_empty());
+    assert_eq!(store.statuses_for("H41,2026/01/05,1/UBND-VP", Some(&recipient)).await.expect("addressed").len(), 2);
+    assert!(store.statuses_for("H41,2026/01/05,1/UBND-VP", Some("000.00.04.H41")).await.expect("none").is_empty());
 }
 
 const LOCKOUT: LoginLockout =

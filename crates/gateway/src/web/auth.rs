@@ -12,7 +12,7 @@ use aws_lc_rs::rand::SecureRandom as _;
 use aws_lc_rs::{constant_time, digest, pbkdf2};
 use axum::http::{HeaderMap, header};
 use base64::Engine as _;
-use store::{WebStore, WebUser};
+use store::{GatewayStore as _, WebStore, WebUser};
 use time::{Duration, OffsetDateTime};
 
 use super::{Web, WebError};
@@ -38,6 +38,8 @@ const NO_SUCH_USER: &str = "pbkdf2-sha256$600000$bm8gc3VjaCB1c2VyIQ$bm8gcGFzc3dv
 pub(crate) struct Clerk {
     /// Who.
     pub(crate) user: WebUser,
+    /// The agency the clerk reads and sends for (that of its client system).
+    pub(crate) agency: edxml::AgencyCode,
     /// The CSRF token every form of this session carries.
     pub(crate) csrf: String,
     token_hash: String,
@@ -146,7 +148,11 @@ pub(crate) async fn clerk(web: &Web, headers: &HeaderMap) -> Result<Clerk, WebEr
     let token_hash = sha256_hex(token.as_bytes());
     let session = web.gateway.store().web_session(&token_hash, OffsetDateTime::now_utc()).await?;
     let session = session.ok_or(WebError::LoginRequired)?;
-    Ok(Clerk { user: session.user, csrf: csrf_for(token), token_hash })
+    let client = web.gateway.store().client(&session.user.client).await?;
+    let client = client.ok_or(WebError::Internal("a clerk's client system is gone"))?;
+    let agency = edxml::AgencyCode::parse(&web.gateway.agency_of(&client))
+        .map_err(|_| WebError::Internal("a client system's agency code does not parse"))?;
+    Ok(Clerk { user: session.user, agency, csrf: csrf_for(token), token_hash })
 }
 
 /// Opens a session for `user`; returns the `Set-Cookie` value that carries it.

@@ -52,15 +52,16 @@ async fn list_page(
 ) -> Result<Response, WebError> {
     let clerk = auth::clerk(web, headers).await?;
     let Query(query) = query.map_err(|_| WebError::bad("Số trang không hợp lệ.", "Invalid page."))?;
-    let items = web.gateway.store().received(PackageKind::Document, query.before.unwrap_or(0), PAGE).await?;
+    let recipient = Some(clerk.agency.as_str());
+    let items = web.gateway.store().received(PackageKind::Document, recipient, query.before.unwrap_or(0), PAGE).await?;
     let names = web.directory.names(&web.gateway).await;
-    let mut h = html::begin(&chrome(web, lang, &clerk, names.own(web), Nav::Inbox), lang.pick("Văn bản đến", "Inbox"));
+    let mut h = html::begin(&chrome(lang, &clerk, names.own(&clerk), Nav::Inbox), lang.pick("Văn bản đến", "Inbox"));
     if items.is_empty() {
         h.el("<p class=\"empty\">", lang.pick("Chưa có văn bản đến.", "No documents received yet."), "</p>");
     }
     h.raw("<ul class=\"items\">");
     for item in &items {
-        let latest = latest_answer(web, item).await?;
+        let latest = latest_answer(web, &clerk, item).await?;
         list_item(&mut h, lang, &names, item, latest.as_ref());
     }
     h.raw("</ul>");
@@ -73,10 +74,10 @@ async fn list_page(
     Ok(html_page(html::end(h)))
 }
 
-/// The last status this agency reported on a received document.
-async fn latest_answer(web: &Web, item: &IncomingRecord) -> Result<Option<OutgoingRecord>, WebError> {
+/// The last status the clerk's agency reported on a received document.
+async fn latest_answer(web: &Web, clerk: &Clerk, item: &IncomingRecord) -> Result<Option<OutgoingRecord>, WebError> {
     let Some(document_id) = item.package.document_id.as_deref() else { return Ok(None) };
-    Ok(web.gateway.store().statuses_sent(document_id, 100).await?.pop())
+    Ok(web.gateway.store().statuses_sent(document_id, Some(clerk.agency.as_str()), 100).await?.pop())
 }
 
 fn list_item(h: &mut Html, lang: Lang, names: &AgencyNames, item: &IncomingRecord, latest: Option<&OutgoingRecord>) {
@@ -146,9 +147,10 @@ fn status_text(lang: Lang, subject: &str, code: Option<Status>) -> String {
     }
 }
 
-/// A received document and its parsed package.
-async fn document(web: &Web, package_id: &str) -> Result<(IncomingRecord, DocumentPackage), WebError> {
-    let record = web.gateway.store().incoming(package_id).await?;
+/// The clerk's agency's copy of a received document, and its parsed package; another agency's
+/// is not found.
+async fn document(web: &Web, clerk: &Clerk, package_id: &str) -> Result<(IncomingRecord, DocumentPackage), WebError> {
+    let record = web.gateway.store().incoming_for(package_id, clerk.agency.as_str()).await?;
     let record = record.filter(|r| r.package.kind == PackageKind::Document).ok_or(WebError::NotFound)?;
     if record.destroyed_at.is_some() {
         return Err(WebError::Recalled);
@@ -203,15 +205,15 @@ struct Shown<'a> {
 }
 
 async fn read_page(web: &Web, lang: Lang, clerk: &Clerk, id: &str, shown: &Shown<'_>) -> Result<Response, WebError> {
-    let record = web.gateway.store().incoming(id).await?;
+    let record = web.gateway.store().incoming_for(id, clerk.agency.as_str()).await?;
     let record = record.filter(|r| r.package.kind == PackageKind::Document).ok_or(WebError::NotFound)?;
     if record.destroyed_at.is_some() {
         return recalled_page(web, lang, clerk, &record).await;
     }
-    let (record, doc) = document(web, id).await?;
+    let (record, doc) = document(web, clerk, id).await?;
     let names = web.directory.names(&web.gateway).await;
     let title = doc.header.subject.clone().unwrap_or_else(|| lang.pick("Văn bản", "Document").to_owned());
-    let mut h = html::begin(&chrome(web, lang, clerk, names.own(web), Nav::Inbox), &title);
+    let mut h = html::begin(&chrome(lang, clerk, names.own(clerk), Nav::Inbox), &title);
     if let Some(code) = shown.answered {
         let label = answer_label(lang, record.package.change, code);
         let (vi, en) = (format!("Đã gửi trạng thái {label}."), format!("Status {label} sent."));
@@ -219,7 +221,7 @@ async fn read_page(web: &Web, lang: Lang, clerk: &Clerk, id: &str, shown: &Shown
     }
     recall_notice(web, &mut h, lang, &record).await?;
     let answers = match record.package.document_id.as_deref() {
-        Some(document_id) => web.gateway.store().statuses_sent(document_id, 100).await?,
+        Some(document_id) => web.gateway.store().statuses_sent(document_id, Some(clerk.agency.as_str()), 100).await?,
         None => Vec::new(),
     };
     let change_answered = change_answer(&record, &answers);
@@ -248,7 +250,7 @@ async fn recalled_page(web: &Web, lang: Lang, clerk: &Clerk, record: &IncomingRe
     let names = web.directory.names(&web.gateway).await;
     let p = &record.package;
     let title = p.subject.clone().unwrap_or_else(|| lang.pick("Văn bản", "Document").to_owned());
-    let mut h = html::begin(&chrome(web, lang, clerk, names.own(web), Nav::Inbox), &title);
+    let mut h = html::begin(&chrome(lang, clerk, names.own(clerk), Nav::Inbox), &title);
     let destroyed = local_time(record.destroyed_at.unwrap_or_default());
     let (vi, en) = (
         format!("Văn bản này đã được nơi gửi thu hồi; nội dung đã được hủy lúc {destroyed} (giờ Việt Nam)."),
@@ -557,9 +559,9 @@ pub(crate) async fn download(
 }
 
 async fn download_file(web: &Web, headers: &HeaderMap, id: &str, index: &str) -> Result<Response, WebError> {
-    auth::clerk(web, headers).await?;
+    let clerk = auth::clerk(web, headers).await?;
     let index: usize = index.parse().map_err(|_| WebError::NotFound)?;
-    let (_, doc) = document(web, id).await?;
+    let (_, doc) = document(web, &clerk, id).await?;
     let attachment = doc.attachments.get(index).ok_or(WebError::NotFound)?;
     let name = attachment.name.clone().unwrap_or_else(|| format!("tep-{}", index + 1));
     let unreadable = || {
@@ -643,7 +645,7 @@ async fn answer_document(
     code: &str,
     description: &str,
 ) -> Result<Status, WebError> {
-    let record = web.gateway.store().incoming(id).await?;
+    let record = web.gateway.store().incoming_for(id, clerk.agency.as_str()).await?;
     let record = record.filter(|r| r.package.kind == PackageKind::Document).ok_or(WebError::NotFound)?;
     if record.destroyed_at.is_some() {
         return Err(WebError::Recalled);
@@ -676,7 +678,7 @@ async fn answer_document(
         _ => {}
     }
     if let Some(document_id) = record.package.document_id.as_deref() {
-        let answers = web.gateway.store().statuses_sent(document_id, 100).await?;
+        let answers = web.gateway.store().statuses_sent(document_id, Some(clerk.agency.as_str()), 100).await?;
         if let Some(given) = change_answer(&record, &answers) {
             return Err(WebError::bad(
                 format!("Đề nghị này đã được trả lời ({given}); không trả lời lại được."),
@@ -684,7 +686,7 @@ async fn answer_document(
             ));
         }
     }
-    web.gateway.answer(&clerk.user.client, id, status, description).await?;
+    web.gateway.answer_as(&clerk.user.client, id, Some(clerk.agency.as_str()), status, description).await?;
     super::acknowledge(web, clerk, id).await?;
     Ok(status)
 }

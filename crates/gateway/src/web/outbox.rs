@@ -134,9 +134,9 @@ impl AgencyNames {
         }
     }
 
-    /// This gateway's agency's name.
-    pub(crate) fn own(&self, web: &Web) -> Option<&str> {
-        self.name(web.gateway.agency().as_str())
+    /// The name of the clerk's agency.
+    pub(crate) fn own(&self, clerk: &Clerk) -> Option<&str> {
+        self.name(clerk.agency.as_str())
     }
 }
 
@@ -171,9 +171,10 @@ async fn list_page(
 ) -> Result<Response, WebError> {
     let clerk = auth::clerk(web, headers).await?;
     let Query(query) = query.map_err(|_| WebError::bad("Số trang không hợp lệ.", "Invalid page."))?;
-    let items = web.gateway.store().sent(PackageKind::Document, None, query.before.unwrap_or(0), PAGE).await?;
+    let sender = Some(clerk.agency.as_str());
+    let items = web.gateway.store().sent(PackageKind::Document, sender, query.before.unwrap_or(0), PAGE).await?;
     let names = web.directory.names(&web.gateway).await;
-    let mut h = html::begin(&chrome(web, lang, &clerk, names.own(web), Nav::Outbox), lang.pick("Văn bản đi", "Outbox"));
+    let mut h = html::begin(&chrome(lang, &clerk, names.own(&clerk), Nav::Outbox), lang.pick("Văn bản đi", "Outbox"));
     if query.sent.is_some() {
         let (vi, en) = (
             "Đã nhận văn bản để gửi. Trạng thái của nơi nhận sẽ hiện dưới đây khi họ phản hồi.",
@@ -187,7 +188,7 @@ async fn list_page(
     h.raw("<ul class=\"items\">");
     for item in &items {
         let statuses = match item.package.document_id.as_deref() {
-            Some(document_id) => web.gateway.store().statuses_for(document_id).await?,
+            Some(document_id) => web.gateway.store().statuses_for(document_id, sender).await?,
             None => Vec::new(),
         };
         sent_item(&mut h, lang, &names, item, &statuses);
@@ -278,14 +279,14 @@ async fn form_page(
     let agencies = web.directory.agencies(&web.gateway).await?;
     let names = AgencyNames(agencies.clone());
     let mut h =
-        html::begin(&chrome(web, lang, clerk, names.own(web), Nav::Send), lang.pick("Gửi văn bản", "Send a document"));
+        html::begin(&chrome(lang, clerk, names.own(clerk), Nav::Send), lang.pick("Gửi văn bản", "Send a document"));
     if let Some(error) = error {
         let (vi, en) = error.message();
         h.el("<p class=\"error\" role=\"alert\">", lang.pick(&vi, &en), "</p>");
     }
     h.raw("<form method=\"post\" action=\"/web/send\" enctype=\"multipart/form-data\" class=\"card form\">");
     h.hidden("csrf", &clerk.csrf).hidden("submission", &input.submission);
-    recipients(&mut h, lang, web, &agencies, &input.to);
+    recipients(&mut h, lang, clerk.agency.as_str(), &agencies, &input.to);
     label(&mut h, "number", lang.pick("Số, ký hiệu", "Number"));
     h.raw("<input id=\"number\" name=\"number\" required maxlength=\"100\" placeholder=\"15/UBND-VP\" autocapitalize=\"characters\" value=\"");
     h.text(&input.number).raw("\">");
@@ -324,10 +325,10 @@ async fn form_page(
 }
 
 /// The recipients as checkboxes (several may be chosen; no script needed), `chosen` ticked.
-fn recipients(h: &mut Html, lang: Lang, web: &Web, agencies: &[Agency], chosen: &[String]) {
+fn recipients(h: &mut Html, lang: Lang, own: &str, agencies: &[Agency], chosen: &[String]) {
     h.raw("<fieldset class=\"recipients-choice\" id=\"to\"><legend>");
     h.text(lang.pick("Nơi nhận (chọn một hoặc nhiều đơn vị)", "To (one or more agencies)")).raw("</legend>");
-    for agency in agencies.iter().filter(|a| a.code != web.gateway.agency().as_str()) {
+    for agency in agencies.iter().filter(|a| a.code != own) {
         let ticked = chosen.iter().any(|c| c.trim() == agency.code);
         h.raw("<label class=\"choice\"><input type=\"checkbox\" name=\"to\" value=\"").text(&agency.code);
         h.raw(if ticked { "\" checked> " } else { "\"> " });
@@ -445,7 +446,7 @@ async fn read_field(mut field: Field<'_>, limit: usize) -> Result<Vec<u8>, WebEr
 /// Checks the form, builds the package and hands it to the gateway; the package id.
 async fn submit(web: &Web, clerk: &Clerk, input: &SendInput) -> Result<String, WebError> {
     let now = OffsetDateTime::now_utc();
-    let checked = check(input, web.gateway.agency(), VnTimestamp::from_instant(now).date())?;
+    let checked = check(input, &clerk.agency, VnTimestamp::from_instant(now).date())?;
     let agencies = web.directory.agencies(&web.gateway).await?;
     if let Some(unknown) = checked.to.iter().find(|code| !agencies.iter().any(|a| a.code == code.as_str())) {
         return Err(WebError::bad(
@@ -454,10 +455,10 @@ async fn submit(web: &Web, clerk: &Clerk, input: &SendInput) -> Result<String, W
         ));
     }
     let names = AgencyNames(agencies);
-    let package = build(&checked, web.gateway.agency(), &names, VnTimestamp::from_instant(now));
+    let package = build(&checked, &clerk.agency, &names, VnTimestamp::from_instant(now));
     let edxml = edxml::write(&Package::Document(package));
     let reference = format!("web:{}", input.submission);
-    Ok(web.gateway.submit(&clerk.user.client, &reference, &edxml).await?.0)
+    Ok(web.gateway.submit_as(&clerk.user.client, clerk.agency.as_str(), &reference, &edxml).await?.0)
 }
 
 /// The form's values, each as the type that proves it is right.
