@@ -210,15 +210,7 @@ impl Gateway {
             return Ok(());
         }
         let not_served = |reason: String| GatewayError::NotServed { code: code.to_string(), reason };
-        let url = format!("{}/v1/agencies/{code}/certificate", self.hub_url);
-        let response = self
-            .hub
-            .request(Method::GET, &url, HeaderMap::new(), Body::empty())
-            .await
-            .map_err(|e| GatewayError::Hub(e.to_string()))?;
-        let status = response.status();
-        let mailbox = response.headers().get("lienthong-mailbox").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let body = response.bytes().await.map_err(|e| GatewayError::Hub(e.to_string()))?;
+        let (status, mailbox, body) = self.hub_certificate(code.as_str()).await?;
         if status.is_client_error() {
             return Err(not_served(hub_reason(&body)));
         }
@@ -348,15 +340,22 @@ impl Gateway {
         }
     }
 
-    async fn fetch_recipient_certificate(&self, recipient: &str) -> Result<Vec<u8>, GatewayError> {
-        let url = format!("{}/v1/agencies/{recipient}/certificate", self.hub_url);
+    /// The hub's answer for `code`'s certificate: status, the mailbox it names, and the body.
+    async fn hub_certificate(&self, code: &str) -> Result<(StatusCode, Option<String>, Bytes), GatewayError> {
+        let url = format!("{}/v1/agencies/{code}/certificate", self.hub_url);
         let response = self
             .hub
             .request(Method::GET, &url, HeaderMap::new(), Body::empty())
             .await
             .map_err(|e| GatewayError::Hub(e.to_string()))?;
         let status = response.status();
+        let mailbox = response.headers().get("lienthong-mailbox").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let body = response.bytes().await.map_err(|e| GatewayError::Hub(e.to_string()))?;
+        Ok((status, mailbox, body))
+    }
+
+    async fn fetch_recipient_certificate(&self, recipient: &str) -> Result<Vec<u8>, GatewayError> {
+        let (status, _, body) = self.hub_certificate(recipient).await?;
         if status == StatusCode::OK {
             return Ok(body.to_vec());
         }

@@ -805,21 +805,7 @@ async fn a_zip_bomb_and_an_oversized_package_are_refused_and_nothing_is_queued()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_package_for_a_ministry_and_its_unit_is_listed_for_both_and_each_answers_01() {
     let net = Network::start().await;
-    let now = OffsetDateTime::now_utc();
-    for (code, parent, mailbox) in
-        [("000.00.00.G12", None, Some("000.00.00.G12")), ("000.00.04.G12", Some("000.00.00.G12"), None)]
-    {
-        let agency = AgencyRecord {
-            code: code.into(),
-            name: code.into(),
-            parent: parent.map(str::to_owned),
-            mailbox: mailbox.map(str::to_owned),
-        };
-        net.hub.store().put_agency(&agency, now).await.expect("agency");
-    }
-    net.hub.reload_registry().await.expect("registry");
-    let (office, _) = net.gateway("000.00.00.G22", "Văn phòng Chính phủ").await;
-    let (ministry, _) = net.gateway("000.00.00.G12", "Bộ Tài chính").await;
+    let (office, ministry) = ministry_and_unit(&net).await;
     let (new, _) = with_business(edxml::BusinessType::New);
     let parsed = edxml::parse(&bytes::Bytes::from(new), &edxml::Limits::default()).expect("parses");
     let edxml::Package::Document(mut document) = parsed.package else { panic!("a document") };
