@@ -317,7 +317,8 @@ impl Gateway {
     }
 
     /// The certificate the hub gives for `recipient` (its gateway's, or its parent's): asked
-    /// again after a minute; the last one known while the hub cannot be reached.
+    /// again after a minute; the last one known (in memory, else in the store, so also after a
+    /// restart) while the hub cannot be reached.
     async fn recipient_certificate(&self, recipient: &str) -> Result<Vec<u8>, GatewayError> {
         let known = self.certificates.lock().unwrap_or_else(|e| e.into_inner()).get(recipient).cloned();
         if let Some((der, at)) = &known
@@ -329,11 +330,18 @@ impl Gateway {
             // Only what parses as a certificate is kept: a broken entry at the hub is not
             // remembered once the hub repairs it.
             Ok(der) if tls::PeerIdentity::from_der(&der).is_some() => {
+                // Kept in the store too, so a gateway restarted while the hub is down still knows it.
+                if known.as_ref().is_none_or(|(old, _)| *old != der) {
+                    self.store.remember_recipient_certificate(recipient, &der, OffsetDateTime::now_utc()).await?;
+                }
                 let mut cache = self.certificates.lock().unwrap_or_else(|e| e.into_inner());
                 cache.insert(recipient.to_owned(), (der.clone(), std::time::Instant::now()));
                 Ok(der)
             }
             Err(GatewayError::Hub(_)) if known.is_some() => Ok(known.map(|(der, _)| der).unwrap_or_default()),
+            Err(GatewayError::Hub(reason)) => {
+                self.store.last_recipient_certificate(recipient).await?.ok_or(GatewayError::Hub(reason))
+            }
             // Not a certificate: sealing to it fails with a clear error, and nothing is cached.
             Ok(der) => Ok(der),
             Err(e) => Err(e),

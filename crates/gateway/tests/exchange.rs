@@ -1175,3 +1175,28 @@ async fn a_unit_and_its_ministry_each_see_only_their_own_mail_through_the_sdk() 
     assert_eq!(unit_sent["data"][0]["senderDocId"], sent["DocId"], "{unit_sent}");
     assert_eq!(sent_list("btc").await["data"].as_array().expect("data").len(), 0, "the unit's are not the Ministry's");
 }
+
+/// Regression: a gateway restarted while the hub was down refused every document ("hub
+/// unavailable"), because the recipients' certificates were remembered only in memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_restarted_while_the_hub_is_down_still_seals_for_recipients_it_knew() {
+    let mut net = Network::start().await;
+    let (office, _) = net.gateway("000.00.00.G22", "Văn phòng Chính phủ").await;
+    for (agency, name) in common::AGENCIES.iter().skip(1) {
+        net.gateway(agency, name).await;
+    }
+    office.submit("qlvb", "VPCP-9301", &sample()).await.expect("queued while the hub answers");
+
+    // The same gateway after a restart, with the hub unreachable (nothing listens on port 1).
+    net.hub_url = "https://127.0.0.1:1".into();
+    let (store, blobs) = common::store(net.dir.path(), "000.00.00.G22").await;
+    let (restarted, _) = net.gateway_over("000.00.00.G22", "Văn phòng Chính phủ", store, blobs).await;
+    let known = addressed("000.00.00.G22", &["000.00.00.H41", "000.00.00.G17"]);
+    let (queued, new) = restarted.submit("qlvb", "VPCP-9303", &known).await.expect("sealed from the store");
+    assert!(new, "{queued}");
+    // A recipient it never sealed for cannot be had: a clear error, nothing queued.
+    let unknown = addressed("000.00.00.G22", &["000.00.00.H42"]);
+    let refused = restarted.submit("qlvb", "VPCP-9302", &unknown).await;
+    assert!(matches!(refused, Err(gateway::GatewayError::Hub(_))), "{refused:?}");
+    assert_eq!(restarted.store().sent(PackageKind::Document, None, 0, 10).await.expect("outbox").len(), 2);
+}

@@ -343,6 +343,10 @@ const DESTROY: &str = "UPDATE gw_inbox SET destroyed_at = $1 WHERE package_id = 
 /// A destroyed document's blob, unless a copy not destroyed shares it (blobs are named by hash).
 const ORPHANED_BLOB: &str = "SELECT i.blob FROM gw_inbox i WHERE i.package_id = $1 AND NOT EXISTS \
      (SELECT 1 FROM gw_inbox o WHERE o.blob = i.blob AND o.destroyed_at IS NULL)";
+const REMEMBER_RECIPIENT_CERTIFICATE: &str = "INSERT INTO gw_recipient_certificates (recipient, certificate, \
+     fetched_at) VALUES ($1, $2, $3) ON CONFLICT (recipient) DO UPDATE SET certificate = excluded.certificate, \
+     fetched_at = excluded.fetched_at";
+const LAST_RECIPIENT_CERTIFICATE: &str = "SELECT certificate FROM gw_recipient_certificates WHERE recipient = $1";
 const FROZEN: &str = "SELECT COUNT(*) FROM gw_document_events d JOIN gw_outbox o ON o.package_id = d.package_id \
      WHERE o.document_id = $1 AND d.event = 'frozen'";
 const DESTROYED: &str = "SELECT COUNT(*) FROM gw_inbox WHERE sender = $1 AND document_id = $2 AND kind = 'document' \
@@ -828,6 +832,23 @@ impl GatewayStore for Store {
             tx.commit().await?;
         });
         Ok(())
+    }
+
+    async fn remember_recipient_certificate(
+        &self,
+        recipient: &str,
+        certificate: &[u8],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        on_backend!(self, pool => { sqlx::query(REMEMBER_RECIPIENT_CERTIFICATE).bind(recipient).bind(certificate)
+            .bind(at.unix_timestamp()).execute(pool).await?; });
+        Ok(())
+    }
+
+    async fn last_recipient_certificate(&self, recipient: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row: Option<(Vec<u8>,)> = on_backend!(self, pool =>
+            sqlx::query_as(LAST_RECIPIENT_CERTIFICATE).bind(recipient).fetch_optional(pool).await?);
+        Ok(row.map(|(der,)| der))
     }
 
     async fn is_frozen(&self, document_id: &str) -> Result<bool, StoreError> {

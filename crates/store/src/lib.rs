@@ -428,6 +428,18 @@ pub trait GatewayStore {
     /// Whether the document `document_id` received from `sender` was destroyed here (its
     /// recall agreed to).
     fn is_destroyed(&self, sender: &str, document_id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Keeps `certificate` as the last one the hub gave for `recipient`, fetched at `at`.
+    fn remember_recipient_certificate(
+        &self,
+        recipient: &str,
+        certificate: &[u8],
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The last certificate the hub gave for `recipient`, if any.
+    fn last_recipient_certificate(
+        &self,
+        recipient: &str,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
     /// Whether a sent document with `document_id` was recalled (frozen).
     fn is_frozen(&self, document_id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Records a failed attempt to take in `package_id` for `recipient` (hub delivery

@@ -589,6 +589,11 @@ async fn changes_story(store: &Store, now: OffsetDateTime) {
     let waiting = store.unacknowledged(PackageKind::Document, "000.00.00.H41", 100).await.expect("unacknowledged");
     assert!(!waiting.iter().any(|i| i.package.package_id == "g22-a"), "a destroyed copy is no longer listed");
     assert!(store.is_destroyed("000.00.00.G22", "DOC-A").await.expect("destroyed?"));
+    // The last certificate the hub gave for a recipient, replaced by a newer one.
+    assert_eq!(store.last_recipient_certificate("000.00.00.H41").await.expect("read"), None);
+    store.remember_recipient_certificate("000.00.00.H41", b"old", now).await.expect("kept");
+    store.remember_recipient_certificate("000.00.00.H41", b"new", now).await.expect("replaced");
+    assert_eq!(store.last_recipient_certificate("000.00.00.H41").await.expect("read"), Some(b"new".to_vec()));
     assert!(!store.is_destroyed("000.00.00.H41", "DOC-A").await.expect("destroyed?"), "another sender's");
     assert!(store.answer_change("g22-a", ChangeAnswer::Agreed, "client:x", now).await.expect("new").is_empty());
     assert!(matches!(
