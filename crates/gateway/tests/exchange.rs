@@ -23,11 +23,7 @@ use common::{Network, sample, with_business};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_document_travels_signed_and_sealed_and_its_receipt_comes_back() {
     let net = Network::start().await;
-    let (office, _) = net.gateway("000.00.00.G22", "Văn phòng Chính phủ").await;
-    let (nghe_an, _) = net.gateway("000.00.00.H41", "UBND tỉnh Nghệ An").await;
-    for (agency, name) in [("000.00.00.H14", "UBND tỉnh Cao Bằng"), ("000.00.00.G17", "Bộ Tư pháp")] {
-        net.gateway(agency, name).await;
-    }
+    let (office, nghe_an) = sample_network(&net).await;
 
     let (package_id, new) = office.submit("qlvb", "VPCP-2026-0001", &sample()).await.expect("queued");
     assert!(new);
@@ -76,11 +72,7 @@ async fn a_document_travels_signed_and_sealed_and_its_receipt_comes_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_packages_are_handed_over_and_taken_in_together_each_once() {
     let net = Network::start().await;
-    let (office, _) = net.gateway("000.00.00.G22", "Văn phòng Chính phủ").await;
-    let (nghe_an, _) = net.gateway("000.00.00.H41", "UBND tỉnh Nghệ An").await;
-    for (agency, name) in [("000.00.00.H14", "UBND tỉnh Cao Bằng"), ("000.00.00.G17", "Bộ Tư pháp")] {
-        net.gateway(agency, name).await;
-    }
+    let (office, nghe_an) = sample_network(&net).await;
     let mut sent = std::collections::BTreeSet::new();
     for n in 0..40 {
         sent.insert(office.submit("qlvb", &format!("VPCP-2026-{n:04}"), &sample()).await.expect("queued").0);
@@ -167,11 +159,7 @@ fn json(bytes: &[u8]) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_document_management_system_sends_reads_and_answers_through_the_api() {
     let net = Network::start().await;
-    let (office, _) = net.gateway("000.00.00.G22", "Văn phòng Chính phủ").await;
-    let (nghe_an, _) = net.gateway("000.00.00.H41", "UBND tỉnh Nghệ An").await;
-    for (agency, name) in [("000.00.00.H14", "UBND tỉnh Cao Bằng"), ("000.00.00.G17", "Bộ Tư pháp")] {
-        net.gateway(agency, name).await;
-    }
+    let (office, nghe_an) = sample_network(&net).await;
     office
         .store()
         .add_client(
@@ -282,11 +270,7 @@ async fn a_document_management_system_sends_reads_and_answers_through_the_api() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receipt_that_cannot_be_queued_keeps_the_delivery_until_it_can() {
     let net = Network::start().await;
-    let (office, _) = net.gateway("000.00.00.G22", "Văn phòng Chính phủ").await;
-    let (nghe_an, _) = net.gateway("000.00.00.H41", "UBND tỉnh Nghệ An").await;
-    for (agency, name) in [("000.00.00.H14", "UBND tỉnh Cao Bằng"), ("000.00.00.G17", "Bộ Tư pháp")] {
-        net.gateway(agency, name).await;
-    }
+    let (office, nghe_an) = sample_network(&net).await;
     let (package_id, _) = office.submit("qlvb", "VPCP-2026-0003", &sample()).await.expect("queued");
     office.send_due().await.expect("sent");
     let now = OffsetDateTime::now_utc();
@@ -336,11 +320,7 @@ async fn sdk_call(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn systems_built_on_the_sdk_send_and_receive_through_their_gateway_unchanged() {
     let net = Network::start().await;
-    let (office, _) = net.gateway("000.00.00.G22", "Văn phòng Chính phủ").await;
-    let (nghe_an, _) = net.gateway("000.00.00.H41", "UBND tỉnh Nghệ An").await;
-    for (agency, name) in [("000.00.00.H14", "UBND tỉnh Cao Bằng"), ("000.00.00.G17", "Bộ Tư pháp")] {
-        net.gateway(agency, name).await;
-    }
+    let (office, nghe_an) = sample_network(&net).await;
     let now = OffsetDateTime::now_utc();
     let office_client =
         office.store().add_client("SDK VPCP", "unused-hash-1", "000.00.00.G22", now).await.expect("client");
@@ -526,11 +506,7 @@ async fn postgres_hub_processes_refuse_each_others_replayed_sdk_requests() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recall_the_recipient_agrees_to_destroys_its_copy_and_freezes_the_senders() {
     let net = Network::start().await;
-    let (office, _) = net.gateway("000.00.00.G22", "Văn phòng Chính phủ").await;
-    let (nghe_an, _) = net.gateway("000.00.00.H41", "UBND tỉnh Nghệ An").await;
-    for (agency, name) in [("000.00.00.H14", "UBND tỉnh Cao Bằng"), ("000.00.00.G17", "Bộ Tư pháp")] {
-        net.gateway(agency, name).await;
-    }
+    let (office, nghe_an) = sample_network(&net).await;
     nghe_an
         .store()
         .add_client("QLVB Nghệ An", &gateway::api::key_hash("nghe-an-key"), "000.00.00.H41", OffsetDateTime::now_utc())
@@ -840,11 +816,7 @@ async fn statuses_queued(gateway: &Gateway) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answering_a_document_destroyed_on_its_recall_is_refused_with_409_not_a_storage_error() {
     let net = Network::start().await;
-    let (office, _) = net.gateway("000.00.00.G22", "Văn phòng Chính phủ").await;
-    let (nghe_an, _) = net.gateway("000.00.00.H41", "UBND tỉnh Nghệ An").await;
-    for (agency, name) in [("000.00.00.H14", "UBND tỉnh Cao Bằng"), ("000.00.00.G17", "Bộ Tư pháp")] {
-        net.gateway(agency, name).await;
-    }
+    let (office, nghe_an) = sample_network(&net).await;
     let now = OffsetDateTime::now_utc();
     let client =
         nghe_an.store().add_client("QLVB Nghệ An", &gateway::api::key_hash("nghe-an-key"), "000.00.00.H41", now).await;
@@ -1199,4 +1171,15 @@ async fn a_gateway_restarted_while_the_hub_is_down_still_seals_for_recipients_it
     let refused = restarted.submit("qlvb", "VPCP-9302", &unknown).await;
     assert!(matches!(refused, Err(gateway::GatewayError::Hub(_))), "{refused:?}");
     assert_eq!(restarted.store().sent(PackageKind::Document, None, 0, 10).await.expect("outbox").len(), 2);
+}
+
+/// The gateways of the sample's sender (the Office) and of its recipients; the Office's and
+/// Nghệ An's are returned.
+async fn sample_network(net: &Network) -> (Arc<Gateway>, Arc<Gateway>) {
+    let (office, _) = net.gateway("000.00.00.G22", "Văn phòng Chính phủ").await;
+    let (nghe_an, _) = net.gateway("000.00.00.H41", "UBND tỉnh Nghệ An").await;
+    for (agency, name) in [("000.00.00.H14", "UBND tỉnh Cao Bằng"), ("000.00.00.G17", "Bộ Tư pháp")] {
+        net.gateway(agency, name).await;
+    }
+    (office, nghe_an)
 }
