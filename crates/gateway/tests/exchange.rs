@@ -822,14 +822,7 @@ async fn answering_a_document_destroyed_on_its_recall_is_refused_with_409_not_a_
         nghe_an.store().add_client("QLVB Nghệ An", &gateway::api::key_hash("nghe-an-key"), "000.00.00.H41", now).await;
     let client = client.expect("client");
     nghe_an.store().add_sdk_system(&client.id, "nghean-qlvb", "bí mật Nghệ An", now).await.expect("sdk");
-    let (original, _) = with_business(edxml::BusinessType::New);
-    let (first, _) = office.submit("qlvb", "VPCP-9101", &original).await.expect("queued");
-    office.send_due().await.expect("sent");
-    nghe_an.receive(Duration::from_secs(5)).await.expect("collected");
-    let (recall, _) = with_business(edxml::BusinessType::Recall);
-    let (recall_id, _) = office.submit("qlvb", "VPCP-9101-thu-hoi", &recall).await.expect("recall queued");
-    office.send_due().await.expect("sent");
-    nghe_an.receive(Duration::from_secs(5)).await.expect("collected");
+    let (first, _, recall_id) = common::document_then_recall(&office, &nghe_an, "VPCP-9101").await;
     nghe_an.answer(&client.id, &recall_id, edxml::StatusCode::ChangeAccepted, None).await.expect("15: destroyed");
     let queued = statuses_queued(&nghe_an).await;
 
@@ -854,6 +847,7 @@ async fn answering_a_document_destroyed_on_its_recall_is_refused_with_409_not_a_
     let done = sdk_call(&nghe_an, "updateStatus", &sdk(&[("docId", &first), ("status", "done")]), b"{}".to_vec()).await;
     assert_eq!((done["status"].as_str(), done["ErrorCode"].as_str()), (Some("FAIL"), Some("409")), "{done}");
     assert!(done["ErrorDesc"].as_str().is_some_and(|d| d.contains("recalled and destroyed")), "{done}");
+    let (original, _) = with_business(edxml::BusinessType::New);
     let parsed = edxml::parse(&bytes::Bytes::from(original), &edxml::Limits::default()).expect("parses");
     let edxml::Package::Document(document) = parsed.package else { panic!("a document") };
     let nghe_an_code = AgencyCode::parse("000.00.00.H41").expect("code");
@@ -895,13 +889,21 @@ async fn a_delivery_that_stays_unverifiable_is_refused_with_02_past_the_limit_no
     };
 
     // By attempts: the first failure waits for its next attempt (1 s), the second gives up.
+    let started = std::time::Instant::now();
     assert_eq!(nghe_an.receive(Duration::from_secs(5)).await.expect("polled"), 0, "unknown status: kept at the hub");
-    assert_eq!(nghe_an.receive(Duration::ZERO).await.expect("polled"), 0, "not due yet");
-    let failures = nghe_an.store().intake_failures(&package_id, "000.00.00.H41").await.expect("read");
-    assert_eq!(failures.map(|f| f.attempts), Some(1), "a poll before the next attempt is due counts nothing");
+    let early = nghe_an.receive(Duration::ZERO).await.expect("polled");
+    // Only meaningful if this second poll came within the 1 s backoff (a loaded machine may be slower).
+    if started.elapsed() < Duration::from_millis(900) {
+        assert_eq!(early, 0, "not due yet");
+        let failures = nghe_an.store().intake_failures(&package_id, "000.00.00.H41").await.expect("read");
+        assert_eq!(failures.map(|f| f.attempts), Some(1), "a poll before the next attempt is due counts nothing");
+    } else {
+        eprintln!("the machine was too slow to poll within the backoff: the not-due check is skipped");
+    }
     assert_eq!(state("000.00.00.H41").await, DeliveryState::Queued);
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(nghe_an.receive(Duration::ZERO).await.expect("polled"), 1, "refused at the limit");
+    let refused_now = if early == 0 { nghe_an.receive(Duration::ZERO).await.expect("polled") } else { early };
+    assert_eq!(refused_now, 1, "refused at the limit");
     assert_eq!(state("000.00.00.H41").await, DeliveryState::Refused);
     assert!(nghe_an.store().inbox(None, 0, 10).await.expect("inbox").is_empty(), "nothing stored");
     let log = nghe_an.store().audit_entries(0, 100).await.expect("log");

@@ -442,14 +442,7 @@ async fn a_recall_is_answered_15_or_16_and_16_needs_a_reason() {
     net.gateway("000.00.00.H14", "UBND tỉnh Cao Bằng").await;
     net.gateway("000.00.00.G17", "Bộ Tư pháp").await;
     clerk(&nghe_an, "van-thu", "mật khẩu Nghệ An 2026").await;
-    let (original, document_id) = with_business(edxml::BusinessType::New);
-    let (first, _) = office.submit("qlvb", "VPCP-1", &original).await.expect("queued");
-    office.send_due().await.expect("sent");
-    nghe_an.receive(Duration::from_secs(5)).await.expect("collected");
-    let (recall, _) = with_business(edxml::BusinessType::Recall);
-    let (recall_id, _) = office.submit("qlvb", "VPCP-1-thu-hoi", &recall).await.expect("recall queued");
-    office.send_due().await.expect("sent");
-    nghe_an.receive(Duration::from_secs(5)).await.expect("collected");
+    let (first, document_id, recall_id) = common::document_then_recall(&office, &nghe_an, "VPCP-1").await;
     let inbox_recall = nghe_an.store().incoming(&recall_id).await.expect("read").expect("received").package;
     assert_eq!(inbox_recall.change, store::DocumentChange::Recall);
 

@@ -166,3 +166,23 @@ pub(crate) fn with_business(doc_type: edxml::BusinessType) -> (Vec<u8>, String) 
     };
     (edxml::write(&edxml::Package::Document(document)), id)
 }
+
+/// A document and then its recall sent from `office` to `nghe_an` (each collected at once), under
+/// client reference `reference`: the document's package id, its document id and the recall's
+/// package id.
+pub(crate) async fn document_then_recall(
+    office: &Gateway,
+    nghe_an: &Gateway,
+    reference: &str,
+) -> (String, String, String) {
+    let wait = std::time::Duration::from_secs(5);
+    let (original, document_id) = with_business(edxml::BusinessType::New);
+    let (first, _) = office.submit("qlvb", reference, &original).await.expect("queued");
+    office.send_due().await.expect("sent");
+    nghe_an.receive(wait).await.expect("collected");
+    let (recall, _) = with_business(edxml::BusinessType::Recall);
+    let (recall_id, _) = office.submit("qlvb", &format!("{reference}-thu-hoi"), &recall).await.expect("recall queued");
+    office.send_due().await.expect("sent");
+    nghe_an.receive(wait).await.expect("collected");
+    (first, document_id, recall_id)
+}
