@@ -8,3 +8,7 @@ pub mod sdk;
 
 pub use deadline::receipt_due;
 pub use routing::{MAX_RECIPIENTS, Registry, RouteError};
+
+/// The most deliveries a gateway acknowledges to the hub in one request (its mailbox pages are
+/// smaller).
+pub const MAX_ACKNOWLEDGED_AT_ONCE: usize = 1000;

@@ -476,30 +476,41 @@ impl Gateway {
     pub async fn send_due(&self) -> Result<usize, GatewayError> {
         let now = OffsetDateTime::now_utc();
         let due = self.store.due(now, 64).await?;
-        let outcomes: Vec<Result<bool, GatewayError>> = futures_util::stream::iter(due)
+        let outcomes: Vec<Result<Option<String>, GatewayError>> = futures_util::stream::iter(due)
             .map(|item| self.send_one(item, now))
             .buffer_unordered(CONCURRENT_TRANSFERS)
             .collect()
             .await;
-        let mut sent = 0;
+        let mut handed_over = Vec::with_capacity(outcomes.len());
+        let mut failure = None;
         for outcome in outcomes {
-            sent += usize::from(outcome?);
+            match outcome {
+                Ok(Some(package_id)) => handed_over.push(package_id),
+                Ok(None) => {}
+                Err(e) => failure = Some(e),
+            }
         }
-        Ok(sent)
+        // One transaction for everything the hub acknowledged. If it is lost (a crash), the
+        // packages are handed over again and the hub answers that it has them.
+        let ids: Vec<&str> = handed_over.iter().map(String::as_str).collect();
+        if !ids.is_empty() {
+            self.store.mark_sent(&ids, OffsetDateTime::now_utc()).await?;
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(ids.len()),
+        }
     }
 
-    /// Hands `item` to the hub and records the outcome; whether the hub acknowledged it.
-    async fn send_one(&self, item: OutgoingRecord, now: OffsetDateTime) -> Result<bool, GatewayError> {
+    /// Hands `item` to the hub; its id when the hub acknowledged it, else records the failure.
+    async fn send_one(&self, item: OutgoingRecord, now: OffsetDateTime) -> Result<Option<String>, GatewayError> {
         match self.hand_over(&item).await {
-            Ok(()) => {
-                self.store.mark_sent(&item.package.package_id, OffsetDateTime::now_utc()).await?;
-                Ok(true)
-            }
+            Ok(()) => Ok(Some(item.package.package_id)),
             Err(reason) => {
                 let wait = backoff(item.attempts);
                 let retry_at = now + time::Duration::try_from(wait).unwrap_or(time::Duration::MINUTE);
                 self.store.attempt_failed(&item.package.package_id, &reason, retry_at, now).await?;
-                Ok(false)
+                Ok(None)
             }
         }
     }
@@ -537,11 +548,24 @@ impl Gateway {
         let deliveries = list["deliveries"].as_array().cloned().unwrap_or_default();
         let last = deliveries.last().and_then(|d| d["id"].as_i64()).unwrap_or(after);
         let full_page = deliveries.len() >= MAILBOX_PAGE;
-        let handled = futures_util::stream::iter(same_package_together(deliveries))
+        let intakes: Vec<Vec<Intake>> = futures_util::stream::iter(same_package_together(deliveries))
             .map(|copies| self.take_in_each(copies))
             .buffer_unordered(CONCURRENT_TRANSFERS)
-            .fold(0, |total, handled| async move { total + handled })
+            .collect()
             .await;
+        let mut taken_in = Vec::new();
+        let mut handled = 0;
+        for intake in intakes.into_iter().flatten() {
+            match intake {
+                Intake::Acknowledge(delivery) => taken_in.push(delivery),
+                Intake::Settled => handled += 1,
+                Intake::Waiting => {}
+            }
+        }
+        // One acknowledgement (one transaction at the hub) for everything taken in from the page.
+        // If it fails, the deliveries are collected again and taking them in again changes nothing.
+        self.acknowledge(&taken_in).await?;
+        handled += taken_in.len();
         if full_page && handled == 0 {
             // A whole page that keeps failing would hold up everything behind it: the next poll
             // looks past it; once past the end, polls start from the front again.
@@ -552,24 +576,21 @@ impl Gateway {
         Ok(handled)
     }
 
-    /// Takes in `copies` (deliveries of one package) one after the other; returns how many were
-    /// taken in or refused.
-    async fn take_in_each(&self, copies: Vec<Value>) -> usize {
-        let mut handled = 0;
+    /// Takes in `copies` (deliveries of one package) one after the other.
+    async fn take_in_each(&self, copies: Vec<Value>) -> Vec<Intake> {
+        let mut intakes = Vec::with_capacity(copies.len());
         for delivery in copies {
             match self.take_in(&delivery).await {
-                Ok(true) => handled += 1,
-                // Waiting for its next attempt.
-                Ok(false) => {}
+                Ok(intake) => intakes.push(intake),
                 // Left unacknowledged at the hub: collected again on a later poll.
                 Err(e) => eprintln!("lienthong gateway {}: delivery {}: {e}", self.agency, delivery["id"]),
             }
         }
-        handled
+        intakes
     }
 
-    /// Takes in one delivery: `false` when it waits for its next attempt after failures.
-    async fn take_in(&self, delivery: &Value) -> Result<bool, GatewayError> {
+    /// Takes in one delivery.
+    async fn take_in(&self, delivery: &Value) -> Result<Intake, GatewayError> {
         let text = |key: &str| delivery[key].as_str().unwrap_or_default().to_owned();
         let id = delivery["id"].as_i64().unwrap_or_default();
         let kind = PackageKind::parse(&text("kind"))
@@ -584,25 +605,25 @@ impl Gateway {
         };
         if let Some(held) = self.store.incoming(&arrival.package_id).await? {
             self.take_in_again(&arrival, &held).await?;
-            return Ok(true);
+            return Ok(Intake::Acknowledge(id));
         }
         let now = OffsetDateTime::now_utc();
         let failures = self.store.intake_failures(&arrival.package_id, &arrival.recipient).await?;
         if failures.as_ref().is_some_and(|f| f.next_attempt_at > now.unix_timestamp()) {
-            return Ok(false);
+            return Ok(Intake::Waiting);
         }
         match self.take_in_new(&arrival).await {
-            Ok(()) => Ok(true),
+            Ok(intake) => Ok(intake),
             Err(error) => {
                 let attempts = failures.map_or(0, |f| f.attempts);
-                self.intake_failed(&arrival, error, attempts, now).await.map(|()| true)
+                self.intake_failed(&arrival, error, attempts, now).await.map(|()| Intake::Settled)
             }
         }
     }
 
     /// A package stored before: for another recipient this gateway serves (the package is listed
     /// for it too), or not acknowledged at the hub (a crash, or the receipt could not be queued).
-    /// Makes sure of this recipient's receipt, then acknowledges.
+    /// Makes sure of this recipient's receipt; the caller acknowledges.
     async fn take_in_again(&self, arrival: &Arrival, held: &store::IncomingRecord) -> Result<(), GatewayError> {
         let Arrival { delivery, package_id, recipient, .. } = arrival;
         if held.package.recipient != *recipient {
@@ -616,12 +637,12 @@ impl Gateway {
         if held.package.kind == PackageKind::Document && held.destroyed_at.is_none() {
             self.answer_as(GATEWAY_CLIENT, package_id, Some(recipient.as_str()), Status::Arrived, None).await?;
         }
-        self.settle(*delivery, None).await
+        Ok(())
     }
 
-    /// Fetches, opens and verifies a package not held yet, then keeps or refuses it. A signer
-    /// whose revocation status is unknown for now is neither: the error says so.
-    async fn take_in_new(&self, arrival: &Arrival) -> Result<(), GatewayError> {
+    /// Fetches, opens and verifies a package not held yet, then keeps (to be acknowledged) or
+    /// refuses it. A signer whose revocation status is unknown for now is neither: the error says so.
+    async fn take_in_new(&self, arrival: &Arrival) -> Result<Intake, GatewayError> {
         let Arrival { delivery: id, package_id, kind, sender, recipient, .. } = arrival;
         let url = format!("{}/v1/packages/{package_id}/content", self.hub_url);
         let response = self
@@ -645,7 +666,10 @@ impl Gateway {
             OffsetDateTime::now_utc(),
         );
         match opened {
-            Ok(opened) => self.keep(*id, package_id, sender, recipient, &sealed_sha256, &opened).await,
+            Ok(opened) => {
+                self.keep(*id, package_id, sender, recipient, &sealed_sha256, &opened).await?;
+                Ok(Intake::Acknowledge(*id))
+            }
             // No current CRL: the signer's status is unknown now, not bad; try again later.
             Err(unknown @ Refusal::Signer(crate::TrustError::StatusUnknown)) => Err(GatewayError::Unverified(unknown)),
             Err(refusal) => {
@@ -659,7 +683,8 @@ impl Gateway {
                     sealed_sha256,
                     reason: format!("02: {reason}"),
                 };
-                self.refuse(&refused, &reason).await
+                self.refuse(&refused, &reason).await?;
+                Ok(Intake::Settled)
             }
         }
     }
@@ -708,7 +733,7 @@ impl Gateway {
             let report = Report { reporter: recipient, first_recipient: true };
             self.answer_document(GATEWAY_CLIENT, package_id, report, document, Status::Arrived, None).await?;
         }
-        self.settle(delivery, None).await
+        Ok(())
     }
 
     /// Refuses a delivery: records the refusal in the message log, queues a signed status 02 with
@@ -723,7 +748,7 @@ impl Gateway {
             // The sender may be unknown or unreachable; the hub still records the refusal.
             eprintln!("lienthong gateway {}: status 02 for {} not queued: {e}", self.agency, refused.package_id);
         }
-        self.settle(delivery, Some(&refused.reason)).await
+        self.settle_refused(delivery, &refused.reason).await
     }
 
     /// A signed status 02 about a package that could not be accepted. Its content may be
@@ -761,15 +786,31 @@ impl Gateway {
         Ok(self.submit(GATEWAY_CLIENT, &format!("refusal:{package_id}"), &edxml).await?.0)
     }
 
-    async fn settle(&self, delivery: i64, refusal: Option<&str>) -> Result<(), GatewayError> {
-        let (url, body) = match refusal {
-            None => (format!("{}/v1/deliveries/{delivery}/ack", self.hub_url), Body::empty()),
-            Some(reason) => (
-                format!("{}/v1/deliveries/{delivery}/refuse", self.hub_url),
-                Body::from(serde_json::json!({ "reason": reason }).to_string()),
-            ),
-        };
+    /// Tells the hub a delivery is refused, with the reason.
+    async fn settle_refused(&self, delivery: i64, reason: &str) -> Result<(), GatewayError> {
+        let url = format!("{}/v1/deliveries/{delivery}/refuse", self.hub_url);
+        let body = Body::from(serde_json::json!({ "reason": reason }).to_string());
         self.hub_json(Method::POST, &url, body).await.map(|_| ())
+    }
+
+    /// Acknowledges deliveries taken in, many per request (one transaction at the hub). One the
+    /// hub no longer holds as waiting (settled otherwise meanwhile) is reported, not retried.
+    async fn acknowledge(&self, deliveries: &[i64]) -> Result<(), GatewayError> {
+        if deliveries.is_empty() {
+            return Ok(());
+        }
+        let url = format!("{}/v1/deliveries/ack", self.hub_url);
+        for chunk in deliveries.chunks(exchange::MAX_ACKNOWLEDGED_AT_ONCE) {
+            let body = Body::from(serde_json::json!({ "ids": chunk }).to_string());
+            let answer = self.hub_json(Method::POST, &url, body).await?;
+            for refused in answer["deliveries"].as_array().into_iter().flatten().filter(|d| d["error"].is_string()) {
+                eprintln!(
+                    "lienthong gateway {}: delivery {} not acknowledged: {}",
+                    self.agency, refused["id"], refused["message_en"]
+                );
+            }
+        }
+        Ok(())
     }
 
     async fn hub_json(&self, method: Method, url: &str, body: Body) -> Result<Value, GatewayError> {
@@ -820,6 +861,17 @@ impl Gateway {
             }
         }
     }
+}
+
+/// What became of one delivery taken from the hub's mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Intake {
+    /// Taken in (now, or before): to be acknowledged with the rest of its page.
+    Acknowledge(i64),
+    /// Refused, and the hub told.
+    Settled,
+    /// Waiting for its next attempt after failures.
+    Waiting,
 }
 
 /// A delivery as the hub lists it.

@@ -2,7 +2,8 @@
 //! the known intermediates, are valid now, carry the document-signing purpose, and are not
 //! revoked according to the current CRLs (which the gateway refreshes from the authority).
 
-use std::sync::RwLock;
+use std::collections::HashMap;
+use std::sync::{Mutex, RwLock};
 
 use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
 use webpki::{CertRevocationList, EndEntityCert, KeyUsage, OwnedCertRevocationList, RevocationOptionsBuilder};
@@ -29,12 +30,28 @@ pub enum TrustError {
 }
 
 /// The roots, intermediates and current CRLs a gateway verifies signers against.
+///
+/// A signer that passed is remembered until the CRLs are replaced, its certificate expires or
+/// the earliest CRL's next update, whichever comes first: a gateway taking in thousands of
+/// packages from the same agencies does not verify the same chain and CRL signatures each time,
+/// and a revocation still takes effect with the CRL that carries it.
 #[derive(Debug)]
 pub struct Trust {
     roots: Vec<TrustAnchor<'static>>,
     intermediates: Vec<CertificateDer<'static>>,
-    crls: RwLock<Vec<CertRevocationList<'static>>>,
+    crls: RwLock<Crls>,
+    passed: Mutex<HashMap<Vec<u8>, (i64, i64)>>,
 }
+
+/// The current CRLs, and the earliest next update among them (Unix seconds).
+#[derive(Debug, Default)]
+struct Crls {
+    lists: Vec<CertRevocationList<'static>>,
+    next_update: Option<i64>,
+}
+
+/// More signers than any national exchange has: past it the memory is emptied, not grown.
+const MAX_REMEMBERED_SIGNERS: usize = 4096;
 
 /// id-kp-documentSigning (RFC 9336), DER content of the OID.
 const DOCUMENT_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x24];
@@ -51,7 +68,7 @@ impl Trust {
             })
             .collect::<Result<_, _>>()?;
         let intermediates = intermediates.iter().map(|der| CertificateDer::from(der.clone())).collect();
-        Ok(Self { roots, intermediates, crls: RwLock::default() })
+        Ok(Self { roots, intermediates, crls: RwLock::default(), passed: Mutex::default() })
     }
 
     /// Replaces the CRLs revocation is checked against (DER).
@@ -64,15 +81,44 @@ impl Trust {
                     .map_err(|e| TrustError::BadCrl(format!("{e:?}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        *self.crls.write().unwrap_or_else(|e| e.into_inner()) = parsed;
+        let next_update = crls.iter().filter_map(|der| crl_next_update(der)).min();
+        let mut current = self.crls.write().unwrap_or_else(|e| e.into_inner());
+        *current = Crls { lists: parsed, next_update };
+        // Under the write lock, so no check against the old CRLs is remembered after this.
+        self.passed.lock().unwrap_or_else(|e| e.into_inner()).clear();
         Ok(())
     }
 
     /// Checks that `signer_der` may sign documents now.
     pub fn check_signer(&self, signer_der: &[u8], now: time::OffsetDateTime) -> Result<(), TrustError> {
+        let crls = self.crls.read().unwrap_or_else(|e| e.into_inner());
+        let now_seconds = now.unix_timestamp();
+        let remembered = self.passed.lock().unwrap_or_else(|e| e.into_inner()).get(signer_der).copied();
+        // Remembered for the span from when it passed to when something it relied on ends.
+        if remembered.is_some_and(|(from, until)| from <= now_seconds && now_seconds < until) {
+            return Ok(());
+        }
+        self.verify_signer(signer_der, &crls.lists, now)?;
+        let until = [certificate_not_after(signer_der), crls.next_update].into_iter().flatten().min();
+        if let Some(until) = until {
+            let mut passed = self.passed.lock().unwrap_or_else(|e| e.into_inner());
+            if passed.len() >= MAX_REMEMBERED_SIGNERS {
+                passed.clear();
+            }
+            passed.insert(signer_der.to_vec(), (now_seconds, until));
+        }
+        Ok(())
+    }
+
+    /// The full check: chain, validity, purpose and revocation against `crls`.
+    fn verify_signer(
+        &self,
+        signer_der: &[u8],
+        crls: &[CertRevocationList<'static>],
+        now: time::OffsetDateTime,
+    ) -> Result<(), TrustError> {
         let der = CertificateDer::from(signer_der);
         let cert = EndEntityCert::try_from(&der).map_err(|e| TrustError::Malformed(format!("{e:?}")))?;
-        let crls = self.crls.read().unwrap_or_else(|e| e.into_inner());
         let refs: Vec<&CertRevocationList<'_>> = crls.iter().collect();
         let revocation = RevocationOptionsBuilder::new(&refs)
             .map_err(|_| TrustError::StatusUnknown)?
@@ -102,6 +148,20 @@ impl Trust {
             Err(other) => Err(TrustError::Untrusted(format!("{other:?}"))),
         }
     }
+}
+
+/// When the certificate stops being valid (Unix seconds).
+fn certificate_not_after(der: &[u8]) -> Option<i64> {
+    use x509_parser::prelude::FromDer as _;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der).ok()?;
+    Some(cert.validity().not_after.timestamp())
+}
+
+/// When the CRL is to be replaced (Unix seconds); `None` when it does not say.
+fn crl_next_update(der: &[u8]) -> Option<i64> {
+    use x509_parser::prelude::FromDer as _;
+    let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(der).ok()?;
+    crl.next_update().map(|t| t.timestamp())
 }
 
 /// Whether the certificate states the document-signing purpose.

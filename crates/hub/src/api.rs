@@ -158,6 +158,7 @@ pub fn router(service: Arc<HubService>) -> Router {
         .route("/v1/mailbox", get(mailbox))
         .route("/v1/packages/{id}/content", get(content))
         .route("/v1/packages/{id}/deliveries", get(deliveries))
+        .route("/v1/deliveries/ack", post(acknowledge_many))
         .route("/v1/deliveries/{id}/ack", post(acknowledge))
         .route("/v1/deliveries/{id}/refuse", post(refuse))
         .route("/v1/agencies", get(agencies))
@@ -412,6 +413,40 @@ async fn acknowledge(
     let caller = caller(request_caller)?;
     service.store.settle(id, &caller.mailbox, DeliveryState::Acknowledged, None, OffsetDateTime::now_utc()).await?;
     Ok(axum::Json(json!({"id": id, "state": "acknowledged"})).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AcknowledgeBody {
+    ids: Vec<i64>,
+}
+
+/// Acknowledges several deliveries in one transaction (`{"ids": [..]}`); each gets its own
+/// answer, as `/v1/deliveries/{id}/ack` would give it.
+async fn acknowledge_many(
+    State(service): State<Arc<HubService>>,
+    request_caller: Option<axum::Extension<Caller>>,
+    body: axum::body::Bytes,
+) -> HubResult {
+    let caller = caller(request_caller)?;
+    if body.len() > 32 * 1024 {
+        return Err(HubError::BadRequest("the list of deliveries is longer than 32 KiB".into()));
+    }
+    let AcknowledgeBody { ids } =
+        serde_json::from_slice(&body).map_err(|e| HubError::BadRequest(format!("JSON body: {e}")))?;
+    if ids.is_empty() || ids.len() > exchange::MAX_ACKNOWLEDGED_AT_ONCE {
+        return Err(HubError::BadRequest(format!("between 1 and {} deliveries at once", exchange::MAX_ACKNOWLEDGED_AT_ONCE)));
+    }
+    let outcomes = service.store.acknowledge(&ids, &caller.mailbox, OffsetDateTime::now_utc()).await?;
+    let answers: Vec<Value> = ids
+        .iter()
+        .zip(outcomes)
+        .map(|(id, outcome)| match outcome.map_err(HubError::from) {
+            Ok(()) => json!({"id": id, "state": "acknowledged"}),
+            Err(e) => json!({"id": id, "error": e.code(), "message": e.vietnamese(), "message_en": e.to_string()}),
+        })
+        .collect();
+    Ok(axum::Json(json!({"deliveries": answers})).into_response())
 }
 
 #[derive(Debug, Deserialize)]

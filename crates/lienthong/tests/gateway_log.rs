@@ -78,7 +78,7 @@ async fn a_day_at_the_gateway(store: &Store, tsa_url: &str, root: &[u8]) {
         status_code: None,
     };
     store.enqueue(&outgoing("g22-1", "QLVB-1"), now).await.expect("queued");
-    store.mark_sent("g22-1", now).await.expect("sent");
+    store.mark_sent(&["g22-1"], now).await.expect("sent");
     let incoming = IncomingPackage {
         package_id: "h41-1".into(),
         hub_delivery: 1,

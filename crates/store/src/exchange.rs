@@ -369,6 +369,41 @@ impl ExchangeStore for Store {
         Ok(())
     }
 
+    async fn acknowledge(
+        &self,
+        delivery_ids: &[i64],
+        mailbox: &str,
+        at: OffsetDateTime,
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let acknowledged = DeliveryState::Acknowledged;
+        let mut outcomes = Vec::with_capacity(delivery_ids.len());
+        on_backend!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for &id in delivery_ids {
+                let changed = sqlx::query(SETTLE_QUEUED)
+                    .bind(acknowledged.as_str()).bind(id).bind(mailbox).bind(at.unix_timestamp())
+                    .execute(&mut *tx).await?;
+                if changed.rows_affected() > 0 {
+                    sqlx::query(INSERT_DELIVERY_EVENT).bind(id).bind(acknowledged.as_str()).bind(None::<String>)
+                        .bind(at.unix_timestamp()).execute(&mut *tx).await?;
+                    outcomes.push(Ok(()));
+                    continue;
+                }
+                let state: Option<(String,)> =
+                    sqlx::query_as(DELIVERY_STATE).bind(id).bind(mailbox).fetch_optional(&mut *tx).await?;
+                outcomes.push(match state {
+                    None => Err(StoreError::UnknownDelivery(id)),
+                    Some((state,)) => match DeliveryState::parse(&state)? {
+                        DeliveryState::Acknowledged => Ok(()),
+                        other => Err(StoreError::DeliverySettled { id, state: other.as_str() }),
+                    },
+                });
+            }
+            tx.commit().await?;
+        });
+        Ok(outcomes)
+    }
+
     async fn deliveries(&self, package_id: &str) -> Result<Vec<DeliveryRecord>, StoreError> {
         let sql = format!("{SELECT_DELIVERIES} WHERE d.package_id = $1 ORDER BY d.id");
         let rows: Vec<DeliveryRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))

@@ -584,26 +584,38 @@ impl GatewayStore for Store {
         Ok(())
     }
 
-    async fn mark_sent(&self, package_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+    async fn mark_sent(&self, package_ids: &[&str], at: OffsetDateTime) -> Result<(), StoreError> {
         on_backend!(self, pool => {
             let mut tx = pool.begin().await?;
-            let seq = audit_begin!(tx);
-            let changed = sqlx::query(SENT).bind(at.unix_timestamp()).bind(package_id).execute(&mut *tx).await?;
-            if changed.rows_affected() == 0 {
-                return Ok(());
+            // The first position is taken first, as in every audited change (its lock orders
+            // them); each further entry takes the next.
+            let mut seq = Some(audit_begin!(tx));
+            let mut changed_any = false;
+            for &package_id in package_ids {
+                let changed = sqlx::query(SENT).bind(at.unix_timestamp()).bind(package_id).execute(&mut *tx).await?;
+                if changed.rows_affected() == 0 {
+                    continue;
+                }
+                sqlx::query(INSERT_OUTBOX_EVENT).bind(package_id).bind("sent").bind(None::<String>)
+                    .bind(at.unix_timestamp()).execute(&mut *tx).await?;
+                let (kind, sender, recipients, sha256, attempts): (String, String, String, String, i64) =
+                    sqlx::query_as(OUTBOX_FACTS).bind(package_id).fetch_one(&mut *tx).await?;
+                let details = json!({
+                    "package": package_id, "kind": kind, "from": sender,
+                    "to": recipients.split(',').filter(|r| !r.is_empty()).collect::<Vec<_>>(),
+                    "sha256": sha256, "failed_attempts": attempts,
+                });
+                let entry = PendingEntry::new("gateway", "package.sent", details, at);
+                let position = match seq.take() {
+                    Some(first) => first,
+                    None => audit_begin!(tx),
+                };
+                audit_append!(tx, position, &entry);
+                changed_any = true;
             }
-            sqlx::query(INSERT_OUTBOX_EVENT).bind(package_id).bind("sent").bind(None::<String>).bind(at.unix_timestamp())
-                .execute(&mut *tx).await?;
-            let (kind, sender, recipients, sha256, attempts): (String, String, String, String, i64) =
-                sqlx::query_as(OUTBOX_FACTS).bind(package_id).fetch_one(&mut *tx).await?;
-            let details = json!({
-                "package": package_id, "kind": kind, "from": sender,
-                "to": recipients.split(',').filter(|r| !r.is_empty()).collect::<Vec<_>>(),
-                "sha256": sha256, "failed_attempts": attempts,
-            });
-            let entry = PendingEntry::new("gateway", "package.sent", details, at);
-            audit_append!(tx, seq, &entry);
-            tx.commit().await?;
+            if changed_any {
+                tx.commit().await?;
+            }
         });
         Ok(())
     }

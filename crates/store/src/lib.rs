@@ -330,8 +330,8 @@ pub trait GatewayStore {
         retry_at: OffsetDateTime,
         at: OffsetDateTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Records the hub's acknowledgement (idempotent).
-    fn mark_sent(&self, package_id: &str, at: OffsetDateTime) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Records the hub's acknowledgement of each package, in one transaction (idempotent).
+    fn mark_sent(&self, package_ids: &[&str], at: OffsetDateTime) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Stores a verified incoming package, once per package id.
     fn receive(
         &self,
@@ -560,6 +560,15 @@ pub trait ExchangeStore {
         note: Option<&str>,
         at: OffsetDateTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Acknowledges deliveries of `mailbox`, in one transaction: for each, in order, what
+    /// [`ExchangeStore::settle`] would answer (acknowledged now or before: `Ok`; unknown, or
+    /// refused before: the error). A gateway acknowledges what it took in from one page at once.
+    fn acknowledge(
+        &self,
+        delivery_ids: &[i64],
+        mailbox: &str,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<Vec<Result<(), StoreError>>, StoreError>> + Send;
     /// Every recipient's copy of a package (the sender's view).
     fn deliveries(&self, package_id: &str) -> impl Future<Output = Result<Vec<DeliveryRecord>, StoreError>> + Send;
     /// Deliveries still waiting at `now` past their receipt deadline, after delivery number

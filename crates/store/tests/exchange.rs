@@ -100,8 +100,25 @@ async fn story(store: &Store) {
             ("000.00.04.G12".to_owned(), DeliveryState::Refused)
         ]
     );
+    acknowledged_together(store, delivery, refusal).await;
     deadline_story(store).await;
     retention_story(store).await;
+}
+
+/// A page's deliveries acknowledged in one call: each gets the answer `settle` would give.
+async fn acknowledged_together(store: &Store, acknowledged: i64, refused: i64) {
+    let now = QUEUED;
+    let waiting = store.pending("gw-h41", 0, 10).await.expect("pending")[0].id;
+    let outcomes = store.acknowledge(&[waiting, acknowledged, refused, i64::MAX], "gw-h41", now).await.expect("ack");
+    assert!(outcomes[0].is_ok() && outcomes[1].is_ok(), "new and already acknowledged: {outcomes:?}");
+    assert!(matches!(outcomes[2], Err(StoreError::UnknownDelivery(_))), "another mailbox's: {outcomes:?}");
+    assert!(matches!(outcomes[3], Err(StoreError::UnknownDelivery(_))), "unknown: {outcomes:?}");
+    assert!(store.pending("gw-h41", 0, 10).await.expect("pending").is_empty(), "nothing left for gw-h41");
+    let late = store.acknowledge(&[refused], "gw-g12", now).await.expect("ack");
+    assert!(matches!(late[0], Err(StoreError::DeliverySettled { .. })), "refused before: {late:?}");
+    let states = store.deliveries("pkg-2").await.expect("view");
+    assert_eq!(states[0].state, DeliveryState::Acknowledged);
+    assert_eq!(states[0].settled_at, Some(now.unix_timestamp()));
 }
 
 /// Deliveries queued on 24 November 2026 (Vietnam time), due at the end of that day.
@@ -336,8 +353,8 @@ async fn gateway_story(store: &Store) {
     assert!(store.due(now, 10).await.expect("due").is_empty(), "not due before its retry time");
     let retry = store.due(later, 10).await.expect("due");
     assert_eq!((retry.len(), retry[0].attempts), (1, 1));
-    store.mark_sent("g22-0001", later).await.expect("sent");
-    store.mark_sent("g22-0001", later).await.expect("sent again: no change");
+    store.mark_sent(&["g22-0001"], later).await.expect("sent");
+    store.mark_sent(&["g22-0001"], later).await.expect("sent again: no change");
     assert!(store.due(later, 10).await.expect("due").is_empty());
     assert_eq!(store.outgoing("g22-0001").await.expect("read").expect("held").sent_at, Some(later.unix_timestamp()));
 
