@@ -435,7 +435,10 @@ async fn acknowledge_many(
     let AcknowledgeBody { ids } =
         serde_json::from_slice(&body).map_err(|e| HubError::BadRequest(format!("JSON body: {e}")))?;
     if ids.is_empty() || ids.len() > exchange::MAX_ACKNOWLEDGED_AT_ONCE {
-        return Err(HubError::BadRequest(format!("between 1 and {} deliveries at once", exchange::MAX_ACKNOWLEDGED_AT_ONCE)));
+        return Err(HubError::BadRequest(format!(
+            "between 1 and {} deliveries at once",
+            exchange::MAX_ACKNOWLEDGED_AT_ONCE
+        )));
     }
     let outcomes = service.store.acknowledge(&ids, &caller.mailbox, OffsetDateTime::now_utc()).await?;
     let answers: Vec<Value> = ids

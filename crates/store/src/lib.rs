@@ -331,7 +331,11 @@ pub trait GatewayStore {
         at: OffsetDateTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Records the hub's acknowledgement of each package, in one transaction (idempotent).
-    fn mark_sent(&self, package_ids: &[&str], at: OffsetDateTime) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn mark_sent(
+        &self,
+        package_ids: &[&str],
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Stores a verified incoming package, once per package id.
     fn receive(
         &self,
