@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -18,10 +18,15 @@ use serde_json::{Value, json};
 use store::{ClientRecord, GatewayStore, IncomingRecord, StoreError};
 use time::OffsetDateTime;
 
+use crate::admission::AdmissionError;
 use crate::{Gateway, GatewayError};
 
-/// Largest package a client may submit through the API.
-pub const MAX_SUBMIT_BYTES: usize = 64 * 1024 * 1024;
+/// Largest package a client may submit through the API or `/sendEdoc`: a document with 100 MB
+/// of attachments is about 137 MB of edXML (base64).
+pub const MAX_SUBMIT_BYTES: usize = 192 * 1024 * 1024;
+
+/// Largest body of the API's other requests (a status's JSON).
+const MAX_JSON_BYTES: usize = 64 * 1024;
 
 /// Why an API call was refused; nothing was stored or sent.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +44,9 @@ pub enum ApiError {
     /// A state-secret document (Mật, Tối mật, Tuyệt mật): it must never travel over the exchange.
     #[error("a state-secret document ({0}) must never travel over the exchange; nothing was queued")]
     StateSecret(String),
+    /// The package's body was not read: too large, or the gateway is busy with others.
+    #[error(transparent)]
+    Admission(#[from] AdmissionError),
     /// The gateway refused or could not do it.
     #[error(transparent)]
     Gateway(#[from] GatewayError),
@@ -57,6 +65,9 @@ impl ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::StateSecret(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Admission(AdmissionError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Admission(AdmissionError::Busy) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Admission(_) => StatusCode::BAD_REQUEST,
             Self::Gateway(GatewayError::Outgoing(_) | GatewayError::Answer(_)) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Gateway(GatewayError::Recipient { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Gateway(GatewayError::Hub(_)) => StatusCode::BAD_GATEWAY,
@@ -74,6 +85,9 @@ impl ApiError {
             Self::BadRequest(_) => "bad-request",
             Self::NotFound(_) => "not-found",
             Self::StateSecret(_) => "state-secret",
+            Self::Admission(AdmissionError::TooLarge { .. }) => "too-large",
+            Self::Admission(AdmissionError::Busy) => "busy",
+            Self::Admission(_) => "bad-request",
             Self::Gateway(GatewayError::Outgoing(_)) => "invalid-package",
             Self::Gateway(GatewayError::Answer(_)) => "cannot-answer",
             Self::Gateway(GatewayError::Recipient { .. }) => "unknown-recipient",
@@ -95,6 +109,14 @@ impl ApiError {
             Self::StateSecret(level) => {
                 format!("Văn bản có độ mật ({level}) không được gửi qua trục liên thông; chưa gửi gì.")
             }
+            Self::Admission(AdmissionError::TooLarge { limit, .. }) => {
+                format!("Gói tin vượt quá {} MB, chưa nhận.", limit / (1024 * 1024))
+            }
+            Self::Admission(AdmissionError::Busy) => {
+                "Cổng kết nối đang nhận các gói tin lớn khác; vui lòng thử lại sau một phút.".into()
+            }
+            Self::Admission(AdmissionError::BadLength) => "Content-Length không phải là một số.".into(),
+            Self::Admission(AdmissionError::Read(why)) => format!("Không đọc được gói tin: {why}"),
             Self::Gateway(GatewayError::Outgoing(why)) => format!("Gói tin không hợp lệ, chưa gửi: {why}"),
             Self::Gateway(GatewayError::Answer(why)) => format!("Không tạo được gói tin trạng thái: {why}"),
             Self::Gateway(GatewayError::Recipient { code, .. }) => format!("Không gửi được tới đơn vị {code}"),
@@ -132,13 +154,14 @@ type ApiResult = Result<Response, ApiError>;
 pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/openapi.json", get(openapi))
-        .route("/api/v1/packages", post(submit))
         .route("/api/v1/outbox/{id}", get(outbox))
         .route("/api/v1/inbox", get(inbox))
         .route("/api/v1/inbox/{id}", get(fetch))
         .route("/api/v1/inbox/{id}/ack", post(acknowledge))
         .route("/api/v1/inbox/{id}/status", post(status))
-        .layer(DefaultBodyLimit::max(MAX_SUBMIT_BYTES))
+        .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
+        // Its body is read by `Gateway::read_submission`, after the caller is authenticated.
+        .route("/api/v1/packages", post(submit))
         .with_state(gateway)
 }
 
@@ -172,7 +195,7 @@ async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
-async fn submit(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> ApiResult {
+async fn submit(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> ApiResult {
     let caller = client(&gateway, &headers).await?;
     let reference = headers
         .get("idempotency-key")
@@ -181,7 +204,8 @@ async fn submit(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: B
         .filter(|r| (1..=128).contains(&r.len()))
         .ok_or_else(|| ApiError::BadRequest("Idempotency-Key (1–128 characters) is required".into()))?;
     secrecy(&headers)?;
-    let (package_id, new) = gateway.submit_as(&caller.client.id, &caller.agency, reference, &body).await?;
+    let body = gateway.read_submission(&headers, body).await?;
+    let (package_id, new) = gateway.submit_as(&caller.client.id, &caller.agency, reference, &body.bytes).await?;
     let status = if new { StatusCode::ACCEPTED } else { StatusCode::OK };
     Ok((status, axum::Json(json!({"package_id": package_id, "duplicate": !new, "state": "queued"}))).into_response())
 }

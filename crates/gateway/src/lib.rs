@@ -6,6 +6,7 @@
 //! A package accepted on the way in is an [`Opened`]: only [`open_package`] makes one, after
 //! every check passed, so code holding one holds the proof.
 
+pub mod admission;
 pub mod api;
 mod incoming;
 mod intake;

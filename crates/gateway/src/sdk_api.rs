@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -27,7 +27,10 @@ use serde_json::{Value, json};
 use store::{GatewayStore, PackageKind};
 use time::OffsetDateTime;
 
-use crate::api::MAX_SUBMIT_BYTES;
+use crate::admission::AdmissionError;
+
+/// Largest body of the calls other than `/sendEdoc` (their parameters are in headers).
+const MAX_REQUEST_BYTES: usize = 64 * 1024;
 use crate::{Gateway, GatewayError};
 
 /// The SDK routes over `gateway`.
@@ -39,13 +42,14 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
 /// that knows its `XroadVnpt-systemId`.
 pub fn hosted_router(gateways: Vec<Arc<Gateway>>) -> Router {
     Router::new()
-        .route("/sendEdoc", post(send))
         .route("/getReceivedEdocList", post(list))
         .route("/getEdoc", post(get_edoc))
         .route("/updateStatus", post(update_status))
         .route("/getSentEdocList", post(sent_list))
         .route("/getAgenciesList", post(agencies))
-        .layer(DefaultBodyLimit::max(MAX_SUBMIT_BYTES))
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        // Its body is read by `Gateway::read_submission`, after the call is authenticated.
+        .route("/sendEdoc", post(send))
         .with_state(Arc::new(Systems { gateways }))
 }
 
@@ -123,16 +127,21 @@ async fn first_use(gateway: &Gateway, call: &SdkCall) -> Result<bool, store::Sto
     gateway.store().remember_sdk_signature(&call.system_id, call.signature(), now, call.fresh_until()).await
 }
 
-async fn send(State(systems): State<Arc<Systems>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn send(State(systems): State<Arc<Systems>>, headers: HeaderMap, body: Body) -> Response {
     let Authenticated { gateway, call, client, agency } = match authenticate(&systems, &headers).await {
         Ok(found) => found,
         Err(refusal) => return refusal,
     };
-    if call.param("hash-file").is_some_and(|announced| !sdk::hash_file_matches(announced, &body)) {
+    let body = match gateway.read_submission(&headers, body).await {
+        Ok(admitted) => admitted,
+        Err(refused) => return not_admitted(&refused),
+    };
+    let body = &body.bytes;
+    if call.param("hash-file").is_some_and(|announced| !sdk::hash_file_matches(announced, body)) {
         return failure(SdkError::HashFileMismatch.error_code(), &SdkError::HashFileMismatch.to_string());
     }
-    let reference = format!("sdk:{}", hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &body).as_ref()));
-    match gateway.submit_as(&client, &agency, &reference, &body).await {
+    let reference = format!("sdk:{}", hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body).as_ref()));
+    match gateway.submit_as(&client, &agency, &reference, body).await {
         Ok((package_id, _)) => answer(sdk::ok(json!({ "DocId": package_id }))),
         Err(GatewayError::AnswerToDestroyed(document)) => destroyed(&document),
         Err(GatewayError::WrongSender { sender, agency }) => failure(
@@ -145,6 +154,20 @@ async fn send(State(systems): State<Arc<Systems>>, headers: HeaderMap, body: Byt
         ),
         Err(e) => failure("422", &e.to_string()),
     }
+}
+
+/// A package whose body was not read (Vietnamese, then English).
+fn not_admitted(refused: &AdmissionError) -> Response {
+    let (code, vietnamese) = match refused {
+        AdmissionError::TooLarge { limit, .. } => {
+            ("413", format!("Gói tin vượt quá {} MB, chưa nhận.", limit / (1024 * 1024)))
+        }
+        AdmissionError::Busy => {
+            ("503", "Cổng kết nối đang nhận các gói tin lớn khác; vui lòng thử lại sau một phút.".to_owned())
+        }
+        _ => ("400", "Không đọc được gói tin.".to_owned()),
+    };
+    failure(code, &format!("{vietnamese} / {refused}"))
 }
 
 /// The refusal of an answer to a document destroyed on its recall (Vietnamese, then English).

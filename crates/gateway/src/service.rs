@@ -121,6 +121,8 @@ pub struct Gateway {
     pub(crate) sdk_signatures_pruned_at: std::sync::atomic::AtomicI64,
     /// When a delivery that keeps failing is refused (`intake.rs`); the default if unset.
     pub(crate) intake_limit: std::sync::OnceLock<crate::IntakeLimit>,
+    /// Bytes of submitted packages held at once (`admission.rs`).
+    pub(crate) submissions: crate::admission::SubmissionBudget,
 }
 
 /// How long a recipient certificate from the hub is used without asking again.
@@ -169,6 +171,7 @@ impl Gateway {
             log_anchoring: std::sync::OnceLock::new(),
             sdk_signatures_pruned_at: std::sync::atomic::AtomicI64::new(0),
             intake_limit: std::sync::OnceLock::new(),
+            submissions: crate::admission::SubmissionBudget::default(),
         })
     }
 
@@ -201,6 +204,17 @@ impl Gateway {
     /// clients were bound) this gateway's own.
     pub fn agency_of(&self, client: &ClientRecord) -> String {
         client.agency.clone().unwrap_or_else(|| self.agency.to_string())
+    }
+
+    /// Reads a submitted package's body, after its caller was authenticated: bounded by
+    /// [`crate::api::MAX_SUBMIT_BYTES`], and waiting for its share of the gateway's budget of
+    /// bodies held at once (`admission.rs`).
+    pub async fn read_submission(
+        &self,
+        headers: &axum::http::HeaderMap,
+        body: axum::body::Body,
+    ) -> Result<crate::admission::Admitted, crate::admission::AdmissionError> {
+        self.submissions.read(headers, body).await
     }
 
     /// Whether this gateway serves `code`: its own agency, or an agency whose copies the hub

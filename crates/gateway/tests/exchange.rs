@@ -135,6 +135,18 @@ async fn api(
     headers: &[(&str, &str)],
     body: Vec<u8>,
 ) -> (u16, Vec<u8>) {
+    api_streaming(gateway, key, method, path, headers, axum::body::Body::from(body)).await
+}
+
+/// Like [`api`], with a body that may arrive slowly, or never.
+async fn api_streaming(
+    gateway: &Arc<Gateway>,
+    key: Option<&str>,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: axum::body::Body,
+) -> (u16, Vec<u8>) {
     use http_body_util::BodyExt as _;
     use tower::ServiceExt as _;
     let mut request = axum::http::Request::builder().method(method).uri(path);
@@ -144,10 +156,8 @@ async fn api(
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let response = gateway::api::router(gateway.clone())
-        .oneshot(request.body(axum::body::Body::from(body)).expect("request"))
-        .await
-        .expect("infallible");
+    let response =
+        gateway::api::router(gateway.clone()).oneshot(request.body(body).expect("request")).await.expect("infallible");
     let status = response.status().as_u16();
     (status, response.into_body().collect().await.expect("body").to_bytes().to_vec())
 }
@@ -775,6 +785,63 @@ async fn a_zip_bomb_and_an_oversized_package_are_refused_and_nothing_is_queued()
     let headers = [("idempotency-key", "huge")];
     let (status, _) = api(&office, Some("office-key"), "POST", "/api/v1/packages", &headers, oversized).await;
     assert_eq!(status, 413, "bounded before it is read whole");
+    assert!(office.store().due(OffsetDateTime::now_utc(), 10).await.expect("due").is_empty(), "nothing queued");
+}
+
+/// `call`'s answer, which must come within 20 s.
+async fn within<T>(call: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(20), call).await.expect("answered")
+}
+
+/// A body whose first bytes arrive and whose rest never does.
+fn endless_body() -> axum::body::Body {
+    use futures_util::StreamExt as _;
+    let first = futures_util::stream::once(async { Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"<?xml ")) });
+    axum::body::Body::from_stream(first.chain(futures_util::stream::pending()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submitted_body_is_read_only_for_a_known_caller_within_the_size_limit_and_the_budget() {
+    let net = Network::start().await;
+    let (office, _) = net.gateway("000.00.00.G22", "Văn phòng Chính phủ").await;
+    let office = office.with_submission_wait(Duration::from_millis(300));
+    let key = gateway::api::key_hash("office-key");
+    office.store().add_client("QLVB", &key, "000.00.00.G22", OffsetDateTime::now_utc()).await.expect("client");
+    let path = "/api/v1/packages";
+
+    let (status, _) =
+        within(api_streaming(&office, None, "POST", path, &[("idempotency-key", "a")], endless_body())).await;
+    assert_eq!(status, 401, "an unknown caller is answered without its body being read");
+
+    let max = gateway::api::MAX_SUBMIT_BYTES.to_string();
+    let over = (gateway::api::MAX_SUBMIT_BYTES + 1).to_string();
+    let announced = [("idempotency-key", "b"), ("content-length", over.as_str())];
+    let (status, body) =
+        within(api_streaming(&office, Some("office-key"), "POST", path, &announced, endless_body())).await;
+    assert_eq!((status, json(&body)["error"].as_str()), (413, Some("too-large")), "refused on its announced length");
+
+    // Two of the largest bodies, arriving slowly, hold the whole budget: a third waits, then is
+    // told the gateway is busy; once they are gone it is read.
+    let holders: Vec<_> = ["c", "d"]
+        .into_iter()
+        .map(|reference| {
+            let (office, max) = (office.clone(), max.clone());
+            tokio::spawn(async move {
+                let headers = [("idempotency-key", reference), ("content-length", max.as_str())];
+                api_streaming(&office, Some("office-key"), "POST", path, &headers, endless_body()).await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let small = [("idempotency-key", "e")];
+    let (status, body) = within(api(&office, Some("office-key"), "POST", path, &small, b"not edXML".to_vec())).await;
+    assert_eq!((status, json(&body)["error"].as_str()), (503, Some("busy")), "{}", String::from_utf8_lossy(&body));
+    for holder in holders {
+        holder.abort();
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (status, body) = within(api(&office, Some("office-key"), "POST", path, &small, b"not edXML".to_vec())).await;
+    assert_eq!((status, json(&body)["error"].as_str()), (422, Some("invalid-package")), "read and refused as such");
     assert!(office.store().due(OffsetDateTime::now_utc(), 10).await.expect("due").is_empty(), "nothing queued");
 }
 

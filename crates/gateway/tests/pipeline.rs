@@ -134,6 +134,28 @@ fn tampered_misattributed_revoked_and_untrusted_packages_are_refused() {
 }
 
 #[test]
+fn a_signer_that_passed_is_checked_again_after_a_new_crl_or_past_the_crls_next_update() {
+    let net = network();
+    let sealed = seal_package(&sample(), &net.signer(), &[&net.nghe_an_gateway.0.der]).expect("sealed");
+    let trust = net.trust(&[]);
+    let (certificate, key) = &net.nghe_an_gateway;
+    let open_at = |at: OffsetDateTime| open_package(&sealed.bytes, &certificate.der, key, &trust, "000.00.00.G22", at);
+    let now = OffsetDateTime::now_utc();
+    open_at(now).expect("passes, and is remembered");
+    open_at(now).expect("passes again");
+
+    let past_next_update = now + pki::CRL_VALIDITY + time::Duration::hours(1);
+    let stale = open_at(past_next_update).expect_err("the CRL it relied on has expired");
+    assert!(matches!(stale, Refusal::Signer(TrustError::StatusUnknown)), "{stale}");
+
+    let revoked =
+        RevokedEntry { serial: net.office.0.serial.clone(), revoked_at: now, reason: RevocationReason::KeyCompromise };
+    trust.set_crls(&[net.authority.crl(2, &[revoked], now).expect("crl")]).expect("crl parses");
+    let refused = open_at(now).expect_err("revoked by the new CRL");
+    assert!(matches!(refused, Refusal::Signer(TrustError::Revoked)), "{refused}");
+}
+
+#[test]
 fn malformed_packages_never_leave() {
     let net = network();
     let error =
