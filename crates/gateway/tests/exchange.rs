@@ -1072,8 +1072,11 @@ async fn a_recall_agreed_by_the_ministry_destroys_its_copy_only_and_the_unit_kee
     assert!(ministry.store().incoming(&first).await.expect("read").expect("kept").destroyed_at.is_some());
     let (status, body) = answer("cuc", &first, r#"{"code":"04"}"#).await;
     assert_eq!((status, json(&body)["error"].as_str()), (409, Some("recalled-and-destroyed")), "the unit's copy");
-    let (status, body) = answer("cuc", &recall_id, r#"{"code":"16","description":"Muộn"}"#).await;
-    assert_eq!((status, json(&body)["error"].as_str()), (409, Some("recalled-and-destroyed")), "answered already");
+    // The unit's earlier 16 sent again is the same package (idempotent), and changes nothing now.
+    let (status, _) = answer("cuc", &recall_id, refuse).await;
+    assert_eq!(status, 202);
+    let unit_copy = ministry.store().incoming_for(&first, UNIT).await.expect("read").expect("held");
+    assert_eq!(unit_copy.latest_event.as_deref(), Some("destroyed"), "no refusal recorded after the destruction");
 
     // The sender hears each recipient's own answers.
     ministry.send_due().await.expect("statuses");

@@ -350,6 +350,11 @@ const INSERT_DOCUMENT_EVENT: &str =
 const EARLIER: &str = "SELECT i.package_id FROM gw_inbox i JOIN gw_inbox_recipients r \
      ON r.package_id = i.package_id AND r.recipient = $4 WHERE i.sender = $1 AND i.document_id = $2 \
      AND i.kind = 'document' AND i.change = 'new' AND i.package_id <> $3";
+/// Recipient `$4`'s copies of those not destroyed: an answer repeated after the copy was destroyed
+/// (the same answer retried, or another) changes nothing.
+const EARLIER_UNDESTROYED: &str = "SELECT i.package_id FROM gw_inbox i JOIN gw_inbox_recipients r \
+     ON r.package_id = i.package_id AND r.recipient = $4 WHERE i.sender = $1 AND i.document_id = $2 \
+     AND i.kind = 'document' AND i.change = 'new' AND i.package_id <> $3 AND r.destroyed_at IS NULL";
 /// Destroys one recipient's copy; the other copies of the package stay as they are.
 const DESTROY: &str = "UPDATE gw_inbox_recipients SET destroyed_at = $1 \
      WHERE package_id = $2 AND recipient = $3 AND destroyed_at IS NULL";
@@ -816,7 +821,7 @@ impl GatewayStore for Store {
             let mut tx = pool.begin().await?;
             let seq = audit_begin!(tx);
             for document in &p.refers_to {
-                let earlier: Vec<(String,)> = sqlx::query_as(EARLIER).bind(&p.sender).bind(document)
+                let earlier: Vec<(String,)> = sqlx::query_as(EARLIER_UNDESTROYED).bind(&p.sender).bind(document)
                     .bind(&p.package_id).bind(recipient).fetch_all(&mut *tx).await?;
                 for (affected,) in earlier {
                     sqlx::query(INSERT_DOCUMENT_EVENT).bind(&affected).bind(event).bind(&p.package_id)

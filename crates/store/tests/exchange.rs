@@ -628,6 +628,12 @@ async fn recall_answered_per_copy_story(store: &Store, now: OffsetDateTime) {
     assert_eq!(copy(ministry).await.destroyed_at, Some(later.unix_timestamp()), "the first stays as it was");
     let package = store.incoming("g22-p").await.expect("read").expect("held");
     assert_eq!(package.destroyed_at, Some(last.unix_timestamp()), "every copy, at the last");
+    // An answer repeated after the destruction changes nothing.
+    for again in [ChangeAnswer::Agreed, ChangeAnswer::Refused] {
+        let unused = store.answer_change("g22-q", unit, again, "client:unit", last).await.expect("again");
+        assert!(unused.is_empty(), "{again:?}");
+    }
+    assert_eq!(events(unit).await, ["recall-requested", "recall-refused", "recall-agreed", "destroyed"]);
     // A recall not addressed to the answering agency is unknown to it; nothing changes.
     let stranger = store.answer_change("g22-q", "000.00.00.H41", ChangeAnswer::Agreed, "client:x", last).await;
     assert!(matches!(stranger, Err(StoreError::UnknownPackage(_))), "{stranger:?}");
