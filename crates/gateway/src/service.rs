@@ -275,8 +275,10 @@ impl Gateway {
             return Err(GatewayError::WrongSender { sender: described.sender, agency: agency.to_owned() });
         }
         if let Some(document) = &described.answers {
+            // Whether the answering agency's own copy was destroyed: another recipient's agreeing
+            // to the recall does not stop it from answering.
             for sender in &described.recipients {
-                if self.store.is_destroyed(sender, document).await? {
+                if self.store.is_destroyed(sender, document, &described.sender).await? {
                     return Err(GatewayError::AnswerToDestroyed(document.clone()));
                 }
             }
@@ -417,17 +419,18 @@ impl Gateway {
         status: Status,
         description: Option<String>,
     ) -> Result<String, GatewayError> {
-        let addressed = match reporter {
-            Some(reporter) => self.store.incoming_for(package_id, reporter).await?.is_some(),
-            None => true,
+        let first = self.store.incoming(package_id).await?.map(|held| held.package.recipient);
+        let copy = match reporter.or(first.as_deref()) {
+            Some(reporter) => self.store.incoming_for(package_id, reporter).await?,
+            None => None,
         };
-        let held = self.store.incoming(package_id).await?.filter(|_| addressed);
-        let received = held.ok_or_else(|| GatewayError::Answer(format!("no package {package_id} in the inbox")))?;
+        let received = copy.ok_or_else(|| GatewayError::Answer(format!("no package {package_id} in the inbox")))?;
+        // This reporter's copy: another recipient's agreeing to a recall destroyed only its own.
         if received.destroyed_at.is_some() {
             return Err(GatewayError::AnswerToDestroyed(package_id.to_owned()));
         }
-        let first = received.package.recipient.as_str();
-        let reporter = reporter.unwrap_or(first);
+        let reporter = received.package.recipient.as_str();
+        let first = first.as_deref().unwrap_or(reporter);
         let bytes = self.read_blob(&received.package.blob).await?;
         let parsed = edxml::parse(&Bytes::from(bytes), &edxml::Limits::default())
             .map_err(|e| GatewayError::Answer(e.to_string()))?;
@@ -469,12 +472,43 @@ impl Gateway {
         };
         if let Some(answer) = answer {
             let actor = format!("client:{client}");
-            let orphaned = self.store.answer_change(package_id, answer, &actor, OffsetDateTime::now_utc()).await?;
-            for blob in orphaned {
-                self.blobs.remove(&blob).await?;
+            let now = OffsetDateTime::now_utc();
+            let unused = self.store.answer_change(package_id, reporter, answer, &actor, now).await?;
+            for blob in unused {
+                self.remove_if_unused(&blob).await?;
             }
         }
         Ok(queued)
+    }
+
+    /// Removes a destroyed copy's blob unless a copy not destroyed uses it, after the
+    /// destruction has committed: a crash before leaves a file no copy needs, never a copy
+    /// without its file. The blob is set aside before the last check, so a package with the
+    /// same content stored meanwhile either is seen (and the blob put back) or finds its file
+    /// missing after committing and writes it again (`keep`).
+    async fn remove_if_unused(&self, blob: &str) -> Result<(), GatewayError> {
+        if self.store.inbox_blob_held(blob).await? || !self.blobs.set_aside(blob).await? {
+            return Ok(());
+        }
+        if self.store.inbox_blob_held(blob).await? {
+            self.blobs.restore(blob).await?;
+        } else {
+            self.blobs.discard(blob).await?;
+        }
+        Ok(())
+    }
+
+    /// Finishes blob removals a crash interrupted (blobs left set aside): each is put back if a
+    /// copy not destroyed uses it, else deleted.
+    pub async fn finish_blob_removals(&self) -> Result<(), GatewayError> {
+        for blob in self.blobs.set_aside_names().await? {
+            if self.store.inbox_blob_held(&blob).await? {
+                self.blobs.restore(&blob).await?;
+            } else {
+                self.blobs.discard(&blob).await?;
+            }
+        }
+        Ok(())
     }
 
     async fn read_blob(&self, name: &str) -> Result<Vec<u8>, GatewayError> {
@@ -617,7 +651,9 @@ impl Gateway {
             recipient: text("recipient"),
             sealed_sha256: text("sha256"),
         };
-        if let Some(held) = self.store.incoming(&arrival.package_id).await? {
+        if let Some(held) = self.store.incoming(&arrival.package_id).await?
+            && self.content_at_hand(&held, &arrival.recipient).await?
+        {
             self.take_in_again(&arrival, &held).await?;
             return Ok(Intake::Acknowledge(id));
         }
@@ -635,6 +671,18 @@ impl Gateway {
         }
     }
 
+    /// Whether a package stored before can be given to `recipient` from what is here: its copy
+    /// was destroyed (nothing more to give), or the content is still held. Otherwise every other
+    /// copy was destroyed on a recall and the blob removed, and the package is fetched and
+    /// verified again.
+    async fn content_at_hand(&self, held: &store::IncomingRecord, recipient: &str) -> Result<bool, GatewayError> {
+        let copy = self.store.incoming_for(&held.package.package_id, recipient).await?;
+        if copy.is_some_and(|c| c.destroyed_at.is_some()) {
+            return Ok(true);
+        }
+        Ok(self.blobs.exists(&held.package.blob).await?)
+    }
+
     /// A package stored before: for another recipient this gateway serves (the package is listed
     /// for it too), or not acknowledged at the hub (a crash, or the receipt could not be queued).
     /// Makes sure of this recipient's receipt; the caller acknowledges.
@@ -646,9 +694,15 @@ impl Gateway {
             if self.store.receive(&copy, OffsetDateTime::now_utc()).await? == Received::AnotherRecipient {
                 self.inbox_changed.notify_waiters();
             }
+            // The last other copy's blob may have been removed meanwhile: the delivery stays at
+            // the hub, and the next poll fetches the content again.
+            if !self.blobs.exists(&held.package.blob).await? {
+                return Err(GatewayError::Blob(store::blobs::BlobError::Missing(held.package.blob.clone())));
+            }
         }
         // A copy destroyed on a recall is not answered again; the delivery is settled.
-        if held.package.kind == PackageKind::Document && held.destroyed_at.is_none() {
+        let copy = self.store.incoming_for(package_id, recipient).await?;
+        if held.package.kind == PackageKind::Document && copy.is_some_and(|c| c.destroyed_at.is_none()) {
             self.answer_as(GATEWAY_CLIENT, package_id, Some(recipient.as_str()), Status::Arrived, None).await?;
         }
         Ok(())
@@ -737,14 +791,26 @@ impl Gateway {
             sealed_sha256: sealed_sha256.to_owned(),
         };
         let received = self.store.receive(&incoming, OffsetDateTime::now_utc()).await?;
-        if received == Received::New {
+        if received != Received::Duplicate {
             self.inbox_changed.notify_waiters();
+        }
+        // A destroyed copy's blob of the same content may have been removed between the put
+        // and the commit (see `remove_if_unused`): this copy needs it, so it is written again.
+        if !self.blobs.exists(&incoming.blob).await? {
+            self.blobs.put_bytes(opened.shared_edxml(), MAX_PACKAGE_BYTES).await?;
         }
         // The receipt is queued (once: its reference is fixed) before the hub is told; if it
         // cannot be, the delivery stays at the hub and is collected again, and the receipt
         // retried then.
         if let Package::Document(document) = opened.package() {
-            let report = Report { reporter: recipient, first_recipient: true };
+            let first_recipient = match received {
+                Received::New => true,
+                Received::AnotherRecipient => false,
+                Received::Duplicate => {
+                    self.store.incoming(package_id).await?.is_some_and(|held| held.package.recipient == recipient)
+                }
+            };
+            let report = Report { reporter: recipient, first_recipient };
             self.answer_document(GATEWAY_CLIENT, package_id, report, document, Status::Arrived, None).await?;
         }
         Ok(())
@@ -857,8 +923,12 @@ impl Gateway {
         }
     }
 
-    /// Runs the inbox receiver until the process ends.
+    /// Runs the inbox receiver until the process ends, first finishing blob removals a crash
+    /// interrupted.
     pub async fn run_receiver(self: Arc<Self>) {
+        if let Err(e) = self.finish_blob_removals().await {
+            eprintln!("lienthong gateway {}: unfinished blob removals: {e}", self.agency);
+        }
         loop {
             let started = std::time::Instant::now();
             match self.receive(Duration::from_secs(25)).await {

@@ -551,7 +551,7 @@ async fn a_recall_the_recipient_agrees_to_destroys_its_copy_and_freezes_the_send
     let (status, body) =
         api(&nghe_an, Some("nghe-an-key"), "GET", &format!("/api/v1/inbox/{first}"), &[], Vec::new()).await;
     assert_eq!((status, json(&body)["error"].as_str()), (410, Some("destroyed")), "the recalled copy is gone");
-    let history = nghe_an.store().document_events(&first).await.expect("history");
+    let history = nghe_an.store().document_events(&first, None).await.expect("history");
     let events: Vec<&str> = history.iter().map(|e| e.event.as_str()).collect();
     assert_eq!(events, ["recall-requested", "recall-agreed", "destroyed"], "the history is kept");
 
@@ -1048,6 +1048,115 @@ async fn listed(gateway: &Arc<Gateway>, key: &str) -> std::collections::BTreeSet
 
 fn set(ids: &[&String]) -> std::collections::BTreeSet<String> {
     ids.iter().map(|id| (*id).clone()).collect()
+}
+
+/// `package` (an edXML document) readdressed to `to`.
+fn readdressed(package: &[u8], to: &[&str]) -> Vec<u8> {
+    let parsed = edxml::parse(&bytes::Bytes::copy_from_slice(package), &edxml::Limits::default()).expect("parses");
+    let edxml::Package::Document(mut document) = parsed.package else { panic!("a document") };
+    let organ = |code: &str| edxml::OrganId::from(AgencyCode::parse(code).expect("code"));
+    document.header.to = to.iter().map(|code| edxml::model::Organization::with_id(organ(code))).collect();
+    edxml::write(&edxml::Package::Document(document))
+}
+
+/// Regression: the Ministry's 15 to a recall used to destroy the copy of its unit (served by the
+/// same gateway, sharing the stored package) too, and remove the blob the unit still read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recall_agreed_by_the_ministry_destroys_its_copy_only_and_the_unit_keeps_its_own() {
+    let net = Network::start().await;
+    let (office, ministry) = ministry_and_unit(&net).await;
+    let now = OffsetDateTime::now_utc();
+    ministry.store().add_client("QLVB Bộ Tài chính", &gateway::api::key_hash("btc"), MINISTRY, now).await.expect("c");
+    ministry.store().add_client("QLVB Cục", &gateway::api::key_hash("cuc"), UNIT, now).await.expect("client");
+    let wait = Duration::from_secs(5);
+    let (original, document_id) = with_business(edxml::BusinessType::New);
+    let (first, _) = office.submit("qlvb", "VPCP-BTC-7", &readdressed(&original, &[MINISTRY, UNIT])).await.expect("q");
+    office.send_due().await.expect("sent");
+    assert_eq!(ministry.receive(wait).await.expect("collected"), 2, "one delivery per recipient");
+    let (recall, _) = with_business(edxml::BusinessType::Recall);
+    let recall = readdressed(&recall, &[MINISTRY, UNIT]);
+    let (recall_id, _) = office.submit("qlvb", "VPCP-BTC-7-thu-hoi", &recall).await.expect("recall queued");
+    office.send_due().await.expect("sent");
+    assert_eq!(ministry.receive(wait).await.expect("collected"), 2);
+    let blob = ministry.store().incoming(&first).await.expect("read").expect("held").package.blob;
+
+    let call = |key: &'static str, method: &'static str, path: String, body: &'static str| {
+        let ministry = ministry.clone();
+        async move {
+            let (status, answer) = api(&ministry, Some(key), method, &path, &[], body.as_bytes().to_vec()).await;
+            (status, answer)
+        }
+    };
+    let answer =
+        |key: &'static str, id: &str, body: &'static str| call(key, "POST", format!("/api/v1/inbox/{id}/status"), body);
+    let read = |key: &'static str| call(key, "GET", format!("/api/v1/inbox/{first}"), "");
+    let destroyed_in_listing = |key: &'static str| {
+        let first = first.clone();
+        let list = call(key, "GET", "/api/v1/inbox".to_owned(), "");
+        async move {
+            let (_, body) = list.await;
+            let items = json(&body)["items"].as_array().cloned().expect("items");
+            let item = items.iter().find(|i| i["package_id"] == first.as_str()).cloned().expect("listed");
+            item["destroyed"].as_bool().expect("destroyed")
+        }
+    };
+
+    // The Ministry agrees: its copy is destroyed, the unit's is not.
+    let (status, body) = answer("btc", &recall_id, r#"{"code":"15"}"#).await;
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    let (status, body) = read("btc").await;
+    assert_eq!((status, json(&body)["error"].as_str()), (410, Some("destroyed")), "the Ministry's copy is gone");
+    let (status, content) = read("cuc").await;
+    assert_eq!(status, 200, "the unit still reads its copy");
+    assert!(String::from_utf8_lossy(&content).contains(&document_id), "with its content");
+    assert!(ministry.blobs().exists(&blob).await.expect("blob"), "the unit's copy still uses the blob");
+    assert_eq!((destroyed_in_listing("btc").await, destroyed_in_listing("cuc").await), (true, false));
+    let (status, body) = answer("btc", &first, r#"{"code":"03"}"#).await;
+    assert_eq!((status, json(&body)["error"].as_str()), (409, Some("recalled-and-destroyed")), "the Ministry's copy");
+
+    // The unit acknowledges and answers its copy, and refuses the recall.
+    let (status, _) = call("cuc", "POST", format!("/api/v1/inbox/{first}/ack"), "").await;
+    assert_eq!(status, 200);
+    let (status, body) = answer("cuc", &first, r#"{"code":"03"}"#).await;
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    let refuse = r#"{"code":"16","description":"Văn bản đang được xử lý"}"#;
+    let (status, body) = answer("cuc", &recall_id, refuse).await;
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    let (status, content) = read("cuc").await;
+    assert!(status == 200 && String::from_utf8_lossy(&content).contains(&document_id), "still the unit's");
+    let unit_copy = ministry.store().incoming_for(&first, UNIT).await.expect("read").expect("held");
+    assert_eq!((unit_copy.destroyed_at, unit_copy.latest_event.as_deref()), (None, Some("recall-refused")));
+    let events = ministry.store().document_events(&first, Some(MINISTRY)).await.expect("history");
+    let events: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(events, ["recall-requested", "recall-agreed", "destroyed"], "the Ministry's history is its own");
+
+    // Then the unit agrees after all: both copies destroyed, and the blob gone.
+    let (status, body) = answer("cuc", &recall_id, r#"{"code":"15"}"#).await;
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    let (status, body) = read("cuc").await;
+    assert_eq!((status, json(&body)["error"].as_str()), (410, Some("destroyed")));
+    assert!(!ministry.blobs().exists(&blob).await.expect("blob"), "no copy uses the blob any more");
+    assert!(ministry.store().incoming(&first).await.expect("read").expect("kept").destroyed_at.is_some());
+    let (status, body) = answer("cuc", &first, r#"{"code":"04"}"#).await;
+    assert_eq!((status, json(&body)["error"].as_str()), (409, Some("recalled-and-destroyed")), "the unit's copy");
+    // The unit's earlier 16 sent again is the same package (idempotent), and changes nothing now.
+    let (status, _) = answer("cuc", &recall_id, refuse).await;
+    assert_eq!(status, 202);
+    let unit_copy = ministry.store().incoming_for(&first, UNIT).await.expect("read").expect("held");
+    assert_eq!(unit_copy.latest_event.as_deref(), Some("destroyed"), "no refusal recorded after the destruction");
+
+    // The sender hears each recipient's own answers.
+    ministry.send_due().await.expect("statuses");
+    office.receive(wait).await.expect("statuses");
+    let statuses = office.store().statuses_for(&document_id, None).await.expect("statuses");
+    let mut answers: Vec<(String, String)> = statuses
+        .iter()
+        .filter_map(|s| Some((s.package.sender.clone(), s.package.subject.as_deref()?.get(..2)?.to_owned())))
+        .filter(|(_, code)| code != "01")
+        .collect();
+    answers.sort();
+    let expected = [(MINISTRY, "15"), (UNIT, "03"), (UNIT, "15"), (UNIT, "16")];
+    assert_eq!(answers, expected.map(|(a, c)| (a.to_owned(), c.to_owned())));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

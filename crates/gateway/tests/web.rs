@@ -471,7 +471,15 @@ async fn a_recall_is_answered_15_or_16_and_16_needs_a_reason() {
     };
     let sent = codes(nghe_an.store().statuses_sent(&document_id, None, 10).await.expect("answers"));
     assert_eq!(sent, ["01", "01"], "only the receipts: the refused answers queued nothing");
-    assert!(nghe_an.store().document_events(&first).await.expect("events").iter().all(|e| e.event != "recall-refused"));
+    assert!(
+        nghe_an
+            .store()
+            .document_events(&first, None)
+            .await
+            .expect("events")
+            .iter()
+            .all(|e| e.event != "recall-refused")
+    );
 
     let agreed = reader.post(&status, &[("csrf", &csrf), ("code", "15"), ("description", "")]).await;
     assert_eq!((agreed.status, agreed.location().ends_with("?answered=15")), (303, true), "{}", agreed.body);
@@ -697,11 +705,12 @@ async fn run_node(script: &std::path::Path, config: &str) -> std::process::Outpu
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_units_clerk_reads_only_the_units_mail_and_sends_only_as_the_unit() {
-    const MINISTRY: &str = "000.00.00.G12";
-    const UNIT: &str = "000.00.04.G12";
-    let (net, office, _) = network().await;
+const MINISTRY: &str = "000.00.00.G12";
+const UNIT: &str = "000.00.04.G12";
+
+/// The Ministry of Finance's gateway, which also serves its unit (known to the hub through its
+/// parent).
+async fn ministry_serving_its_unit(net: &Network) -> Arc<Gateway> {
     let now = OffsetDateTime::now_utc();
     for (code, name, parent, mailbox) in
         [(MINISTRY, "Bộ Tài chính", None, Some(MINISTRY)), (UNIT, "Cục Quản lý công sản", Some(MINISTRY), None)]
@@ -715,7 +724,69 @@ async fn a_units_clerk_reads_only_the_units_mail_and_sends_only_as_the_unit() {
         store::ExchangeStore::put_agency(net.hub.store(), &agency, now).await.expect("agency");
     }
     net.hub.reload_registry().await.expect("registry");
-    let (ministry, _) = net.gateway(MINISTRY, "Bộ Tài chính").await;
+    net.gateway(MINISTRY, "Bộ Tài chính").await.0
+}
+
+/// The sample (new, or a change of it) from the Office to the Ministry and its unit.
+fn to_ministry_and_unit(business: edxml::BusinessType) -> Vec<u8> {
+    let (package, _) = with_business(business);
+    let parsed = edxml::parse(&bytes::Bytes::from(package), &edxml::Limits::default()).expect("parses");
+    let edxml::Package::Document(mut document) = parsed.package else { panic!("a document") };
+    let organ = |code: &str| edxml::OrganId::from(edxml::AgencyCode::parse(code).expect("code"));
+    document.header.to = [MINISTRY, UNIT].map(|code| edxml::model::Organization::with_id(organ(code))).to_vec();
+    edxml::write(&edxml::Package::Document(document))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ministrys_15_to_a_recall_leaves_its_units_copy_readable_and_answerable() {
+    let (net, office, _) = network().await;
+    let ministry = ministry_serving_its_unit(&net).await;
+    clerk(&ministry, "van-thu.btc", "mật khẩu Bộ Tài chính").await;
+    clerk_of(&ministry, UNIT, "van-thu.cuc", "mật khẩu Cục QLCS 2026").await;
+    let wait = Duration::from_secs(5);
+    let new = to_ministry_and_unit(edxml::BusinessType::New);
+    let (first, _) = office.submit("qlvb", "VPCP-BTC-1", &new).await.expect("queued");
+    office.send_due().await.expect("sent");
+    assert_eq!(ministry.receive(wait).await.expect("received"), 2);
+    let recall = to_ministry_and_unit(edxml::BusinessType::Recall);
+    let (recall_id, _) = office.submit("qlvb", "VPCP-BTC-1-thu-hoi", &recall).await.expect("queued");
+    office.send_due().await.expect("sent");
+    assert_eq!(ministry.receive(wait).await.expect("received"), 2);
+
+    let mut own = Browser::new(&ministry);
+    own.login("van-thu.btc", "mật khẩu Bộ Tài chính").await;
+    let recall_path = format!("/web/inbox/{}", urlencode(&recall_id));
+    let csrf = own.get(&recall_path).await.csrf();
+    let agreed =
+        own.post(&format!("{recall_path}/status"), &[("csrf", &csrf), ("code", "15"), ("description", "")]).await;
+    assert_eq!(agreed.status, 303, "{}", agreed.body);
+
+    let path = format!("/web/inbox/{}", urlencode(&first));
+    let gone = own.get(&path).await;
+    assert_eq!(gone.status, 410, "the Ministry's copy is destroyed: {}", gone.body);
+    assert!(own.get("/web/inbox").await.body.contains("Đã thu hồi"), "shown as recalled to the Ministry");
+    let mut unit = Browser::new(&ministry);
+    unit.login("van-thu.cuc", "mật khẩu Cục QLCS 2026").await;
+    let page = unit.get(&path).await;
+    assert_eq!(page.status, 200, "the unit's copy is still there: {}", page.body);
+    assert!(page.body.contains("Nơi gửi đã đề nghị thu hồi văn bản này"), "its recall still asked: {}", page.body);
+    assert!(!unit.get("/web/inbox").await.body.contains("Đã thu hồi"), "not recalled for the unit");
+
+    // The unit refuses the recall (with a reason): its copy stays.
+    let csrf = unit.get(&recall_path).await.csrf();
+    let form = [("csrf", csrf.as_str()), ("code", "16"), ("description", "Đang xử lý")];
+    let refused = unit.post(&format!("{recall_path}/status"), &form).await;
+    assert_eq!(refused.status, 303, "{}", refused.body);
+    let page = unit.get(&path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Đã từ chối đề nghị thu hồi văn bản này"), "{}", page.body);
+    assert_eq!(own.get(&path).await.status, 410, "the Ministry's copy stays destroyed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_units_clerk_reads_only_the_units_mail_and_sends_only_as_the_unit() {
+    let (net, office, _) = network().await;
+    let ministry = ministry_serving_its_unit(&net).await;
     clerk(&office, "van-thu.vpcp", "mật khẩu văn thư 2026").await;
     clerk(&ministry, "van-thu.btc", "mật khẩu Bộ Tài chính").await;
     clerk_of(&ministry, UNIT, "van-thu.cuc", "mật khẩu Cục QLCS 2026").await;

@@ -215,9 +215,11 @@ pub struct IncomingRecord {
     /// Whether it was acknowledged: this recipient's copy (read for one recipient), or every copy
     /// (read as a package).
     pub acknowledged: bool,
-    /// When its content was destroyed (a recall the recipient agreed to).
+    /// When its content was destroyed (a recall the recipient agreed to): this recipient's copy
+    /// (read for one recipient), or every copy, at the last one (read as a package).
     pub destroyed_at: Option<i64>,
-    /// The latest change event on it (`recall-requested`, `destroyed`, `replaced`, …).
+    /// The latest change event on it (`recall-requested`, `destroyed`, `replaced`, …): on this
+    /// recipient's copy (read for one recipient), or on any copy (read as a package).
     pub latest_event: Option<String>,
 }
 
@@ -228,6 +230,10 @@ pub struct DocumentEvent {
     pub event: String,
     /// The package that caused it (a recall, update or replacement, or the answer to one).
     pub by_package: String,
+    /// Whose copy it concerns: the recipient that received or answered the change; `None` for
+    /// the sender's own events (`frozen`) and for events recorded before copies were told apart
+    /// (they concerned every copy).
+    pub recipient: Option<String>,
     /// When (Unix seconds).
     pub at: i64,
 }
@@ -315,19 +321,23 @@ const INSERT_OUTBOX_EVENT: &str = "INSERT INTO gw_outbox_events (package_id, eve
 const FAILED: &str =
     "UPDATE gw_outbox SET attempts = attempts + 1, next_attempt_at = $1 WHERE package_id = $2 AND sent_at IS NULL";
 const SENT: &str = "UPDATE gw_outbox SET sent_at = $1 WHERE package_id = $2 AND sent_at IS NULL";
-/// A package as stored (first recipient), acknowledged when no copy waits.
+/// A package as stored (first recipient), acknowledged when no copy waits, destroyed when every
+/// copy is (at the last one).
 const INCOMING_COLUMNS: &str = "i.id, i.package_id, i.hub_delivery, i.kind, i.sender, i.recipient, i.document_id, i.subject, \
-     i.signer, i.blob, i.size, i.sealed_sha256, i.received_at, i.change, i.refers_to, i.due_date, i.destroyed_at, \
+     i.signer, i.blob, i.size, i.sealed_sha256, i.received_at, i.change, i.refers_to, i.due_date, \
+     (SELECT CASE WHEN COUNT(w.destroyed_at) = COUNT(*) THEN MAX(w.destroyed_at) END \
+     FROM gw_inbox_recipients w WHERE w.package_id = i.package_id) AS destroyed_at, \
      (SELECT COUNT(*) FROM gw_inbox_recipients w WHERE w.package_id = i.package_id AND w.acknowledged_at IS NULL) \
      AS waiting, \
      (SELECT d.event FROM gw_document_events d WHERE d.package_id = i.package_id ORDER BY d.id DESC LIMIT 1) \
      AS latest_event";
-/// One recipient's copy of a package (`gw_inbox i JOIN gw_inbox_recipients r`).
+/// One recipient's copy of a package (`gw_inbox i JOIN gw_inbox_recipients r`), with the events
+/// on that copy (and those on every copy).
 const COPY_COLUMNS: &str = "i.id, i.package_id, r.hub_delivery, i.kind, i.sender, r.recipient, i.document_id, i.subject, \
-     i.signer, i.blob, i.size, i.sealed_sha256, i.received_at, i.change, i.refers_to, i.due_date, i.destroyed_at, \
+     i.signer, i.blob, i.size, i.sealed_sha256, i.received_at, i.change, i.refers_to, i.due_date, r.destroyed_at, \
      CAST(CASE WHEN r.acknowledged_at IS NULL THEN 1 ELSE 0 END AS BIGINT) AS waiting, \
-     (SELECT d.event FROM gw_document_events d WHERE d.package_id = i.package_id ORDER BY d.id DESC LIMIT 1) \
-     AS latest_event";
+     (SELECT d.event FROM gw_document_events d WHERE d.package_id = i.package_id \
+     AND (d.recipient IS NULL OR d.recipient = r.recipient) ORDER BY d.id DESC LIMIT 1) AS latest_event";
 /// The copies of one recipient.
 const COPIES: &str = "gw_inbox i JOIN gw_inbox_recipients r ON r.package_id = i.package_id AND r.recipient = $1";
 const INBOX_HAS: &str = "SELECT id FROM gw_inbox WHERE package_id = $1";
@@ -335,22 +345,35 @@ const INSERT_INCOMING: &str = "INSERT INTO gw_inbox (package_id, hub_delivery, k
      signer, blob, size, sealed_sha256, received_at, change, refers_to, due_date) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 const INSERT_DOCUMENT_EVENT: &str =
-    "INSERT INTO gw_document_events (package_id, event, by_package, at) VALUES ($1, $2, $3, $4)";
-/// The sender's earlier documents with a given DocumentId, in this inbox.
-const EARLIER: &str = "SELECT package_id FROM gw_inbox WHERE sender = $1 AND document_id = $2 AND kind = 'document' \
-     AND change = 'new' AND package_id <> $3";
-const DESTROY: &str = "UPDATE gw_inbox SET destroyed_at = $1 WHERE package_id = $2 AND destroyed_at IS NULL";
-/// A destroyed document's blob, unless a copy not destroyed shares it (blobs are named by hash).
-const ORPHANED_BLOB: &str = "SELECT i.blob FROM gw_inbox i WHERE i.package_id = $1 AND NOT EXISTS \
-     (SELECT 1 FROM gw_inbox o WHERE o.blob = i.blob AND o.destroyed_at IS NULL)";
+    "INSERT INTO gw_document_events (package_id, event, by_package, at, recipient) VALUES ($1, $2, $3, $4, $5)";
+/// The sender's earlier documents with a given DocumentId of which recipient `$4` has a copy here.
+const EARLIER: &str = "SELECT i.package_id FROM gw_inbox i JOIN gw_inbox_recipients r \
+     ON r.package_id = i.package_id AND r.recipient = $4 WHERE i.sender = $1 AND i.document_id = $2 \
+     AND i.kind = 'document' AND i.change = 'new' AND i.package_id <> $3";
+/// Recipient `$4`'s copies of those not destroyed: an answer repeated after the copy was destroyed
+/// (the same answer retried, or another) changes nothing.
+const EARLIER_UNDESTROYED: &str = "SELECT i.package_id FROM gw_inbox i JOIN gw_inbox_recipients r \
+     ON r.package_id = i.package_id AND r.recipient = $4 WHERE i.sender = $1 AND i.document_id = $2 \
+     AND i.kind = 'document' AND i.change = 'new' AND i.package_id <> $3 AND r.destroyed_at IS NULL";
+/// Destroys one recipient's copy; the other copies of the package stay as they are.
+const DESTROY: &str = "UPDATE gw_inbox_recipients SET destroyed_at = $1 \
+     WHERE package_id = $2 AND recipient = $3 AND destroyed_at IS NULL";
+/// A destroyed copy's blob, unless a copy not destroyed (of any package: blobs are named by
+/// hash) still uses it.
+const UNUSED_BLOB: &str = "SELECT i.blob FROM gw_inbox i WHERE i.package_id = $1 AND NOT EXISTS \
+     (SELECT 1 FROM gw_inbox o JOIN gw_inbox_recipients r ON r.package_id = o.package_id \
+     WHERE o.blob = i.blob AND r.destroyed_at IS NULL)";
+const BLOB_HELD: &str = "SELECT COUNT(*) FROM gw_inbox o JOIN gw_inbox_recipients r ON r.package_id = o.package_id \
+     WHERE o.blob = $1 AND r.destroyed_at IS NULL";
 const REMEMBER_RECIPIENT_CERTIFICATE: &str = "INSERT INTO gw_recipient_certificates (recipient, certificate, \
      fetched_at) VALUES ($1, $2, $3) ON CONFLICT (recipient) DO UPDATE SET certificate = excluded.certificate, \
      fetched_at = excluded.fetched_at";
 const LAST_RECIPIENT_CERTIFICATE: &str = "SELECT certificate FROM gw_recipient_certificates WHERE recipient = $1";
 const FROZEN: &str = "SELECT COUNT(*) FROM gw_document_events d JOIN gw_outbox o ON o.package_id = d.package_id \
      WHERE o.document_id = $1 AND d.event = 'frozen'";
-const DESTROYED: &str = "SELECT COUNT(*) FROM gw_inbox WHERE sender = $1 AND document_id = $2 AND kind = 'document' \
-     AND destroyed_at IS NOT NULL";
+const DESTROYED: &str = "SELECT COUNT(*) FROM gw_inbox i JOIN gw_inbox_recipients r ON r.package_id = i.package_id \
+     WHERE i.sender = $1 AND i.document_id = $2 AND i.kind = 'document' AND r.recipient = $3 \
+     AND r.destroyed_at IS NOT NULL";
 const RECORD_INTAKE_FAILURE: &str = "INSERT INTO gw_intake_failures (package_id, recipient, hub_delivery, \
      first_failed_at, last_failed_at, attempts, next_attempt_at, last_error) VALUES ($1, $2, $3, $4, $4, 1, $5, $6) \
      ON CONFLICT (package_id, recipient) DO UPDATE SET hub_delivery = excluded.hub_delivery, \
@@ -632,37 +655,39 @@ impl GatewayStore for Store {
             let mut tx = pool.begin().await?;
             let seq = audit_begin!(tx);
             let held: Option<(i64,)> = sqlx::query_as(INBOX_HAS).bind(&p.package_id).fetch_optional(&mut *tx).await?;
-            if held.is_some() {
-                let added = sqlx::query(INSERT_RECIPIENT_IF_NEW).bind(&p.package_id).bind(&p.recipient)
-                    .bind(p.hub_delivery).bind(at.unix_timestamp()).execute(&mut *tx).await?;
-                if added.rows_affected() == 0 {
-                    return Ok(Received::Duplicate);
-                }
-                audit_append!(tx, seq, &entry);
-                tx.commit().await?;
-                return Ok(Received::AnotherRecipient);
+            if held.is_none() {
+                sqlx::query(INSERT_INCOMING)
+                    .bind(&p.package_id).bind(p.hub_delivery).bind(p.kind.as_str()).bind(&p.sender).bind(&p.recipient)
+                    .bind(&p.document_id).bind(&p.subject).bind(&p.signer).bind(&p.blob).bind(p.size)
+                    .bind(&p.sealed_sha256).bind(at.unix_timestamp()).bind(p.change.as_str())
+                    .bind(p.refers_to.join("\n")).bind(&p.due_date)
+                    .execute(&mut *tx).await?;
             }
-            sqlx::query(INSERT_INCOMING)
-                .bind(&p.package_id).bind(p.hub_delivery).bind(p.kind.as_str()).bind(&p.sender).bind(&p.recipient)
-                .bind(&p.document_id).bind(&p.subject).bind(&p.signer).bind(&p.blob).bind(p.size).bind(&p.sealed_sha256)
-                .bind(at.unix_timestamp()).bind(p.change.as_str()).bind(p.refers_to.join("\n")).bind(&p.due_date)
-                .execute(&mut *tx).await?;
-            sqlx::query(INSERT_RECIPIENT_IF_NEW).bind(&p.package_id).bind(&p.recipient)
+            let added = sqlx::query(INSERT_RECIPIENT_IF_NEW).bind(&p.package_id).bind(&p.recipient)
                 .bind(p.hub_delivery).bind(at.unix_timestamp()).execute(&mut *tx).await?;
+            if added.rows_affected() == 0 {
+                return Ok(Received::Duplicate);
+            }
+            // What a recall, update or replacement asks is recorded on this recipient's copies.
             if let Some(event) = p.change.event() {
                 for document in &p.refers_to {
                     let earlier: Vec<(String,)> = sqlx::query_as(EARLIER).bind(&p.sender).bind(document)
-                        .bind(&p.package_id).fetch_all(&mut *tx).await?;
+                        .bind(&p.package_id).bind(&p.recipient).fetch_all(&mut *tx).await?;
                     for (affected,) in earlier {
                         sqlx::query(INSERT_DOCUMENT_EVENT).bind(&affected).bind(event).bind(&p.package_id)
-                            .bind(at.unix_timestamp()).execute(&mut *tx).await?;
+                            .bind(at.unix_timestamp()).bind(&p.recipient).execute(&mut *tx).await?;
                     }
                 }
             }
-            sqlx::query(INSERT_INBOX_EVENT).bind(&p.package_id).bind("arrived").bind("gateway").bind(at.unix_timestamp())
-                .bind(&p.recipient).execute(&mut *tx).await?;
+            if held.is_none() {
+                sqlx::query(INSERT_INBOX_EVENT).bind(&p.package_id).bind("arrived").bind("gateway")
+                    .bind(at.unix_timestamp()).bind(&p.recipient).execute(&mut *tx).await?;
+            }
             audit_append!(tx, seq, &entry);
             tx.commit().await?;
+            if held.is_some() {
+                return Ok(Received::AnotherRecipient);
+            }
         });
         Ok(Received::New)
     }
@@ -686,7 +711,7 @@ impl GatewayStore for Store {
         limit: u32,
     ) -> Result<Vec<IncomingRecord>, StoreError> {
         let sql = format!(
-            "SELECT {COPY_COLUMNS} FROM {COPIES} WHERE i.kind = $2 AND i.destroyed_at IS NULL AND r.acknowledged_at IS NULL ORDER BY i.id LIMIT $3"
+            "SELECT {COPY_COLUMNS} FROM {COPIES} WHERE i.kind = $2 AND r.destroyed_at IS NULL AND r.acknowledged_at IS NULL ORDER BY i.id LIMIT $3"
         );
         let rows: Vec<IncomingRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
             .bind(recipient).bind(kind.as_str()).bind(i64::from(limit)).fetch_all(pool).await?);
@@ -772,11 +797,12 @@ impl GatewayStore for Store {
     async fn answer_change(
         &self,
         change_package: &str,
+        recipient: &str,
         answer: ChangeAnswer,
         actor: &str,
         at: OffsetDateTime,
     ) -> Result<Vec<String>, StoreError> {
-        let Some(change) = self.incoming(change_package).await? else {
+        let Some(change) = self.incoming_for(change_package, recipient).await? else {
             return Err(StoreError::UnknownPackage(change_package.to_owned()));
         };
         let p = &change.package;
@@ -787,40 +813,57 @@ impl GatewayStore for Store {
             (_, ChangeAnswer::Agreed) => ("change-agreed", false),
             (_, ChangeAnswer::Refused) => ("change-refused", false),
         };
-        let details = json!({"package": change_package, "answer": event, "documents": p.refers_to});
+        let details =
+            json!({"package": change_package, "recipient": recipient, "answer": event, "documents": p.refers_to});
         let entry = PendingEntry::new(actor, "document.change-answered", details, at);
-        let mut orphaned = Vec::new();
+        let mut unused = Vec::new();
         on_backend!(self, pool => {
             let mut tx = pool.begin().await?;
             let seq = audit_begin!(tx);
             for document in &p.refers_to {
-                let earlier: Vec<(String,)> = sqlx::query_as(EARLIER).bind(&p.sender).bind(document)
-                    .bind(&p.package_id).fetch_all(&mut *tx).await?;
+                let earlier: Vec<(String,)> = sqlx::query_as(EARLIER_UNDESTROYED).bind(&p.sender).bind(document)
+                    .bind(&p.package_id).bind(recipient).fetch_all(&mut *tx).await?;
                 for (affected,) in earlier {
                     sqlx::query(INSERT_DOCUMENT_EVENT).bind(&affected).bind(event).bind(&p.package_id)
-                        .bind(at.unix_timestamp()).execute(&mut *tx).await?;
+                        .bind(at.unix_timestamp()).bind(recipient).execute(&mut *tx).await?;
                     if destroys {
-                        let done = sqlx::query(DESTROY).bind(at.unix_timestamp()).bind(&affected).execute(&mut *tx).await?;
+                        let done = sqlx::query(DESTROY).bind(at.unix_timestamp()).bind(&affected).bind(recipient)
+                            .execute(&mut *tx).await?;
                         if done.rows_affected() > 0 {
                             sqlx::query(INSERT_DOCUMENT_EVENT).bind(&affected).bind("destroyed").bind(&p.package_id)
-                                .bind(at.unix_timestamp()).execute(&mut *tx).await?;
+                                .bind(at.unix_timestamp()).bind(recipient).execute(&mut *tx).await?;
                         }
-                        let blob: Option<(String,)> = sqlx::query_as(ORPHANED_BLOB).bind(&affected).fetch_optional(&mut *tx).await?;
-                        orphaned.extend(blob.map(|(b,)| b));
+                        let blob: Option<(String,)> = sqlx::query_as(UNUSED_BLOB).bind(&affected).fetch_optional(&mut *tx).await?;
+                        unused.extend(blob.map(|(b,)| b));
                     }
                 }
             }
             audit_append!(tx, seq, &entry);
             tx.commit().await?;
         });
-        Ok(orphaned)
+        unused.sort();
+        unused.dedup();
+        Ok(unused)
     }
 
-    async fn document_events(&self, package_id: &str) -> Result<Vec<DocumentEvent>, StoreError> {
-        const SQL: &str = "SELECT event, by_package, at FROM gw_document_events WHERE package_id = $1 ORDER BY id";
-        let rows: Vec<(String, String, i64)> =
-            on_backend!(self, pool => sqlx::query_as(SQL).bind(package_id).fetch_all(pool).await?);
-        Ok(rows.into_iter().map(|(event, by_package, at)| DocumentEvent { event, by_package, at }).collect())
+    async fn inbox_blob_held(&self, blob: &str) -> Result<bool, StoreError> {
+        let (count,): (i64,) = on_backend!(self, pool => sqlx::query_as(BLOB_HELD).bind(blob).fetch_one(pool).await?);
+        Ok(count > 0)
+    }
+
+    async fn document_events(
+        &self,
+        package_id: &str,
+        recipient: Option<&str>,
+    ) -> Result<Vec<DocumentEvent>, StoreError> {
+        const SQL: &str = "SELECT event, by_package, at, recipient FROM gw_document_events WHERE package_id = $1 \
+             AND ($2 IS NULL OR recipient IS NULL OR recipient = $2) ORDER BY id";
+        let rows: Vec<(String, String, i64, Option<String>)> =
+            on_backend!(self, pool => sqlx::query_as(SQL).bind(package_id).bind(recipient).fetch_all(pool).await?);
+        Ok(rows
+            .into_iter()
+            .map(|(event, by_package, at, recipient)| DocumentEvent { event, by_package, at, recipient })
+            .collect())
     }
 
     async fn freeze_outgoing(&self, document_id: &str, by_package: &str, at: OffsetDateTime) -> Result<(), StoreError> {
@@ -838,7 +881,7 @@ impl GatewayStore for Store {
             }
             for (package,) in rows {
                 sqlx::query(INSERT_DOCUMENT_EVENT).bind(&package).bind("frozen").bind(by_package)
-                    .bind(at.unix_timestamp()).execute(&mut *tx).await?;
+                    .bind(at.unix_timestamp()).bind(None::<String>).execute(&mut *tx).await?;
             }
             audit_append!(tx, seq, &entry);
             tx.commit().await?;
@@ -869,9 +912,9 @@ impl GatewayStore for Store {
         Ok(count > 0)
     }
 
-    async fn is_destroyed(&self, sender: &str, document_id: &str) -> Result<bool, StoreError> {
-        let (count,): (i64,) =
-            on_backend!(self, pool => sqlx::query_as(DESTROYED).bind(sender).bind(document_id).fetch_one(pool).await?);
+    async fn is_destroyed(&self, sender: &str, document_id: &str, recipient: &str) -> Result<bool, StoreError> {
+        let (count,): (i64,) = on_backend!(self, pool => sqlx::query_as(DESTROYED).bind(sender).bind(document_id)
+            .bind(recipient).fetch_one(pool).await?);
         Ok(count > 0)
     }
 

@@ -409,19 +409,30 @@ pub trait GatewayStore {
         document_id: &str,
         recipient: Option<&str>,
     ) -> impl Future<Output = Result<Vec<IncomingRecord>, StoreError>> + Send;
-    /// Records a clerk's answer (15 or 16) to the recall, update or replacement `change_package`
-    /// on each earlier document it refers to; an agreed recall destroys their content. Returns
-    /// the blobs no remaining copy uses, for the caller to remove. Nothing happens for a new
-    /// document.
+    /// Records `recipient`'s answer (15 or 16) to the recall, update or replacement
+    /// `change_package` on its copy of each earlier document it refers to; an agreed recall
+    /// destroys those copies' content, and only theirs: another recipient's copy of the same
+    /// package stays until that recipient agrees. Returns the blobs no copy left undestroyed
+    /// uses, for the caller to remove once this has committed (after checking
+    /// [`GatewayStore::inbox_blob_held`] again). Nothing happens for a new document;
+    /// [`StoreError::UnknownPackage`] if `change_package` is not addressed to `recipient`.
     fn answer_change(
         &self,
         change_package: &str,
+        recipient: &str,
         answer: ChangeAnswer,
         actor: &str,
         at: OffsetDateTime,
     ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
-    /// A document's change history, oldest first.
-    fn document_events(&self, package_id: &str) -> impl Future<Output = Result<Vec<DocumentEvent>, StoreError>> + Send;
+    /// Whether a copy not destroyed (of any package in the inbox) uses the blob `blob`.
+    fn inbox_blob_held(&self, blob: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// A document's change history, oldest first: the events on `recipient`'s copy and those on
+    /// every copy when given, else all.
+    fn document_events(
+        &self,
+        package_id: &str,
+        recipient: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<DocumentEvent>, StoreError>> + Send;
     /// Freezes the sent documents with `document_id` (a recall of them was sent, as `by_package`).
     fn freeze_outgoing(
         &self,
@@ -429,9 +440,14 @@ pub trait GatewayStore {
         by_package: &str,
         at: OffsetDateTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Whether the document `document_id` received from `sender` was destroyed here (its
-    /// recall agreed to).
-    fn is_destroyed(&self, sender: &str, document_id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Whether `recipient`'s copy of the document `document_id` received from `sender` was
+    /// destroyed here (`recipient` agreed to its recall).
+    fn is_destroyed(
+        &self,
+        sender: &str,
+        document_id: &str,
+        recipient: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Keeps `certificate` as the last one the hub gave for `recipient`, fetched at `at`.
     fn remember_recipient_certificate(
         &self,

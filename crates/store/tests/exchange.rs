@@ -473,6 +473,7 @@ async fn gateway_story(store: &Store) {
     assert_eq!(seqs(store.checkpoints_in(5, 6).await.expect("read")), [6]);
     changes_story(store, now).await;
     unit_story(store, now).await;
+    recall_answered_per_copy_story(store, now).await;
     sdk_replay_story(store, now).await;
     intake_failures_story(store, now).await;
 }
@@ -560,6 +561,84 @@ async fn unit_story(store: &Store, now: OffsetDateTime) {
     assert!(store.incoming("g22-u").await.expect("read").expect("held").acknowledged, "every copy now");
 }
 
+/// A recall of a package for an agency and a unit its gateway serves is answered per copy: the
+/// ministry's 15 destroys its copy only; the unit, which refused, keeps its copy (and the blob)
+/// until it agrees too.
+async fn recall_answered_per_copy_story(store: &Store, now: OffsetDateTime) {
+    let (ministry, unit) = ("000.00.00.G12", "000.00.04.G12");
+    let for_ = |package: IncomingPackage, recipient: &str, delivery: i64| IncomingPackage {
+        recipient: recipient.into(),
+        hub_delivery: delivery,
+        ..package
+    };
+    let original = document("g22-p", "DOC-P", 'p', DocumentChange::New, &[]);
+    let recall = document("g22-q", "DOC-P", 'q', DocumentChange::Recall, &["DOC-P"]);
+    for (package, delivery) in [(&original, 10), (&recall, 20)] {
+        store.receive(&for_(package.clone(), ministry, delivery), now).await.expect("ministry's copy");
+        store.receive(&for_(package.clone(), unit, delivery + 1), now).await.expect("unit's copy");
+    }
+    let copy = |who: &'static str| async move {
+        store.incoming_for("g22-p", who).await.expect("read").expect("addressed to it")
+    };
+    for who in [ministry, unit] {
+        assert_eq!(copy(who).await.latest_event.as_deref(), Some("recall-requested"), "{who} was asked");
+    }
+
+    let later = now + time::Duration::MINUTE;
+    let unused = store.answer_change("g22-q", ministry, ChangeAnswer::Agreed, "client:ministry", later).await;
+    assert!(unused.expect("ministry agrees").is_empty(), "the unit's copy still uses the blob");
+    let (ministry_copy, unit_copy) = (copy(ministry).await, copy(unit).await);
+    assert_eq!(
+        (ministry_copy.destroyed_at, ministry_copy.latest_event.as_deref()),
+        (Some(later.unix_timestamp()), Some("destroyed"))
+    );
+    assert_eq!((unit_copy.destroyed_at, unit_copy.latest_event.as_deref()), (None, Some("recall-requested")));
+    assert!(store.inbox_blob_held(&"p".repeat(64)).await.expect("held?"));
+    assert!(store.is_destroyed("000.00.00.G22", "DOC-P", ministry).await.expect("ministry's?"));
+    assert!(!store.is_destroyed("000.00.00.G22", "DOC-P", unit).await.expect("unit's?"), "the unit's copy stays");
+    assert_eq!(store.incoming("g22-p").await.expect("read").expect("held").destroyed_at, None, "not every copy");
+    let waiting = store.unacknowledged(PackageKind::Document, unit, 100).await.expect("unit's list");
+    assert!(waiting.iter().any(|i| i.package.package_id == "g22-p"), "the unit still has it to take");
+    let waiting = store.unacknowledged(PackageKind::Document, ministry, 100).await.expect("ministry's list");
+    assert!(!waiting.iter().any(|i| i.package.package_id == "g22-p"), "the ministry's is hidden");
+
+    // The unit refuses the recall: its copy stays, and the ministry's history does not change.
+    let refused = store.answer_change("g22-q", unit, ChangeAnswer::Refused, "client:unit", later).await;
+    assert!(refused.expect("unit refuses").is_empty());
+    assert_eq!(
+        (copy(unit).await.destroyed_at, copy(unit).await.latest_event.as_deref()),
+        (None, Some("recall-refused"))
+    );
+    let events = |who: &'static str| async move {
+        let history = store.document_events("g22-p", Some(who)).await.expect("history");
+        history.into_iter().map(|e| e.event).collect::<Vec<_>>()
+    };
+    assert_eq!(events(ministry).await, ["recall-requested", "recall-agreed", "destroyed"]);
+    assert_eq!(events(unit).await, ["recall-requested", "recall-refused"]);
+    let all = store.document_events("g22-p", None).await.expect("every copy's");
+    assert!(all.iter().all(|e| e.recipient.as_deref() == Some(ministry) || e.recipient.as_deref() == Some(unit)));
+    assert_eq!(all.len(), 5);
+
+    // Then it agrees after all: both copies destroyed, and the blob no longer used.
+    let last = later + time::Duration::MINUTE;
+    let unused = store.answer_change("g22-q", unit, ChangeAnswer::Agreed, "client:unit", last).await.expect("agrees");
+    assert_eq!(unused, vec!["p".repeat(64)]);
+    assert!(!store.inbox_blob_held(&"p".repeat(64)).await.expect("held?"));
+    assert_eq!(copy(unit).await.destroyed_at, Some(last.unix_timestamp()));
+    assert_eq!(copy(ministry).await.destroyed_at, Some(later.unix_timestamp()), "the first stays as it was");
+    let package = store.incoming("g22-p").await.expect("read").expect("held");
+    assert_eq!(package.destroyed_at, Some(last.unix_timestamp()), "every copy, at the last");
+    // An answer repeated after the destruction changes nothing.
+    for again in [ChangeAnswer::Agreed, ChangeAnswer::Refused] {
+        let unused = store.answer_change("g22-q", unit, again, "client:unit", last).await.expect("again");
+        assert!(unused.is_empty(), "{again:?}");
+    }
+    assert_eq!(events(unit).await, ["recall-requested", "recall-refused", "recall-agreed", "destroyed"]);
+    // A recall not addressed to the answering agency is unknown to it; nothing changes.
+    let stranger = store.answer_change("g22-q", "000.00.00.H41", ChangeAnswer::Agreed, "client:x", last).await;
+    assert!(matches!(stranger, Err(StoreError::UnknownPackage(_))), "{stranger:?}");
+}
+
 /// A document from G22, with its blob.
 fn document(id: &str, document_id: &str, blob: char, change: DocumentChange, refers_to: &[&str]) -> IncomingPackage {
     IncomingPackage {
@@ -593,7 +672,8 @@ async fn changes_story(store: &Store, now: OffsetDateTime) {
     let stored_recall = store.incoming("g22-b").await.expect("read").expect("held");
     assert_eq!((stored_recall.package.change, stored_recall.latest_event), (DocumentChange::Recall, None));
 
-    let orphaned = store.answer_change("g22-b", ChangeAnswer::Agreed, "client:x", now).await.expect("agreed");
+    let orphaned =
+        store.answer_change("g22-b", "000.00.00.H41", ChangeAnswer::Agreed, "client:x", now).await.expect("agreed");
     assert_eq!(orphaned, vec!["a".repeat(64)], "the destroyed copy's blob is no longer used");
     let destroyed = store.incoming("g22-a").await.expect("read").expect("kept");
     assert_eq!(
@@ -601,20 +681,29 @@ async fn changes_story(store: &Store, now: OffsetDateTime) {
         (Some("destroyed"), Some(now.unix_timestamp()))
     );
     let history: Vec<String> =
-        store.document_events("g22-a").await.expect("history").into_iter().map(|e| e.event).collect();
+        store.document_events("g22-a", None).await.expect("history").into_iter().map(|e| e.event).collect();
     assert_eq!(history, ["recall-requested", "recall-agreed", "destroyed"]);
     let waiting = store.unacknowledged(PackageKind::Document, "000.00.00.H41", 100).await.expect("unacknowledged");
     assert!(!waiting.iter().any(|i| i.package.package_id == "g22-a"), "a destroyed copy is no longer listed");
-    assert!(store.is_destroyed("000.00.00.G22", "DOC-A").await.expect("destroyed?"));
+    assert!(store.is_destroyed("000.00.00.G22", "DOC-A", "000.00.00.H41").await.expect("destroyed?"));
     // The last certificate the hub gave for a recipient, replaced by a newer one.
     assert_eq!(store.last_recipient_certificate("000.00.00.H41").await.expect("read"), None);
     store.remember_recipient_certificate("000.00.00.H41", b"old", now).await.expect("kept");
     store.remember_recipient_certificate("000.00.00.H41", b"new", now).await.expect("replaced");
     assert_eq!(store.last_recipient_certificate("000.00.00.H41").await.expect("read"), Some(b"new".to_vec()));
-    assert!(!store.is_destroyed("000.00.00.H41", "DOC-A").await.expect("destroyed?"), "another sender's");
-    assert!(store.answer_change("g22-a", ChangeAnswer::Agreed, "client:x", now).await.expect("new").is_empty());
+    assert!(
+        !store.is_destroyed("000.00.00.H41", "DOC-A", "000.00.00.H41").await.expect("destroyed?"),
+        "another sender's"
+    );
+    assert!(
+        store
+            .answer_change("g22-a", "000.00.00.H41", ChangeAnswer::Agreed, "client:x", now)
+            .await
+            .expect("new")
+            .is_empty()
+    );
     assert!(matches!(
-        store.answer_change("nope", ChangeAnswer::Agreed, "client:x", now).await,
+        store.answer_change("nope", "000.00.00.H41", ChangeAnswer::Agreed, "client:x", now).await,
         Err(StoreError::UnknownPackage(_))
     ));
 
@@ -622,11 +711,23 @@ async fn changes_story(store: &Store, now: OffsetDateTime) {
     store.receive(&document("g22-c", "DOC-C", 'c', DocumentChange::New, &[]), now).await.expect("c");
     store.receive(&document("g22-d", "DOC-D", 'c', DocumentChange::New, &[]), now).await.expect("d");
     store.receive(&document("g22-e", "DOC-E", 'e', DocumentChange::Recall, &["DOC-C"]), now).await.expect("e");
-    assert!(store.answer_change("g22-e", ChangeAnswer::Agreed, "client:x", now).await.expect("agreed").is_empty());
+    assert!(
+        store
+            .answer_change("g22-e", "000.00.00.H41", ChangeAnswer::Agreed, "client:x", now)
+            .await
+            .expect("agreed")
+            .is_empty()
+    );
     // A replacement the clerk refuses changes nothing but the history.
     store.receive(&document("g22-f", "DOC-F", 'f', DocumentChange::Replace, &["DOC-D"]), now).await.expect("f");
     assert_eq!(store.incoming("g22-d").await.expect("read").expect("held").latest_event.as_deref(), Some("replaced"));
-    assert!(store.answer_change("g22-f", ChangeAnswer::Refused, "client:x", now).await.expect("refused").is_empty());
+    assert!(
+        store
+            .answer_change("g22-f", "000.00.00.H41", ChangeAnswer::Refused, "client:x", now)
+            .await
+            .expect("refused")
+            .is_empty()
+    );
     let d = store.incoming("g22-d").await.expect("read").expect("held");
     assert_eq!((d.latest_event.as_deref(), d.destroyed_at), (Some("change-refused"), None));
 

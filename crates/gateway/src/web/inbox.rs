@@ -278,7 +278,8 @@ async fn recall_notice(web: &Web, h: &mut Html, lang: Lang, record: &IncomingRec
         }
         _ => return Ok(()),
     };
-    let events = web.gateway.store().document_events(&record.package.package_id).await?;
+    let events =
+        web.gateway.store().document_events(&record.package.package_id, Some(&record.package.recipient)).await?;
     let recall = events.iter().rev().find(|e| e.event == "recall-requested").map(|e| e.by_package.as_str());
     match (record.latest_event.as_deref(), recall) {
         (Some("recall-requested"), Some(recall)) => {
