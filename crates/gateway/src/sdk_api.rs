@@ -143,8 +143,16 @@ async fn send(State(systems): State<Arc<Systems>>, headers: HeaderMap, body: Byt
                  was queued."
             ),
         ),
+        Err(e @ GatewayError::SenderNotServed { .. }) => not_served(&e),
         Err(e) => failure("422", &e.to_string()),
     }
+}
+
+/// The refusal of a package from an agency this gateway does not send for (Vietnamese, then
+/// English).
+fn not_served(error: &GatewayError) -> Response {
+    let GatewayError::SenderNotServed { sender, .. } = error else { return failure("403", &error.to_string()) };
+    failure("403", &format!("{} / {error}", crate::api::sender_not_served(sender)))
 }
 
 /// The refusal of an answer to a document destroyed on its recall (Vietnamese, then English).

@@ -38,8 +38,8 @@ pub use exchange::{
     Accepted, AgencyRecord, DeliveryRecord, DeliveryState, OuterEnvelope, PackageKind, PurgedPackage, Route,
 };
 pub use gateway::{
-    ChangeAnswer, ClientRecord, DocumentChange, DocumentEvent, Enqueued, FailedIntake, IncomingPackage, IncomingRecord,
-    IntakeFailures, OutgoingPackage, OutgoingRecord, Received, RefusedPackage,
+    AgencyRoute, ChangeAnswer, ClientRecord, DocumentChange, DocumentEvent, Enqueued, FailedIntake, IncomingPackage,
+    IncomingRecord, IntakeFailures, OutgoingPackage, OutgoingRecord, Received, RefusedPackage,
 };
 use pki::{CertSerial, IssuedCertificate, RevocationReason, RevokedEntry};
 pub use ra::{Account, NewRequest, RequestEvent, RequestKind, RequestRecord, RequestState, Role, UnknownRole};
@@ -444,6 +444,15 @@ pub trait GatewayStore {
         &self,
         recipient: &str,
     ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+    /// Keeps `route` as the hub's last answer, given at `at`, about where `agency`'s copies go.
+    fn remember_agency_route(
+        &self,
+        agency: &str,
+        route: &AgencyRoute,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The hub's last answer about where `agency`'s copies go, if any was kept.
+    fn last_agency_route(&self, agency: &str) -> impl Future<Output = Result<Option<AgencyRoute>, StoreError>> + Send;
     /// Whether a sent document with `document_id` was recalled (frozen).
     fn is_frozen(&self, document_id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Records a failed attempt to take in `package_id` for `recipient` (hub delivery
