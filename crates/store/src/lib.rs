@@ -109,6 +109,9 @@ pub enum StoreError {
     /// A web user with this name already exists.
     #[error("a web user named {0:?} already exists")]
     WebUserExists(String),
+    /// No web user (clerk) with this login name.
+    #[error("no web user named {0:?}")]
+    UnknownWebUser(String),
     /// No client system with this id.
     #[error("no client system with id {0:?}")]
     UnknownClient(String),
@@ -521,6 +524,15 @@ pub trait WebStore {
     ) -> impl Future<Output = Result<Option<OffsetDateTime>, StoreError>> + Send;
     /// Forgets the failed logins of `name` (it has just logged in).
     fn web_login_succeeded(&self, name: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Unlocks clerk `name`'s login (the engineer on call, at `at`): its lockout and failed
+    /// logins are forgotten and the unlocking is recorded in the audit log. Returns when the
+    /// lockout lifted would have ended (`None`: the login was not locked). A name that is not a
+    /// clerk's is refused ([`StoreError::UnknownWebUser`]), changing nothing.
+    fn unlock_web_login(
+        &self,
+        name: &str,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<Option<OffsetDateTime>, StoreError>> + Send;
 }
 
 /// What the hub keeps: its agency registry, the outer envelopes of sealed packages, and each
