@@ -73,7 +73,9 @@ impl ApiError {
             Self::Gateway(GatewayError::Hub(_)) => StatusCode::BAD_GATEWAY,
             Self::Gateway(GatewayError::Recalled(_) | GatewayError::AnswerToDestroyed(_)) => StatusCode::CONFLICT,
             Self::Gateway(GatewayError::Destroyed(_)) => StatusCode::GONE,
-            Self::Gateway(GatewayError::WrongSender { .. }) => StatusCode::FORBIDDEN,
+            Self::Gateway(GatewayError::WrongSender { .. } | GatewayError::SenderNotServed { .. }) => {
+                StatusCode::FORBIDDEN
+            }
             Self::Gateway(GatewayError::NotServed { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Gateway(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -96,6 +98,7 @@ impl ApiError {
             Self::Gateway(GatewayError::Destroyed(_)) => "destroyed",
             Self::Gateway(GatewayError::AnswerToDestroyed(_)) => "recalled-and-destroyed",
             Self::Gateway(GatewayError::WrongSender { .. }) => "wrong-sender",
+            Self::Gateway(GatewayError::SenderNotServed { .. }) => "sender-not-served",
             Self::Gateway(GatewayError::NotServed { .. }) => "not-served",
             Self::Gateway(_) => "unavailable",
         }
@@ -136,9 +139,18 @@ impl ApiError {
             Self::Gateway(GatewayError::NotServed { code, .. }) => {
                 format!("Cổng kết nối này không phục vụ đơn vị {code}.")
             }
+            Self::Gateway(GatewayError::SenderNotServed { sender, .. }) => sender_not_served(sender),
             Self::Gateway(_) => "Lỗi lưu trữ tại cổng kết nối; vui lòng thử lại.".into(),
         }
     }
+}
+
+/// Why a package from `sender` was refused, in Vietnamese (shared with the SDK's endpoints).
+pub(crate) fn sender_not_served(sender: &str) -> String {
+    format!(
+        "Cổng kết nối này không (còn) gửi thay đơn vị {sender}: trục liên thông không chuyển văn bản của đơn vị \
+         này qua cổng kết nối này; chưa gửi gì."
+    )
 }
 
 impl IntoResponse for ApiError {

@@ -13,6 +13,7 @@ mod intake;
 pub mod log;
 mod outgoing;
 pub mod sdk_api;
+mod served;
 mod service;
 mod trust;
 pub mod web;

@@ -152,6 +152,7 @@ async fn send(State(systems): State<Arc<Systems>>, headers: HeaderMap, body: Bod
                  was queued."
             ),
         ),
+        Err(e @ GatewayError::SenderNotServed { .. }) => not_served(&e),
         Err(e) => failure("422", &e.to_string()),
     }
 }
@@ -168,6 +169,13 @@ fn not_admitted(refused: &AdmissionError) -> Response {
         _ => ("400", "Không đọc được gói tin.".to_owned()),
     };
     failure(code, &format!("{vietnamese} / {refused}"))
+}
+
+/// The refusal of a package from an agency this gateway does not send for (Vietnamese, then
+/// English).
+fn not_served(error: &GatewayError) -> Response {
+    let GatewayError::SenderNotServed { sender, .. } = error else { return failure("403", &error.to_string()) };
+    failure("403", &format!("{} / {error}", crate::api::sender_not_served(sender)))
 }
 
 /// The refusal of an answer to a document destroyed on its recall (Vietnamese, then English).

@@ -76,6 +76,16 @@ pub enum GatewayError {
         /// The client system's agency.
         agency: String,
     },
+    /// A client system submitted a package from an agency whose copies the hub does not route
+    /// to this gateway (any more: the unit got a gateway of its own, say), so this gateway does
+    /// not sign and send for it; nothing was queued.
+    #[error("this gateway does not send for agency {sender}: {reason}; nothing was queued")]
+    SenderNotServed {
+        /// The package's sender (From).
+        sender: String,
+        /// Why not (the hub's routing, or its last answer known while it cannot be reached).
+        reason: String,
+    },
     /// A client system cannot be bound to an agency this gateway does not serve.
     #[error("this gateway does not serve agency {code}: {reason}")]
     NotServed {
@@ -115,6 +125,8 @@ pub struct Gateway {
     /// Recipient certificates last given by the hub, with when: reused for a minute, and
     /// whenever the hub cannot be reached, so documents are still sealed and queued then.
     certificates: std::sync::Mutex<std::collections::HashMap<String, (Vec<u8>, std::time::Instant)>>,
+    /// The hub's last answers about where agencies' copies go, with when (`served.rs`).
+    pub(crate) routes: std::sync::Mutex<std::collections::HashMap<String, (store::AgencyRoute, std::time::Instant)>>,
     /// Where the message log is anchored, if anywhere (`log.rs`).
     pub(crate) log_anchoring: std::sync::OnceLock<crate::log::LogAnchoring>,
     /// When (Unix seconds) this process last pruned stale SDK signatures (`sdk_api.rs`).
@@ -168,6 +180,7 @@ impl Gateway {
             inbox_changed: Notify::new(),
             skip_through: std::sync::atomic::AtomicI64::new(0),
             certificates: std::sync::Mutex::default(),
+            routes: std::sync::Mutex::default(),
             log_anchoring: std::sync::OnceLock::new(),
             sdk_signatures_pruned_at: std::sync::atomic::AtomicI64::new(0),
             intake_limit: std::sync::OnceLock::new(),
@@ -218,28 +231,16 @@ impl Gateway {
     }
 
     /// Whether this gateway serves `code`: its own agency, or an agency whose copies the hub
-    /// routes to this gateway (a level 2–4 unit without a gateway of its own). Asks the hub.
+    /// routes to this gateway (a level 2–4 unit without a gateway of its own). Asks the hub (its
+    /// answer is reused for a minute, and the last one known serves while it cannot be reached).
     pub async fn serves(&self, code: &AgencyCode) -> Result<(), GatewayError> {
-        if code == &self.agency {
-            return Ok(());
-        }
-        let not_served = |reason: String| GatewayError::NotServed { code: code.to_string(), reason };
-        let (status, mailbox, body) = self.hub_certificate(code.as_str()).await?;
-        if status.is_client_error() {
-            return Err(not_served(hub_reason(&body)));
-        }
-        if !status.is_success() {
-            return Err(GatewayError::Hub(format!("{status}: {}", hub_reason(&body))));
-        }
-        match mailbox {
-            Some(mailbox) if mailbox == self.agency.as_str() => Ok(()),
-            Some(mailbox) => Err(not_served(format!("the hub delivers its documents to {mailbox}"))),
-            None => Err(GatewayError::Hub("the hub named no mailbox for the agency".into())),
-        }
+        self.acts_for(code.as_str()).await?.map_err(|reason| GatewayError::NotServed { code: code.to_string(), reason })
     }
 
     /// Like [`Gateway::submit`], for a client system of `agency`: a package whose sender (From)
-    /// is another agency is refused ([`GatewayError::WrongSender`]) and nothing is queued.
+    /// is another agency is refused ([`GatewayError::WrongSender`]), and so is one from an agency
+    /// this gateway does not serve (any more) ([`GatewayError::SenderNotServed`]); nothing is
+    /// queued then.
     pub async fn submit_as(
         &self,
         client: &str,
@@ -273,6 +274,11 @@ impl Gateway {
             && described.sender != agency
         {
             return Err(GatewayError::WrongSender { sender: described.sender, agency: agency.to_owned() });
+        }
+        if agency.is_some() {
+            // The hub's routing may have changed since the client was bound (the unit got a
+            // gateway of its own): this gateway no longer signs for an agency it does not serve.
+            self.check_sender(&described.sender).await?;
         }
         if let Some(document) = &described.answers {
             // Whether the answering agency's own copy was destroyed: another recipient's agreeing
@@ -365,7 +371,10 @@ impl Gateway {
     }
 
     /// The hub's answer for `code`'s certificate: status, the mailbox it names, and the body.
-    async fn hub_certificate(&self, code: &str) -> Result<(StatusCode, Option<String>, Bytes), GatewayError> {
+    pub(crate) async fn hub_certificate(
+        &self,
+        code: &str,
+    ) -> Result<(StatusCode, Option<String>, Bytes), GatewayError> {
         let url = format!("{}/v1/agencies/{code}/certificate", self.hub_url);
         let response = self
             .hub
@@ -996,7 +1005,7 @@ pub(crate) fn backoff(attempts: i64) -> Duration {
     Duration::from_secs(1u64 << exponent).min(MAX_BACKOFF)
 }
 
-fn hub_reason(body: &[u8]) -> String {
+pub(crate) fn hub_reason(body: &[u8]) -> String {
     serde_json::from_slice::<Value>(body)
         .ok()
         .and_then(|v| v["message_en"].as_str().map(str::to_owned))

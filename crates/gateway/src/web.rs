@@ -163,6 +163,7 @@ impl WebError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::Gateway(GatewayError::Hub(_)) => StatusCode::BAD_GATEWAY,
+            Self::Gateway(GatewayError::SenderNotServed { .. }) => StatusCode::FORBIDDEN,
             Self::Gateway(_) | Self::Store(_) | Self::Internal(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -200,6 +201,13 @@ impl WebError {
             Self::Gateway(GatewayError::Hub(_)) => (
                 "Không liên lạc được với trục liên thông; vui lòng thử lại sau ít phút.".into(),
                 "The national hub cannot be reached; please try again in a few minutes.".into(),
+            ),
+            Self::Gateway(GatewayError::SenderNotServed { sender, reason }) => (
+                format!(
+                    "Cổng kết nối này không (còn) gửi văn bản thay đơn vị {sender}: trục liên thông không \
+                     chuyển văn bản của đơn vị này qua cổng kết nối này; chưa gửi gì. Vui lòng liên hệ cán bộ quản trị."
+                ),
+                format!("This gateway does not send for {sender} (any more): {reason}; nothing was sent."),
             ),
             Self::Gateway(_) | Self::Store(_) | Self::Internal(_) => (
                 "Cổng kết nối đang gặp sự cố lưu trữ; vui lòng thử lại.".into(),

@@ -1351,6 +1351,75 @@ async fn a_gateway_restarted_while_the_hub_is_down_still_seals_for_recipients_it
     assert_eq!(restarted.store().sent(PackageKind::Document, None, 0, 10).await.expect("outbox").len(), 2);
 }
 
+/// A unit's client system sends through its parent's gateway only while the hub routes the
+/// unit's copies there; once the unit has a gateway of its own, the parent's gateway no longer
+/// signs for it — also when it restarts while the hub is down (the hub's last answer is kept).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_stops_sending_for_a_unit_once_the_hub_gives_it_a_gateway_of_its_own() {
+    let mut net = Network::start().await;
+    let (_office, ministry) = ministry_and_unit(&net).await;
+    let now = OffsetDateTime::now_utc();
+    ministry.store().add_client("QLVB Bộ Tài chính", &gateway::api::key_hash("btc"), MINISTRY, now).await.expect("c");
+    let unit = ministry.store().add_client("QLVB Cục", &gateway::api::key_hash("cuc"), UNIT, now).await.expect("c");
+    ministry.store().add_sdk_system(&unit.id, "cuc", "bí mật Cục", now).await.expect("sdk");
+    assert_eq!(send(&ministry, "cuc", UNIT, "CUC-1").await.0, 202, "the unit is served by its parent");
+
+    // The hub is down and the gateway restarts: the last answer known still lets the unit send.
+    let hub_url = std::mem::replace(&mut net.hub_url, "https://127.0.0.1:1".into());
+    let restarted = reopened(&net, MINISTRY).await;
+    assert_eq!(send(&restarted, "cuc", UNIT, "CUC-2").await.0, 202, "sent during the hub's outage");
+
+    // The hub's registry gives the unit a gateway of its own.
+    net.hub_url = hub_url;
+    net.gateway(UNIT, "Cục").await;
+    let own = AgencyRecord {
+        code: UNIT.into(),
+        name: UNIT.into(),
+        parent: Some(MINISTRY.into()),
+        mailbox: Some(UNIT.into()),
+    };
+    net.hub.store().put_agency(&own, now).await.expect("agency");
+    net.hub.reload_registry().await.expect("registry");
+    let after = reopened(&net, MINISTRY).await;
+    let outbox = after.store().sent(PackageKind::Document, None, 0, 100).await.expect("outbox");
+    let entries = after.store().audit_entries(0, 10_000).await.expect("log").len();
+    let (status, body) = send(&after, "cuc", UNIT, "CUC-3").await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("sender-not-served")), "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| m.contains("chưa gửi gì")), "Vietnamese first: {body}");
+    assert!(body["message_en"].as_str().is_some_and(|m| m.contains(UNIT) && m.contains("nothing was queued")));
+    let headers = sdk_headers("cuc", "bí mật Cục", &[("from", UNIT)]);
+    let refused = sdk_call(&after, "sendEdoc", &headers, addressed(UNIT, &["000.00.00.G22"])).await;
+    assert_eq!((refused["status"].as_str(), refused["ErrorCode"].as_str()), (Some("FAIL"), Some("403")), "{refused}");
+    assert_eq!(
+        after.store().sent(PackageKind::Document, None, 0, 100).await.expect("outbox"),
+        outbox,
+        "nothing queued"
+    );
+    assert_eq!(after.store().audit_entries(0, 10_000).await.expect("log").len(), entries, "nothing logged");
+
+    // Down again after a restart, the hub's last answer still refuses the unit; the Ministry, the
+    // gateway's own agency, sends without asking the hub.
+    net.hub_url = "https://127.0.0.1:1".into();
+    let down = reopened(&net, MINISTRY).await;
+    assert_eq!(send(&down, "cuc", UNIT, "CUC-4").await.0, 403, "the last answer known");
+    assert_eq!(send(&down, "btc", MINISTRY, "BTC-1").await.0, 202, "its own agency");
+    assert_eq!(down.store().sent(PackageKind::Document, None, 0, 100).await.expect("outbox").len(), outbox.len() + 1);
+}
+
+/// Submits the sample from `from` to the Office through the API with `key`: status and body.
+async fn send(gateway: &Arc<Gateway>, key: &str, from: &str, reference: &str) -> (u16, serde_json::Value) {
+    let headers = [("idempotency-key", reference)];
+    let (status, body) =
+        api(gateway, Some(key), "POST", "/api/v1/packages", &headers, addressed(from, &["000.00.00.G22"])).await;
+    (status, json(&body))
+}
+
+/// `agency`'s gateway again, over the store it had (a restart), talking to `net.hub_url`.
+async fn reopened(net: &Network, agency: &str) -> Arc<Gateway> {
+    let (store, blobs) = common::store(net.dir.path(), agency).await;
+    net.gateway_over(agency, agency, store, blobs).await.0
+}
+
 /// The gateways of the sample's sender (the Office) and of its recipients; the Office's and
 /// Nghệ An's are returned.
 async fn sample_network(net: &Network) -> (Arc<Gateway>, Arc<Gateway>) {

@@ -842,4 +842,29 @@ async fn a_units_clerk_reads_only_the_units_mail_and_sends_only_as_the_unit() {
     let outbox = own.get("/web/outbox").await;
     assert!(!outbox.body.contains("Báo cáo của Cục"), "the unit's outbox is not the Ministry's: {}", outbox.body);
     assert!(own.get("/web/inbox").await.body.contains("Gửi Bộ Tài chính"));
+
+    // Once the hub gives the unit a gateway of its own, the Ministry's no longer sends for it
+    // (restarted, so the hub's earlier answer is not reused from memory).
+    net.gateway(UNIT, "Cục Quản lý công sản").await;
+    let own_gateway = store::AgencyRecord {
+        code: UNIT.into(),
+        name: "Cục Quản lý công sản".into(),
+        parent: Some(MINISTRY.into()),
+        mailbox: Some(UNIT.into()),
+    };
+    store::ExchangeStore::put_agency(net.hub.store(), &own_gateway, OffsetDateTime::now_utc()).await.expect("agency");
+    net.hub.reload_registry().await.expect("registry");
+    let (store, blobs) = common::store(net.dir.path(), MINISTRY).await;
+    let (restarted, _) = net.gateway_over(MINISTRY, "Bộ Tài chính", store, blobs).await;
+    let mut unit = Browser::new(&restarted);
+    unit.login("van-thu.cuc", "mật khẩu Cục QLCS 2026").await;
+    let form = unit.get("/web/send").await;
+    let (csrf, submission) = (form.csrf(), submission_of(&form));
+    let mut fields = document_fields(&csrf, &submission, "Báo cáo thứ hai của Cục");
+    fields[2].1 = OFFICE;
+    let refused = unit.send_form(&fields, ("bao-cao.pdf", b"%PDF")).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.body.contains("không (còn) gửi văn bản thay đơn vị 000.00.04.G12"), "{}", refused.body);
+    let outbox = restarted.store().sent(PackageKind::Document, None, 0, 10).await.expect("outbox");
+    assert_eq!(outbox.len(), 1, "nothing more queued");
 }

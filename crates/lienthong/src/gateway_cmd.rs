@@ -17,7 +17,7 @@ use gateway::{Gateway, GatewayKeys, Signer, Trust};
 use pki::Profile;
 use serde::{Deserialize, Serialize};
 use store::blobs::BlobStore;
-use store::{GatewayStore, Store};
+use store::{GatewayStore, Store, StoreError, WebStore as _};
 use time::OffsetDateTime;
 use tls::{Client, ClientTls, Identity, ServerTls};
 
@@ -92,6 +92,16 @@ enum ClerkCommand {
         /// without a gateway of its own that the hub routes to this gateway.
         #[arg(long)]
         agency: Option<String>,
+    },
+    /// Unlocks a clerk's web login locked after repeated failed passwords (its failed attempts
+    /// are forgotten too); the unlocking is recorded in the message log.
+    Unlock {
+        /// The gateway directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The clerk's login name.
+        #[arg(long)]
+        login: String,
     },
 }
 
@@ -190,6 +200,7 @@ pub(crate) fn run(args: GatewayArgs) -> Result<ExitCode> {
             GatewayCommand::Clerk { command: ClerkCommand::Add { dir, name, agency } } => {
                 add_clerk(&dir, &name, agency.as_deref()).await
             }
+            GatewayCommand::Clerk { command: ClerkCommand::Unlock { dir, login } } => unlock_clerk(&dir, &login).await,
             GatewayCommand::Log(_) => unreachable!("answered above, on its own runtime"),
         }
         .map(|()| ExitCode::SUCCESS)
@@ -380,6 +391,33 @@ async fn add_clerk(dir: &Path, name: &str, agency: Option<&str>) -> Result<()> {
     let client = store.add_client(&format!("web:{name}"), &key_hash, &agency, OffsetDateTime::now_utc()).await?;
     gateway::web::add_user(&store, name, &password, &client.id).await?;
     println!("clerk {name:?} of {agency}: log in at https://{}/web/", settings.listen);
+    Ok(())
+}
+
+async fn unlock_clerk(dir: &Path, login: &str) -> Result<()> {
+    let settings = load(dir)?;
+    let store = Store::open(&node::store_url(&settings.store_url, dir, "gateway.sqlite")).await?;
+    match store.unlock_web_login(login, OffsetDateTime::now_utc()).await {
+        Ok(Some(until)) => {
+            let until = edxml::VnTimestamp::from_instant(until).iso();
+            println!(
+                "Đã mở khóa đăng nhập web của cán bộ {login:?} (đang bị khóa đến {until}). / Unlocked clerk \
+                 {login:?}'s web login (it was locked until {until})."
+            );
+        }
+        Ok(None) => println!(
+            "Đăng nhập web của cán bộ {login:?} không bị khóa; các lần nhập sai mật khẩu đã được xóa. / Clerk \
+             {login:?}'s web login was not locked; its failed attempts were cleared."
+        ),
+        Err(StoreError::UnknownWebUser(_)) => bail!(
+            "--login {login:?}: cổng kết nối của {} không có cán bộ nào có tên đăng nhập này; không thay đổi gì. / \
+             the gateway of {} has no clerk with this login; nothing was changed",
+            settings.agency,
+            settings.agency
+        ),
+        Err(e) => return Err(e).context("cannot unlock the clerk's web login"),
+    }
+    store.close().await;
     Ok(())
 }
 

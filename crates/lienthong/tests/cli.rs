@@ -421,3 +421,75 @@ fn hub_overdue_lists_deliveries_past_their_receipt_deadline() {
     assert!(!output.status.success(), "{}", stdout(&output));
     assert!(stderr(&output).contains("retention_days = 0"), "{}", stderr(&output));
 }
+
+/// Opens the store of the gateway directory `dir` (its default, `gateway.sqlite`).
+async fn gateway_store(dir: &Path) -> store::Store {
+    store::Store::open(&format!("sqlite://{}", dir.join("gateway.sqlite").display())).await.expect("store")
+}
+
+/// When clerk `login`'s web login is locked until, if it is, in the gateway directory `dir`.
+fn locked_until(dir: &Path, login: &str) -> Option<time::OffsetDateTime> {
+    use store::WebStore as _;
+    tokio::runtime::Runtime::new().expect("runtime").block_on(async {
+        let store = gateway_store(dir).await;
+        let until = store.web_login_locked_until(login, time::OffsetDateTime::now_utc()).await.expect("read");
+        store.close().await;
+        until
+    })
+}
+
+/// A gateway directory (its settings as `gateway init` writes them) whose store has a clerk,
+/// `van-thu`, locked after five failed passwords, and five failures of a name no clerk has.
+fn gateway_with_a_locked_clerk(dir: &Path) {
+    std::fs::write(
+        dir.join("gateway.toml"),
+        "agency = \"000.00.00.H41\"\nname = \"UBND tỉnh Nghệ An\"\nhub_url = \"https://127.0.0.1:8443\"\n\
+         listen = \"127.0.0.1:9443\"\ncrl_url = \"http://127.0.0.1:8080/crl\"\n",
+    )
+    .expect("gateway.toml");
+    tokio::runtime::Runtime::new().expect("runtime").block_on(async {
+        use store::{GatewayStore as _, WebStore as _};
+        let store = gateway_store(dir).await;
+        let now = time::OffsetDateTime::now_utc();
+        let client = store.add_client("web:van-thu", "key-hash", "000.00.00.H41", now).await.expect("client");
+        let clerk = store::WebUser { name: "van-thu".into(), password_hash: "unused".into(), client: client.id };
+        store.add_web_user(&clerk, now).await.expect("clerk");
+        let policy = store::LoginLockout {
+            max_failures: 5,
+            lock_for: time::Duration::minutes(15),
+            forget_after: time::Duration::hours(24),
+        };
+        for name in ["van-thu", "khong-co-ai"] {
+            for _ in 0..5 {
+                store.web_login_failed(name, now, &policy).await.expect("failure counted");
+            }
+        }
+        store.close().await;
+    });
+}
+
+#[test]
+fn gateway_clerk_unlock_lifts_a_clerks_lockout_and_refuses_an_unknown_login() {
+    let dir = tempfile::tempdir().expect("dir");
+    gateway_with_a_locked_clerk(dir.path());
+    assert!(locked_until(dir.path(), "van-thu").is_some(), "locked to begin with");
+
+    let unlock = |login: &str| lienthong(&["gateway", "clerk", "unlock", "--dir", path(dir.path()), "--login", login]);
+    let output = unlock("khong-co-ai");
+    assert!(!output.status.success(), "{}", stdout(&output));
+    let error = stderr(&output);
+    assert!(error.contains("không có cán bộ nào") && error.contains("no clerk with this login"), "{error}");
+    assert!(locked_until(dir.path(), "khong-co-ai").is_some(), "nothing changed");
+
+    let output = unlock("van-thu");
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}{}", stderr(&output));
+    assert!(text.starts_with("Đã mở khóa đăng nhập web của cán bộ \"van-thu\""), "Vietnamese first: {text}");
+    assert!(text.contains("Unlocked clerk \"van-thu\"'s web login (it was locked until "), "{text}");
+    assert!(text.contains("+07:00"), "in Vietnam time: {text}");
+    assert_eq!(locked_until(dir.path(), "van-thu"), None, "unlocked");
+
+    let output = unlock("van-thu");
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("was not locked"), "{}", stdout(&output));
+}

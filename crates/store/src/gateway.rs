@@ -158,6 +158,15 @@ impl DocumentChange {
     }
 }
 
+/// What the hub last said about where an agency's copies go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgencyRoute {
+    /// To this mailbox (the agency of the gateway that collects them).
+    Mailbox(String),
+    /// Nowhere: the hub routes none (it does not know the agency), for this reason.
+    Unrouted(String),
+}
+
 /// A package refused on the way in; its reason goes back to the sender as status 02.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefusedPackage {
@@ -369,6 +378,10 @@ const REMEMBER_RECIPIENT_CERTIFICATE: &str = "INSERT INTO gw_recipient_certifica
      fetched_at) VALUES ($1, $2, $3) ON CONFLICT (recipient) DO UPDATE SET certificate = excluded.certificate, \
      fetched_at = excluded.fetched_at";
 const LAST_RECIPIENT_CERTIFICATE: &str = "SELECT certificate FROM gw_recipient_certificates WHERE recipient = $1";
+const REMEMBER_AGENCY_ROUTE: &str = "INSERT INTO gw_agency_routes (agency, mailbox, unrouted, answered_at) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT (agency) DO UPDATE SET mailbox = excluded.mailbox, \
+     unrouted = excluded.unrouted, answered_at = excluded.answered_at";
+const LAST_AGENCY_ROUTE: &str = "SELECT mailbox, unrouted FROM gw_agency_routes WHERE agency = $1";
 const FROZEN: &str = "SELECT COUNT(*) FROM gw_document_events d JOIN gw_outbox o ON o.package_id = d.package_id \
      WHERE o.document_id = $1 AND d.event = 'frozen'";
 const DESTROYED: &str = "SELECT COUNT(*) FROM gw_inbox i JOIN gw_inbox_recipients r ON r.package_id = i.package_id \
@@ -904,6 +917,32 @@ impl GatewayStore for Store {
         let row: Option<(Vec<u8>,)> = on_backend!(self, pool =>
             sqlx::query_as(LAST_RECIPIENT_CERTIFICATE).bind(recipient).fetch_optional(pool).await?);
         Ok(row.map(|(der,)| der))
+    }
+
+    async fn remember_agency_route(
+        &self,
+        agency: &str,
+        route: &AgencyRoute,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let (mailbox, unrouted) = match route {
+            AgencyRoute::Mailbox(mailbox) => (Some(mailbox), None),
+            AgencyRoute::Unrouted(reason) => (None, Some(reason)),
+        };
+        on_backend!(self, pool => { sqlx::query(REMEMBER_AGENCY_ROUTE).bind(agency).bind(mailbox).bind(unrouted)
+            .bind(at.unix_timestamp()).execute(pool).await?; });
+        Ok(())
+    }
+
+    async fn last_agency_route(&self, agency: &str) -> Result<Option<AgencyRoute>, StoreError> {
+        let row: Option<(Option<String>, Option<String>)> = on_backend!(self, pool =>
+            sqlx::query_as(LAST_AGENCY_ROUTE).bind(agency).fetch_optional(pool).await?);
+        match row {
+            None => Ok(None),
+            Some((Some(mailbox), None)) => Ok(Some(AgencyRoute::Mailbox(mailbox))),
+            Some((None, Some(reason))) => Ok(Some(AgencyRoute::Unrouted(reason))),
+            Some(_) => Err(StoreError::Corrupt(format!("the route kept for agency {agency}"))),
+        }
     }
 
     async fn is_frozen(&self, document_id: &str) -> Result<bool, StoreError> {

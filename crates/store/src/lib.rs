@@ -38,8 +38,8 @@ pub use exchange::{
     Accepted, AgencyRecord, DeliveryRecord, DeliveryState, OuterEnvelope, PackageKind, PurgedPackage, Route,
 };
 pub use gateway::{
-    ChangeAnswer, ClientRecord, DocumentChange, DocumentEvent, Enqueued, FailedIntake, IncomingPackage, IncomingRecord,
-    IntakeFailures, OutgoingPackage, OutgoingRecord, Received, RefusedPackage,
+    AgencyRoute, ChangeAnswer, ClientRecord, DocumentChange, DocumentEvent, Enqueued, FailedIntake, IncomingPackage,
+    IncomingRecord, IntakeFailures, OutgoingPackage, OutgoingRecord, Received, RefusedPackage,
 };
 use pki::{CertSerial, IssuedCertificate, RevocationReason, RevokedEntry};
 pub use ra::{Account, NewRequest, RequestEvent, RequestKind, RequestRecord, RequestState, Role, UnknownRole};
@@ -109,6 +109,9 @@ pub enum StoreError {
     /// A web user with this name already exists.
     #[error("a web user named {0:?} already exists")]
     WebUserExists(String),
+    /// No web user (clerk) with this login name.
+    #[error("no web user named {0:?}")]
+    UnknownWebUser(String),
     /// No client system with this id.
     #[error("no client system with id {0:?}")]
     UnknownClient(String),
@@ -460,6 +463,15 @@ pub trait GatewayStore {
         &self,
         recipient: &str,
     ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+    /// Keeps `route` as the hub's last answer, given at `at`, about where `agency`'s copies go.
+    fn remember_agency_route(
+        &self,
+        agency: &str,
+        route: &AgencyRoute,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The hub's last answer about where `agency`'s copies go, if any was kept.
+    fn last_agency_route(&self, agency: &str) -> impl Future<Output = Result<Option<AgencyRoute>, StoreError>> + Send;
     /// Whether a sent document with `document_id` was recalled (frozen).
     fn is_frozen(&self, document_id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Records a failed attempt to take in `package_id` for `recipient` (hub delivery
@@ -528,6 +540,15 @@ pub trait WebStore {
     ) -> impl Future<Output = Result<Option<OffsetDateTime>, StoreError>> + Send;
     /// Forgets the failed logins of `name` (it has just logged in).
     fn web_login_succeeded(&self, name: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Unlocks clerk `name`'s login (the engineer on call, at `at`): its lockout and failed
+    /// logins are forgotten and the unlocking is recorded in the audit log. Returns when the
+    /// lockout lifted would have ended (`None`: the login was not locked). A name that is not a
+    /// clerk's is refused ([`StoreError::UnknownWebUser`]), changing nothing.
+    fn unlock_web_login(
+        &self,
+        name: &str,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<Option<OffsetDateTime>, StoreError>> + Send;
 }
 
 /// What the hub keeps: its agency registry, the outer envelopes of sealed packages, and each

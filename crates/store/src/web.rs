@@ -168,6 +168,26 @@ impl WebStore for Store {
         on_backend!(self, pool => { sqlx::query(CLEAR_FAILURES).bind(name).execute(pool).await?; });
         Ok(())
     }
+
+    async fn unlock_web_login(&self, name: &str, at: OffsetDateTime) -> Result<Option<OffsetDateTime>, StoreError> {
+        let until: Option<i64> = on_backend!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let seq = audit_begin!(tx);
+            let (users,): (i64,) = sqlx::query_as(USER_EXISTS).bind(name).fetch_one(&mut *tx).await?;
+            if users == 0 {
+                return Err(StoreError::UnknownWebUser(name.to_owned()));
+            }
+            let locked: Option<(Option<i64>,)> = sqlx::query_as(LOCKED_UNTIL).bind(name).bind(at.unix_timestamp())
+                .fetch_optional(&mut *tx).await?;
+            let until = locked.and_then(|(until,)| until);
+            let entry = PendingEntry::new("cli", "web-user.unlocked", json!({"name": name, "locked_until": until}), at);
+            sqlx::query(CLEAR_FAILURES).bind(name).execute(&mut *tx).await?;
+            audit_append!(tx, seq, &entry);
+            tx.commit().await?;
+            until
+        });
+        until.map(unix_time).transpose()
+    }
 }
 
 fn unix_time(seconds: i64) -> Result<OffsetDateTime, StoreError> {

@@ -4,8 +4,8 @@
 
 use store::testing::TestDatabase;
 use store::{
-    Accepted, AgencyRecord, ChangeAnswer, DeliveryState, DocumentChange, ExchangeStore, GatewayStore, IncomingPackage,
-    OuterEnvelope, PackageKind, Route, Store, StoreError,
+    Accepted, AgencyRecord, AgencyRoute, ChangeAnswer, DeliveryState, DocumentChange, ExchangeStore, GatewayStore,
+    IncomingPackage, OuterEnvelope, PackageKind, Route, Store, StoreError,
 };
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -691,6 +691,14 @@ async fn changes_story(store: &Store, now: OffsetDateTime) {
     store.remember_recipient_certificate("000.00.00.H41", b"old", now).await.expect("kept");
     store.remember_recipient_certificate("000.00.00.H41", b"new", now).await.expect("replaced");
     assert_eq!(store.last_recipient_certificate("000.00.00.H41").await.expect("read"), Some(b"new".to_vec()));
+    // The hub's last answer about an agency's route: a mailbox, then none (it became unknown).
+    assert_eq!(store.last_agency_route("000.00.04.G12").await.expect("read"), None);
+    let served = AgencyRoute::Mailbox("000.00.00.G12".into());
+    store.remember_agency_route("000.00.04.G12", &served, now).await.expect("kept");
+    assert_eq!(store.last_agency_route("000.00.04.G12").await.expect("read"), Some(served));
+    let unrouted = AgencyRoute::Unrouted("unknown agency".into());
+    store.remember_agency_route("000.00.04.G12", &unrouted, now).await.expect("replaced");
+    assert_eq!(store.last_agency_route("000.00.04.G12").await.expect("read"), Some(unrouted));
     assert!(
         !store.is_destroyed("000.00.00.H41", "DOC-A", "000.00.00.H41").await.expect("destroyed?"),
         "another sender's"

@@ -193,6 +193,38 @@ async fn login_lockout(store: &Store) {
     }
     let next_day = now + Duration::hours(25);
     assert_eq!(store.web_login_failed("khac", next_day, &LOCKOUT).await.expect("counted"), None, "old ones forgotten");
+    unlock(store, now + Duration::hours(26)).await;
+}
+
+/// The engineer on call unlocks a clerk's login: the lockout and the failures are forgotten and
+/// the unlocking is logged; a name that is no clerk's is refused and nothing changes.
+async fn unlock(store: &Store, now: OffsetDateTime) {
+    for failure in 1..=5 {
+        store.web_login_failed("van-thu", now + Duration::seconds(failure), &LOCKOUT).await.expect("counted");
+    }
+    let locked = store.web_login_locked_until("van-thu", now + Duration::seconds(5)).await.expect("read");
+    assert!(locked.is_some(), "locked after five failures");
+    let log_before = store.audit_entries(0, 100).await.expect("log").len();
+    let at = now + Duration::seconds(6);
+    assert_eq!(store.unlock_web_login("van-thu", at).await.expect("unlocked"), locked, "the lockout it lifted");
+    assert_eq!(store.web_login_locked_until("van-thu", at).await.expect("read"), None, "unlocked");
+    let log = store.audit_entries(0, 100).await.expect("log");
+    assert_eq!(log[log_before..].iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["web-user.unlocked"]);
+    for failure in 1..=4 {
+        let later = at + Duration::seconds(failure);
+        assert_eq!(store.web_login_failed("van-thu", later, &LOCKOUT).await.expect("counted"), None, "counted anew");
+    }
+    assert_eq!(store.unlock_web_login("van-thu", at).await.expect("not locked: failures forgotten"), None);
+
+    for failure in 1..=5 {
+        store.web_login_failed("không-có-ai", at + Duration::seconds(failure), &LOCKOUT).await.expect("counted");
+    }
+    let log_before = store.audit_entries(0, 100).await.expect("log").len();
+    let refused = store.unlock_web_login("không-có-ai", at + Duration::seconds(6)).await;
+    assert!(matches!(refused, Err(StoreError::UnknownWebUser(ref name)) if name == "không-có-ai"), "{refused:?}");
+    let still = store.web_login_locked_until("không-có-ai", at + Duration::seconds(6)).await.expect("read");
+    assert!(still.is_some(), "nothing changed");
+    assert_eq!(store.audit_entries(0, 100).await.expect("log").len(), log_before, "nothing logged");
 }
 
 async fn story(store: &Store) {
