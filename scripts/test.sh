@@ -60,6 +60,43 @@ install_python_validators() {
     fi
 }
 
+# The S3-compatible test server the blob store's object-storage tests run against (moto's
+# standalone server), pinned, in the project's venv.
+MOTO_VERSION=5.2.6
+
+install_moto() {
+    local venv=.venv
+    if ! "$venv/bin/pip" show moto 2>/dev/null | grep -qx "Version: $MOTO_VERSION" || [ ! -x "$venv/bin/moto_server" ]; then
+        say "installing moto[server]==$MOTO_VERSION into $venv"
+        [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
+        if ! "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"; then
+            echo "could not install moto[server]==$MOTO_VERSION: the blob store's S3 tests need it" >&2
+            exit 1
+        fi
+    fi
+}
+
+start_moto() {
+    # On a free port, for this run only; stopped when the script exits, whatever the outcome.
+    local port log=${TMPDIR:-/tmp}/lienthong-moto.log
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    say "starting moto_server on 127.0.0.1:$port"
+    .venv/bin/moto_server -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+    MOTO_PID=$!
+    trap 'kill "$MOTO_PID" 2>/dev/null || true' EXIT
+    for _ in $(seq 1 60); do
+        if curl -fsS -o /dev/null "http://127.0.0.1:$port/moto-api/" 2>/dev/null; then
+            export LIENTHONG_TEST_S3="http://127.0.0.1:$port"
+            return
+        fi
+        if ! kill -0 "$MOTO_PID" 2>/dev/null; then break; fi
+        sleep 0.5
+    done
+    echo "moto_server did not start on 127.0.0.1:$port (see $log):" >&2
+    tail -n 20 "$log" >&2 || true
+    exit 1
+}
+
 install_browser_test_modules() {
     # The web inbox's end-to-end test (crates/gateway/tests/web.rs) runs tests/web/e2e.mjs with
     # playwright-core, pinned by its package-lock.json.
@@ -69,8 +106,10 @@ install_browser_test_modules() {
 
 install_debian_packages
 install_python_validators
+install_moto
 install_browser_test_modules
 start_postgresql
+start_moto
 require_rust
 
 say "cargo fmt --check"

@@ -44,6 +44,11 @@ impl Hub {
     }
 
     async fn over(store: Store, dir: tempfile::TempDir, limits: Limits) -> Self {
+        let blobs = BlobStore::open(&dir.path().join("blobs")).await.expect("blobs");
+        Self::with_blobs(store, dir, limits, blobs).await
+    }
+
+    async fn with_blobs(store: Store, dir: tempfile::TempDir, limits: Limits, blobs: BlobStore) -> Self {
         for a in [
             agency("000.00.00.G22", None, Some("000.00.00.G22")),
             agency("000.00.00.H41", None, Some("000.00.00.H41")),
@@ -52,7 +57,6 @@ impl Hub {
         ] {
             store.put_agency(&a, time::OffsetDateTime::now_utc()).await.expect("agency");
         }
-        let blobs = BlobStore::open(&dir.path().join("blobs")).await.expect("blobs");
         let service = HubService::new(store, blobs, limits).await.expect("hub");
         Self { service, dir }
     }
@@ -123,6 +127,51 @@ fn get(path: &str) -> Request<Body> {
 
 fn post(path: &str, body: &str) -> Request<Body> {
     Request::post(path).body(Body::from(body.to_owned())).expect("request")
+}
+
+/// With `LIENTHONG_TEST_S3` naming an S3-compatible test server: the hub's blobs in a bucket of
+/// their own, a package of several upload parts accepted, listed and fetched byte-identical.
+#[tokio::test]
+async fn with_its_blobs_on_object_storage_a_package_is_accepted_listed_and_fetched_unchanged() {
+    let Ok(endpoint) = std::env::var("LIENTHONG_TEST_S3") else {
+        eprintln!("LIENTHONG_TEST_S3 is not set: the hub's object-storage test is skipped");
+        return;
+    };
+    let bucket = store::testing::TestBucket::create(&endpoint).await.expect("test bucket");
+    let blobs = BlobStore::open_s3(bucket.name(), "hub/blobs", &bucket.access()).await.expect("blobs on S3");
+    let dir = tempfile::tempdir().expect("dir");
+    let store = Store::open(&format!("sqlite://{}", dir.path().join("hub.sqlite").display())).await.expect("store");
+    let hub = Hub::with_blobs(store, dir, Limits::default(), blobs).await;
+
+    let sealed: Vec<u8> = (0..7u32 * 1024 * 1024).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+    let hash = sha256(&sealed);
+    let created = hub
+        .json(
+            "000.00.00.G22",
+            submit("vpcp-s3-0001", "000.00.00.G22", "000.00.00.H41", &sealed, &hash),
+            StatusCode::CREATED,
+        )
+        .await;
+    assert_eq!(created["duplicate"], false);
+    let inbox = hub.json("000.00.00.H41", get("/v1/mailbox"), StatusCode::OK).await;
+    let items = inbox["deliveries"].as_array().expect("list");
+    assert_eq!(
+        (items.len(), items[0]["package_id"].as_str(), items[0]["sha256"].as_str()),
+        (1, Some("vpcp-s3-0001"), Some(hash.as_str()))
+    );
+    let (status, content) = hub.call(Some("000.00.00.H41"), get("/v1/packages/vpcp-s3-0001/content")).await;
+    assert_eq!((status, content.len()), (StatusCode::OK, sealed.len()));
+    assert!(content == sealed, "fetched content differs from what was submitted");
+    assert_eq!(bucket.keys().await.expect("keys"), vec![format!("hub/blobs/{hash}")], "one object, nothing left over");
+
+    hub.json(
+        "000.00.00.G22",
+        submit("vpcp-s3-0002", "000.00.00.G22", "000.00.00.H41", b"other bytes", &hash),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(bucket.keys().await.expect("keys").len(), 1, "a refused package leaves nothing in the bucket");
+    bucket.remove().await.expect("remove the test bucket");
 }
 
 #[tokio::test]

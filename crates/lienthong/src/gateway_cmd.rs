@@ -16,7 +16,6 @@ use edxml::AgencyCode;
 use gateway::{Gateway, GatewayKeys, Signer, Trust};
 use pki::Profile;
 use serde::{Deserialize, Serialize};
-use store::blobs::BlobStore;
 use store::{GatewayStore, Store, StoreError, WebStore as _};
 use time::OffsetDateTime;
 use tls::{Client, ClientTls, Identity, ServerTls};
@@ -137,7 +136,9 @@ pub(crate) struct GatewaySettings {
     /// `sqlite://…` or `postgres://…`; empty means `DIR/gateway.sqlite`.
     #[serde(default)]
     pub(crate) store_url: String,
-    /// The blob directory (relative to the gateway directory).
+    /// Where blobs are kept: a directory (relative to the gateway directory), or
+    /// `s3://BUCKET/PREFIX` (endpoint, region and keys from the standard `AWS_*` environment
+    /// variables).
     #[serde(default = "default_blobs")]
     pub(crate) blobs: String,
     /// The CA's CRL (`http://…/crl`, or a file).
@@ -282,7 +283,7 @@ pub(crate) async fn open(dir: &Path) -> Result<Opened> {
         Err(e) => eprintln!("lienthong gateway: no CRL yet ({e:#}); incoming packages wait until one is fetched"),
     }
     let store = Store::open(&node::store_url(&settings.store_url, dir, "gateway.sqlite")).await?;
-    let blobs = BlobStore::open(&node::within(dir, &settings.blobs)).await?;
+    let blobs = node::open_blobs(dir, &settings.blobs, SETTINGS).await?;
     let tls_pkcs8 = tls.pkcs8()?;
     let hub = Client::with_limits(
         ClientTls {

@@ -20,7 +20,6 @@ use edxml::AgencyCode;
 use pki::Profile;
 use serde::{Deserialize, Serialize};
 use store::Store;
-use store::blobs::BlobStore;
 use tls::{ClientAuth, Identity, ServerTls};
 
 use crate::gateway_cmd;
@@ -132,7 +131,9 @@ pub(crate) struct HubSettings {
     /// `sqlite://…` or `postgres://…`; empty means `DIR/hub.sqlite`.
     #[serde(default)]
     pub(crate) store_url: String,
-    /// The blob directory (relative to the hub directory); shared by hubs sharing a store.
+    /// Where blobs are kept: a directory (relative to the hub directory), or
+    /// `s3://BUCKET/PREFIX` (endpoint, region and keys from the standard `AWS_*` environment
+    /// variables); shared by hubs sharing a store.
     #[serde(default = "default_blobs")]
     pub(crate) blobs: String,
     /// The CA's CRL (`http://…/crl`, or a file).
@@ -238,7 +239,7 @@ fn load(dir: &Path) -> Result<HubSettings> {
 
 async fn open_service(dir: &Path, settings: &HubSettings) -> Result<Arc<hub::HubService>> {
     let store = Store::open(&node::store_url(&settings.store_url, dir, "hub.sqlite")).await?;
-    let blobs = BlobStore::open(&node::within(dir, &settings.blobs)).await?;
+    let blobs = node::open_blobs(dir, &settings.blobs, SETTINGS).await?;
     Ok(hub::HubService::new(store, blobs, hub::Limits::default()).await?)
 }
 

@@ -179,6 +179,17 @@ pub(crate) fn store_url(url: &str, dir: &Path, name: &str) -> String {
 }
 
 /// `path` relative to `dir` unless absolute.
+/// Opens the blob store a `blobs` setting names: a directory (relative ones under `dir`) or
+/// `s3://BUCKET/PREFIX`, reached as the standard AWS environment variables say
+/// (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+/// `AWS_ALLOW_HTTP`). Any other scheme is an error, never a local directory.
+pub(crate) async fn open_blobs(dir: &Path, setting: &str, file: &str) -> Result<store::blobs::BlobStore> {
+    let location = store::blobs::BlobLocation::parse(setting, dir).with_context(|| format!("{file}: blobs"))?;
+    store::blobs::BlobStore::open_location(&location)
+        .await
+        .with_context(|| format!("{file}: blobs = {setting:?}: không mở được kho blob / cannot open the blob store"))
+}
+
 pub(crate) fn within(dir: &Path, path: &str) -> PathBuf {
     let path = Path::new(path);
     if path.is_absolute() { path.to_owned() } else { dir.join(path) }

@@ -1,11 +1,17 @@
-//! The blob store: sealed package content, kept out of the database. Local files by default.
+//! The blob store: sealed package content, kept out of the database. Local files by default, or
+//! S3-compatible object storage (through the `object_store` crate) with `s3://BUCKET/PREFIX`.
 //! A blob is streamed in (never held whole in memory), hashed and counted as it arrives, bounded
-//! by a maximum size, flushed to disk and renamed into place only when complete, so a crash
-//! leaves either the whole blob or nothing under its name.
+//! by a maximum size, and put under its name only when complete, so a crash leaves either the
+//! whole blob or nothing under its name. Locally: written under `incoming/`, fsynced, renamed
+//! into place. On object storage: a multipart upload under `incoming/<random>` (aborted past
+//! the maximum or on a hash mismatch), then copied server-side to its name and deleted.
 //!
-//! Removal for retention goes through [`BlobStore::set_aside`]: the blob is first renamed into
-//! `purging/`, where [`BlobStore::restore`] can put it back if it turns out to be needed after
-//! all (identical content accepted meanwhile), and only then [`BlobStore::discard`]ed.
+//! Removal for retention goes through [`BlobStore::set_aside`]: the blob is first moved into
+//! `purging/` (a rename; on object storage a copy then a delete), where [`BlobStore::restore`]
+//! can put it back if it turns out to be needed after all (identical content accepted
+//! meanwhile), and only then [`BlobStore::discard`]ed.
+
+mod s3;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -13,6 +19,8 @@ use std::path::{Path, PathBuf};
 use aws_lc_rs::digest;
 use tokio::fs;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
+
+pub use s3::S3Access;
 
 /// Why a blob could not be stored or read.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +49,17 @@ pub enum BlobError {
     /// The file system failed.
     #[error("blob store: {0}")]
     Io(#[from] io::Error),
+    /// Object storage failed or refused.
+    #[error("blob store (object storage): {0}")]
+    ObjectStore(#[from] object_store::Error),
+    /// A `blobs` setting that names no place blobs can be kept in.
+    #[error("cài đặt blobs không hợp lệ / invalid blobs setting {setting:?}: {reason}")]
+    BadLocation {
+        /// The setting as given.
+        setting: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// What was stored.
@@ -52,12 +71,27 @@ pub struct StoredBlob {
     pub size: u64,
 }
 
-/// Blobs as files under one directory, named by their SHA-256 (so storing the same content
-/// twice keeps one copy).
+/// Blobs named by their SHA-256 (so storing the same content twice keeps one copy), as files
+/// under one directory or as objects under a prefix of an S3-compatible bucket.
 #[derive(Debug, Clone)]
 pub struct BlobStore {
+    backend: Backend,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Local(Local),
+    S3(s3::S3Blobs),
+}
+
+/// Files under one directory.
+#[derive(Debug, Clone)]
+struct Local {
     root: PathBuf,
 }
+
+/// A blob being read out, from whichever backend.
+pub type BlobReader = Box<dyn AsyncRead + Send + Unpin>;
 
 const CHUNK: usize = 64 * 1024;
 
@@ -66,16 +100,171 @@ const CHUNK: usize = 64 * 1024;
 /// thread hand-offs and TLS records than in copying.
 pub const READ_CHUNK: usize = 64 * 1024;
 
+/// Where blobs are kept, as read from a `blobs` setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobLocation {
+    /// A local directory (the default).
+    Directory(PathBuf),
+    /// A prefix in an S3-compatible bucket: `s3://BUCKET/PREFIX`.
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// The key prefix, without leading or trailing `/` (may be empty).
+        prefix: String,
+    },
+}
+
+impl BlobLocation {
+    /// Reads a `blobs` setting: `s3://BUCKET/PREFIX`, or a directory (a relative one under
+    /// `base`). Any other `scheme://` is refused, never taken for a directory.
+    pub fn parse(setting: &str, base: &Path) -> Result<Self, BlobError> {
+        let bad = |reason: &str| BlobError::BadLocation { setting: setting.to_owned(), reason: reason.to_owned() };
+        let Some((scheme, rest)) = setting.split_once("://") else {
+            if setting.trim().is_empty() {
+                return Err(bad("empty / trống"));
+            }
+            let path = Path::new(setting);
+            return Ok(Self::Directory(if path.is_absolute() { path.to_owned() } else { base.join(path) }));
+        };
+        if scheme != "s3" {
+            return Err(bad("chỉ nhận s3://BUCKET/PREFIX hoặc một thư mục / only s3://BUCKET/PREFIX or a directory"));
+        }
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if !valid_bucket(bucket) {
+            return Err(bad("tên bucket / the bucket name must be 3 to 63 of a-z, 0-9, '-', '.'"));
+        }
+        let prefix = prefix.trim_matches('/');
+        if object_store::path::Path::parse(prefix).is_err() {
+            return Err(bad("tiền tố / the prefix is not a valid object key prefix"));
+        }
+        Ok(Self::S3 { bucket: bucket.to_owned(), prefix: prefix.to_owned() })
+    }
+}
+
+fn valid_bucket(bucket: &str) -> bool {
+    (3..=63).contains(&bucket.len())
+        && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+}
+
 impl BlobStore {
-    /// A blob store under `root` (created if missing).
+    /// A blob store under the local directory `root` (created if missing).
     pub async fn open(root: &Path) -> Result<Self, BlobError> {
         fs::create_dir_all(root.join("incoming")).await?;
-        Ok(Self { root: root.to_owned() })
+        Ok(Self { backend: Backend::Local(Local { root: root.to_owned() }) })
+    }
+
+    /// A blob store under `prefix` in the S3-compatible bucket `bucket`, reached with `access`.
+    /// The bucket must exist: this checks that it can be listed.
+    pub async fn open_s3(bucket: &str, prefix: &str, access: &S3Access) -> Result<Self, BlobError> {
+        if !valid_bucket(bucket) {
+            return Err(BlobError::BadLocation { setting: bucket.to_owned(), reason: "not a bucket name".into() });
+        }
+        Ok(Self { backend: Backend::S3(s3::S3Blobs::open(bucket, prefix, access).await?) })
+    }
+
+    /// A blob store where `location` says; object storage is reached as the standard AWS
+    /// environment variables say ([`S3Access::from_env`]).
+    pub async fn open_location(location: &BlobLocation) -> Result<Self, BlobError> {
+        match location {
+            BlobLocation::Directory(root) => Self::open(root).await,
+            BlobLocation::S3 { bucket, prefix } => Self::open_s3(bucket, prefix, &S3Access::from_env()).await,
+        }
     }
 
     /// Streams `content` in, refusing more than `max` bytes and, when `announced` is given,
-    /// content whose SHA-256 differs. Durable on return.
+    /// content whose SHA-256 differs (nothing is kept then). Durable on return.
     pub async fn put(
+        &self,
+        content: impl AsyncRead + Unpin,
+        max: u64,
+        announced: Option<&str>,
+    ) -> Result<StoredBlob, BlobError> {
+        match &self.backend {
+            Backend::Local(local) => local.put(content, max, announced).await,
+            Backend::S3(s3) => s3.put(content, max, announced).await,
+        }
+    }
+
+    /// Stores `content` already in memory, refusing more than `max` bytes. Durable on return,
+    /// like [`BlobStore::put`]: locally in one trip to a blocking thread (write, fsync, rename
+    /// into place, fsync of the directory) rather than one per step; on object storage in one
+    /// request.
+    pub async fn put_bytes(
+        &self,
+        content: impl AsRef<[u8]> + Send + 'static,
+        max: u64,
+    ) -> Result<StoredBlob, BlobError> {
+        match &self.backend {
+            Backend::Local(local) => {
+                let local = local.clone();
+                tokio::task::spawn_blocking(move || local.put_blocking(content.as_ref(), max))
+                    .await
+                    .map_err(|e| BlobError::Io(io::Error::other(e)))?
+            }
+            Backend::S3(s3) => s3.put_bytes(content, max).await,
+        }
+    }
+
+    /// Opens a blob for streaming out.
+    pub async fn get(&self, name: &str) -> Result<BlobReader, BlobError> {
+        match &self.backend {
+            Backend::Local(local) => Ok(Box::new(local.get(name).await?)),
+            Backend::S3(s3) => s3.get(name).await,
+        }
+    }
+
+    /// Removes a blob (retention); a missing one is not an error.
+    pub async fn remove(&self, name: &str) -> Result<(), BlobError> {
+        match &self.backend {
+            Backend::Local(local) => local.remove(name).await,
+            Backend::S3(s3) => s3.remove(name).await,
+        }
+    }
+
+    /// Whether a blob is in place.
+    pub async fn exists(&self, name: &str) -> Result<bool, BlobError> {
+        match &self.backend {
+            Backend::Local(local) => local.exists(name).await,
+            Backend::S3(s3) => s3.exists(name).await,
+        }
+    }
+
+    /// Moves a blob out of reach into `purging/`, durably; `false` if it was not there.
+    pub async fn set_aside(&self, name: &str) -> Result<bool, BlobError> {
+        match &self.backend {
+            Backend::Local(local) => local.set_aside(name).await,
+            Backend::S3(s3) => s3.set_aside(name).await,
+        }
+    }
+
+    /// Puts a blob set aside back in place (identical content may be there already: same name,
+    /// same bytes); nothing to do if it is not set aside.
+    pub async fn restore(&self, name: &str) -> Result<(), BlobError> {
+        match &self.backend {
+            Backend::Local(local) => local.restore(name).await,
+            Backend::S3(s3) => s3.restore(name).await,
+        }
+    }
+
+    /// Deletes a blob set aside; nothing to do if it is not set aside.
+    pub async fn discard(&self, name: &str) -> Result<(), BlobError> {
+        match &self.backend {
+            Backend::Local(local) => local.discard(name).await,
+            Backend::S3(s3) => s3.discard(name).await,
+        }
+    }
+
+    /// The blobs set aside and neither restored nor discarded (a removal was interrupted).
+    pub async fn set_aside_names(&self) -> Result<Vec<String>, BlobError> {
+        match &self.backend {
+            Backend::Local(local) => local.set_aside_names().await,
+            Backend::S3(s3) => s3.set_aside_names().await,
+        }
+    }
+}
+
+impl Local {
+    async fn put(
         &self,
         mut content: impl AsyncRead + Unpin,
         max: u64,
@@ -126,20 +315,6 @@ impl BlobStore {
         }
     }
 
-    /// Stores `content` already in memory, refusing more than `max` bytes. Durable on return,
-    /// like [`BlobStore::put`], in one trip to a blocking thread (write, fsync, rename into place,
-    /// fsync of the directory) rather than one per step.
-    pub async fn put_bytes(
-        &self,
-        content: impl AsRef<[u8]> + Send + 'static,
-        max: u64,
-    ) -> Result<StoredBlob, BlobError> {
-        let store = self.clone();
-        tokio::task::spawn_blocking(move || store.put_blocking(content.as_ref(), max))
-            .await
-            .map_err(|e| BlobError::Io(io::Error::other(e)))?
-    }
-
     fn put_blocking(&self, content: &[u8], max: u64) -> Result<StoredBlob, BlobError> {
         use std::io::Write as _;
         let size = content.len() as u64;
@@ -168,8 +343,7 @@ impl BlobStore {
         Ok(StoredBlob { name, size })
     }
 
-    /// Opens a blob for streaming out.
-    pub async fn get(&self, name: &str) -> Result<fs::File, BlobError> {
+    async fn get(&self, name: &str) -> Result<fs::File, BlobError> {
         match fs::File::open(self.path(name)?).await {
             Ok(file) => Ok(file),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(BlobError::Missing(name.to_owned())),
@@ -177,21 +351,18 @@ impl BlobStore {
         }
     }
 
-    /// Removes a blob (retention); a missing one is not an error.
-    pub async fn remove(&self, name: &str) -> Result<(), BlobError> {
+    async fn remove(&self, name: &str) -> Result<(), BlobError> {
         match fs::remove_file(self.path(name)?).await {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
         }
     }
 
-    /// Whether a blob is in place.
-    pub async fn exists(&self, name: &str) -> Result<bool, BlobError> {
+    async fn exists(&self, name: &str) -> Result<bool, BlobError> {
         Ok(fs::try_exists(self.path(name)?).await?)
     }
 
-    /// Moves a blob out of reach into `purging/`, durably; `false` if it was not there.
-    pub async fn set_aside(&self, name: &str) -> Result<bool, BlobError> {
+    async fn set_aside(&self, name: &str) -> Result<bool, BlobError> {
         let from = self.path(name)?;
         let aside = self.aside(name)?;
         fs::create_dir_all(self.root.join(PURGING)).await?;
@@ -203,9 +374,7 @@ impl BlobStore {
         Ok(true)
     }
 
-    /// Puts a blob set aside back in place (identical content may be there already: same name,
-    /// same bytes); nothing to do if it is not set aside.
-    pub async fn restore(&self, name: &str) -> Result<(), BlobError> {
+    async fn restore(&self, name: &str) -> Result<(), BlobError> {
         let to = self.path(name)?;
         if let Some(dir) = to.parent() {
             fs::create_dir_all(dir).await?;
@@ -222,16 +391,14 @@ impl BlobStore {
         }
     }
 
-    /// Deletes a blob set aside; nothing to do if it is not set aside.
-    pub async fn discard(&self, name: &str) -> Result<(), BlobError> {
+    async fn discard(&self, name: &str) -> Result<(), BlobError> {
         match fs::remove_file(self.aside(name)?).await {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
         }
     }
 
-    /// The blobs set aside and neither restored nor discarded (a removal was interrupted).
-    pub async fn set_aside_names(&self) -> Result<Vec<String>, BlobError> {
+    async fn set_aside_names(&self) -> Result<Vec<String>, BlobError> {
         let mut names = Vec::new();
         let mut entries = match fs::read_dir(self.root.join(PURGING)).await {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(names),
@@ -260,13 +427,13 @@ impl BlobStore {
 }
 
 /// Where blobs wait between [`BlobStore::set_aside`] and [`BlobStore::discard`].
-const PURGING: &str = "purging";
+pub(crate) const PURGING: &str = "purging";
 
-fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     name.len() == 64 && name.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-fn checked(name: &str) -> Result<(), BlobError> {
+pub(crate) fn checked(name: &str) -> Result<(), BlobError> {
     if valid_name(name) { Ok(()) } else { Err(BlobError::BadName(name.chars().take(80).collect())) }
 }
 
@@ -278,7 +445,7 @@ async fn sync_dir(dir: &Path) -> Result<(), BlobError> {
 /// Reads from `content` until `buffer` is full or the content ends; returns how much was read.
 /// Network content arrives in pieces of a TLS record or less: writing whole buffers saves trips
 /// to the blocking thread that writes the file.
-async fn fill(content: &mut (impl AsyncRead + Unpin), buffer: &mut [u8]) -> io::Result<usize> {
+pub(crate) async fn fill(content: &mut (impl AsyncRead + Unpin), buffer: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buffer.len() {
         let read = content.read(&mut buffer[filled..]).await?;
@@ -290,11 +457,11 @@ async fn fill(content: &mut (impl AsyncRead + Unpin), buffer: &mut [u8]) -> io::
     Ok(filled)
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn temporary_name() -> String {
+pub(crate) fn temporary_name() -> String {
     let mut bytes = [0u8; 16];
     if aws_lc_rs::rand::fill(&mut bytes).is_err() {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();

@@ -688,7 +688,8 @@ async fn open_sqlite(path: &str) -> Result<SqlitePool, StoreError> {
 }
 
 pub mod testing {
-    //! Fresh PostgreSQL databases for tests, created on a server and dropped afterwards.
+    //! Fresh PostgreSQL databases and S3 buckets for tests, created on a server and removed
+    //! afterwards.
 
     use sqlx::Connection as _;
 
@@ -729,6 +730,98 @@ pub mod testing {
                 .await?;
             admin.close().await?;
             Ok(())
+        }
+    }
+
+    /// A bucket created for one test on an S3-compatible test server that takes unsigned bucket
+    /// requests (moto's standalone server), emptied and removed afterwards.
+    #[derive(Debug)]
+    pub struct TestBucket {
+        endpoint: String,
+        name: String,
+    }
+
+    impl TestBucket {
+        /// Creates a bucket with a random name on the server at `endpoint`
+        /// (e.g. `http://127.0.0.1:5555`).
+        pub async fn create(endpoint: &str) -> Result<Self, crate::blobs::BlobError> {
+            let mut bytes = [0u8; 8];
+            getrandom(&mut bytes);
+            let name = format!("lienthong-test-{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>());
+            let bucket = Self { endpoint: endpoint.trim_end_matches('/').to_owned(), name };
+            bucket.plain_request("PUT").await?;
+            Ok(bucket)
+        }
+
+        /// The bucket's name.
+        pub fn name(&self) -> &str {
+            &self.name
+        }
+
+        /// How to reach it (the test server's fixed credentials, plain HTTP).
+        pub fn access(&self) -> crate::blobs::S3Access {
+            crate::blobs::S3Access {
+                endpoint: Some(self.endpoint.clone()),
+                region: Some("us-east-1".into()),
+                access_key_id: Some("testing".into()),
+                secret_access_key: Some("testing".into()),
+                allow_http: Some(true),
+            }
+        }
+
+        /// Every object key in the bucket, sorted.
+        pub async fn keys(&self) -> Result<Vec<String>, crate::blobs::BlobError> {
+            use futures_util::TryStreamExt as _;
+            use object_store::ObjectStore as _;
+            let store = self.client()?;
+            let listed: Vec<object_store::ObjectMeta> = store.list(None).try_collect().await?;
+            let mut keys: Vec<String> = listed.into_iter().map(|meta| meta.location.to_string()).collect();
+            keys.sort();
+            Ok(keys)
+        }
+
+        /// Deletes every object, then the bucket.
+        pub async fn remove(self) -> Result<(), crate::blobs::BlobError> {
+            use object_store::ObjectStoreExt as _;
+            let store = self.client()?;
+            for key in self.keys().await? {
+                store.delete(&object_store::path::Path::from(key)).await?;
+            }
+            self.plain_request("DELETE").await
+        }
+
+        fn client(&self) -> Result<object_store::aws::AmazonS3, crate::blobs::BlobError> {
+            let access = self.access();
+            Ok(object_store::aws::AmazonS3Builder::new()
+                .with_bucket_name(&self.name)
+                .with_endpoint(&self.endpoint)
+                .with_region("us-east-1")
+                .with_access_key_id(access.access_key_id.unwrap_or_default())
+                .with_secret_access_key(access.secret_access_key.unwrap_or_default())
+                .with_allow_http(true)
+                .build()?)
+        }
+
+        /// `PUT /bucket` or `DELETE /bucket`, unsigned, over plain HTTP/1.1.
+        async fn plain_request(&self, method: &str) -> Result<(), crate::blobs::BlobError> {
+            use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+            let host = self.endpoint.strip_prefix("http://").unwrap_or(&self.endpoint);
+            let mut stream = tokio::net::TcpStream::connect(host).await?;
+            let request = format!(
+                "{method} /{} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                self.name
+            );
+            stream.write_all(request.as_bytes()).await?;
+            let mut answer = Vec::new();
+            stream.read_to_end(&mut answer).await?;
+            let answer = String::from_utf8_lossy(&answer);
+            let status = answer.split(' ').nth(1).unwrap_or_default();
+            if status.starts_with('2') {
+                Ok(())
+            } else {
+                let first = answer.lines().next().unwrap_or_default().to_owned();
+                Err(std::io::Error::other(format!("{method} bucket {}: {first}", self.name)).into())
+            }
         }
     }
 
