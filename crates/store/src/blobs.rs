@@ -273,27 +273,18 @@ impl Local {
         let temp = self.root.join("incoming").join(temporary_name());
         let result = async {
             let mut file = fs::File::create(&temp).await?;
-            let mut context = digest::Context::new(&digest::SHA256);
+            let mut hashing = Hashing::new(max);
             let mut buffer = vec![0u8; CHUNK];
-            let mut size = 0u64;
             loop {
                 let read = fill(&mut content, &mut buffer).await?;
                 if read == 0 {
                     break;
                 }
-                size += read as u64;
-                if size > max {
-                    return Err(BlobError::TooLarge { max });
-                }
-                context.update(&buffer[..read]);
+                hashing.add(&buffer[..read])?;
                 file.write_all(&buffer[..read]).await?;
             }
             file.sync_all().await?;
-            let name = hex(context.finish().as_ref());
-            if let Some(announced) = announced.filter(|a| !a.eq_ignore_ascii_case(&name)) {
-                return Err(BlobError::HashMismatch { announced: announced.to_owned(), actual: name });
-            }
-            Ok(StoredBlob { name, size })
+            hashing.finish(announced)
         }
         .await;
         match result {
@@ -440,6 +431,38 @@ pub(crate) fn checked(name: &str) -> Result<(), BlobError> {
 async fn sync_dir(dir: &Path) -> Result<(), BlobError> {
     fs::File::open(dir).await?.sync_all().await?;
     Ok(())
+}
+
+/// A blob's SHA-256 and size as its content streams in, bounded by a maximum size.
+pub(crate) struct Hashing {
+    context: digest::Context,
+    size: u64,
+    max: u64,
+}
+
+impl Hashing {
+    pub(crate) fn new(max: u64) -> Self {
+        Self { context: digest::Context::new(&digest::SHA256), size: 0, max }
+    }
+
+    /// Counts and hashes `chunk`; past the maximum, [`BlobError::TooLarge`].
+    pub(crate) fn add(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
+        self.size += chunk.len() as u64;
+        if self.size > self.max {
+            return Err(BlobError::TooLarge { max: self.max });
+        }
+        self.context.update(chunk);
+        Ok(())
+    }
+
+    /// The blob, unless `announced` names another hash.
+    pub(crate) fn finish(self, announced: Option<&str>) -> Result<StoredBlob, BlobError> {
+        let name = hex(self.context.finish().as_ref());
+        if let Some(announced) = announced.filter(|a| !a.eq_ignore_ascii_case(&name)) {
+            return Err(BlobError::HashMismatch { announced: announced.to_owned(), actual: name });
+        }
+        Ok(StoredBlob { name, size: self.size })
+    }
 }
 
 /// Reads from `content` until `buffer` is full or the content ends; returns how much was read.

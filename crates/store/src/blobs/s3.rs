@@ -12,7 +12,9 @@ use object_store::path::Path as Key;
 use object_store::{ObjectStore as _, ObjectStoreExt as _, PutPayload, WriteMultipart};
 use tokio::io::AsyncRead;
 
-use super::{BlobError, BlobReader, CHUNK, PURGING, StoredBlob, checked, fill, hex, temporary_name, valid_name};
+use super::{
+    BlobError, BlobReader, CHUNK, Hashing, PURGING, StoredBlob, checked, fill, hex, temporary_name, valid_name,
+};
 
 /// How many parts of one upload may be in flight at once (each [`PART`] bytes): what bounds
 /// the memory one upload takes.
@@ -208,35 +210,26 @@ impl S3Blobs {
     }
 }
 
-/// Reads `content` into `upload` a buffer at a time, hashing and counting; at most
-/// [`PARTS_IN_FLIGHT`] parts and one being filled wait in memory.
+/// Reads `content` into `upload`, hashing and counting; at most [`PARTS_IN_FLIGHT`] parts and
+/// one being filled wait in memory.
 async fn stream_into(
     upload: &mut WriteMultipart,
     content: &mut (impl AsyncRead + Unpin),
     max: u64,
     announced: Option<&str>,
 ) -> Result<StoredBlob, BlobError> {
-    let mut context = digest::Context::new(&digest::SHA256);
+    let mut hashing = Hashing::new(max);
     let mut buffer = vec![0u8; CHUNK];
-    let mut size = 0u64;
     loop {
         let read = fill(content, &mut buffer).await?;
         if read == 0 {
             break;
         }
-        size += read as u64;
-        if size > max {
-            return Err(BlobError::TooLarge { max });
-        }
-        context.update(&buffer[..read]);
+        hashing.add(&buffer[..read])?;
         upload.wait_for_capacity(PARTS_IN_FLIGHT).await?;
         upload.write(&buffer[..read]);
     }
-    let name = hex(context.finish().as_ref());
-    if let Some(announced) = announced.filter(|a| !a.eq_ignore_ascii_case(&name)) {
-        return Err(BlobError::HashMismatch { announced: announced.to_owned(), actual: name });
-    }
-    Ok(StoredBlob { name, size })
+    hashing.finish(announced)
 }
 
 fn absent_is_fine(result: object_store::Result<()>) -> Result<(), BlobError> {
