@@ -24,11 +24,12 @@ mod kari;
 mod ktri;
 mod open;
 mod seal;
+mod stream;
 
 pub use error::{OpenError, SealError};
 pub use ktri::MIN_RSA_BITS;
-pub use open::open;
-pub use seal::seal;
+pub use open::{open, open_to};
+pub use seal::{seal, seal_to};
 
 /// Largest envelope [`open`] reads, in bytes (256 MiB).
 pub const MAX_ENVELOPE_BYTES: usize = 256 * 1024 * 1024;
