@@ -32,7 +32,7 @@ pub fn seal(content: &[u8], recipients: &[&[u8]]) -> Result<Vec<u8>, SealError> 
     if content.len() > MAX_CONTENT_BYTES {
         return Err(SealError::TooLarge(content.len()));
     }
-    let (cek, nonce, infos) = keys_for(recipients)?;
+    let Keys { cek, nonce, infos } = keys_for(recipients)?;
     let mut envelope =
         encode_with_plaintext(content, &infos, &nonce).map_err(|_| SealError::Internal("encoding the envelope"))?;
     if envelope.len() > MAX_ENVELOPE_BYTES {
@@ -63,7 +63,7 @@ pub fn seal_to(content: &[&[u8]], recipients: &[&[u8]], out: &mut impl Write) ->
     if length > MAX_CONTENT_BYTES {
         return Err(SealError::TooLarge(length));
     }
-    let (cek, nonce, infos) = keys_for(recipients)?;
+    let Keys { cek, nonce, infos } = keys_for(recipients)?;
     let head = encode_head(length, &infos, &nonce).map_err(|_| SealError::Internal("encoding the envelope"))?;
     let total = head.len() + length + MAC_HEADER.len() + TAG_BYTES;
     if total > MAX_ENVELOPE_BYTES {
@@ -81,8 +81,14 @@ pub fn seal_to(content: &[&[u8]], recipients: &[&[u8]], out: &mut impl Write) ->
 /// The mac's header: an OCTET STRING of [`TAG_BYTES`], the last field of the envelope.
 const MAC_HEADER: [u8; 2] = [0x04, TAG_BYTES as u8];
 
-/// A fresh content key and nonce, and the key wrapped for each recipient.
-fn keys_for(recipients: &[&[u8]]) -> Result<(Zeroizing<[u8; KEY_BYTES]>, [u8; NONCE_BYTES], Vec<Vec<u8>>), SealError> {
+/// A fresh content key and nonce, and the key wrapped for each recipient (their RecipientInfos).
+struct Keys {
+    cek: Zeroizing<[u8; KEY_BYTES]>,
+    nonce: [u8; NONCE_BYTES],
+    infos: Vec<Vec<u8>>,
+}
+
+fn keys_for(recipients: &[&[u8]]) -> Result<Keys, SealError> {
     if recipients.is_empty() || recipients.len() > MAX_RECIPIENTS {
         return Err(SealError::RecipientCount(recipients.len()));
     }
@@ -95,7 +101,7 @@ fn keys_for(recipients: &[&[u8]]) -> Result<(Zeroizing<[u8; KEY_BYTES]>, [u8; NO
         .enumerate()
         .map(|(index, der)| recipient_info(index, der, cek.as_slice()))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok((cek, nonce, infos))
+    Ok(Keys { cek, nonce, infos })
 }
 
 /// Encrypts the segments' `length` bytes through one [`CHUNK_BYTES`] buffer into `out`.
