@@ -169,7 +169,9 @@ struct Hash {
 
 impl Hash {
     fn new(h: &[u8; BLOCK]) -> Self {
-        let ghash = GHash::new(&ghash::Key::from(*h));
+        let mut key = ghash::Key::from(*h);
+        let ghash = GHash::new(&key);
+        key.zeroize();
         Self { ghash, pending: Zeroizing::new([0; BLOCK]), pending_len: 0, aad_bytes: 0, text_bytes: 0 }
     }
 
