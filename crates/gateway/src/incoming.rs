@@ -116,7 +116,7 @@ pub fn unseal(
 ) -> Result<(), Unsealing> {
     match envelope::open_to(sealed, certificate_der, key_pkcs8_der, out) {
         Ok(_) => Ok(()),
-        Err(envelope::OpenError::Io(e)) => Err(Unsealing::Local(e)),
+        Err(local @ envelope::OpenError::Io { .. }) => Err(Unsealing::Local(std::io::Error::other(local.to_string()))),
         Err(e) => Err(Unsealing::Refused(Refusal::Sealed(e.to_string()))),
     }
 }
