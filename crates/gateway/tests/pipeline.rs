@@ -69,6 +69,7 @@ impl Network {
 }
 
 /// A package sealed into memory: the envelope, and what was sealed.
+#[derive(Debug)]
 struct InMemory {
     bytes: Vec<u8>,
     sealed: Sealed,
