@@ -135,7 +135,9 @@ impl EncodedContent {
         self.0.len()
     }
 
-    /// Decodes the base64, skipping white space, into the archive's bytes.
+    /// Decodes the base64, skipping white space, into the archive's bytes: the whole archive in
+    /// memory (three quarters of the encoded length). [`Self::inspect`] and [`Self::unpack`] do
+    /// not use it: they read the archive a block at a time.
     pub fn decode(&self) -> Result<Vec<u8>, AttachmentError> {
         let mut out = Vec::with_capacity(self.0.len() / 4 * 3);
         let engine = &base64::engine::general_purpose::STANDARD;
