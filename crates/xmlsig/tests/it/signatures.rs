@@ -323,18 +323,22 @@ fn edxml_status() -> Vec<u8> {
     crate::support::interop("status.edxml")
 }
 
-#[test]
-fn a_ten_megabyte_package_signs_and_verifies_in_linear_time() {
-    // Incompressible content, so the attachment is as large in the package as on disk.
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let content: Vec<u8> = (0..8 * 1024 * 1024)
+/// `len` pseudo-random bytes (xorshift from `seed`): a ZIP cannot shrink them.
+fn incompressible(len: usize, mut state: u64) -> Vec<u8> {
+    (0..len)
         .map(|_| {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
             state.to_le_bytes()[0]
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn a_ten_megabyte_package_signs_and_verifies_in_linear_time() {
+    // Incompressible content, so the attachment is as large in the package as on disk.
+    let content = incompressible(8 * 1024 * 1024, 0x2545_F491_4F6C_DD1D);
     let package = document(&content);
     assert!(package.len() > 10 * 1024 * 1024, "{} bytes", package.len());
     let seal = Seal::new(KeyAlgorithm::P256);
@@ -348,15 +352,7 @@ fn a_ten_megabyte_package_signs_and_verifies_in_linear_time() {
 
 #[test]
 fn a_twenty_megabyte_package_is_signed_without_copying_it() {
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let content: Vec<u8> = (0..15 * 1024 * 1024)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state.to_le_bytes()[0]
-        })
-        .collect();
+    let content = incompressible(15 * 1024 * 1024, 0x9E37_79B9_7F4A_7C15);
     let package = document(&content);
     assert!(package.len() > 20 * 1024 * 1024, "{} bytes", package.len());
     let seal = Seal::new(KeyAlgorithm::P256);
