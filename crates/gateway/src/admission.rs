@@ -88,7 +88,12 @@ impl crate::Gateway {
 
 impl SubmissionBudget {
     /// Reads `body` once its share of the budget is free, bounded by `MAX_SUBMIT_BYTES`.
-    pub(crate) async fn read(&self, headers: &HeaderMap, body: Body, spool: &Spool) -> Result<Admitted, AdmissionError> {
+    pub(crate) async fn read(
+        &self,
+        headers: &HeaderMap,
+        body: Body,
+        spool: &Spool,
+    ) -> Result<Admitted, AdmissionError> {
         let announced = announced_length(headers)?;
         let claim = match announced {
             Some(length) if length > MAX_SUBMIT_BYTES as u64 => {

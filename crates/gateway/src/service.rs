@@ -457,8 +457,8 @@ impl Gateway {
         let reporter = received.package.recipient.as_str();
         let first = first.as_deref().unwrap_or(reporter);
         let bytes = self.read_blob(&received.package.blob).await?;
-        let parsed = edxml::parse(&bytes, &edxml::Limits::default())
-            .map_err(|e| GatewayError::Answer(e.to_string()))?;
+        let parsed =
+            edxml::parse(&bytes, &edxml::Limits::default()).map_err(|e| GatewayError::Answer(e.to_string()))?;
         let Package::Document(document) = parsed.package else {
             return Err(GatewayError::Answer(format!("package {package_id} is a status, not a document")));
         };

@@ -194,9 +194,7 @@ impl SpoolFile {
 
     /// Appends `bytes` on a blocking thread.
     async fn append(mut self, bytes: Bytes) -> io::Result<Self> {
-        tokio::task::spawn_blocking(move || self.write_all(&bytes).map(|()| self))
-            .await
-            .map_err(io::Error::other)?
+        tokio::task::spawn_blocking(move || self.write_all(&bytes).map(|()| self)).await.map_err(io::Error::other)?
     }
 }
 

@@ -222,7 +222,11 @@ async fn a_blob_is_mapped_byte_identical_small_or_large_and_a_missing_one_is_nam
             assert!(mapped[..] == content[..], "{}: {} bytes", backend.label, content.len());
         }
         let missing = "0".repeat(64);
-        assert!(matches!(blobs.map(&missing).await, Err(BlobError::Missing(name)) if name == missing), "{}", backend.label);
+        assert!(
+            matches!(blobs.map(&missing).await, Err(BlobError::Missing(name)) if name == missing),
+            "{}",
+            backend.label
+        );
         let spooled: Vec<_> = std::fs::read_dir(blobs.spool().dir()).expect("spool dir").collect();
         assert!(spooled.is_empty(), "{}: the spool keeps nothing: {spooled:?}", backend.label);
         backend.finish().await;

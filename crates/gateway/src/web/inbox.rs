@@ -156,8 +156,8 @@ async fn document(web: &Web, clerk: &Clerk, package_id: &str) -> Result<(Incomin
     }
     // Mapped, not read onto the heap: a document may carry 100 MB of attachments.
     let bytes = web.gateway.blobs().map(&record.package.blob).await.map_err(crate::GatewayError::Blob)?;
-    let parsed = edxml::parse(&bytes, &Limits::default())
-        .map_err(|_| WebError::Internal("a stored package does not parse"))?;
+    let parsed =
+        edxml::parse(&bytes, &Limits::default()).map_err(|_| WebError::Internal("a stored package does not parse"))?;
     match parsed.package {
         Package::Document(document) => Ok((record, document)),
         Package::Status(_) => Err(WebError::NotFound),
