@@ -13,7 +13,7 @@ use edxml::{AgencyCode, Package, StatusCode as Status, VnTimestamp};
 use futures_util::StreamExt as _;
 use serde_json::Value;
 use store::blobs::BlobStore;
-use store::spool::SpoolError;
+use store::spool::{SPOOL_ABOVE, Spool, SpoolError};
 use store::{
     ChangeAnswer, ClientRecord, DocumentChange, Enqueued, GatewayStore, IncomingPackage, OutgoingPackage,
     OutgoingRecord, PackageKind, Received, RefusedPackage, Store, StoreError,
@@ -115,7 +115,7 @@ pub struct Gateway {
     agency: AgencyCode,
     store: Store,
     blobs: BlobStore,
-    keys: GatewayKeys,
+    keys: Arc<GatewayKeys>,
     trust: Arc<Trust>,
     hub: tls::Client,
     hub_url: String,
@@ -174,7 +174,7 @@ impl Gateway {
             agency,
             store,
             blobs,
-            keys,
+            keys: Arc::new(keys),
             trust,
             hub,
             hub_url: hub_url.trim_end_matches('/').to_owned(),
@@ -313,11 +313,16 @@ impl Gateway {
         for recipient in &described.recipients {
             certificates.push(self.recipient_certificate(recipient).await?);
         }
-        let refs: Vec<&[u8]> = certificates.iter().map(Vec::as_slice).collect();
         // A large package is sealed into a spool file, not onto the heap.
         let mut envelope = self.blobs.spool().scratch(edxml.len()).map_err(spool_failed)?;
-        let sealed = seal_package(&edxml, &self.keys.seal, &refs, &mut envelope)?;
-        let envelope = envelope.into_bytes().map_err(spool_failed)?;
+        let keys = self.keys.clone();
+        let sealed = off_the_runtime(edxml.len(), move || {
+            let refs: Vec<&[u8]> = certificates.iter().map(Vec::as_slice).collect();
+            let sealed = seal_package(&edxml, &keys.seal, &refs, &mut envelope)?;
+            Ok::<_, GatewayError>((sealed, envelope.into_bytes().map_err(spool_failed)?))
+        })
+        .await??;
+        let (sealed, envelope) = sealed;
         let blob = self.blobs.put_bytes(envelope, MAX_PACKAGE_BYTES).await?;
         let package_id = new_package_id(&self.agency);
         let package = OutgoingPackage {
@@ -747,11 +752,16 @@ impl Gateway {
             return Err(GatewayError::Hub(format!("content of {package_id}: {status}: {}", hub_reason(&reason))));
         }
         let sealed = self.download(response).await?;
-        let sealed_sha256 = sha256_hex(&sealed);
-        let opened = match self.unseal(&sealed)? {
-            Ok(edxml) => check_package(edxml, &self.trust, sender, OffsetDateTime::now_utc()),
-            Err(refusal) => Err(refusal),
-        };
+        let (keys, trust, spool, from) =
+            (self.keys.clone(), self.trust.clone(), self.blobs.spool().clone(), sender.clone());
+        let (sealed_sha256, opened) = off_the_runtime(sealed.len(), move || {
+            let opened = match unseal_into(&sealed, &keys, &spool)? {
+                Ok(edxml) => check_package(edxml, &trust, &from, OffsetDateTime::now_utc()),
+                Err(refusal) => Err(refusal),
+            };
+            Ok::<_, GatewayError>((sha256_hex(&sealed), opened))
+        })
+        .await??;
         match opened {
             Ok(opened) => {
                 self.keep(*id, package_id, sender, recipient, &sealed_sha256, &opened).await?;
@@ -789,17 +799,6 @@ impl Gateway {
             SpoolError::Io(e) => spool_failed(e),
             other => GatewayError::Hub(format!("content: {other}")),
         })
-    }
-
-    /// Opens `sealed` with this gateway's key: the content (in the spool when large), or why it
-    /// is refused. A failure of the spool is the gateway's, not the package's.
-    fn unseal(&self, sealed: &[u8]) -> Result<Result<Bytes, Refusal>, GatewayError> {
-        let mut content = self.blobs.spool().scratch(sealed.len()).map_err(spool_failed)?;
-        match unseal(sealed, &self.keys.certificate_der, &self.keys.key_pkcs8_der, &mut content) {
-            Ok(()) => Ok(Ok(content.into_bytes().map_err(spool_failed)?)),
-            Err(Unsealing::Refused(refusal)) => Ok(Err(refusal)),
-            Err(Unsealing::Local(e)) => Err(spool_failed(e)),
-        }
     }
 
     async fn keep(
@@ -1046,6 +1045,32 @@ pub(crate) fn hub_reason(body: &[u8]) -> String {
         .ok()
         .and_then(|v| v["message_en"].as_str().map(str::to_owned))
         .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned())
+}
+
+/// Opens `sealed` with the gateway's key: the content (in the spool when large), or why it is
+/// refused. A failure of the spool is the gateway's, not the package's.
+fn unseal_into(sealed: &[u8], keys: &GatewayKeys, spool: &Spool) -> Result<Result<Bytes, Refusal>, GatewayError> {
+    let mut content = spool.scratch(sealed.len()).map_err(spool_failed)?;
+    match unseal(sealed, &keys.certificate_der, &keys.key_pkcs8_der, &mut content) {
+        Ok(()) => Ok(Ok(content.into_bytes().map_err(spool_failed)?)),
+        Err(Unsealing::Refused(refusal)) => Ok(Err(refusal)),
+        Err(Unsealing::Local(e)) => Err(spool_failed(e)),
+    }
+}
+
+/// Runs the signing, sealing, opening or checking of a package of `size` bytes: on a blocking
+/// thread when it is large (a second of CPU for 100 MB would stall the runtime's worker and every
+/// request on it), in place when small (the hand-off would cost more than the work).
+async fn off_the_runtime<T: Send + 'static>(
+    size: usize,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, GatewayError> {
+    if size <= SPOOL_ABOVE {
+        return Ok(work());
+    }
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| spool_failed(std::io::Error::other(format!("working on a large package: {e}"))))
 }
 
 /// The spool could not hold a package: the gateway's trouble (a full disk, say), never the
