@@ -156,6 +156,9 @@ const MAILBOX_PAGE: usize = 100;
 /// network and on fsyncs, so a few in parallel keep the cores busy.
 const CONCURRENT_TRANSFERS: usize = 16;
 
+/// How long a package's download from the hub may go without a byte before it is given up.
+const DOWNLOAD_IDLE: Duration = Duration::from_secs(60);
+
 /// The client system the gateway itself acts as (automatic statuses).
 pub const GATEWAY_CLIENT: &str = "gateway";
 
@@ -795,7 +798,16 @@ impl Gateway {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         let body = response.into_body(MAX_PACKAGE_BYTES).into_data_stream();
-        self.blobs.spool().gather(body, MAX_PACKAGE_BYTES, expected).await.map_err(|e| match e {
+        // A hub that stops sending mid-body fails the download (the delivery is collected again
+        // later) rather than holding one of the intake's places for ever.
+        let chunks = futures_util::stream::unfold(body, |mut body| async move {
+            match tokio::time::timeout(DOWNLOAD_IDLE, body.next()).await {
+                Ok(None) => None,
+                Ok(Some(chunk)) => Some((chunk.map_err(|e| e.to_string()), body)),
+                Err(_) => Some((Err(format!("nothing arrived for {} s", DOWNLOAD_IDLE.as_secs())), body)),
+            }
+        });
+        self.blobs.spool().gather(chunks, MAX_PACKAGE_BYTES, expected).await.map_err(|e| match e {
             SpoolError::Io(e) => spool_failed(e),
             other => GatewayError::Hub(format!("content: {other}")),
         })
