@@ -2,13 +2,14 @@
 //! input buffer until someone asks for the file; unpacked only within [`ZipLimits`].
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 
 use base64::Engine as _;
 use bytes::Bytes;
 use serde::{Serialize, Serializer};
 
 use crate::ZipLimits;
+use crate::decoded::Decoded;
 
 /// The `ContentTransferEncoded` text of an attachment: only base64 characters and white space.
 #[derive(Clone, PartialEq, Eq)]
@@ -134,7 +135,9 @@ impl EncodedContent {
         self.0.len()
     }
 
-    /// Decodes the base64, skipping white space, into the archive's bytes.
+    /// Decodes the base64, skipping white space, into the archive's bytes: the whole archive in
+    /// memory (three quarters of the encoded length). [`Self::inspect`] and [`Self::unpack`] do
+    /// not use it: they read the archive a block at a time.
     pub fn decode(&self) -> Result<Vec<u8>, AttachmentError> {
         let mut out = Vec::with_capacity(self.0.len() / 4 * 3);
         let engine = &base64::engine::general_purpose::STANDARD;
@@ -144,10 +147,20 @@ impl EncodedContent {
         Ok(out)
     }
 
-    /// Streams through every entry without keeping it, checking every limit.
+    /// The archive as a seekable reader that decodes a block at a time: the text is checked to
+    /// decode whole first (streaming), then indexed, so the archive is never held in memory.
+    fn archive(&self) -> Result<Decoded<'_>, AttachmentError> {
+        let engine = &base64::engine::general_purpose::STANDARD;
+        let len = io::copy(&mut base64::read::DecoderReader::new(SkipSpace(&self.0[..]), engine), &mut io::sink())
+            .map_err(|e| AttachmentError::BadBase64 { reason: e.to_string() })?;
+        Ok(Decoded::new(&self.0, len))
+    }
+
+    /// Streams through every entry without keeping it, checking every limit. The archive is
+    /// decoded a block at a time as the ZIP reader seeks through it, never whole.
     pub fn inspect(&self, limits: &ZipLimits) -> Result<Vec<EntryInfo>, AttachmentError> {
         let mut entries = Vec::new();
-        visit_entries(&self.decode()?, limits, |name, reader| {
+        visit_entries(self.archive()?, limits, |name, reader| {
             let size = io::copy(reader, &mut io::sink())?;
             entries.push(EntryInfo { name: name.to_owned(), size });
             Ok(())
@@ -158,7 +171,7 @@ impl EncodedContent {
     /// Unpacks every file, checking every limit.
     pub fn unpack(&self, limits: &ZipLimits) -> Result<Vec<UnpackedFile>, AttachmentError> {
         let mut files = Vec::new();
-        visit_entries(&self.decode()?, limits, |name, reader| {
+        visit_entries(self.archive()?, limits, |name, reader| {
             let mut data = Vec::new();
             reader.read_to_end(&mut data)?;
             files.push(UnpackedFile { name: name.to_owned(), data });
@@ -258,21 +271,21 @@ struct Budget {
 /// record before the archive is indexed), each entry's output against its compressed size (never
 /// more than the archive) times the ratio, and the whole output against the archive's size times
 /// the ratio and the size limit — so entries that share one stored stream cannot multiply it.
-fn visit_entries(
-    archive: &[u8],
+fn visit_entries<R: Read + Seek>(
+    mut archive: R,
     limits: &ZipLimits,
     mut visit: impl FnMut(&str, &mut dyn Read) -> io::Result<()>,
 ) -> Result<(), AttachmentError> {
-    let declared = declared_entry_count(archive)?;
+    let declared = declared_entry_count(&mut archive)?;
     if declared > limits.max_entries {
         return Err(AttachmentError::TooManyEntries { found: declared, limit: limits.max_entries });
     }
     let not_zip = |e: zip::result::ZipError| AttachmentError::NotZip { reason: e.to_string() };
-    let mut zip = zip::ZipArchive::new(io::Cursor::new(archive)).map_err(not_zip)?;
+    let archive_len = archive.seek(SeekFrom::End(0)).map_err(|e| AttachmentError::NotZip { reason: e.to_string() })?;
+    let mut zip = zip::ZipArchive::new(archive).map_err(not_zip)?;
     if zip.len() > limits.max_entries {
         return Err(AttachmentError::TooManyEntries { found: zip.len(), limit: limits.max_entries });
     }
-    let archive_len = archive.len() as u64;
     let ratio_total = archive_len.saturating_mul(limits.max_ratio).max(MIN_CAP);
     let mut budget = Budget {
         left: ratio_total.min(limits.max_unpacked_bytes),
@@ -299,8 +312,8 @@ const MIN_CAP: u64 = 64 * 1024;
 
 /// Name, and whether it is a directory, from the raw entry: checked before any decryption or
 /// decompression is attempted.
-fn inspect_header(
-    zip: &mut zip::ZipArchive<io::Cursor<&[u8]>>,
+fn inspect_header<R: Read + Seek>(
+    zip: &mut zip::ZipArchive<R>,
     index: usize,
     limits: &ZipLimits,
 ) -> Result<(String, bool), AttachmentError> {
@@ -312,10 +325,16 @@ fn inspect_header(
     Ok((name, raw.is_dir()))
 }
 
-/// The entry count the end-of-central-directory record declares, read without indexing anything.
-fn declared_entry_count(archive: &[u8]) -> Result<usize, AttachmentError> {
+/// The entry count the end-of-central-directory record declares, read without indexing anything
+/// (only the archive's last 64 KiB are read).
+fn declared_entry_count(archive: &mut (impl Read + Seek)) -> Result<usize, AttachmentError> {
     const END_RECORD: &[u8] = b"PK\x05\x06";
-    let window = &archive[archive.len().saturating_sub(22 + 65_535)..];
+    let io_error = |e: io::Error| AttachmentError::NotZip { reason: e.to_string() };
+    let len = archive.seek(SeekFrom::End(0)).map_err(io_error)?;
+    archive.seek(SeekFrom::Start(len.saturating_sub(22 + 65_535))).map_err(io_error)?;
+    let mut window = Vec::new();
+    archive.read_to_end(&mut window).map_err(io_error)?;
+    archive.seek(SeekFrom::Start(0)).map_err(io_error)?;
     let at = window.windows(4).rposition(|w| w == END_RECORD).filter(|&at| at + 22 <= window.len());
     let Some(at) = at else {
         return Err(AttachmentError::NotZip { reason: "no end-of-central-directory record".into() });
@@ -326,8 +345,8 @@ fn declared_entry_count(archive: &[u8]) -> Result<usize, AttachmentError> {
 }
 
 /// Reads one entry through a cap that holds whatever its header claims; returns the budget left.
-fn read_entry(
-    entry: zip::read::ZipFile<'_, io::Cursor<&[u8]>>,
+fn read_entry<R: Read>(
+    entry: zip::read::ZipFile<'_, R>,
     name: &str,
     limits: &ZipLimits,
     budget: Budget,

@@ -13,6 +13,7 @@ mod attachment;
 mod build;
 mod codes;
 mod datetime;
+mod decoded;
 mod dom;
 mod error;
 mod limits;

@@ -5,10 +5,11 @@ use aws_lc_rs::aead::{self, AES_128_GCM, AES_192_GCM, AES_256_GCM, Aad, LessSafe
 use der::asn1::{AnyRef, OctetStringRef};
 use der::{Decode, Encode};
 use x509_cert::spki::AlgorithmIdentifierRef;
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::OpenError;
 use crate::asn1::{AES128_GCM, AES192_GCM, AES256_GCM, GcmParameters};
+use crate::stream::{CHUNK_BYTES, Decryptor};
 
 /// The GCM nonce length (RFC 5084 recommends 12 bytes; aws-lc-rs takes nothing else).
 pub(crate) const NONCE_BYTES: usize = aead::NONCE_LEN;
@@ -86,5 +87,34 @@ impl ContentCipher {
             return Err(OpenError::Tampered);
         }
         Ok(plaintext)
+    }
+
+    /// Decrypts in chunks of [`CHUNK_BYTES`] into `out`, then checks the tag and flushes `out`.
+    /// What was written is authenticated only if this returns `Ok`; returns the content length.
+    pub(crate) fn open_to(
+        &self,
+        key: &[u8],
+        ciphertext: &[u8],
+        aad: &[u8],
+        tag: &[u8],
+        out: &mut impl std::io::Write,
+    ) -> Result<u64, OpenError> {
+        if tag.len() != TAG_BYTES {
+            return Err(OpenError::Malformed(format!("a {}-byte mac where the parameters say 16", tag.len())));
+        }
+        if key.len() != self.key_bytes() {
+            return Err(OpenError::Tampered);
+        }
+        let mut gcm = Decryptor::new(key, &self.nonce, aad).map_err(|_| OpenError::Tampered)?;
+        let mut buffer = Zeroizing::new(vec![0; CHUNK_BYTES.min(ciphertext.len())]);
+        for chunk in ciphertext.chunks(CHUNK_BYTES) {
+            let piece = buffer.get_mut(..chunk.len()).ok_or(OpenError::Internal("the chunk buffer"))?;
+            piece.copy_from_slice(chunk);
+            gcm.decrypt(piece).map_err(|_| OpenError::Internal("AES-GCM"))?;
+            out.write_all(piece).map_err(OpenError::io("writing the content"))?;
+        }
+        gcm.finish(tag).map_err(|_| OpenError::Tampered)?;
+        out.flush().map_err(OpenError::io("flushing the content"))?;
+        u64::try_from(ciphertext.len()).map_err(|_| OpenError::Internal("the content length"))
     }
 }

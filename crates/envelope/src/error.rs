@@ -2,7 +2,7 @@
 
 use crate::{MAX_CONTENT_BYTES, MAX_ENVELOPE_BYTES, MAX_RECIPIENTS};
 
-/// Why [`crate::seal`] refused.
+/// Why [`crate::seal`] or [`crate::seal_to`] refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SealError {
@@ -39,12 +39,23 @@ pub enum SealError {
         /// The key usage required: keyEncipherment (RSA) or keyAgreement (P-256).
         needed: &'static str,
     },
+    /// Writing the envelope to the caller's writer failed; what was written is incomplete.
+    #[error("{what}: {message}")]
+    Io {
+        /// What was being written: the envelope's header, the ciphertext, the tag, or the flush.
+        what: &'static str,
+        /// The I/O error's kind.
+        kind: std::io::ErrorKind,
+        /// The I/O error's text.
+        message: String,
+    },
     /// The cryptographic library or the encoder failed (not the caller's fault).
     #[error("sealing failed: {0}")]
     Internal(&'static str),
 }
 
-/// Why [`crate::open`] gave no content. Only [`OpenError::NotForUs`] and
+/// Why [`crate::open`] or [`crate::open_to`] gave no content (or, for `open_to`, why what it
+/// wrote must be discarded). Only [`OpenError::NotForUs`] and
 /// [`OpenError::Tampered`] speak about an envelope that was well formed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -66,8 +77,8 @@ pub enum OpenError {
     #[error("unsupported: {0}")]
     Unsupported(String),
     /// The content key did not unwrap, or the content failed authentication: the envelope was
-    /// altered after sealing, or was sealed for another key under our name. No content is
-    /// released.
+    /// altered after sealing, or was sealed for another key under our name. [`crate::open`]
+    /// releases no content; what [`crate::open_to`] wrote before finding out must be discarded.
     #[error("the envelope failed authentication: it was altered or its key is not ours")]
     Tampered,
     /// Our certificate is not a DER X.509 certificate with an RSA or P-256 key.
@@ -79,7 +90,32 @@ pub enum OpenError {
     /// Our private key does not belong to our certificate.
     #[error("the private key does not belong to the certificate")]
     KeyMismatch,
+    /// Writing the content to the caller's writer failed ([`crate::open_to`]); what was written
+    /// is incomplete and unauthenticated.
+    #[error("{what}: {message}")]
+    Io {
+        /// What was being written: the content, or the flush.
+        what: &'static str,
+        /// The I/O error's kind.
+        kind: std::io::ErrorKind,
+        /// The I/O error's text.
+        message: String,
+    },
     /// The cryptographic library failed (not the envelope's fault).
     #[error("opening failed: {0}")]
     Internal(&'static str),
+}
+
+impl SealError {
+    /// An [`SealError::Io`] maker for `map_err`, naming what was being written.
+    pub(crate) fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> Self {
+        move |error| Self::Io { what, kind: error.kind(), message: error.to_string() }
+    }
+}
+
+impl OpenError {
+    /// An [`OpenError::Io`] maker for `map_err`, naming what was being written.
+    pub(crate) fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> Self {
+        move |error| Self::Io { what, kind: error.kind(), message: error.to_string() }
+    }
 }

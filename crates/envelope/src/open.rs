@@ -27,24 +27,69 @@ use crate::{MAX_ENVELOPE_BYTES, MAX_RECIPIENTS, OpenError, kari, ktri};
 /// other attributes and originatorInfo are ignored.
 ///
 /// The private key is software for now (a gateway's encryption key); decrypting with a key in a
-/// PKCS#11 device can come later. Memory: the envelope plus one copy of the content.
+/// PKCS#11 device can come later. Memory: the envelope plus one copy of the content; for a
+/// large envelope, [`open_to`] streams the content instead.
 pub fn open(envelope: &[u8], my_certificate_der: &[u8], my_private_key_pkcs8_der: &[u8]) -> Result<Vec<u8>, OpenError> {
-    if envelope.len() > MAX_ENVELOPE_BYTES {
-        return Err(OpenError::TooLarge(envelope.len()));
+    let sealed = Sealed::prepare(envelope, my_certificate_der, my_private_key_pkcs8_der)?;
+    sealed.cipher.open(&sealed.cek, sealed.ciphertext, &sealed.aad, sealed.mac)
+}
+
+/// Opens `envelope` as [`open`] does (same inputs, limits and checks) but writes the content to
+/// `out` as it is decrypted, in chunks of 64 KiB, and returns its length: for envelopes of
+/// 100 MB and more that the caller has memory-mapped. Memory: the recipient infos and one chunk,
+/// nothing proportional to the content.
+///
+/// # The bytes written are NOT authenticated until this returns `Ok`
+///
+/// GCM's tag can only be checked after the last chunk, so the content reaches `out` before it
+/// is known to be genuine. On **any** `Err` (above all [`OpenError::Tampered`], but also
+/// [`OpenError::Io`] or any other), whatever was written to `out` may be forged, truncated or
+/// garbage: the caller must discard it (delete the file, truncate it, never parse or forward
+/// it). Write to a temporary file and rename it into place only after `Ok`. Errors found while
+/// parsing (malformed, not for us, unsupported, wrong key) come before anything is written.
+/// `out` is flushed after the tag verifies.
+pub fn open_to(
+    envelope: &[u8],
+    my_certificate_der: &[u8],
+    my_private_key_pkcs8_der: &[u8],
+    out: &mut impl std::io::Write,
+) -> Result<u64, OpenError> {
+    let sealed = Sealed::prepare(envelope, my_certificate_der, my_private_key_pkcs8_der)?;
+    sealed.cipher.open_to(&sealed.cek, sealed.ciphertext, &sealed.aad, sealed.mac, out)
+}
+
+/// An envelope parsed and its content key unwrapped: all that decrypting needs.
+struct Sealed<'a> {
+    cipher: ContentCipher,
+    cek: Zeroizing<Vec<u8>>,
+    ciphertext: &'a [u8],
+    aad: Vec<u8>,
+    mac: &'a [u8],
+}
+
+impl<'a> Sealed<'a> {
+    fn prepare(
+        envelope: &'a [u8],
+        my_certificate_der: &[u8],
+        my_private_key_pkcs8_der: &[u8],
+    ) -> Result<Self, OpenError> {
+        if envelope.len() > MAX_ENVELOPE_BYTES {
+            return Err(OpenError::TooLarge(envelope.len()));
+        }
+        let me = Party::parse(my_certificate_der).map_err(|unusable| match unusable {
+            Unusable::Certificate(reason) | Unusable::Key(reason) => OpenError::Certificate(reason),
+        })?;
+        let key = PrivateKey::new(&me.key, my_private_key_pkcs8_der)?;
+        let data = parse(envelope)?;
+        let info = &data.auth_encrypted_content_info;
+        let cipher = ContentCipher::from_identifier(&info.content_encryption_algorithm)?;
+        let cek = content_key(&data.recipient_infos, &me, &key, cipher.key_bytes())?;
+        let ciphertext = info
+            .encrypted_content
+            .ok_or_else(|| OpenError::Unsupported("detached content: the envelope carries no ciphertext".into()))?;
+        let aad = associated_data(data.auth_attrs)?;
+        Ok(Self { cipher, cek, ciphertext: ciphertext.as_bytes(), aad, mac: data.mac.as_bytes() })
     }
-    let me = Party::parse(my_certificate_der).map_err(|unusable| match unusable {
-        Unusable::Certificate(reason) | Unusable::Key(reason) => OpenError::Certificate(reason),
-    })?;
-    let key = PrivateKey::new(&me.key, my_private_key_pkcs8_der)?;
-    let data = parse(envelope)?;
-    let info = &data.auth_encrypted_content_info;
-    let cipher = ContentCipher::from_identifier(&info.content_encryption_algorithm)?;
-    let cek = content_key(&data.recipient_infos, &me, &key, cipher.key_bytes())?;
-    let ciphertext = info
-        .encrypted_content
-        .ok_or_else(|| OpenError::Unsupported("detached content: the envelope carries no ciphertext".into()))?;
-    let aad = associated_data(data.auth_attrs)?;
-    cipher.open(&cek, ciphertext.as_bytes(), &aad, data.mac.as_bytes())
 }
 
 fn parse(envelope: &[u8]) -> Result<AuthEnvelopedData<'_>, OpenError> {

@@ -1,8 +1,10 @@
 //! Sealing: the content encrypted once under a random AES-256-GCM key, that key wrapped for each
 //! recipient certificate.
 
-use der::Encode;
+use std::io::Write;
+
 use der::asn1::OctetStringRef;
+use der::{Encode, ErrorKind, Header, Length, Tag, TagNumber};
 use zeroize::Zeroizing;
 
 use crate::asn1::{
@@ -11,6 +13,7 @@ use crate::asn1::{
 };
 use crate::certificate::{Party, PublicKey, Unusable};
 use crate::content::{self, KEY_BYTES, NONCE_BYTES, TAG_BYTES};
+use crate::stream::{CHUNK_BYTES, Encryptor};
 use crate::{MAX_CONTENT_BYTES, MAX_ENVELOPE_BYTES, MAX_RECIPIENTS, SealError, kari, ktri};
 
 /// Seals `content` for `recipients` (DER certificates): a DER CMS ContentInfo holding an
@@ -29,6 +32,63 @@ pub fn seal(content: &[u8], recipients: &[&[u8]]) -> Result<Vec<u8>, SealError> 
     if content.len() > MAX_CONTENT_BYTES {
         return Err(SealError::TooLarge(content.len()));
     }
+    let Keys { cek, nonce, infos } = keys_for(recipients)?;
+    let mut envelope =
+        encode_with_plaintext(content, &infos, &nonce).map_err(|_| SealError::Internal("encoding the envelope"))?;
+    if envelope.len() > MAX_ENVELOPE_BYTES {
+        return Err(SealError::EnvelopeTooLarge(envelope.len()));
+    }
+    encrypt_in_place(&mut envelope, content, &cek, nonce)?;
+    Ok(envelope)
+}
+
+/// Seals the concatenation of `content`'s segments (parts of a document, which may live in
+/// memory-mapped files) for `recipients` as [`seal`] does, writing the envelope to `out` as it is
+/// encrypted; returns the number of bytes written. The output is exactly the DER envelope `seal`
+/// writes for the same bytes (with its own random key and nonce): same structure, same limits
+/// ([`MAX_CONTENT_BYTES`] for the segments together, [`MAX_ENVELOPE_BYTES`], 1 to
+/// [`MAX_RECIPIENTS`] recipients) and the same refusals of certificates, checked before anything
+/// is written. `out` is flushed at the end.
+///
+/// Memory: the RecipientInfos and a 64 KiB buffer, nothing proportional to the content: the
+/// envelope's lengths are computed from the segments' lengths, then the content is encrypted a
+/// chunk at a time with a streaming AES-256-GCM (`seal` keeps aws-lc-rs's one-shot GCM).
+///
+/// On [`SealError::Io`] what was written is an incomplete envelope: discard it.
+pub fn seal_to(content: &[&[u8]], recipients: &[&[u8]], out: &mut impl Write) -> Result<u64, SealError> {
+    let length = content
+        .iter()
+        .try_fold(0_usize, |total, segment| total.checked_add(segment.len()))
+        .ok_or(SealError::TooLarge(usize::MAX))?;
+    if length > MAX_CONTENT_BYTES {
+        return Err(SealError::TooLarge(length));
+    }
+    let Keys { cek, nonce, infos } = keys_for(recipients)?;
+    let head = encode_head(length, &infos, &nonce).map_err(|_| SealError::Internal("encoding the envelope"))?;
+    let total = head.len() + length + MAC_HEADER.len() + TAG_BYTES;
+    if total > MAX_ENVELOPE_BYTES {
+        return Err(SealError::EnvelopeTooLarge(total));
+    }
+    let mut gcm = Encryptor::new(cek.as_slice(), &nonce, &[]).map_err(|_| SealError::Internal("AES-GCM"))?;
+    out.write_all(&head).map_err(SealError::io("writing the envelope's header"))?;
+    encrypt_segments(content, length, &mut gcm, out)?;
+    out.write_all(&MAC_HEADER).map_err(SealError::io("writing the tag"))?;
+    out.write_all(&gcm.finish()).map_err(SealError::io("writing the tag"))?;
+    out.flush().map_err(SealError::io("flushing the envelope"))?;
+    u64::try_from(total).map_err(|_| SealError::Internal("the envelope's length"))
+}
+
+/// The mac's header: an OCTET STRING of [`TAG_BYTES`], the last field of the envelope.
+const MAC_HEADER: [u8; 2] = [0x04, TAG_BYTES as u8];
+
+/// A fresh content key and nonce, and the key wrapped for each recipient (their RecipientInfos).
+struct Keys {
+    cek: Zeroizing<[u8; KEY_BYTES]>,
+    nonce: [u8; NONCE_BYTES],
+    infos: Vec<Vec<u8>>,
+}
+
+fn keys_for(recipients: &[&[u8]]) -> Result<Keys, SealError> {
     if recipients.is_empty() || recipients.len() > MAX_RECIPIENTS {
         return Err(SealError::RecipientCount(recipients.len()));
     }
@@ -41,13 +101,70 @@ pub fn seal(content: &[u8], recipients: &[&[u8]]) -> Result<Vec<u8>, SealError> 
         .enumerate()
         .map(|(index, der)| recipient_info(index, der, cek.as_slice()))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut envelope =
-        encode_with_plaintext(content, &infos, &nonce).map_err(|_| SealError::Internal("encoding the envelope"))?;
-    if envelope.len() > MAX_ENVELOPE_BYTES {
-        return Err(SealError::EnvelopeTooLarge(envelope.len()));
+    Ok(Keys { cek, nonce, infos })
+}
+
+/// Encrypts the segments' `length` bytes through one [`CHUNK_BYTES`] buffer into `out`.
+fn encrypt_segments(
+    content: &[&[u8]],
+    length: usize,
+    gcm: &mut Encryptor,
+    out: &mut impl Write,
+) -> Result<(), SealError> {
+    let mut buffer = Zeroizing::new(vec![0; CHUNK_BYTES.min(length)]);
+    let mut filled = 0;
+    for segment in content {
+        let mut rest = *segment;
+        while !rest.is_empty() {
+            let taken = rest.len().min(buffer.len() - filled);
+            let (now, later) = rest.split_at(taken);
+            buffer[filled..filled + taken].copy_from_slice(now);
+            filled += taken;
+            rest = later;
+            if filled == buffer.len() {
+                encrypt_chunk(&mut buffer[..filled], gcm, out)?;
+                filled = 0;
+            }
+        }
     }
-    encrypt_in_place(&mut envelope, content, &cek, nonce)?;
-    Ok(envelope)
+    if filled > 0 {
+        encrypt_chunk(&mut buffer[..filled], gcm, out)?;
+    }
+    Ok(())
+}
+
+fn encrypt_chunk(chunk: &mut [u8], gcm: &mut Encryptor, out: &mut impl Write) -> Result<(), SealError> {
+    gcm.encrypt(chunk).map_err(|_| SealError::Internal("AES-GCM"))?;
+    out.write_all(chunk).map_err(SealError::io("writing the ciphertext"))
+}
+
+/// The envelope [`encode_with_plaintext`] writes, up to the first byte of the content, for a
+/// content of `length` bytes: the headers of the enclosing structures are computed from the
+/// lengths, so the content is not needed. What follows the content is [`MAC_HEADER`] and the tag.
+fn encode_head(length: usize, infos: &[Vec<u8>], nonce: &[u8; NONCE_BYTES]) -> der::Result<Vec<u8>> {
+    let gcm = content::aes256_gcm_parameters(nonce)?;
+    let content_header = Header::new(context_specific(0, false), Length::try_from(length)?).to_der()?;
+    let content_info = [DATA.to_der()?, content::aes256_gcm(&gcm)?.to_der()?, content_header].concat();
+    let content_info = with_header(Tag::Sequence, content_info, length)?;
+    let recipient_infos = Elements::<true>::new(infos.iter().map(Vec::as_slice).collect()).to_der()?;
+    let data = [AUTH_ENVELOPED_VERSION.to_der()?, recipient_infos, content_info].concat();
+    let after = length.checked_add(MAC_HEADER.len() + TAG_BYTES).ok_or(ErrorKind::Overflow)?;
+    let data = with_header(Tag::Sequence, data, after)?;
+    let explicit = with_header(context_specific(0, true), data, after)?;
+    with_header(Tag::Sequence, [AUTH_ENVELOPED_DATA.to_der()?, explicit].concat(), after)
+}
+
+/// A TLV's header and the first part of its value, `known`, for a value of `known` followed by
+/// `later` bytes not yet written.
+fn with_header(tag: Tag, known: Vec<u8>, later: usize) -> der::Result<Vec<u8>> {
+    let value_len = known.len().checked_add(later).ok_or(ErrorKind::Overflow)?;
+    let mut encoded = Header::new(tag, Length::try_from(value_len)?).to_der()?;
+    encoded.extend_from_slice(&known);
+    Ok(encoded)
+}
+
+fn context_specific(number: u32, constructed: bool) -> Tag {
+    Tag::ContextSpecific { constructed, number: TagNumber(number) }
 }
 
 fn recipient_info(index: usize, der: &[u8], cek: &[u8]) -> Result<Vec<u8>, SealError> {
@@ -112,4 +229,38 @@ fn encrypt_in_place(
         .map_err(|_| SealError::Internal("AES-GCM"))?;
     mac.copy_from_slice(&tag);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RecipientInfos of a few sizes (their content does not matter to the layout), so that the
+    /// lengths cross DER's one-, two- and three-byte length forms.
+    fn infos(sizes: &[usize]) -> Vec<Vec<u8>> {
+        sizes
+            .iter()
+            .map(|&size| {
+                let mut info =
+                    Header::new(Tag::Sequence, Length::try_from(size).expect("length")).to_der().expect("header");
+                info.extend((0..size).map(|i| i as u8));
+                info
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_streamed_head_is_the_one_shot_envelope_up_to_the_content() {
+        let nonce = [7; NONCE_BYTES];
+        for sizes in [&[10][..], &[100, 3], &[300], &[70_000, 5]] {
+            let infos = infos(sizes);
+            for length in [0, 1, 15, 16, 17, 60, 100, 127, 128, 200, 255, 256, 65_535, 65_536, 70_000] {
+                let content: Vec<u8> = (0..length).map(|i| (i % 253) as u8).collect();
+                let whole = encode_with_plaintext(&content, &infos, &nonce).expect("one shot");
+                let head = encode_head(length, &infos, &nonce).expect("head");
+                let expected = [head, content, MAC_HEADER.to_vec(), vec![0; TAG_BYTES]].concat();
+                assert!(whole == expected, "infos {sizes:?}, content {length}");
+            }
+        }
+    }
 }

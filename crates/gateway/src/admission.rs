@@ -3,15 +3,16 @@
 //! A package is read only after its caller is authenticated, never past
 //! [`MAX_SUBMIT_BYTES`](crate::api::MAX_SUBMIT_BYTES), and every body held at once counts against
 //! one budget per gateway ([`SUBMISSION_BUDGET_BYTES`]): a body announced with `Content-Length`
-//! reserves that much before it is read, one without reserves the maximum. Sealing a package
-//! works on it in memory, so the budget is what bounds the gateway's memory under many large
-//! submissions at once; a caller that cannot get its share within [`BUDGET_WAIT`] is told the
-//! gateway is busy and nothing is read or stored.
+//! reserves that much before it is read, one without reserves the maximum. A body larger than
+//! [`store::spool::SPOOL_ABOVE`] goes to a spool file (mapped, never on the heap), so the budget
+//! bounds the spool's disk and the heap's share of the small ones; a caller that cannot get its
+//! share within [`BUDGET_WAIT`] is told the gateway is busy and nothing is read or stored.
 
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, header};
+use store::spool::{Spool, SpoolError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::api::MAX_SUBMIT_BYTES;
@@ -46,6 +47,9 @@ pub enum AdmissionError {
     /// The body could not be read (the connection failed).
     #[error("the package could not be read: {0}")]
     Read(String),
+    /// The gateway could not write the body to its spool (the disk is full, say).
+    #[error("the gateway could not hold the package: {0}")]
+    Spool(std::io::Error),
 }
 
 /// A submitted body, and its share of the budget (given back when this is dropped).
@@ -84,7 +88,12 @@ impl crate::Gateway {
 
 impl SubmissionBudget {
     /// Reads `body` once its share of the budget is free, bounded by `MAX_SUBMIT_BYTES`.
-    pub(crate) async fn read(&self, headers: &HeaderMap, body: Body) -> Result<Admitted, AdmissionError> {
+    pub(crate) async fn read(
+        &self,
+        headers: &HeaderMap,
+        body: Body,
+        spool: &Spool,
+    ) -> Result<Admitted, AdmissionError> {
         let announced = announced_length(headers)?;
         let claim = match announced {
             Some(length) if length > MAX_SUBMIT_BYTES as u64 => {
@@ -101,7 +110,12 @@ impl SubmissionBudget {
         .await
         .map_err(|_| AdmissionError::Busy)?
         .map_err(|_| AdmissionError::Busy)?;
-        let bytes = axum::body::to_bytes(body, claim).await.map_err(|e| too_large_or_read(e, announced))?;
+        let bytes = spool.gather(body.into_data_stream(), claim as u64, announced).await.map_err(|e| match e {
+            SpoolError::TooLarge { .. } => AdmissionError::TooLarge { limit: MAX_SUBMIT_BYTES, announced },
+            SpoolError::Source(e) => AdmissionError::Read(e.to_string()),
+            SpoolError::Io(e) => AdmissionError::Spool(e),
+            other => AdmissionError::Read(other.to_string()),
+        })?;
         Ok(Admitted { bytes, _share: share })
     }
 }
@@ -112,18 +126,6 @@ fn announced_length(headers: &HeaderMap) -> Result<Option<u64>, AdmissionError> 
     };
     let text = value.to_str().map_err(|_| AdmissionError::BadLength)?;
     text.trim().parse::<u64>().map(Some).map_err(|_| AdmissionError::BadLength)
-}
-
-/// axum reports a body past the limit as an error whose source is `LengthLimitError`.
-fn too_large_or_read(error: axum::Error, announced: Option<u64>) -> AdmissionError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
-    while let Some(cause) = source {
-        if cause.is::<http_body_util::LengthLimitError>() {
-            return AdmissionError::TooLarge { limit: MAX_SUBMIT_BYTES, announced };
-        }
-        source = cause.source();
-    }
-    AdmissionError::Read(error.to_string())
 }
 
 /// Whole KiB covering `bytes` (at least one).

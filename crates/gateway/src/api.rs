@@ -66,7 +66,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::StateSecret(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Admission(AdmissionError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Admission(AdmissionError::Busy) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Admission(AdmissionError::Busy | AdmissionError::Spool(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Admission(_) => StatusCode::BAD_REQUEST,
             Self::Gateway(GatewayError::Outgoing(_) | GatewayError::Answer(_)) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Gateway(GatewayError::Recipient { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -89,6 +89,7 @@ impl ApiError {
             Self::StateSecret(_) => "state-secret",
             Self::Admission(AdmissionError::TooLarge { .. }) => "too-large",
             Self::Admission(AdmissionError::Busy) => "busy",
+            Self::Admission(AdmissionError::Spool(_)) => "unavailable",
             Self::Admission(_) => "bad-request",
             Self::Gateway(GatewayError::Outgoing(_)) => "invalid-package",
             Self::Gateway(GatewayError::Answer(_)) => "cannot-answer",
@@ -120,6 +121,9 @@ impl ApiError {
             }
             Self::Admission(AdmissionError::BadLength) => "Content-Length không phải là một số.".into(),
             Self::Admission(AdmissionError::Read(why)) => format!("Không đọc được gói tin: {why}"),
+            Self::Admission(AdmissionError::Spool(_)) => {
+                "Cổng kết nối không lưu tạm được gói tin (đĩa đầy?); chưa nhận, vui lòng thử lại sau.".into()
+            }
             Self::Gateway(GatewayError::Outgoing(why)) => format!("Gói tin không hợp lệ, chưa gửi: {why}"),
             Self::Gateway(GatewayError::Answer(why)) => format!("Không tạo được gói tin trạng thái: {why}"),
             Self::Gateway(GatewayError::Recipient { code, .. }) => format!("Không gửi được tới đơn vị {code}"),
@@ -217,7 +221,7 @@ async fn submit(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: B
         .ok_or_else(|| ApiError::BadRequest("Idempotency-Key (1–128 characters) is required".into()))?;
     secrecy(&headers)?;
     let body = gateway.read_submission(&headers, body).await?;
-    let (package_id, new) = gateway.submit_as(&caller.client.id, &caller.agency, reference, &body.bytes).await?;
+    let (package_id, new) = gateway.submit_as(&caller.client.id, &caller.agency, reference, body.bytes.clone()).await?;
     let status = if new { StatusCode::ACCEPTED } else { StatusCode::OK };
     Ok((status, axum::Json(json!({"package_id": package_id, "duplicate": !new, "state": "queued"}))).into_response())
 }

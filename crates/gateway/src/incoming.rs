@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use crate::outgoing::describe;
 use crate::trust::{Trust, TrustError};
 
-/// A package that passed every check. Only [`open_package`] makes one.
+/// A package that passed every check. Only [`check_package`] makes one.
 #[derive(Debug, Clone)]
 pub struct Opened {
     /// Shared with the parsed package's attachments, which are slices of it.
@@ -92,8 +92,37 @@ impl Refusal {
     }
 }
 
-/// Opens `sealed` with this gateway's certificate and key (PKCS#8 DER), then verifies it all.
-/// `sender` is the agency the hub says sent it: the signing certificate must be that agency's.
+/// Why a sealed package was not opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Unsealing {
+    /// The package cannot be opened: not for us, tampered with, malformed.
+    #[error(transparent)]
+    Refused(Refusal),
+    /// Writing the content out failed (the spool's disk, say): the gateway's trouble, not the
+    /// package's, so it is not refused for it.
+    #[error("the opened content could not be written: {0}")]
+    Local(std::io::Error),
+}
+
+/// Opens `sealed` with this gateway's certificate and key (PKCS#8 DER), writing the content to
+/// `out` as it is decrypted (a spool file, for a large package). The content is authenticated
+/// only when this returns `Ok`: on an error, what was written must be discarded.
+pub fn unseal(
+    sealed: &[u8],
+    certificate_der: &[u8],
+    key_pkcs8_der: &[u8],
+    out: &mut impl std::io::Write,
+) -> Result<(), Unsealing> {
+    match envelope::open_to(sealed, certificate_der, key_pkcs8_der, out) {
+        Ok(_) => Ok(()),
+        Err(local @ envelope::OpenError::Io { .. }) => Err(Unsealing::Local(std::io::Error::other(local.to_string()))),
+        Err(e) => Err(Unsealing::Refused(Refusal::Sealed(e.to_string()))),
+    }
+}
+
+/// Opens `sealed` with this gateway's certificate and key (PKCS#8 DER) in memory, then checks it
+/// as [`check_package`] does.
 pub fn open_package(
     sealed: &[u8],
     certificate_der: &[u8],
@@ -102,7 +131,18 @@ pub fn open_package(
     sender: &str,
     now: OffsetDateTime,
 ) -> Result<Opened, Refusal> {
-    let edxml = envelope::open(sealed, certificate_der, key_pkcs8_der).map_err(|e| Refusal::Sealed(e.to_string()))?;
+    let mut edxml = Vec::new();
+    unseal(sealed, certificate_der, key_pkcs8_der, &mut edxml).map_err(|e| match e {
+        Unsealing::Refused(refusal) => refusal,
+        local @ Unsealing::Local(_) => Refusal::Sealed(local.to_string()),
+    })?;
+    check_package(Bytes::from(edxml), trust, sender, now)
+}
+
+/// Verifies opened content: the signature, the signer against `trust` (chain, purpose,
+/// revocation at `now`), that the signer speaks for `sender` (the agency the hub says sent it),
+/// and that it is valid edXML from that sender. Only this makes an [`Opened`].
+pub fn check_package(edxml: Bytes, trust: &Trust, sender: &str, now: OffsetDateTime) -> Result<Opened, Refusal> {
     let verified = xmlsig::verify(&edxml).map_err(|e| Refusal::Signature(e.to_string()))?;
     trust.check_signer(verified.signer_certificate_der(), now)?;
     let (signer_subject, signer_agency) = subject_and_agency(verified.signer_certificate_der());
@@ -112,7 +152,6 @@ pub fn open_package(
             sender: sender.into(),
         });
     }
-    let edxml = Bytes::from(edxml);
     let parsed = edxml::parse(&edxml, &Limits::default()).map_err(|e| Refusal::Invalid(e.to_string()))?;
     let errors: Vec<String> = edxml::validate(&parsed.package, &ZipLimits::default())
         .into_iter()

@@ -18,7 +18,7 @@ mod service;
 mod trust;
 pub mod web;
 
-pub use incoming::{Opened, Refusal, open_package};
+pub use incoming::{Opened, Refusal, Unsealing, check_package, open_package, unseal};
 pub use intake::IntakeLimit;
 pub use outgoing::{OutgoingError, Sealed, Signer, seal_package};
 pub use service::{GATEWAY_CLIENT, Gateway, GatewayError, GatewayKeys, MAX_PACKAGE_BYTES};

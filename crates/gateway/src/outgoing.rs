@@ -16,12 +16,10 @@ pub struct Signer {
     pub certificate_der: Vec<u8>,
 }
 
-/// A package ready for the hub.
+/// What was sealed, for the outbox's records (the envelope went to the writer given).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sealed {
-    /// The CMS envelope.
-    pub bytes: Vec<u8>,
-    /// The package as parsed, for the outbox's records.
+    /// The package's DocumentId.
     pub document_id: Option<String>,
     /// Recipient agency codes, from the package's `To`.
     pub recipients: Vec<String>,
@@ -86,9 +84,8 @@ pub(crate) fn document_change(package: &Package) -> (DocumentChange, Vec<String>
 }
 
 /// Reads the sender and recipients of `edxml` (the package is fully checked when sealed).
-pub(crate) fn preview(edxml: &[u8]) -> Result<Preview, OutgoingError> {
-    let input = Bytes::copy_from_slice(edxml);
-    let parsed = edxml::parse(&input, &Limits::default()).map_err(|e| OutgoingError::Malformed(e.to_string()))?;
+pub(crate) fn preview(edxml: &Bytes) -> Result<Preview, OutgoingError> {
+    let parsed = edxml::parse(edxml, &Limits::default()).map_err(|e| OutgoingError::Malformed(e.to_string()))?;
     let from = match &parsed.package {
         Package::Document(document) => document.header.from.as_ref(),
         Package::Status(status) => status.header.from.as_ref(),
@@ -118,10 +115,17 @@ pub(crate) fn preview(edxml: &[u8]) -> Result<Preview, OutgoingError> {
     Ok(Preview { sender, recipients, subject: subject(&parsed.package), change, refers_to, answers })
 }
 
-/// Validates, signs and seals `edxml` for `recipient_certificates` (DER).
-pub fn seal_package(edxml: &[u8], signer: &Signer, recipient_certificates: &[&[u8]]) -> Result<Sealed, OutgoingError> {
-    let input = Bytes::copy_from_slice(edxml);
-    let parsed = edxml::parse(&input, &Limits::default()).map_err(|e| OutgoingError::Malformed(e.to_string()))?;
+/// Validates, signs and seals `edxml` for `recipient_certificates` (DER), writing the envelope
+/// to `out` as it is encrypted. Nothing proportional to the package is copied: the signature is
+/// made over `edxml` as it is and the signed package streamed through the cipher, so a large
+/// package mapped from a file goes to a file. On an error, what was written is to be discarded.
+pub fn seal_package(
+    edxml: &Bytes,
+    signer: &Signer,
+    recipient_certificates: &[&[u8]],
+    out: &mut impl std::io::Write,
+) -> Result<Sealed, OutgoingError> {
+    let parsed = edxml::parse(edxml, &Limits::default()).map_err(|e| OutgoingError::Malformed(e.to_string()))?;
     let errors: Vec<String> = edxml::validate(&parsed.package, &ZipLimits::default())
         .into_iter()
         .filter(|f| f.severity == Severity::Error)
@@ -135,10 +139,10 @@ pub fn seal_package(edxml: &[u8], signer: &Signer, recipient_certificates: &[&[u
         Package::Status(status) => Some(status.header.status.as_str().to_owned()),
         Package::Document(_) => None,
     };
-    let signed =
-        xmlsig::sign(edxml, &signer.key, &signer.certificate_der).map_err(|e| OutgoingError::Sign(e.to_string()))?;
-    let bytes = envelope::seal(&signed, recipient_certificates).map_err(|e| OutgoingError::Seal(e.to_string()))?;
-    Ok(Sealed { bytes, document_id, recipients, is_status, status_code })
+    let signed = xmlsig::sign_parts(edxml, &signer.key, &signer.certificate_der)
+        .map_err(|e| OutgoingError::Sign(e.to_string()))?;
+    envelope::seal_to(&signed.parts(), recipient_certificates, out).map_err(|e| OutgoingError::Seal(e.to_string()))?;
+    Ok(Sealed { document_id, recipients, is_status, status_code })
 }
 
 /// What a package is about, as the inbox and outbox show it: a document's abstract ("trích

@@ -141,7 +141,7 @@ async fn send(State(systems): State<Arc<Systems>>, headers: HeaderMap, body: Bod
         return failure(SdkError::HashFileMismatch.error_code(), &SdkError::HashFileMismatch.to_string());
     }
     let reference = format!("sdk:{}", hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body).as_ref()));
-    match gateway.submit_as(&client, &agency, &reference, body).await {
+    match gateway.submit_as(&client, &agency, &reference, body.clone()).await {
         Ok((package_id, _)) => answer(sdk::ok(json!({ "DocId": package_id }))),
         Err(GatewayError::AnswerToDestroyed(document)) => destroyed(&document),
         Err(GatewayError::WrongSender { sender, agency }) => failure(
@@ -165,6 +165,9 @@ fn not_admitted(refused: &AdmissionError) -> Response {
         }
         AdmissionError::Busy => {
             ("503", "Cổng kết nối đang nhận các gói tin lớn khác; vui lòng thử lại sau một phút.".to_owned())
+        }
+        AdmissionError::Spool(_) => {
+            ("503", "Cổng kết nối không lưu tạm được gói tin (đĩa đầy?); vui lòng thử lại sau.".to_owned())
         }
         _ => ("400", "Không đọc được gói tin.".to_owned()),
     };

@@ -13,6 +13,7 @@ use edxml::{AgencyCode, Package, StatusCode as Status, VnTimestamp};
 use futures_util::StreamExt as _;
 use serde_json::Value;
 use store::blobs::BlobStore;
+use store::spool::{SPOOL_ABOVE, Spool, SpoolError};
 use store::{
     ChangeAnswer, ClientRecord, DocumentChange, Enqueued, GatewayStore, IncomingPackage, OutgoingPackage,
     OutgoingRecord, PackageKind, Received, RefusedPackage, Store, StoreError,
@@ -20,7 +21,8 @@ use store::{
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
-use crate::{Opened, Refusal, Signer, Trust, open_package, seal_package};
+use crate::incoming::{Unsealing, check_package, unseal};
+use crate::{Opened, Refusal, Signer, Trust, seal_package};
 
 /// Largest sealed package the gateway sends or collects.
 pub const MAX_PACKAGE_BYTES: u64 = 256 * 1024 * 1024;
@@ -113,7 +115,7 @@ pub struct Gateway {
     agency: AgencyCode,
     store: Store,
     blobs: BlobStore,
-    keys: GatewayKeys,
+    keys: Arc<GatewayKeys>,
     trust: Arc<Trust>,
     hub: tls::Client,
     hub_url: String,
@@ -154,6 +156,9 @@ const MAILBOX_PAGE: usize = 100;
 /// network and on fsyncs, so a few in parallel keep the cores busy.
 const CONCURRENT_TRANSFERS: usize = 16;
 
+/// How long a package's download from the hub may go without a byte before it is given up.
+const DOWNLOAD_IDLE: Duration = Duration::from_secs(60);
+
 /// The client system the gateway itself acts as (automatic statuses).
 pub const GATEWAY_CLIENT: &str = "gateway";
 
@@ -172,7 +177,7 @@ impl Gateway {
             agency,
             store,
             blobs,
-            keys,
+            keys: Arc::new(keys),
             trust,
             hub,
             hub_url: hub_url.trim_end_matches('/').to_owned(),
@@ -227,7 +232,7 @@ impl Gateway {
         headers: &axum::http::HeaderMap,
         body: axum::body::Body,
     ) -> Result<crate::admission::Admitted, crate::admission::AdmissionError> {
-        self.submissions.read(headers, body).await
+        self.submissions.read(headers, body, self.blobs.spool()).await
     }
 
     /// Whether this gateway serves `code`: its own agency, or an agency whose copies the hub
@@ -246,7 +251,7 @@ impl Gateway {
         client: &str,
         agency: &str,
         client_ref: &str,
-        edxml: &[u8],
+        edxml: Bytes,
     ) -> Result<(String, bool), GatewayError> {
         self.submit_checked(client, Some(agency), client_ref, edxml).await
     }
@@ -256,6 +261,17 @@ impl Gateway {
     /// The sender is not checked: this is the gateway acting for the agencies it serves (client
     /// systems go through [`Gateway::submit_as`]).
     pub async fn submit(&self, client: &str, client_ref: &str, edxml: &[u8]) -> Result<(String, bool), GatewayError> {
+        self.submit_checked(client, None, client_ref, Bytes::copy_from_slice(edxml)).await
+    }
+
+    /// [`Gateway::submit`] for content already shared (a large package mapped from a spool
+    /// file, say): not copied.
+    pub async fn submit_shared(
+        &self,
+        client: &str,
+        client_ref: &str,
+        edxml: Bytes,
+    ) -> Result<(String, bool), GatewayError> {
         self.submit_checked(client, None, client_ref, edxml).await
     }
 
@@ -264,12 +280,12 @@ impl Gateway {
         client: &str,
         agency: Option<&str>,
         client_ref: &str,
-        edxml: &[u8],
+        edxml: Bytes,
     ) -> Result<(String, bool), GatewayError> {
         if let Some(existing) = self.existing(client, client_ref).await? {
             return Ok((existing, false));
         }
-        let described = crate::outgoing::preview(edxml)?;
+        let described = crate::outgoing::preview(&edxml)?;
         if let Some(agency) = agency
             && described.sender != agency
         {
@@ -300,9 +316,17 @@ impl Gateway {
         for recipient in &described.recipients {
             certificates.push(self.recipient_certificate(recipient).await?);
         }
-        let refs: Vec<&[u8]> = certificates.iter().map(Vec::as_slice).collect();
-        let sealed = seal_package(edxml, &self.keys.seal, &refs)?;
-        let blob = self.blobs.put_bytes(sealed.bytes, MAX_PACKAGE_BYTES).await?;
+        // A large package is sealed into a spool file, not onto the heap.
+        let mut envelope = self.blobs.spool().scratch(edxml.len()).map_err(spool_failed)?;
+        let keys = self.keys.clone();
+        let sealed = off_the_runtime(edxml.len(), move || {
+            let refs: Vec<&[u8]> = certificates.iter().map(Vec::as_slice).collect();
+            let sealed = seal_package(&edxml, &keys.seal, &refs, &mut envelope)?;
+            Ok::<_, GatewayError>((sealed, envelope.into_bytes().map_err(spool_failed)?))
+        })
+        .await??;
+        let (sealed, envelope) = sealed;
+        let blob = self.blobs.put_bytes(envelope, MAX_PACKAGE_BYTES).await?;
         let package_id = new_package_id(&self.agency);
         let package = OutgoingPackage {
             package_id: package_id.clone(),
@@ -441,8 +465,8 @@ impl Gateway {
         let reporter = received.package.recipient.as_str();
         let first = first.as_deref().unwrap_or(reporter);
         let bytes = self.read_blob(&received.package.blob).await?;
-        let parsed = edxml::parse(&Bytes::from(bytes), &edxml::Limits::default())
-            .map_err(|e| GatewayError::Answer(e.to_string()))?;
+        let parsed =
+            edxml::parse(&bytes, &edxml::Limits::default()).map_err(|e| GatewayError::Answer(e.to_string()))?;
         let Package::Document(document) = parsed.package else {
             return Err(GatewayError::Answer(format!("package {package_id} is a status, not a document")));
         };
@@ -520,12 +544,9 @@ impl Gateway {
         Ok(())
     }
 
-    async fn read_blob(&self, name: &str) -> Result<Vec<u8>, GatewayError> {
-        use tokio::io::AsyncReadExt as _;
-        let mut file = self.blobs.get(name).await?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).await.map_err(|e| GatewayError::Blob(e.into()))?;
-        Ok(bytes)
+    /// A blob's content, mapped rather than read onto the heap.
+    async fn read_blob(&self, name: &str) -> Result<Bytes, GatewayError> {
+        Ok(self.blobs.map(name).await?)
     }
 
     /// Hands every due package to the hub once, several at a time; returns how many the hub
@@ -728,20 +749,22 @@ impl Gateway {
             .await
             .map_err(|e| GatewayError::Hub(e.to_string()))?;
         let status = response.status();
-        let sealed = response.bytes().await.map_err(|e| GatewayError::Hub(e.to_string()))?;
         if status != StatusCode::OK {
             // Not the package: the delivery stays at the hub and is collected again.
-            return Err(GatewayError::Hub(format!("content of {package_id}: {status}: {}", hub_reason(&sealed))));
+            let reason = response.bytes().await.map_err(|e| GatewayError::Hub(e.to_string()))?;
+            return Err(GatewayError::Hub(format!("content of {package_id}: {status}: {}", hub_reason(&reason))));
         }
-        let sealed_sha256 = sha256_hex(&sealed);
-        let opened = open_package(
-            &sealed,
-            &self.keys.certificate_der,
-            &self.keys.key_pkcs8_der,
-            &self.trust,
-            sender,
-            OffsetDateTime::now_utc(),
-        );
+        let sealed = self.download(response).await?;
+        let (keys, trust, spool, from) =
+            (self.keys.clone(), self.trust.clone(), self.blobs.spool().clone(), sender.clone());
+        let (sealed_sha256, opened) = off_the_runtime(sealed.len(), move || {
+            let opened = match unseal_into(&sealed, &keys, &spool)? {
+                Ok(edxml) => check_package(edxml, &trust, &from, OffsetDateTime::now_utc()),
+                Err(refusal) => Err(refusal),
+            };
+            Ok::<_, GatewayError>((sha256_hex(&sealed), opened))
+        })
+        .await??;
         match opened {
             Ok(opened) => {
                 self.keep(*id, package_id, sender, recipient, &sealed_sha256, &opened).await?;
@@ -764,6 +787,30 @@ impl Gateway {
                 Ok(Intake::Settled)
             }
         }
+    }
+
+    /// A package's content from the hub, at most [`MAX_PACKAGE_BYTES`]: a large one into the
+    /// spool, not onto the heap.
+    async fn download(&self, response: tls::Response) -> Result<Bytes, GatewayError> {
+        let expected = response
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let body = response.into_body(MAX_PACKAGE_BYTES).into_data_stream();
+        // A hub that stops sending mid-body fails the download (the delivery is collected again
+        // later) rather than holding one of the intake's places for ever.
+        let chunks = futures_util::stream::unfold(body, |mut body| async move {
+            match tokio::time::timeout(DOWNLOAD_IDLE, body.next()).await {
+                Ok(None) => None,
+                Ok(Some(chunk)) => Some((chunk.map_err(|e| e.to_string()), body)),
+                Err(_) => Some((Err(format!("nothing arrived for {} s", DOWNLOAD_IDLE.as_secs())), body)),
+            }
+        });
+        self.blobs.spool().gather(chunks, MAX_PACKAGE_BYTES, expected).await.map_err(|e| match e {
+            SpoolError::Io(e) => spool_failed(e),
+            other => GatewayError::Hub(format!("content: {other}")),
+        })
     }
 
     async fn keep(
@@ -1010,6 +1057,38 @@ pub(crate) fn hub_reason(body: &[u8]) -> String {
         .ok()
         .and_then(|v| v["message_en"].as_str().map(str::to_owned))
         .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned())
+}
+
+/// Opens `sealed` with the gateway's key: the content (in the spool when large), or why it is
+/// refused. A failure of the spool is the gateway's, not the package's.
+fn unseal_into(sealed: &[u8], keys: &GatewayKeys, spool: &Spool) -> Result<Result<Bytes, Refusal>, GatewayError> {
+    let mut content = spool.scratch(sealed.len()).map_err(spool_failed)?;
+    match unseal(sealed, &keys.certificate_der, &keys.key_pkcs8_der, &mut content) {
+        Ok(()) => Ok(Ok(content.into_bytes().map_err(spool_failed)?)),
+        Err(Unsealing::Refused(refusal)) => Ok(Err(refusal)),
+        Err(Unsealing::Local(e)) => Err(spool_failed(e)),
+    }
+}
+
+/// Runs the signing, sealing, opening or checking of a package of `size` bytes: on a blocking
+/// thread when it is large (a second of CPU for 100 MB would stall the runtime's worker and every
+/// request on it), in place when small (the hand-off would cost more than the work).
+async fn off_the_runtime<T: Send + 'static>(
+    size: usize,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, GatewayError> {
+    if size <= SPOOL_ABOVE {
+        return Ok(work());
+    }
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| spool_failed(std::io::Error::other(format!("working on a large package: {e}"))))
+}
+
+/// The spool could not hold a package: the gateway's trouble (a full disk, say), never the
+/// package's.
+fn spool_failed(error: std::io::Error) -> GatewayError {
+    GatewayError::Blob(store::blobs::BlobError::Io(error))
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -1430,3 +1430,45 @@ async fn sample_network(net: &Network) -> (Arc<Gateway>, Arc<Gateway>) {
     }
     (office, nghe_an)
 }
+
+/// The sample with one more attachment of `size` incompressible bytes (listed in its manifest):
+/// the package and the attachment's data.
+fn with_large_attachment(size: usize) -> (Vec<u8>, Vec<u8>) {
+    let parsed = edxml::parse(&bytes::Bytes::from(sample()), &edxml::Limits::default()).expect("sample parses");
+    let edxml::Package::Document(mut document) = parsed.package else { panic!("a document") };
+    let mut data = vec![0u8; size];
+    aws_lc_rs::rand::fill(&mut data).expect("random data");
+    let attachment = edxml::model::Attachment::from_file("bao-cao-lon", "bao-cao-lon.pdf", "application/pdf", &data);
+    document.manifest.get_or_insert_with(Default::default).references.push(attachment.manifest_reference());
+    document.attachments.push(attachment);
+    (edxml::write(&edxml::Package::Document(document)), data)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_package_larger_than_the_spool_threshold_travels_through_files_and_arrives_byte_identical() {
+    let net = Network::start().await;
+    let (office, nghe_an) = sample_network(&net).await;
+    let (package, data) = with_large_attachment(2 * store::spool::SPOOL_ABOVE);
+    assert!(package.len() > 2 * store::spool::SPOOL_ABOVE);
+
+    let (package_id, _) = office.submit("qlvb", "VPCP-2026-LON", &package).await.expect("queued");
+    assert_eq!(office.send_due().await.expect("sent"), 1);
+    assert_eq!(nghe_an.receive(Duration::from_secs(5)).await.expect("collected"), 1);
+    let inbox = nghe_an.store().inbox(None, 0, 10).await.expect("inbox");
+    assert_eq!(inbox[0].package.package_id, package_id);
+
+    let stored = nghe_an.blobs().map(&inbox[0].package.blob).await.expect("the stored package, mapped");
+    let parsed = edxml::parse(&stored, &edxml::Limits::default()).expect("parses");
+    let edxml::Package::Document(document) = parsed.package else { panic!("a document") };
+    let large = document.attachments.iter().find(|a| a.name.as_deref() == Some("bao-cao-lon.pdf")).expect("attached");
+    let files = large.content.unpack(&edxml::ZipLimits::default()).expect("unpacks");
+    assert!(files[0].data == data, "the attachment arrives byte for byte");
+    xmlsig::verify(&stored).expect("as signed by the Office");
+
+    assert_eq!(nghe_an.send_due().await.expect("receipt"), 1, "answered 01 like any package");
+    assert_eq!(office.receive(Duration::from_secs(5)).await.expect("status"), 1);
+    for gateway in [&office, &nghe_an] {
+        let left: Vec<_> = std::fs::read_dir(gateway.blobs().spool().dir()).expect("spool").collect();
+        assert!(left.is_empty(), "{}: nothing stays in the spool: {left:?}", gateway.agency());
+    }
+}

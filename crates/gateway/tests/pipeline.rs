@@ -3,7 +3,7 @@
 //! it must be refused.
 
 use base64::Engine as _;
-use gateway::{Refusal, Signer, Trust, TrustError, open_package, seal_package};
+use gateway::{OutgoingError, Refusal, Sealed, Signer, Trust, TrustError, open_package};
 use pki::{
     Authority, Endpoints, IssueRequest, IssuedCertificate, KeyAlgorithm, KeyPair, Profile, RevocationReason,
     RevokedEntry, SubjectName, SubscriberKey,
@@ -66,6 +66,26 @@ impl Network {
         let (certificate, key) = &self.nghe_an_gateway;
         open_package(sealed, &certificate.der, key, trust, sender, OffsetDateTime::now_utc())
     }
+}
+
+/// A package sealed into memory: the envelope, and what was sealed.
+#[derive(Debug)]
+struct InMemory {
+    bytes: Vec<u8>,
+    sealed: Sealed,
+}
+
+impl std::ops::Deref for InMemory {
+    type Target = Sealed;
+    fn deref(&self) -> &Sealed {
+        &self.sealed
+    }
+}
+
+fn seal_package(edxml: &[u8], signer: &Signer, recipients: &[&[u8]]) -> Result<InMemory, OutgoingError> {
+    let mut bytes = Vec::new();
+    let sealed = gateway::seal_package(&bytes::Bytes::copy_from_slice(edxml), signer, recipients, &mut bytes)?;
+    Ok(InMemory { bytes, sealed })
 }
 
 fn sample() -> Vec<u8> {

@@ -85,21 +85,28 @@ async fn bench(args: &ExchangeArgs, dir: &Path) -> Result<()> {
     if let Err(e) = &nats {
         println!("  NATS JetStream is unreachable at {}: {e:#} — its figures are left out", args.nats);
     }
-    let warm_up = document(args.size_kb[0] * 1024)?;
-    network.measure(&warm_up, Duration::from_secs(1), args.window).await?;
+    let warm_up = network.as_submitted(&document(args.size_kb[0] * 1024)?)?;
+    network.measure(warm_up, Duration::from_secs(1), args.window).await?;
     network.quiesce().await?;
     println!(
         "\n{:<8} {:<44} {:>9} {:>9} {:>9} {:>10} {:>11}",
         "size", "system", "docs/s", "p50 ms", "p99 ms", "documents", "CPU ms/doc"
     );
     for &kb in &args.size_kb {
-        let bytes = document(kb * 1024)?;
+        // Built on the heap, then kept as the client API keeps a submission (see `as_submitted`).
+        let bytes = network.as_submitted(&document(kb * 1024)?)?;
         let label = size_label(kb);
-        let ours = network.measure(&bytes, budget, args.window).await?;
+        let ours = network.measure(bytes.clone(), budget, args.window).await?;
         row(&label, "lienthong (mTLS, signed, sealed, fsync'd)", &ours);
+        if let Some(memory) = &ours.memory {
+            println!(
+                "{:<8} {:<44} peak resident {} MB: anonymous (heap…) {} MB, mapped files {} MB",
+                "", "  memory of this process", memory.resident_mb, memory.anonymous_mb, memory.file_mb
+            );
+        }
         network.quiesce().await?;
         if let Ok(nats) = &nats {
-            match crate::bench_jetstream::measure(nats, Bytes::from(bytes.clone()), budget, args.window).await {
+            match crate::bench_jetstream::measure(nats, bytes.clone(), budget, args.window).await {
                 Ok(theirs) => {
                     row(&label, "NATS JetStream (file stream, pub ack, consume)", &theirs);
                     println!("{:<8} {:<44} {:>8.2}x", label, "lienthong / JetStream", ours.rate() / theirs.rate());
@@ -186,8 +193,8 @@ impl Network {
 
     /// Submits `document` for `budget` with `window` documents in flight; each counts when it is
     /// in the recipient's inbox.
-    async fn measure(&self, document: &[u8], budget: Duration, window: usize) -> Result<Figures> {
-        let document: Arc<[u8]> = Arc::from(document);
+    async fn measure(&self, document: Bytes, budget: Duration, window: usize) -> Result<Figures> {
+        let memory = MemoryWatch::start();
         let tracker = Arc::new(Tracker::default());
         let permits = Arc::new(Semaphore::new(window));
         let failures = Arc::new(AtomicUsize::new(0));
@@ -202,7 +209,7 @@ impl Network {
             let (tracker, failures) = (tracker.clone(), failures.clone());
             tokio::spawn(async move {
                 let submitted_at = Instant::now();
-                match gateway.submit("bench", &format!("bench-{n}"), &document).await {
+                match gateway.submit_shared("bench", &format!("bench-{n}"), document).await {
                     Ok((id, true)) => tracker.submitted(id, submitted_at, permit),
                     Ok((_, false)) => {
                         failures.fetch_add(1, Ordering::Relaxed);
@@ -223,7 +230,18 @@ impl Network {
         }
         let mut figures = tracker.figures();
         figures.cpu = cpu_before.zip(process_cpu()).map(|(before, after)| after.saturating_sub(before));
+        figures.memory = memory.stop();
         Ok(figures)
+    }
+
+    /// `document` as the sending gateway's client API holds a submission: on the heap when
+    /// small, else in a mapped spool file (so the figures are the gateway's, not a copy the
+    /// driver keeps).
+    fn as_submitted(&self, document: &[u8]) -> Result<Bytes> {
+        use std::io::Write as _;
+        let mut scratch = self.sender.gateway.blobs().spool().scratch(document.len())?;
+        scratch.write_all(document)?;
+        Ok(scratch.into_bytes()?)
     }
 
     /// Waits until nothing is left to move: both outboxes sent (receipts included) and the hub
@@ -315,6 +333,65 @@ pub(crate) struct Figures {
     last_arrived: Option<Instant>,
     /// CPU time spent meanwhile (user and system, every thread), where it is known.
     pub(crate) cpu: Option<Duration>,
+    /// Peak memory meanwhile, where it is known.
+    pub(crate) memory: Option<Memory>,
+}
+
+/// The process's peak memory over a figure, sampled from `/proc/self/status` (Linux only).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Memory {
+    /// Peak resident set.
+    resident_mb: u64,
+    /// Peak anonymous memory (the heap, stacks): what the process itself holds.
+    anonymous_mb: u64,
+    /// Peak pages of mapped files resident (spool and blob files): the kernel's page cache,
+    /// which it writes back or drops under memory pressure.
+    file_mb: u64,
+}
+
+/// Samples the process's memory every 10 ms on a thread of its own until stopped.
+struct MemoryWatch {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Option<Memory>>,
+}
+
+impl MemoryWatch {
+    fn start() -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut peak: Option<Memory> = None;
+            while !stopped.load(Ordering::Relaxed) {
+                if let Some(now) = memory_now() {
+                    let p = peak.get_or_insert_with(Memory::default);
+                    p.resident_mb = p.resident_mb.max(now.resident_mb);
+                    p.anonymous_mb = p.anonymous_mb.max(now.anonymous_mb);
+                    p.file_mb = p.file_mb.max(now.file_mb);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            peak
+        });
+        Self { stop, thread }
+    }
+
+    fn stop(self) -> Option<Memory> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().ok().flatten()
+    }
+}
+
+/// This process's resident memory now, from `/proc/self/status` (kB figures, given in MB).
+fn memory_now() -> Option<Memory> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| {
+        status.lines().find_map(|line| line.strip_prefix(name)?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
+    };
+    Some(Memory {
+        resident_mb: field("VmRSS:")? / 1024,
+        anonymous_mb: field("RssAnon:")? / 1024,
+        file_mb: (field("RssFile:")? + field("RssShmem:").unwrap_or(0)) / 1024,
+    })
 }
 
 impl Figures {

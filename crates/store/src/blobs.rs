@@ -17,10 +17,13 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::digest;
+use bytes::Bytes;
 use tokio::fs;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
 
 pub use s3::S3Access;
+
+use crate::spool::Spool;
 
 /// Why a blob could not be stored or read.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +79,7 @@ pub struct StoredBlob {
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     backend: Backend,
+    spool: Spool,
 }
 
 #[derive(Debug, Clone)]
@@ -94,6 +98,9 @@ struct Local {
 pub type BlobReader = Box<dyn AsyncRead + Send + Unpin>;
 
 const CHUNK: usize = 64 * 1024;
+
+/// The spool's directory under a local blob root.
+const SPOOL: &str = "spool";
 
 /// How much to read from a blob at a time when streaming it out: each read is a trip to a
 /// blocking thread, so reads much smaller than this (tokio's default is 4 KiB) cost more in
@@ -150,7 +157,8 @@ impl BlobStore {
     /// A blob store under the local directory `root` (created if missing).
     pub async fn open(root: &Path) -> Result<Self, BlobError> {
         fs::create_dir_all(root.join("incoming")).await?;
-        Ok(Self { backend: Backend::Local(Local { root: root.to_owned() }) })
+        let spool = Spool::open(&root.join(SPOOL))?;
+        Ok(Self { backend: Backend::Local(Local { root: root.to_owned() }), spool })
     }
 
     /// A blob store under `prefix` in the S3-compatible bucket `bucket`, reached with `access`.
@@ -159,7 +167,8 @@ impl BlobStore {
         if !valid_bucket(bucket) {
             return Err(BlobError::BadLocation { setting: bucket.to_owned(), reason: "not a bucket name".into() });
         }
-        Ok(Self { backend: Backend::S3(s3::S3Blobs::open(bucket, prefix, access).await?) })
+        let spool = Spool::open(&std::env::temp_dir().join("lienthong-spool"))?;
+        Ok(Self { backend: Backend::S3(s3::S3Blobs::open(bucket, prefix, access).await?), spool })
     }
 
     /// A blob store where `location` says; object storage is reached as the standard AWS
@@ -211,6 +220,35 @@ impl BlobStore {
             Backend::Local(local) => Ok(Box::new(local.get(name).await?)),
             Backend::S3(s3) => s3.get(name).await,
         }
+    }
+
+    /// A blob's content as shared bytes without reading it onto the heap: a local file is
+    /// mapped (blob files are never written again once in place), an object is downloaded
+    /// into the spool (mapped when larger than [`crate::spool::SPOOL_ABOVE`]).
+    pub async fn map(&self, name: &str) -> Result<Bytes, BlobError> {
+        match &self.backend {
+            Backend::Local(local) => {
+                let file = local.get(name).await?.into_std().await;
+                tokio::task::spawn_blocking(move || crate::spool::map_read_only(&file))
+                    .await
+                    .map_err(|e| BlobError::Io(io::Error::other(e)))?
+                    .map_err(BlobError::Io)
+            }
+            Backend::S3(s3) => {
+                let reader = s3.get(name).await?;
+                let chunks = tokio_util::io::ReaderStream::with_capacity(reader, READ_CHUNK);
+                self.spool.gather(chunks, u64::MAX, None).await.map_err(|e| match e {
+                    crate::spool::SpoolError::Source(e) | crate::spool::SpoolError::Io(e) => BlobError::Io(e),
+                    crate::spool::SpoolError::TooLarge { max } => BlobError::TooLarge { max },
+                })
+            }
+        }
+    }
+
+    /// Where content in transit waits off the heap: `spool/` beside local blobs, or the system's
+    /// temporary directory (`lienthong-spool/`) for object storage.
+    pub fn spool(&self) -> &Spool {
+        &self.spool
     }
 
     /// Removes a blob (retention); a missing one is not an error.

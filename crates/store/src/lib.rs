@@ -22,6 +22,7 @@ mod devices;
 mod exchange;
 mod gateway;
 mod ra;
+pub mod spool;
 mod web;
 
 use std::future::Future;

@@ -209,3 +209,26 @@ async fn a_bucket_that_does_not_exist_is_refused_at_open() {
     assert!(matches!(missing, Err(BlobError::ObjectStore(_))), "{missing:?}");
     bucket.remove().await.expect("remove the test bucket");
 }
+
+#[tokio::test]
+async fn a_blob_is_mapped_byte_identical_small_or_large_and_a_missing_one_is_named() {
+    for backend in backends().await {
+        let blobs = &backend.blobs;
+        let small = b"<edXML>nho</edXML>".repeat(100);
+        let large: Vec<u8> = (0..store::spool::SPOOL_ABOVE + 12_345).map(|i| (i % 251) as u8).collect();
+        for content in [small, large] {
+            let stored = blobs.put_bytes(content.clone(), 1 << 30).await.expect("put");
+            let mapped = blobs.map(&stored.name).await.expect("map");
+            assert!(mapped[..] == content[..], "{}: {} bytes", backend.label, content.len());
+        }
+        let missing = "0".repeat(64);
+        assert!(
+            matches!(blobs.map(&missing).await, Err(BlobError::Missing(name)) if name == missing),
+            "{}",
+            backend.label
+        );
+        let spooled: Vec<_> = std::fs::read_dir(blobs.spool().dir()).expect("spool dir").collect();
+        assert!(spooled.is_empty(), "{}: the spool keeps nothing: {spooled:?}", backend.label);
+        backend.finish().await;
+    }
+}

@@ -87,8 +87,11 @@ pub(crate) fn canonicalize_into(
                     return Ok(());
                 }
             }
-            Node::Text { text, .. } if inside && c14n.skip_depth.is_none() && !c14n.open.is_empty() => {
-                escape_text(&text, c14n.sink);
+            Node::Text { text, as_written, .. } if inside && c14n.skip_depth.is_none() && !c14n.open.is_empty() => {
+                match as_written {
+                    true => escape_text_as_written(&text, c14n.sink),
+                    false => escape_text(&text, c14n.sink),
+                }
             }
             Node::Text { .. } => {}
             Node::Pi { target, content, after_root } if inside && c14n.skip_depth.is_none() => {
@@ -228,6 +231,22 @@ fn dedup_sorted(mut bindings: Vec<Binding>) -> Vec<Binding> {
     bindings
 }
 
+/// Text as written, its line ends normalised on the way (CR LF and a lone CR become LF, so no
+/// CR is left to escape), then escaped: no copy of the text is made.
+fn escape_text_as_written(text: &str, sink: &mut dyn Sink) {
+    let mut lines = text.split('\r');
+    if let Some(first) = lines.next() {
+        escape_text(first, sink);
+    }
+    for line in lines {
+        // This segment followed a CR: a CR LF is its LF alone, a lone CR becomes one.
+        if !line.starts_with('\n') {
+            sink.put(b"\n");
+        }
+        escape_text(line, sink);
+    }
+}
+
 /// Text node escaping: `&`, `<`, `>` and carriage return.
 fn escape_text(text: &str, sink: &mut dyn Sink) {
     escape(text, sink, |b| match b {
@@ -299,6 +318,26 @@ mod tests {
                 (c, _) => c.to_string(),
             })
             .collect()
+    }
+
+    #[test]
+    fn text_as_written_has_its_line_ends_normalised_while_escaped() {
+        for (written, expected) in [
+            ("a\r\nb", "a\nb"),
+            ("a\rb", "a\nb"),
+            ("a\r\r\nb\r", "a\n\nb\n"),
+            ("\r\n\r\n", "\n\n"),
+            ("x<&>\r\ny", "x&lt;&amp;&gt;\ny"),
+            ("no line end", "no line end"),
+            ("", ""),
+        ] {
+            let mut streamed = Vec::new();
+            escape_text_as_written(written, &mut streamed);
+            let mut copied = Vec::new();
+            escape_text(&crate::xml::normalize_line_ends(written.into()), &mut copied);
+            assert_eq!(String::from_utf8(streamed).expect("utf-8"), expected, "{written:?}");
+            assert_eq!(String::from_utf8(copied).expect("utf-8"), expected, "{written:?}");
+        }
     }
 
     #[test]

@@ -2,7 +2,11 @@
 //!
 //! - [`sign`] signs a package with an agency's seal key: exclusive C14N, SHA-256, RSA-SHA256 or
 //!   ECDSA-SHA256 (`r || s`), the certificate in `KeyInfo`; the `Signature` (in the XMLDSig
-//!   namespace) becomes the last child of `edXML:edXMLHeader`, replacing any there was.
+//!   namespace) becomes the last child of `edXML:edXMLHeader`, replacing any there was. It goes
+//!   immediately before `</edXML:edXMLHeader>` with no whitespace added, so the package without
+//!   it is the input: [`sign_parts`] digests the input in place and returns [`Signed`], the
+//!   input's bytes around the new element, with nothing copied (except when an old signature has
+//!   to be removed first).
 //! - [`verify`] checks the one `Signature` of a package (found by local name, with or without the
 //!   XMLDSig namespace): the `Reference URI=""` digest over the package without its signature,
 //!   then the signature value with the `KeyInfo` certificate's key. RSA-SHA1 and SHA-1 digests
@@ -30,5 +34,5 @@ mod xml;
 pub use algorithm::{C14N, DSIG_NS, ENVELOPED_SIGNATURE, EXC_C14N, SHA1, SHA256, SignatureAlgorithm};
 pub use c14n::{Canonicalization, canonicalize};
 pub use error::{SignError, VerifyError, XmlError, XmlErrorKind};
-pub use sign::sign;
+pub use sign::{Signed, sign, sign_parts};
 pub use verify::{Verified, verify};

@@ -2,10 +2,12 @@
 //! `Signature` (by local name, in any namespace) with its subtree as a small tree, and where the
 //! `edXML:edXMLHeader` ends.
 
+use std::borrow::Cow;
+
 use edxml::EDXML_NS;
 
 use crate::error::{XmlError, XmlErrorKind};
-use crate::xml::{Node, Scanner};
+use crate::xml::{Node, Scanner, is_blank, normalize_line_ends};
 
 /// Bounds on a signature's subtree.
 const MAX_SIGNATURE_BYTES: usize = 512 * 1024;
@@ -52,8 +54,8 @@ pub(crate) struct Outline {
     pub(crate) signatures: Vec<Found>,
     /// How many `Signature` elements there are (trees beyond the first few are not kept).
     pub(crate) signature_count: usize,
-    /// The offset of `</edXML:edXMLHeader>`, and where the whitespace just before it begins.
-    pub(crate) header_end: Option<(usize, usize)>,
+    /// The offset of `</edXML:edXMLHeader>`.
+    pub(crate) header_end: Option<usize>,
 }
 
 /// Reads the whole document (so it is also checked to be well-formed).
@@ -106,7 +108,7 @@ pub(crate) fn outline(text: &str) -> Result<Outline, XmlError> {
             Node::End { span } => {
                 let depth = scanner.depth() + 1;
                 if header_depth == Some(depth) && outline.header_end.is_none() {
-                    outline.header_end = Some((span.0, space_start.unwrap_or(span.0)));
+                    outline.header_end = Some(span.0);
                 }
                 if let Some(element) = stack.pop() {
                     close(&mut stack, element, &mut outline, (signature_space, span.1));
@@ -116,15 +118,22 @@ pub(crate) fn outline(text: &str) -> Result<Outline, XmlError> {
                 }
                 space_start = None;
             }
-            Node::Text { text, span } => {
+            Node::Text { text, as_written, span } => {
                 if let Some(element) = stack.last_mut() {
                     signature_text += text.len();
                     if signature_text > MAX_SIGNATURE_BYTES {
                         return Err(XmlError::new(span.0, XmlErrorKind::Limit("signature size")));
                     }
-                    element.text.push_str(&text);
+                    match as_written {
+                        true => element.text.push_str(&normalize_line_ends(Cow::Borrowed(&text))),
+                        false => element.text.push_str(&text),
+                    }
                 }
-                let blank = text.chars().all(|c| matches!(c, ' ' | '\t' | '\n'));
+                // As written, a CR stands for LF; a resolved reference is taken as is.
+                let blank = match as_written {
+                    true => is_blank(&text),
+                    false => text.chars().all(|c| matches!(c, ' ' | '\t' | '\n')),
+                };
                 space_start = match (blank, space_start) {
                     (true, None) => Some(span.0),
                     (true, kept) => kept,

@@ -1,5 +1,12 @@
 //! Signing: an enveloped XMLDSig signature (exclusive C14N, SHA-256, RSA-SHA256 or ECDSA-SHA256)
 //! put where edXML keeps it, as the last child of `edXML:edXMLHeader`.
+//!
+//! The `Signature` element goes immediately before `</edXML:edXMLHeader>`, with no whitespace
+//! added, so the package with the signature removed (what the enveloped-signature transform
+//! digests) is the input itself: the digest is computed over the input, and the signed package is
+//! the input's bytes around the new element ([`Signed`]), with nothing copied.
+
+use std::borrow::Cow;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -9,30 +16,94 @@ use x509_parser::prelude::{FromDer as _, X509Certificate};
 use crate::algorithm::{DSIG_NS, ENVELOPED_SIGNATURE, EXC_C14N, SHA256, SignatureAlgorithm};
 use crate::c14n::{Canonicalization, Selection, canonicalize_into};
 use crate::error::SignError;
-use crate::outline::outline;
+use crate::outline::{Found, outline};
 use crate::xml::document_text;
 
+/// A signed package as the input's bytes around a new `Signature` element; nothing copied.
+///
+/// The exception: when the input already carries a signature, the package without it (and the
+/// blank text before it) is a new document, which this owns; the new signature then goes into
+/// that copy. Only [`sign_parts`] makes one.
+#[derive(Clone)]
+pub struct Signed<'a> {
+    /// The package without any signature: the input itself, or the copy without its old one.
+    document: Cow<'a, [u8]>,
+    /// Where the `Signature` goes in `document`: the offset of `</edXML:edXMLHeader>`.
+    at: usize,
+    /// The `Signature` element.
+    signature: String,
+}
+
+impl Signed<'_> {
+    /// The signed package in order: before, the `Signature` element, after. When the input had
+    /// no signature, the first and last parts are slices of the input.
+    pub fn parts(&self) -> [&[u8]; 3] {
+        let (before, after) = self.document.split_at(self.at);
+        [before, self.signature.as_bytes(), after]
+    }
+
+    /// The signed package's length in bytes.
+    pub fn len(&self) -> usize {
+        self.document.len() + self.signature.len()
+    }
+
+    /// Whether the signed package is empty (it never is: it holds at least the signature).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the parts around the signature borrow the input (false when an old signature
+    /// had to be removed from a copy).
+    pub fn is_borrowed(&self) -> bool {
+        matches!(self.document, Cow::Borrowed(_))
+    }
+
+    /// The signed package in one buffer.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len());
+        for part in self.parts() {
+            out.extend_from_slice(part);
+        }
+        out
+    }
+}
+
+impl std::fmt::Debug for Signed<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signed")
+            .field("len", &self.len())
+            .field("at", &self.at)
+            .field("borrowed", &self.is_borrowed())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Signs `package_xml` with the agency's seal key and certificate (DER), replacing any signature
-/// it carries, and returns the signed package. The certificate must be for `key`.
+/// it carries, and returns the signed package in one buffer: [`sign_parts`], concatenated.
 pub fn sign(package_xml: &[u8], key: &KeyPair, certificate_der: &[u8]) -> Result<Vec<u8>, SignError> {
+    Ok(sign_parts(package_xml, key, certificate_der)?.to_vec())
+}
+
+/// Signs `package_xml` with the agency's seal key and certificate (DER), replacing any signature
+/// it carries. The certificate must be for `key`. The result borrows the input: the new
+/// `Signature` goes immediately before `</edXML:edXMLHeader>`, nothing else changes (a UTF-8
+/// byte-order mark, if any, is kept). Only when the input already carries a signature is a copy
+/// made (the input without it), which the result owns.
+pub fn sign_parts<'a>(package_xml: &'a [u8], key: &KeyPair, certificate_der: &[u8]) -> Result<Signed<'a>, SignError> {
     let subject_name = check_certificate(key, certificate_der)?;
     let algorithm = match key.algorithm() {
         KeyAlgorithm::P256 => SignatureAlgorithm::EcdsaP256Sha256,
         KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 => SignatureAlgorithm::RsaSha256,
     };
-    let unsigned = without_signature(document_text(package_xml)?)?;
-    let found = outline(&unsigned)?;
-    let (header_end, space) = found.header_end.ok_or(SignError::NoHeader)?;
-    // The signature goes before `</edXML:edXMLHeader>`, indented one step deeper than it when the
-    // document is indented: `…{space}  <Signature/>{space}</edXML:edXMLHeader>`.
-    let space_text = &unsigned[space..header_end];
-    let indent = if space_text.contains('\n') { "  " } else { "" };
-    let enveloped = [&unsigned[..header_end], indent, space_text, &unsigned[header_end..]].concat();
-    let digest = digest(&enveloped)?;
+    let (document, header_end) = without_signature(package_xml)?;
+    let text = document_text(&document)?;
+    let digest = digest(text)?;
     let signed_info = signed_info(algorithm, &digest);
     let value = signature_value(key, algorithm, &signed_info)?;
     let signature = signature_element(&signed_info, &value, subject_name.as_deref(), certificate_der);
-    Ok([&unsigned[..header_end], indent, &signature, space_text, &unsigned[header_end..]].concat().into_bytes())
+    // Offsets in `text` are after the byte-order mark `document` keeps.
+    let at = document.len() - text.len() + header_end;
+    Ok(Signed { document, at, signature })
 }
 
 /// The certificate's subject as an RFC 4514 string (for `X509SubjectName`), after checking it
@@ -49,14 +120,36 @@ fn check_certificate(key: &KeyPair, certificate_der: &[u8]) -> Result<Option<Str
     Ok(crate::name::rfc4514(certificate.subject()))
 }
 
-/// The package without its signature (and the blank text before it), so a new one replaces it.
-fn without_signature(text: &str) -> Result<String, SignError> {
+/// The package without its signature (and the blank text before it, see [`cut_from`]), so a new
+/// one replaces it:
+/// the input itself when it has none, else a copy (a byte-order mark is kept). With it, the
+/// offset of `</edXML:edXMLHeader>` in its text.
+fn without_signature(package_xml: &[u8]) -> Result<(Cow<'_, [u8]>, usize), SignError> {
+    let text = document_text(package_xml)?;
+    let bom = package_xml.len() - text.len();
     let found = outline(text)?;
     match found.signatures.as_slice() {
         _ if found.signature_count > 1 => Err(SignError::TooManySignatures(found.signature_count)),
-        [old] => Ok([&text[..old.leading_space], &text[old.span.1..]].concat()),
-        _ => Ok(text.to_owned()),
+        [old] => {
+            let copy = [&package_xml[..bom + cut_from(text, old)], &package_xml[bom + old.span.1..]].concat();
+            let header_end = header_end(document_text(&copy)?)?;
+            Ok((Cow::Owned(copy), header_end))
+        }
+        _ => Ok((Cow::Borrowed(package_xml), found.header_end.ok_or(SignError::NoHeader)?)),
     }
+}
+
+/// Where an old signature's removal starts: at the blank text before it when blank text follows
+/// it too (the indented layout), else at its start tag (this crate's layout, where it touches
+/// `</edXML:edXMLHeader>`), so signing again keeps the document's formatting.
+fn cut_from(text: &str, old: &Found) -> usize {
+    let followed_by_space = text[old.span.1..].starts_with([' ', '\t', '\n', '\r']);
+    if followed_by_space { old.leading_space } else { old.span.0 }
+}
+
+/// The offset of `</edXML:edXMLHeader>` in `text`.
+fn header_end(text: &str) -> Result<usize, SignError> {
+    outline(text)?.header_end.ok_or(SignError::NoHeader)
 }
 
 /// SHA-256 of the exclusive canonical form of the document (which has no signature yet, exactly

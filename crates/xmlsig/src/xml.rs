@@ -59,9 +59,13 @@ pub(crate) enum Node<'a> {
     End {
         span: (usize, usize),
     },
-    /// Character data, already normalised; `span` is where it was written.
+    /// Character data; `span` is where it was written.
     Text {
         text: Cow<'a, str>,
+        /// Literal text or CDATA as written (borrowed from the input, never copied): a CR LF or
+        /// a lone CR in it stands for LF, which its reader applies ([`normalize_line_ends`],
+        /// or in a stream). `false`: a resolved reference, taken as is (`&#xD;` is a CR).
+        as_written: bool,
         span: (usize, usize),
     },
     /// A processing instruction; `after_root` tells which side of the document element it is on,
@@ -204,17 +208,19 @@ impl<'a> Scanner<'a> {
                 Node::End { span }
             }
             Event::Text(text) => {
-                let text = normalize_line_ends(text.into_inner());
+                // Line ends are left for the reader to normalise: a 100 MB attachment written
+                // with CR LF line breaks is not copied (twice) to replace them.
+                let text = text.into_inner();
                 if outside {
                     return self.outside_text(&text, span.0).map(|()| None);
                 }
-                Node::Text { text, span }
+                Node::Text { text, as_written: true, span }
             }
             Event::CData(data) => {
                 if outside {
                     return Err(XmlError::new(span.0, XmlErrorKind::Structure("character data outside the root")));
                 }
-                Node::Text { text: normalize_line_ends(data.into_inner()), span }
+                Node::Text { text: data.into_inner(), as_written: true, span }
             }
             Event::GeneralRef(reference) => {
                 if outside {
@@ -223,7 +229,7 @@ impl<'a> Scanner<'a> {
                 let text = resolve_reference(&reference).ok_or_else(|| {
                     XmlError::new(span.0, XmlErrorKind::Reference(reference.chars().take(32).collect()))
                 })?;
-                Node::Text { text: Cow::Owned(text.to_string()), span }
+                Node::Text { text: Cow::Owned(text.to_string()), as_written: false, span }
             }
             Event::Comment(_) => return Ok(None),
             Event::Decl(decl) => return self.declaration(&decl, span.0).map(|()| None),
@@ -239,7 +245,7 @@ impl<'a> Scanner<'a> {
     }
 
     fn outside_text(&self, text: &str, offset: usize) -> Result<(), XmlError> {
-        if text.chars().all(|c| matches!(c, ' ' | '\t' | '\n')) {
+        if is_blank(text) {
             return Ok(());
         }
         Err(XmlError::new(offset, XmlErrorKind::Structure("text outside the root element")))
@@ -376,6 +382,11 @@ fn split_qname(qname: &str) -> Result<(&str, &str), XmlErrorKind> {
         return Err(XmlErrorKind::Namespace(format!("{qname:?} is not a qualified name")));
     }
     Ok((prefix, local))
+}
+
+/// Whether text is only XML white space (a CR as written counts: it stands for LF).
+pub(crate) fn is_blank(text: &str) -> bool {
+    text.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
 }
 
 /// XML end-of-line handling: CR LF and a lone CR become LF.

@@ -346,3 +346,48 @@ fn names_that_disguise_their_extension_are_unsafe() {
     assert!(edxml::unsafe_path_reason("hop-dong\u{202E}fdp.exe").is_some_and(|r| r.contains("bidirectional")));
     assert_eq!(edxml::unsafe_path_reason("Quyết định 15-QĐ.pdf"), None);
 }
+
+/// Base64 in CR LF lines of 76, as .NET and MIME write it, with blanks around it.
+fn mime_lines(raw: &[u8]) -> EncodedContent {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
+    let lines: Vec<&str> = encoded.as_bytes().chunks(76).map(|c| std::str::from_utf8(c).expect("ascii")).collect();
+    let text = format!("\r\n    {}\r\n  ", lines.join("\r\n"));
+    EncodedContent::from_base64(bytes::Bytes::from(text)).expect("base64 and white space")
+}
+
+#[test]
+fn archives_are_read_through_the_base64_as_written_whatever_its_line_breaks() {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut noise = |len: usize| -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state.to_le_bytes()[0]
+            })
+            .collect()
+    };
+    let files = [("a.pdf", noise(3 * 1024 * 1024 + 5)), ("b/c.txt", b"small".to_vec()), ("d.bin", noise(700_001))];
+    let entries: Vec<(&str, &[u8])> = files.iter().map(|(name, data)| (*name, data.as_slice())).collect();
+    let archive = zip_with(&entries);
+    let content = mime_lines(&archive);
+    let inspected = content.inspect(&ZipLimits::default()).expect("inspects");
+    let sizes: Vec<(&str, u64)> = inspected.iter().map(|e| (e.name.as_str(), e.size)).collect();
+    assert_eq!(sizes, files.iter().map(|(name, data)| (*name, data.len() as u64)).collect::<Vec<_>>());
+    let unpacked = content.unpack(&ZipLimits::default()).expect("unpacks");
+    for ((name, data), file) in files.iter().zip(&unpacked) {
+        assert_eq!((file.name.as_str(), file.data.len()), (*name, data.len()));
+        assert!(file.data == *data, "{name} unpacks to its bytes");
+    }
+    assert!(content.decode().expect("decodes") == archive);
+
+    // Base64 that does not decode is named as such, wherever the fault is.
+    let text = String::from_utf8(content.as_bytes().to_vec()).expect("ascii");
+    let middle = text.len() / 2;
+    let bad = format!("{}={}", &text[..middle], &text[middle + 1..]);
+    let bad = EncodedContent::from_base64(bytes::Bytes::from(bad)).expect("base64 characters");
+    let error = bad.inspect(&ZipLimits::default()).expect_err("bad padding");
+    assert!(matches!(error, edxml::AttachmentError::BadBase64 { .. }), "{error}");
+}

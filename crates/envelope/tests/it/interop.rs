@@ -6,7 +6,7 @@ use crate::{Holder, Setup, content, openssl_decrypt, p, run};
 
 /// `openssl cms -encrypt -aes-256-gcm` (which writes AuthEnvelopedData) for `recipients`, with
 /// extra options (`-keyid`, `-keyopt …`) before the certificates.
-fn openssl_encrypt(setup: &Setup, document: &[u8], options: &[&str], recipients: &[&Holder]) -> Vec<u8> {
+pub fn openssl_encrypt(setup: &Setup, document: &[u8], options: &[&str], recipients: &[&Holder]) -> Vec<u8> {
     let input = setup.write("plain.bin", document);
     let output = setup.path("openssl-env.der");
     let mut args = vec!["cms", "-encrypt", "-aes-256-gcm", "-binary", "-outform", "DER", "-in", p(&input)];
@@ -77,6 +77,10 @@ fn we_open_what_openssl_encrypts() {
         let envelope = openssl_encrypt(&setup, &document, options, &[holder]);
         let opened = envelope::open(&envelope, &holder.cert_der, &holder.key_der);
         assert_eq!(opened.as_deref().map_err(Clone::clone), Ok(&document[..]), "{case}");
+        let mut streamed = Vec::new();
+        let opened = envelope::open_to(&envelope, &holder.cert_der, &holder.key_der, &mut streamed);
+        assert_eq!(opened, Ok(document.len() as u64), "{case}, open_to");
+        assert!(streamed == document, "{case}, open_to");
     }
 }
 

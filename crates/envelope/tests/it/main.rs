@@ -1,11 +1,13 @@
 //! The envelope, checked against a tool nobody on this team wrote: `openssl cms` (3.0) decrypts
-//! what `seal` writes, and `open` decrypts what `openssl cms -encrypt -aes-256-gcm` writes.
+//! what `seal` and `seal_to` write, and `open` and `open_to` decrypt what
+//! `openssl cms -encrypt -aes-256-gcm` writes.
 //! Certificates come from the `pki` crate's authority, with the gateway profile (whose key usage
 //! allows encryption).
 #![allow(unreachable_pub, reason = "helpers shared with the test modules")]
 
 mod interop;
 mod refusals;
+mod streaming;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

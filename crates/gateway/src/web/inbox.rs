@@ -8,7 +8,6 @@ use axum::extract::rejection::{FormRejection, PathRejection, QueryRejection};
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use edxml::model::{DocumentPackage, Organization};
 use edxml::{Limits, Package, StatusCode as Status, ZipLimits};
 use serde::Deserialize;
@@ -155,21 +154,14 @@ async fn document(web: &Web, clerk: &Clerk, package_id: &str) -> Result<(Incomin
     if record.destroyed_at.is_some() {
         return Err(WebError::Recalled);
     }
-    let bytes = read_blob(web, &record.package.blob).await?;
-    let parsed = edxml::parse(&Bytes::from(bytes), &Limits::default())
-        .map_err(|_| WebError::Internal("a stored package does not parse"))?;
+    // Mapped, not read onto the heap: a document may carry 100 MB of attachments.
+    let bytes = web.gateway.blobs().map(&record.package.blob).await.map_err(crate::GatewayError::Blob)?;
+    let parsed =
+        edxml::parse(&bytes, &Limits::default()).map_err(|_| WebError::Internal("a stored package does not parse"))?;
     match parsed.package {
         Package::Document(document) => Ok((record, document)),
         Package::Status(_) => Err(WebError::NotFound),
     }
-}
-
-async fn read_blob(web: &Web, name: &str) -> Result<Vec<u8>, WebError> {
-    use tokio::io::AsyncReadExt as _;
-    let mut file = web.gateway.blobs().get(name).await.map_err(crate::GatewayError::Blob)?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).await.map_err(|_| WebError::Internal("reading a stored package"))?;
-    Ok(bytes)
 }
 
 #[derive(Debug, Deserialize)]

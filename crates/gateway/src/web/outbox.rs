@@ -458,7 +458,7 @@ async fn submit(web: &Web, clerk: &Clerk, input: &SendInput) -> Result<String, W
     let package = build(&checked, &clerk.agency, &names, VnTimestamp::from_instant(now));
     let edxml = edxml::write(&Package::Document(package));
     let reference = format!("web:{}", input.submission);
-    Ok(web.gateway.submit_as(&clerk.user.client, clerk.agency.as_str(), &reference, &edxml).await?.0)
+    Ok(web.gateway.submit_as(&clerk.user.client, clerk.agency.as_str(), &reference, edxml.into()).await?.0)
 }
 
 /// The form's values, each as the type that proves it is right.

@@ -31,6 +31,11 @@ fn text_is_escaped_and_line_ends_normalised() {
         "<doc>&lt;&gt;&amp;&quot;&apos;&#xD;&#65;<![CDATA[a<b>&]]>\r\nx\ry</doc>",
         "<doc>&lt;&gt;&amp;\"'&#xD;Aa&lt;b&gt;&amp;\nx\ny</doc>",
     );
+    // CR LF and lone CRs at every edge of text and CDATA, next to references (which stay).
+    check_both(
+        "<doc>\r\n\r<![CDATA[a\r\nb\r]]>\r&#13;\r\n&#xD;\n<e>\r\r\n</e>\r</doc>",
+        "<doc>\n\na\nb\n\n&#xD;\n&#xD;\n<e>\n\n</e>\n</doc>",
+    );
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! (real formatting: CRLF line ends, indentation, a signature to replace) satisfies xmlsec1.
 
 use pki::KeyAlgorithm;
-use xmlsig::{VerifyError, XmlErrorKind, sign, verify};
+use xmlsig::{VerifyError, XmlErrorKind, sign, sign_parts, verify};
 
 use crate::support::{Seal, interop, interop_dir};
 
@@ -47,5 +47,10 @@ fn signed_sdk_samples_verify_with_xmlsec1_and_with_us() {
         verify(&signed).unwrap_or_else(|e| panic!("{name}: {e}"));
         let (ok, said) = seal.xmlsec_verify(&signed);
         assert!(ok, "{name}: xmlsec1 says:\n{said}");
+        // Signing the signed package again keeps everything around the signature.
+        let again = sign_parts(&signed, &seal.key, &seal.certificate).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let first = sign_parts(&bytes, &seal.key, &seal.certificate).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!((again.parts()[0], again.parts()[2]), (first.parts()[0], first.parts()[2]), "{name}");
+        assert!(first.parts()[2].starts_with(b"</edXML:edXMLHeader>"), "{name}");
     }
 }

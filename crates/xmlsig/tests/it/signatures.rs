@@ -5,7 +5,7 @@ use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use edxml::{EDXML_NS, Limits, Package};
 use pki::KeyAlgorithm;
-use xmlsig::{Canonicalization, SignError, SignatureAlgorithm, VerifyError, canonicalize, sign, verify};
+use xmlsig::{Canonicalization, SignError, SignatureAlgorithm, VerifyError, canonicalize, sign, sign_parts, verify};
 
 use crate::support::{Seal, document, p, run, tamper};
 
@@ -92,17 +92,59 @@ fn a_one_character_change_fails_both_xmlsec1_and_us() {
 fn signing_again_replaces_the_signature() {
     let first = Seal::new(KeyAlgorithm::P256);
     let second = Seal::new(KeyAlgorithm::Rsa2048);
-    let once = sign(&document(PDF), &first.key, &first.certificate).expect("signed");
-    let twice = sign(&once, &second.key, &second.certificate).expect("signed again");
-    let text = String::from_utf8(twice.clone()).expect("utf-8").replace("\r\n", "\n");
+    let unsigned = document(PDF);
+    let once = sign(&unsigned, &first.key, &first.certificate).expect("signed");
+    let twice = sign_parts(&once, &second.key, &second.certificate).expect("signed again");
+    assert!(!twice.is_borrowed(), "the old signature is removed from a copy");
+    let text = String::from_utf8(twice.to_vec()).expect("utf-8").replace("\r\n", "\n");
     assert_eq!(text.matches("</Signature>").count(), 1);
     assert!(
-        text.contains("</edXML:TraceHeaderList>\n      <Signature xmlns=\"http://www.w3.org/2000/09/xmldsig#\">"),
+        text.contains("</edXML:TraceHeaderList>\n    <Signature xmlns=\"http://www.w3.org/2000/09/xmldsig#\">"),
         "{text}"
     );
-    assert!(text.contains("</Signature>\n    </edXML:edXMLHeader>"), "{text}");
-    assert_eq!(verify(&twice).expect("verifies").signer_certificate_der(), second.certificate.as_slice());
-    assert!(second.xmlsec_verify(&twice).0);
+    assert!(text.contains("</Signature></edXML:edXMLHeader>"), "{text}");
+    // Around the new signature, the package is exactly what it was before the first one.
+    let fresh = sign_parts(&unsigned, &second.key, &second.certificate).expect("signed");
+    let [before, _, after] = twice.parts();
+    assert_eq!((before, after), (fresh.parts()[0], fresh.parts()[2]));
+    assert_eq!(verify(&twice.to_vec()).expect("verifies").signer_certificate_der(), second.certificate.as_slice());
+    assert!(second.xmlsec_verify(&twice.to_vec()).0);
+}
+
+#[test]
+fn the_parts_are_the_input_around_the_signature_and_concatenate_to_sign() {
+    // RSA PKCS#1 v1.5 is deterministic, so two signings give the same bytes.
+    let seal = Seal::new(KeyAlgorithm::Rsa2048);
+    let unsigned = document(PDF);
+    let signed = sign_parts(&unsigned, &seal.key, &seal.certificate).expect("signed");
+    assert!(signed.is_borrowed());
+    let [before, signature, after] = signed.parts();
+    assert_eq!([before, after].concat(), unsigned, "nothing but the signature is added");
+    assert!(after.starts_with(b"</edXML:edXMLHeader>"), "{}", String::from_utf8_lossy(&after[..40]));
+    assert!(signature.starts_with(b"<Signature xmlns=\"http://www.w3.org/2000/09/xmldsig#\">"));
+    assert!(signature.ends_with(b"</Signature>"));
+    assert_eq!(signed.parts().concat(), sign(&unsigned, &seal.key, &seal.certificate).expect("signed"));
+    assert_eq!(signed.to_vec(), signed.parts().concat());
+    assert_eq!(signed.len(), unsigned.len() + signature.len());
+    assert!(!signed.is_empty());
+    assert!(seal.xmlsec_verify(&signed.to_vec()).0);
+    verify(&signed.to_vec()).expect("verifies");
+}
+
+#[test]
+fn a_byte_order_mark_is_kept_and_the_package_still_verifies() {
+    let seal = Seal::new(KeyAlgorithm::P256);
+    let unsigned = [b"\xEF\xBB\xBF".as_slice(), &document(PDF)].concat();
+    let signed = sign_parts(&unsigned, &seal.key, &seal.certificate).expect("signed");
+    assert_eq!(signed.parts()[0].as_ptr(), unsigned.as_ptr());
+    let bytes = signed.to_vec();
+    assert!(bytes.starts_with(b"\xEF\xBB\xBF<?xml"));
+    verify(&bytes).expect("verifies");
+    let (ok, said) = seal.xmlsec_verify(&bytes);
+    assert!(ok, "xmlsec1 says:\n{said}");
+    let again = sign_parts(&bytes, &seal.key, &seal.certificate).expect("signed again");
+    assert_eq!(again.parts()[0], signed.parts()[0]);
+    verify(&again.to_vec()).expect("verifies");
 }
 
 /// A template xmlsec1 fills in: the package with an empty `Signature` of these algorithms.
@@ -281,18 +323,22 @@ fn edxml_status() -> Vec<u8> {
     crate::support::interop("status.edxml")
 }
 
-#[test]
-fn a_ten_megabyte_package_signs_and_verifies_in_linear_time() {
-    // Incompressible content, so the attachment is as large in the package as on disk.
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let content: Vec<u8> = (0..8 * 1024 * 1024)
+/// `len` pseudo-random bytes (xorshift from `seed`): a ZIP cannot shrink them.
+fn incompressible(len: usize, mut state: u64) -> Vec<u8> {
+    (0..len)
         .map(|_| {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
             state.to_le_bytes()[0]
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn a_ten_megabyte_package_signs_and_verifies_in_linear_time() {
+    // Incompressible content, so the attachment is as large in the package as on disk.
+    let content = incompressible(8 * 1024 * 1024, 0x2545_F491_4F6C_DD1D);
     let package = document(&content);
     assert!(package.len() > 10 * 1024 * 1024, "{} bytes", package.len());
     let seal = Seal::new(KeyAlgorithm::P256);
@@ -302,4 +348,21 @@ fn a_ten_megabyte_package_signs_and_verifies_in_linear_time() {
     let elapsed = started.elapsed();
     assert!(elapsed.as_secs() < 30, "signing and verifying {} bytes took {elapsed:?}", package.len());
     assert!(seal.xmlsec_verify(&signed).0);
+}
+
+#[test]
+fn a_twenty_megabyte_package_is_signed_without_copying_it() {
+    let content = incompressible(15 * 1024 * 1024, 0x9E37_79B9_7F4A_7C15);
+    let package = document(&content);
+    assert!(package.len() > 20 * 1024 * 1024, "{} bytes", package.len());
+    let seal = Seal::new(KeyAlgorithm::P256);
+    let signed = sign_parts(&package, &seal.key, &seal.certificate).expect("signed");
+    let [before, signature, after] = signed.parts();
+    let input = package.as_ptr_range();
+    assert_eq!(before.as_ptr(), input.start, "the part before the signature is the input's");
+    assert_eq!(before.as_ptr_range().end, after.as_ptr(), "the parts around the signature are contiguous in the input");
+    assert_eq!(after.as_ptr_range().end, input.end, "the part after the signature is the input's");
+    assert!(signature.len() < 4096, "{} bytes", signature.len());
+    assert_eq!(signed.len(), package.len() + signature.len());
+    verify(&signed.to_vec()).expect("verifies");
 }
