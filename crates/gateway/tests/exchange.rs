@@ -386,6 +386,9 @@ async fn systems_built_on_the_sdk_send_and_receive_through_their_gateway_unchang
     .await;
     let edxml =
         base64::engine::general_purpose::STANDARD.decode(fetched["data"].as_str().expect("data")).expect("base64");
+    let held = nghe_an.store().inbox(None, 0, 10).await.expect("inbox");
+    let stored = nghe_an.blobs().map(&held[0].package.blob).await.expect("stored package");
+    assert!(edxml == stored[..], "getEdoc gives the package as stored, byte for byte");
     assert!(String::from_utf8_lossy(&edxml).contains("000.00.00.G22"));
     let done = sdk_call(
         &nghe_an,
