@@ -884,6 +884,30 @@ async fn statuses_queued(gateway: &Gateway) -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recall_agreed_to_cannot_be_refused_afterwards_409_and_nothing_is_queued() {
+    let net = Network::start().await;
+    let (office, nghe_an) = sample_network(&net).await;
+    let now = OffsetDateTime::now_utc();
+    let client =
+        nghe_an.store().add_client("QLVB Nghệ An", &gateway::api::key_hash("nghe-an-key"), "000.00.00.H41", now).await;
+    let client = client.expect("client");
+    let (_, _, recall_id) = common::document_then_recall(&office, &nghe_an, "VPCP-9201").await;
+    let agreed = nghe_an.answer(&client.id, &recall_id, edxml::StatusCode::ChangeAccepted, None).await.expect("15");
+    let queued = statuses_queued(&nghe_an).await;
+
+    let answer = serde_json::json!({"code": "16", "description": "Không đồng ý thu hồi"}).to_string().into_bytes();
+    let route = format!("/api/v1/inbox/{recall_id}/status");
+    let (status, body) = api(&nghe_an, Some("nghe-an-key"), "POST", &route, &[], answer).await;
+    let refusal = json(&body);
+    assert_eq!((status, refusal["error"].as_str()), (409, Some("already-agreed")), "{refusal}");
+    assert!(refusal["message"].as_str().is_some_and(|m| m.contains("đã được đồng ý (15)")), "{refusal}");
+    assert_eq!(statuses_queued(&nghe_an).await, queued, "no 16 queued after the 15");
+    let again = nghe_an.answer(&client.id, &recall_id, edxml::StatusCode::ChangeAccepted, None).await;
+    assert_eq!(again.expect("the same answer again"), agreed, "the same 15 again is the first one");
+    assert_eq!(statuses_queued(&nghe_an).await, queued);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answering_a_document_destroyed_on_its_recall_is_refused_with_409_not_a_storage_error() {
     let net = Network::start().await;
     let (office, nghe_an) = sample_network(&net).await;
