@@ -1674,14 +1674,10 @@ async fn the_same_content_sent_again_after_its_blob_was_removed_is_stored_and_re
     unit_reads(&ministry, &again, &document_id, &blob).await;
 }
 
-/// Known bug (see the report of branch `refetch`): a new package of a document whose copy this
-/// recipient destroyed on a recall is stored, but its receipt 01 is refused by `submit_checked`
-/// (`is_destroyed` is keyed by sender and document id, not by package), so `keep` fails after the
-/// commit; every later poll goes through `take_in_again`, which fails the same way and is not
-/// counted against the intake limit: the delivery waits at the hub for ever, the sender gets
-/// neither 01 nor 02. Here the same sealed bytes are sent again; a re-signed copy fares the same.
+/// A document sent again, in a new package, to a recipient that destroyed it on a recall lives
+/// again there: stored, answered 01 and settled at the hub (before, its 01 was refused as an
+/// answer to a destroyed document, and the delivery waited at the hub for ever).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: the delivery is never settled (stored, but its 01 is refused as an answer to a destroyed document)"]
 async fn a_document_sent_again_to_the_recipient_that_destroyed_it_on_a_recall_is_settled() {
     let net = Network::start().await;
     let (office, nghe_an) = sample_network(&net).await;
@@ -1689,6 +1685,7 @@ async fn a_document_sent_again_to_the_recipient_that_destroyed_it_on_a_recall_is
     let blob = nghe_an.store().incoming(&first).await.expect("read").expect("held").package.blob;
     nghe_an.answer("qlvb", &recall_id, edxml::StatusCode::ChangeAccepted, None).await.expect("15: destroyed");
     assert!(!nghe_an.blobs().exists(&blob).await.expect("blob"), "removed");
+    let receipts = receipts_queued(&nghe_an, "000.00.00.H41").await;
     let again = send_again(&office, "VPCP-9301", "000.00.00.H41").await;
     for _ in 0..2 {
         nghe_an.receive(Duration::from_secs(5)).await.expect("polled");
@@ -1697,5 +1694,6 @@ async fn a_document_sent_again_to_the_recipient_that_destroyed_it_on_a_recall_is
     assert!(stored.is_some_and(|c| c.destroyed_at.is_none()), "stored");
     assert!(nghe_an.blobs().exists(&blob).await.expect("blob"), "with its blob");
     let state = hub_copy(&net, &again, "000.00.00.H41").await.state;
-    assert_ne!(state, DeliveryState::Queued, "the delivery is settled, acknowledged or refused");
+    assert_eq!(state, DeliveryState::Acknowledged, "the delivery is settled");
+    assert_eq!(receipts_queued(&nghe_an, "000.00.00.H41").await, receipts + 1, "answered 01 once");
 }
