@@ -878,6 +878,15 @@ async fn a_package_for_a_ministry_and_its_unit_is_listed_for_both_and_each_answe
     );
 }
 
+/// The sample network, with a client system of Nghệ An's (API key `nghe-an-key`).
+async fn with_nghe_an_client(net: &Network) -> (Arc<Gateway>, Arc<Gateway>, store::ClientRecord) {
+    let (office, nghe_an) = sample_network(net).await;
+    let now = OffsetDateTime::now_utc();
+    let client =
+        nghe_an.store().add_client("QLVB Nghệ An", &gateway::api::key_hash("nghe-an-key"), "000.00.00.H41", now).await;
+    (office, nghe_an, client.expect("client"))
+}
+
 /// Statuses in a gateway's outbox.
 async fn statuses_queued(gateway: &Gateway) -> usize {
     gateway.store().sent(PackageKind::Status, None, 0, 100).await.expect("outbox").len()
@@ -886,11 +895,7 @@ async fn statuses_queued(gateway: &Gateway) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recall_agreed_to_cannot_be_refused_afterwards_409_and_nothing_is_queued() {
     let net = Network::start().await;
-    let (office, nghe_an) = sample_network(&net).await;
-    let now = OffsetDateTime::now_utc();
-    let client =
-        nghe_an.store().add_client("QLVB Nghệ An", &gateway::api::key_hash("nghe-an-key"), "000.00.00.H41", now).await;
-    let client = client.expect("client");
+    let (office, nghe_an, client) = with_nghe_an_client(&net).await;
     let (_, _, recall_id) = common::document_then_recall(&office, &nghe_an, "VPCP-9201").await;
     let agreed = nghe_an.answer(&client.id, &recall_id, edxml::StatusCode::ChangeAccepted, None).await.expect("15");
     let queued = statuses_queued(&nghe_an).await;
@@ -910,11 +915,8 @@ async fn a_recall_agreed_to_cannot_be_refused_afterwards_409_and_nothing_is_queu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answering_a_document_destroyed_on_its_recall_is_refused_with_409_not_a_storage_error() {
     let net = Network::start().await;
-    let (office, nghe_an) = sample_network(&net).await;
+    let (office, nghe_an, client) = with_nghe_an_client(&net).await;
     let now = OffsetDateTime::now_utc();
-    let client =
-        nghe_an.store().add_client("QLVB Nghệ An", &gateway::api::key_hash("nghe-an-key"), "000.00.00.H41", now).await;
-    let client = client.expect("client");
     nghe_an.store().add_sdk_system(&client.id, "nghean-qlvb", "bí mật Nghệ An", now).await.expect("sdk");
     let (first, _, recall_id) = common::document_then_recall(&office, &nghe_an, "VPCP-9101").await;
     nghe_an.answer(&client.id, &recall_id, edxml::StatusCode::ChangeAccepted, None).await.expect("15: destroyed");
