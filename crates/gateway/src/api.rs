@@ -71,7 +71,9 @@ impl ApiError {
             Self::Gateway(GatewayError::Outgoing(_) | GatewayError::Answer(_)) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Gateway(GatewayError::Recipient { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Gateway(GatewayError::Hub(_)) => StatusCode::BAD_GATEWAY,
-            Self::Gateway(GatewayError::Recalled(_) | GatewayError::AnswerToDestroyed(_)) => StatusCode::CONFLICT,
+            Self::Gateway(
+                GatewayError::Recalled(_) | GatewayError::AnswerToDestroyed(_) | GatewayError::AlreadyAgreed(_),
+            ) => StatusCode::CONFLICT,
             Self::Gateway(GatewayError::Destroyed(_)) => StatusCode::GONE,
             Self::Gateway(GatewayError::WrongSender { .. } | GatewayError::SenderNotServed { .. }) => {
                 StatusCode::FORBIDDEN
@@ -98,6 +100,7 @@ impl ApiError {
             Self::Gateway(GatewayError::Recalled(_)) => "recalled",
             Self::Gateway(GatewayError::Destroyed(_)) => "destroyed",
             Self::Gateway(GatewayError::AnswerToDestroyed(_)) => "recalled-and-destroyed",
+            Self::Gateway(GatewayError::AlreadyAgreed(_)) => "already-agreed",
             Self::Gateway(GatewayError::WrongSender { .. }) => "wrong-sender",
             Self::Gateway(GatewayError::SenderNotServed { .. }) => "sender-not-served",
             Self::Gateway(GatewayError::NotServed { .. }) => "not-served",
@@ -136,6 +139,9 @@ impl ApiError {
             }
             Self::Gateway(GatewayError::AnswerToDestroyed(id)) => {
                 format!("Văn bản {id} đã được thu hồi và hủy: không thể trả lời trạng thái; không gửi gì.")
+            }
+            Self::Gateway(GatewayError::AlreadyAgreed(id)) => {
+                format!("Đề nghị {id} đã được đồng ý (15): không thể từ chối (16) sau đó; không gửi gì.")
             }
             Self::Gateway(GatewayError::WrongSender { sender, agency }) => format!(
                 "Gói tin gửi với danh nghĩa đơn vị {sender}, nhưng hệ thống này chỉ được gửi thay đơn vị {agency}; chưa gửi gì."

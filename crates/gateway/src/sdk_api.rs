@@ -22,6 +22,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine as _;
+use bytes::Bytes;
 use exchange::sdk::{self, SdkCall, SdkError};
 use serde_json::{Value, json};
 use store::{GatewayStore, PackageKind};
@@ -306,19 +307,28 @@ async fn get_edoc(State(systems): State<Arc<Systems>>, headers: HeaderMap) -> Re
     if item.destroyed_at.is_some() {
         return failure("410", &format!("document {id} was recalled and its content destroyed"));
     }
-    let bytes = match read(&gateway, &item.package.blob).await {
-        Ok(bytes) => bytes,
-        Err(e) => return failure("500", &e),
-    };
-    answer(sdk::ok(json!({ "data": base64::engine::general_purpose::STANDARD.encode(bytes) })))
+    match gateway.blobs().map(&item.package.blob).await {
+        Ok(edxml) => streamed_edoc(edxml),
+        Err(e) => failure("500", &e.to_string()),
+    }
 }
 
-async fn read(gateway: &Gateway, blob: &str) -> Result<Vec<u8>, String> {
-    use tokio::io::AsyncReadExt as _;
-    let mut file = gateway.blobs().get(blob).await.map_err(|e| e.to_string())?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).await.map_err(|e| e.to_string())?;
-    Ok(bytes)
+/// Raw bytes per piece of `getEdoc`'s base64 (a multiple of 3, so the pieces join into one
+/// base64 text): 64 KiB of base64 each.
+const EDOC_PIECE: usize = 48 * 1024;
+
+/// `getEdoc`'s answer, `{"status":"OK","ErrorCode":"0","ErrorDesc":"","data":"<base64>"}`,
+/// written as it is sent: the package (mapped) is encoded a piece at a time, never whole — a
+/// 100 MB document would otherwise take its base64 and a JSON copy of it on the heap.
+fn streamed_edoc(edxml: Bytes) -> Response {
+    let head = Bytes::from_static(br#"{"status":"OK","ErrorCode":"0","ErrorDesc":"","data":""#);
+    let pieces = (0..edxml.len().div_ceil(EDOC_PIECE)).map(move |i| {
+        let piece = &edxml[i * EDOC_PIECE..edxml.len().min((i + 1) * EDOC_PIECE)];
+        Bytes::from(base64::engine::general_purpose::STANDARD.encode(piece))
+    });
+    let body = std::iter::once(head).chain(pieces).chain(std::iter::once(Bytes::from_static(b"\"}")));
+    let stream = futures_util::stream::iter(body.map(Ok::<_, std::convert::Infallible>));
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], Body::from_stream(stream)).into_response()
 }
 
 async fn update_status(State(systems): State<Arc<Systems>>, headers: HeaderMap) -> Response {

@@ -70,6 +70,10 @@ pub enum GatewayError {
     /// longer exists here, so nothing is sent or stored.
     #[error("document {0} was recalled and destroyed: it can no longer be answered; nothing was sent")]
     AnswerToDestroyed(String),
+    /// A refusal (16) of a recall, update or replacement this agency already agreed to (15):
+    /// an agreement stands (a recall agreed to destroyed the copy); nothing was sent.
+    #[error("request {0} was already agreed to (15): it cannot be refused (16) afterwards; nothing was sent")]
+    AlreadyAgreed(String),
     /// A client system submitted a package from another agency than its own; nothing was queued.
     #[error("the package is sent as {sender}, but this client system sends only as {agency}; nothing was queued")]
     WrongSender {
@@ -462,6 +466,10 @@ impl Gateway {
         if received.destroyed_at.is_some() {
             return Err(GatewayError::AnswerToDestroyed(package_id.to_owned()));
         }
+        // An agreement stands (a refusal may still turn into an agreement).
+        if status == Status::ChangeRefused && self.refusal_after_agreement(&received).await? {
+            return Err(GatewayError::AlreadyAgreed(package_id.to_owned()));
+        }
         let reporter = received.package.recipient.as_str();
         let first = first.as_deref().unwrap_or(reporter);
         let bytes = self.read_blob(&received.package.blob).await?;
@@ -472,6 +480,25 @@ impl Gateway {
         };
         let report = Report { reporter, first_recipient: reporter == first };
         self.answer_document(client, package_id, report, &document, status, description).await
+    }
+
+    /// Whether a refusal (16) of this copy — a recall, update or replacement — would be new after
+    /// an agreement (15) its recipient sent since the copy came. A 16 sent before the 15 and
+    /// asked for again is that same package (idempotent), not a new refusal.
+    async fn refusal_after_agreement(&self, copy: &store::IncomingRecord) -> Result<bool, GatewayError> {
+        let Some(document_id) = copy.package.document_id.as_deref() else {
+            return Ok(false);
+        };
+        if copy.package.change == DocumentChange::New {
+            return Ok(false);
+        }
+        let answers = self.store.statuses_sent(document_id, Some(&copy.package.recipient), 1000).await?;
+        let given: Vec<Status> = answers
+            .iter()
+            .filter(|a| a.queued_at >= copy.received_at)
+            .filter_map(|a| a.package.status_code.as_deref().and_then(|c| Status::parse(c).ok()))
+            .collect();
+        Ok(given.contains(&Status::ChangeAccepted) && !given.contains(&Status::ChangeRefused))
     }
 
     /// Answers `document`, received as `package_id`, as [`Gateway::answer`] does; for the receipt

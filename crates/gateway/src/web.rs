@@ -158,7 +158,7 @@ impl WebError {
             Self::BadInput(..) => StatusCode::BAD_REQUEST,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Recalled => StatusCode::GONE,
-            Self::Gateway(GatewayError::AnswerToDestroyed(_)) => StatusCode::CONFLICT,
+            Self::Gateway(GatewayError::AnswerToDestroyed(_) | GatewayError::AlreadyAgreed(_)) => StatusCode::CONFLICT,
             Self::Gateway(GatewayError::Outgoing(_) | GatewayError::Answer(_) | GatewayError::Recipient { .. }) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -185,6 +185,11 @@ impl WebError {
             Self::Gateway(GatewayError::AnswerToDestroyed(_)) => (
                 "Văn bản này đã được nơi gửi thu hồi và đã hủy: không thể trả lời trạng thái; không gửi gì.".into(),
                 "This document was recalled by its sender and destroyed: it cannot be answered; nothing was sent."
+                    .into(),
+            ),
+            Self::Gateway(GatewayError::AlreadyAgreed(_)) => (
+                "Đề nghị này đã được đồng ý (15): không thể từ chối (16) sau đó; không gửi gì.".into(),
+                "This request was already agreed to (15): it cannot be refused (16) afterwards; nothing was sent."
                     .into(),
             ),
             Self::Gateway(GatewayError::Recipient { code, reason }) => (

@@ -384,9 +384,12 @@ const REMEMBER_AGENCY_ROUTE: &str = "INSERT INTO gw_agency_routes (agency, mailb
 const LAST_AGENCY_ROUTE: &str = "SELECT mailbox, unrouted FROM gw_agency_routes WHERE agency = $1";
 const FROZEN: &str = "SELECT COUNT(*) FROM gw_document_events d JOIN gw_outbox o ON o.package_id = d.package_id \
      WHERE o.document_id = $1 AND d.event = 'frozen'";
-const DESTROYED: &str = "SELECT COUNT(*) FROM gw_inbox i JOIN gw_inbox_recipients r ON r.package_id = i.package_id \
-     WHERE i.sender = $1 AND i.document_id = $2 AND i.kind = 'document' AND r.recipient = $3 \
-     AND r.destroyed_at IS NOT NULL";
+/// A recipient's copies of a document from a sender: (the document itself, not destroyed — a
+/// recall or change carrying the same DocumentId is not the document —; destroyed).
+const DESTROYED: &str = "SELECT COALESCE(SUM(CASE WHEN r.destroyed_at IS NULL AND i.change = 'new' THEN 1 ELSE 0 END), 0), \
+     COALESCE(SUM(CASE WHEN r.destroyed_at IS NULL THEN 0 ELSE 1 END), 0) \
+     FROM gw_inbox i JOIN gw_inbox_recipients r ON r.package_id = i.package_id \
+     WHERE i.sender = $1 AND i.document_id = $2 AND i.kind = 'document' AND r.recipient = $3";
 const RECORD_INTAKE_FAILURE: &str = "INSERT INTO gw_intake_failures (package_id, recipient, hub_delivery, \
      first_failed_at, last_failed_at, attempts, next_attempt_at, last_error) VALUES ($1, $2, $3, $4, $4, 1, $5, $6) \
      ON CONFLICT (package_id, recipient) DO UPDATE SET hub_delivery = excluded.hub_delivery, \
@@ -952,9 +955,10 @@ impl GatewayStore for Store {
     }
 
     async fn is_destroyed(&self, sender: &str, document_id: &str, recipient: &str) -> Result<bool, StoreError> {
-        let (count,): (i64,) = on_backend!(self, pool => sqlx::query_as(DESTROYED).bind(sender).bind(document_id)
-            .bind(recipient).fetch_one(pool).await?);
-        Ok(count > 0)
+        let (live, destroyed): (i64, i64) = on_backend!(self, pool => sqlx::query_as(DESTROYED).bind(sender)
+            .bind(document_id).bind(recipient).fetch_one(pool).await?);
+        // The document sent again after its recall (a new package, received since) lives again.
+        Ok(destroyed > 0 && live == 0)
     }
 
     async fn acknowledge_incoming(

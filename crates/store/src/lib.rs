@@ -445,7 +445,8 @@ pub trait GatewayStore {
         at: OffsetDateTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Whether `recipient`'s copy of the document `document_id` received from `sender` was
-    /// destroyed here (`recipient` agreed to its recall).
+    /// destroyed here (`recipient` agreed to its recall) and no copy of it received since (the
+    /// document sent again, in a new package) lives.
     fn is_destroyed(
         &self,
         sender: &str,
