@@ -1,5 +1,6 @@
 //! `POST /api/v1/documents`: a document-management system sends metadata and files, and the
 //! gateway builds the edXML document package (with the web's builder), signs, seals and queues it.
+//! In process (the router driven request by request), and over HTTPS with curl as the client.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use time::OffsetDateTime;
 
 mod common;
 
-use common::{Network, api, json, sample_network};
+use common::{Network, api, json, sample_network, serve};
 
 const BOUNDARY: &str = "lienthong-compose-7f3a9c";
 const PATH: &str = "/api/v1/documents";
@@ -187,4 +188,66 @@ async fn a_bad_document_is_refused_naming_what_is_wrong_and_nothing_is_queued() 
 
     assert_eq!(sent_count(&office).await, 0, "nothing queued");
     assert!(office.store().due(now(), 10).await.expect("due").is_empty(), "nothing due");
+}
+
+/// What arrived at `gateway`: the only package of its inbox, its document.
+async fn the_document_at(gateway: &Gateway) -> edxml::model::DocumentPackage {
+    let inbox = gateway.store().inbox(None, 0, 10).await.expect("inbox");
+    assert_eq!(inbox.len(), 1);
+    let stored = gateway.blobs().map(&inbox[0].package.blob).await.expect("the stored package");
+    let parsed = edxml::parse(&stored, &edxml::Limits::default()).expect("parses");
+    let edxml::Package::Document(document) = parsed.package else { panic!("a document") };
+    document
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_sends_a_document_over_https_as_a_form_with_files() {
+    let net = Network::start().await;
+    let (office, nghe_an) = office_with_client(&net).await;
+    let (url, spki) = serve(&net, &office, "Văn phòng Chính phủ").await;
+    let dir = tempfile::tempdir().expect("dir");
+    let (report, table) = (random(64 * 1024), random(3000));
+    std::fs::write(dir.path().join("to-trinh.pdf"), &report).expect("file");
+    std::fs::write(dir.path().join("phu-luc-1.xlsx"), &table).expect("file");
+    std::fs::write(dir.path().join("metadata.json"), metadata().to_string()).expect("file");
+    let file = |name: &str| format!("{}", dir.path().join(name).display());
+    let args = vec![
+        "-sS".to_owned(),
+        "-k".into(),
+        "--pinnedpubkey".into(),
+        format!("sha256//{spki}"),
+        "-H".into(),
+        "Authorization: Bearer office-key".into(),
+        "-H".into(),
+        "Idempotency-Key: QLVB-curl-1".into(),
+        "-F".into(),
+        format!("metadata=@{};type=application/json", file("metadata.json")),
+        "-F".into(),
+        format!("file=@{}", file("to-trinh.pdf")),
+        "-F".into(),
+        format!("file=@{}", file("phu-luc-1.xlsx")),
+        "-w".into(),
+        "\\n%{http_code}".into(),
+        format!("{url}/api/v1/documents"),
+    ];
+    let output = tokio::task::spawn_blocking(move || std::process::Command::new("curl").args(&args).output())
+        .await
+        .expect("joined")
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (body, status) =
+        text.rsplit_once('\n').unwrap_or_else(|| panic!("{text} {}", String::from_utf8_lossy(&output.stderr)));
+    assert_eq!(status, "202", "{body} {}", String::from_utf8_lossy(&output.stderr));
+    let package_id = json(body.as_bytes())["package_id"].as_str().expect("id").to_owned();
+
+    assert_eq!(office.send_due().await.expect("sent"), 1);
+    assert_eq!(nghe_an.receive(Duration::from_secs(5)).await.expect("collected"), 1);
+    assert_eq!(nghe_an.store().inbox(None, 0, 10).await.expect("inbox")[0].package.package_id, package_id);
+    let document = the_document_at(&nghe_an).await;
+    let names: Vec<_> = document.attachments.iter().map(|a| a.name.clone().unwrap_or_default()).collect();
+    assert_eq!(names, ["to-trinh.pdf", "phu-luc-1.xlsx"]);
+    for (attachment, data) in document.attachments.iter().zip([&report, &table]) {
+        let unpacked = attachment.content.unpack(&edxml::ZipLimits::default()).expect("unpacks");
+        assert!(unpacked[0].data == *data, "byte for byte");
+    }
 }

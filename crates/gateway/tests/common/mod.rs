@@ -237,3 +237,19 @@ pub(crate) async fn sample_network(net: &Network) -> (Arc<Gateway>, Arc<Gateway>
     }
     (office, nghe_an)
 }
+
+/// A gateway's client API and web pages on HTTPS, with a certificate for `localhost` from the
+/// test CA; returns its URL and the base64 SHA-256 of the certificate's public key.
+pub(crate) async fn serve(net: &Network, gateway: &Arc<Gateway>, name: &str) -> (String, String) {
+    let agency = gateway.agency().to_string();
+    let (certificate, key) = net.ca.issue(Profile::Gateway, &format!("CN=localhost,O={name}"), &agency);
+    let identity = Identity::from_key_pair(net.ca.chain(&certificate), key).expect("identity");
+    let server = ServerTls::builder(identity).build().expect("tls");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("https://localhost:{}", listener.local_addr().expect("addr").port());
+    let routes = gateway::api::router(gateway.clone()).merge(gateway::web::router(gateway.clone()));
+    tokio::spawn(tls::serve(listener, routes, server, std::future::pending()));
+    let (_, parsed) = x509_parser::parse_x509_certificate(&certificate.der).expect("certificate");
+    let spki = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, parsed.tbs_certificate.subject_pki.raw);
+    (url, base64::engine::general_purpose::STANDARD.encode(spki.as_ref()))
+}
