@@ -182,6 +182,10 @@ async fn a_bad_document_is_refused_naming_what_is_wrong_and_nothing_is_queued() 
     let (status, answer) = post(&office, "office-key", "big", multipart(Some(&metadata().to_string()), &over)).await;
     assert_eq!((status, answer["error"].as_str()), (413, Some("too-large")), "{answer}");
     assert!(answer["message_en"].as_str().is_some_and(|m| m.contains("/api/v1/packages")), "{answer}");
+    let mut long = metadata();
+    long["content"] = json!("x".repeat(65 * 1024));
+    let (status, answer) = post(&office, "office-key", "long", multipart(Some(&long.to_string()), &file)).await;
+    assert_eq!((status, answer["error"].as_str()), (413, Some("too-large")), "metadata over 64 KiB: {answer}");
     let many: Vec<(&str, &[u8])> = (0..21).map(|_| ("x.pdf", &b"%PDF"[..])).collect();
     let (status, answer) = post(&office, "office-key", "many", multipart(Some(&metadata().to_string()), &many)).await;
     assert_eq!((status, answer["error"].as_str()), (400, Some("bad-metadata")), "21 files: {answer}");
