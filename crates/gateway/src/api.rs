@@ -19,6 +19,8 @@ use store::{ClientRecord, GatewayStore, IncomingRecord, StoreError};
 use time::OffsetDateTime;
 
 use crate::admission::AdmissionError;
+use crate::compose::{self, ComposeError, Fields, MAX_FILES, Upload};
+use crate::web::MAX_UPLOAD_BYTES;
 use crate::{Gateway, GatewayError};
 
 /// Largest package a client may submit through the API or `/sendEdoc`: a document with 100 MB
@@ -27,6 +29,17 @@ pub const MAX_SUBMIT_BYTES: usize = 192 * 1024 * 1024;
 
 /// Largest body of the API's other requests (a status's JSON).
 const MAX_JSON_BYTES: usize = 64 * 1024;
+
+/// Largest `metadata` part of a document built by the gateway (`POST /api/v1/documents`).
+const MAX_METADATA_BYTES: usize = 64 * 1024;
+
+/// Largest body of `POST /api/v1/documents`: its files ([`MAX_UPLOAD_BYTES`] together), the
+/// metadata, and room for the parts' headers.
+const MAX_DOCUMENT_BODY: usize = MAX_UPLOAD_BYTES + MAX_METADATA_BYTES + 64 * 1024;
+
+/// How much of a document's body the multipart parser is handed at a time (the body is already
+/// in memory or mapped: only the parts are copied, not the whole body once more).
+const PART_CHUNK: usize = 64 * 1024;
 
 /// Why an API call was refused; nothing was stored or sent.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +54,15 @@ pub enum ApiError {
     /// No such package.
     #[error("not found: {0}")]
     NotFound(String),
+    /// The document's metadata or files are not acceptable (the field is named).
+    #[error("bad metadata: {0}")]
+    Metadata(#[from] ComposeError),
+    /// A document to build is larger than the gateway builds.
+    #[error(
+        "{0} is too large: the files of a document built by the gateway total at most 40 MiB (metadata: 64 KiB); \
+         send a larger document as edXML through POST /api/v1/packages, which streams"
+    )]
+    DocumentTooLarge(&'static str),
     /// A state-secret document (Mật, Tối mật, Tuyệt mật): it must never travel over the exchange.
     #[error("a state-secret document ({0}) must never travel over the exchange; nothing was queued")]
     StateSecret(String),
@@ -62,7 +84,8 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::Metadata(_) => StatusCode::BAD_REQUEST,
+            Self::DocumentTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::StateSecret(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Admission(AdmissionError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -87,6 +110,8 @@ impl ApiError {
         match self {
             Self::Unauthenticated => "unauthenticated",
             Self::BadRequest(_) => "bad-request",
+            Self::Metadata(_) => "bad-metadata",
+            Self::DocumentTooLarge(_) => "too-large",
             Self::NotFound(_) => "not-found",
             Self::StateSecret(_) => "state-secret",
             Self::Admission(AdmissionError::TooLarge { .. }) => "too-large",
@@ -112,6 +137,11 @@ impl ApiError {
         match self {
             Self::Unauthenticated => "Thiếu hoặc sai khóa API (Authorization: Bearer …).".into(),
             Self::BadRequest(why) => format!("Yêu cầu không hợp lệ: {why}"),
+            Self::Metadata(error) => error.vietnamese(),
+            Self::DocumentTooLarge(what) => format!(
+                "{what}: quá lớn. Các tệp của một văn bản do cổng kết nối đóng gói tối đa 40 MB (metadata 64 KB); \
+                 văn bản lớn hơn hãy gửi dạng edXML qua POST /api/v1/packages."
+            ),
             Self::NotFound(what) => format!("Không tìm thấy: {what}"),
             Self::StateSecret(level) => {
                 format!("Văn bản có độ mật ({level}) không được gửi qua trục liên thông; chưa gửi gì.")
@@ -184,6 +214,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
         // Its body is read by `Gateway::read_submission`, after the caller is authenticated.
         .route("/api/v1/packages", post(submit))
+        .route("/api/v1/documents", post(document))
         .with_state(gateway)
 }
 
@@ -217,19 +248,116 @@ async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
-async fn submit(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> ApiResult {
-    let caller = client(&gateway, &headers).await?;
-    let reference = headers
+/// The client's `Idempotency-Key`.
+fn idempotency_key(headers: &HeaderMap) -> Result<&str, ApiError> {
+    headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|r| (1..=128).contains(&r.len()))
-        .ok_or_else(|| ApiError::BadRequest("Idempotency-Key (1–128 characters) is required".into()))?;
+        .ok_or_else(|| ApiError::BadRequest("Idempotency-Key (1–128 characters) is required".into()))
+}
+
+/// 202 for a package queued now, 200 for the one an earlier call with the same key queued.
+fn queued(package_id: &str, new: bool) -> Response {
+    let status = if new { StatusCode::ACCEPTED } else { StatusCode::OK };
+    (status, axum::Json(json!({"package_id": package_id, "duplicate": !new, "state": "queued"}))).into_response()
+}
+
+async fn submit(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> ApiResult {
+    let caller = client(&gateway, &headers).await?;
+    let reference = idempotency_key(&headers)?;
     secrecy(&headers)?;
     let body = gateway.read_submission(&headers, body).await?;
     let (package_id, new) = gateway.submit_as(&caller.client.id, &caller.agency, reference, body.bytes.clone()).await?;
-    let status = if new { StatusCode::ACCEPTED } else { StatusCode::OK };
-    Ok((status, axum::Json(json!({"package_id": package_id, "duplicate": !new, "state": "queued"}))).into_response())
+    Ok(queued(&package_id, new))
+}
+
+/// `POST /api/v1/documents`: a document the gateway builds from a `metadata` JSON part and one
+/// or more `file` parts (`multipart/form-data`), with the web's send form's builder, then signs,
+/// seals and queues like a submitted package. The sender is the caller's agency.
+async fn document(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> ApiResult {
+    let caller = client(&gateway, &headers).await?;
+    let reference = idempotency_key(&headers)?;
+    secrecy(&headers)?;
+    let boundary = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| multer::parse_boundary(v).ok())
+        .ok_or_else(|| ApiError::BadRequest("Content-Type must be multipart/form-data with a boundary".into()))?;
+    let announced = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > MAX_DOCUMENT_BODY as u64) {
+        return Err(ApiError::DocumentTooLarge("the request"));
+    }
+    let body = gateway.read_submission(&headers, body).await?;
+    if body.bytes.len() > MAX_DOCUMENT_BODY {
+        return Err(ApiError::DocumentTooLarge("the request"));
+    }
+    let (fields, files) = document_parts(body.bytes.clone(), boundary).await?;
+    let own = edxml::AgencyCode::parse(&caller.agency)
+        .map_err(|e| ApiError::BadRequest(format!("this client system's agency {:?}: {e}", caller.agency)))?;
+    let size = files.iter().map(|f| f.data.len()).sum();
+    let built = crate::service::off_the_runtime(size, move || {
+        let now = edxml::VnTimestamp::from_instant(OffsetDateTime::now_utc());
+        let checked = compose::check(&fields, &files, &own, now.date())?;
+        let package = compose::build(&checked, &own, |_| None, now);
+        Ok::<_, ComposeError>(edxml::write(&edxml::Package::Document(package)))
+    });
+    let edxml = built.await??;
+    let (package_id, new) = gateway.submit_as(&caller.client.id, &caller.agency, reference, edxml.into()).await?;
+    Ok(queued(&package_id, new))
+}
+
+/// The `metadata` and `file` parts of a document's multipart body.
+async fn document_parts(body: Bytes, boundary: String) -> Result<(Fields, Vec<Upload>), ApiError> {
+    let chunks = (0..body.len())
+        .step_by(PART_CHUNK)
+        .map(move |at| Ok::<_, std::convert::Infallible>(body.slice(at..body.len().min(at + PART_CHUNK))));
+    let mut multipart = multer::Multipart::new(futures_util::stream::iter(chunks), boundary);
+    let mut metadata = None;
+    let mut files = Vec::new();
+    let mut total = 0;
+    while let Some(field) = multipart.next_field().await.map_err(bad_multipart)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        match name.as_str() {
+            "metadata" if metadata.is_some() => {
+                return Err(ApiError::BadRequest("one metadata part only".into()));
+            }
+            "metadata" => {
+                let data = field.bytes().await.map_err(bad_multipart)?;
+                if data.len() > MAX_METADATA_BYTES {
+                    return Err(ApiError::DocumentTooLarge("the metadata"));
+                }
+                let fields = serde_json::from_slice::<Fields>(&data).map_err(|e| ComposeError::Json(e.to_string()))?;
+                metadata = Some(fields);
+            }
+            "file" => {
+                let name = field.file_name().map(str::to_owned).ok_or_else(|| {
+                    ApiError::BadRequest("each file part needs a filename (Content-Disposition)".into())
+                })?;
+                if files.len() >= MAX_FILES {
+                    return Err(ComposeError::TooManyFiles.into());
+                }
+                let data = field.bytes().await.map_err(bad_multipart)?;
+                total += data.len();
+                if total > MAX_UPLOAD_BYTES {
+                    return Err(ApiError::DocumentTooLarge("the files"));
+                }
+                files.push(Upload { name, data });
+            }
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "part {other:?}: a document has one metadata part and file parts only"
+                )));
+            }
+        }
+    }
+    let metadata = metadata.ok_or_else(|| ApiError::BadRequest("the metadata part (JSON) is missing".into()))?;
+    Ok((metadata, files))
+}
+
+fn bad_multipart(error: multer::Error) -> ApiError {
+    ApiError::BadRequest(format!("the multipart body: {error}"))
 }
 
 /// The document's secrecy level, as the client declares it in `Lienthong-Secrecy` (Decree

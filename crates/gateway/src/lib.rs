@@ -8,6 +8,7 @@
 
 pub mod admission;
 pub mod api;
+pub mod compose;
 mod incoming;
 mod intake;
 pub mod log;

@@ -1100,7 +1100,7 @@ fn unseal_into(sealed: &[u8], keys: &GatewayKeys, spool: &Spool) -> Result<Resul
 /// Runs the signing, sealing, opening or checking of a package of `size` bytes: on a blocking
 /// thread when it is large (a second of CPU for 100 MB would stall the runtime's worker and every
 /// request on it), in place when small (the hand-off would cost more than the work).
-async fn off_the_runtime<T: Send + 'static>(
+pub(crate) async fn off_the_runtime<T: Send + 'static>(
     size: usize,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, GatewayError> {

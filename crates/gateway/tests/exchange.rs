@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 
 mod common;
 
-use common::{Network, sample, with_business};
+use common::{Network, api, api_streaming, json, sample, sample_network, with_business};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_document_travels_signed_and_sealed_and_its_receipt_comes_back() {
@@ -124,46 +124,6 @@ async fn a_package_from_a_revoked_seal_is_refused_with_a_reason_and_stored_nowhe
     assert_eq!(refusal.sender, "000.00.00.H41");
     assert!(refusal.subject.as_deref().is_some_and(|s| s.starts_with("02")), "{refusal:?}");
     assert!(refusal.signer.contains("UBND tỉnh Nghệ An"), "signed by Nghệ An's seal: {}", refusal.signer);
-}
-
-/// Calls a gateway's API as a document-management system does.
-async fn api(
-    gateway: &Arc<Gateway>,
-    key: Option<&str>,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Vec<u8>,
-) -> (u16, Vec<u8>) {
-    api_streaming(gateway, key, method, path, headers, axum::body::Body::from(body)).await
-}
-
-/// Like [`api`], with a body that may arrive slowly, or never.
-async fn api_streaming(
-    gateway: &Arc<Gateway>,
-    key: Option<&str>,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: axum::body::Body,
-) -> (u16, Vec<u8>) {
-    use http_body_util::BodyExt as _;
-    use tower::ServiceExt as _;
-    let mut request = axum::http::Request::builder().method(method).uri(path);
-    if let Some(key) = key {
-        request = request.header("authorization", format!("Bearer {key}"));
-    }
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response =
-        gateway::api::router(gateway.clone()).oneshot(request.body(body).expect("request")).await.expect("infallible");
-    let status = response.status().as_u16();
-    (status, response.into_body().collect().await.expect("body").to_bytes().to_vec())
-}
-
-fn json(bytes: &[u8]) -> serde_json::Value {
-    serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1447,17 +1407,6 @@ async fn send(gateway: &Arc<Gateway>, key: &str, from: &str, reference: &str) ->
 async fn reopened(net: &Network, agency: &str) -> Arc<Gateway> {
     let (store, blobs) = common::store(net.dir.path(), agency).await;
     net.gateway_over(agency, agency, store, blobs).await.0
-}
-
-/// The gateways of the sample's sender (the Office) and of its recipients; the Office's and
-/// Nghệ An's are returned.
-async fn sample_network(net: &Network) -> (Arc<Gateway>, Arc<Gateway>) {
-    let (office, _) = net.gateway("000.00.00.G22", "Văn phòng Chính phủ").await;
-    let (nghe_an, _) = net.gateway("000.00.00.H41", "UBND tỉnh Nghệ An").await;
-    for (agency, name) in [("000.00.00.H14", "UBND tỉnh Cao Bằng"), ("000.00.00.G17", "Bộ Tư pháp")] {
-        net.gateway(agency, name).await;
-    }
-    (office, nghe_an)
 }
 
 /// The sample with one more attachment of `size` incompressible bytes (listed in its manifest):

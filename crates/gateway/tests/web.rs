@@ -14,15 +14,13 @@ use axum::http::{HeaderMap, Request, header};
 use base64::Engine as _;
 use gateway::Gateway;
 use http_body_util::BodyExt as _;
-use pki::Profile;
 use store::{AuditStore, GatewayStore, PackageKind};
 use time::OffsetDateTime;
-use tls::{Identity, ServerTls};
 use tower::ServiceExt as _;
 
 mod common;
 
-use common::{Network, with_business};
+use common::{Network, serve, with_business};
 
 const OFFICE: &str = "000.00.00.G22";
 const NGHE_AN: &str = "000.00.00.H41";
@@ -564,22 +562,6 @@ fn browser_tools() -> Result<(std::path::PathBuf, std::path::PathBuf), String> {
         return Err("node is missing (apt-get install nodejs npm)".into());
     }
     Ok((chromium, script))
-}
-
-/// A gateway's client API and web pages on HTTPS, with a certificate for `localhost` from the
-/// test CA; returns its URL and the base64 SHA-256 of the certificate's public key.
-async fn serve(net: &Network, gateway: &Arc<Gateway>, name: &str) -> (String, String) {
-    let agency = gateway.agency().to_string();
-    let (certificate, key) = net.ca.issue(Profile::Gateway, &format!("CN=localhost,O={name}"), &agency);
-    let identity = Identity::from_key_pair(net.ca.chain(&certificate), key).expect("identity");
-    let server = ServerTls::builder(identity).build().expect("tls");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("https://localhost:{}", listener.local_addr().expect("addr").port());
-    let routes = gateway::api::router(gateway.clone()).merge(gateway::web::router(gateway.clone()));
-    tokio::spawn(tls::serve(listener, routes, server, std::future::pending()));
-    let (_, parsed) = x509_parser::parse_x509_certificate(&certificate.der).expect("certificate");
-    let spki = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, parsed.tbs_certificate.subject_pki.raw);
-    (url, base64::engine::general_purpose::STANDARD.encode(spki.as_ref()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,11 +11,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Multipart, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use edxml::model::{
-    Attachment, Business, Code, DocumentHeader, DocumentPackage, DocumentType, Manifest, Organization, OtherInfo,
-    PromulgationInfo, SignerInfo, TraceHeader, TraceHeaderList,
-};
-use edxml::{AgencyCode, BusinessType, DocumentNumber, OrganId, Package, Priority, VnDate, VnTimestamp};
+use edxml::{DocumentNumber, Package, Priority, VnTimestamp};
 use serde::Deserialize;
 use store::{GatewayStore as _, IncomingRecord, OutgoingRecord, PackageKind};
 use time::OffsetDateTime;
@@ -24,6 +20,7 @@ use super::auth::{self, Clerk};
 use super::html::{self, Html, Lang, Nav, local_time};
 use super::inbox::status_badge;
 use super::{MAX_UPLOAD_BYTES, Web, WebError, chrome, html_page, respond, see_other};
+use crate::compose::{self, ComposeError, DOCUMENT_TYPES, Fields, MAX_RECIPIENTS, Upload};
 use crate::{Gateway, GatewayError};
 
 /// Documents per page.
@@ -32,25 +29,8 @@ const PAGE: u32 = 20;
 const DIRECTORY_TTL: Duration = Duration::from_secs(60);
 /// How long to wait for the hub's registry.
 const DIRECTORY_TIMEOUT: Duration = Duration::from_secs(5);
-/// Most recipients of one document sent from the web.
-const MAX_RECIPIENTS: usize = 200;
 /// Longest text field (the content); the others are shorter.
 const MAX_TEXT_BYTES: usize = 16 * 1024;
-/// Kinds of administrative documents (Decree 30/2020), Vietnamese and English.
-const DOCUMENT_TYPES: [(&str, &str); 11] = [
-    ("Công văn", "Official letter"),
-    ("Quyết định", "Decision"),
-    ("Thông báo", "Notice"),
-    ("Tờ trình", "Submission"),
-    ("Báo cáo", "Report"),
-    ("Kế hoạch", "Plan"),
-    ("Giấy mời", "Invitation"),
-    ("Chỉ thị", "Directive"),
-    ("Hướng dẫn", "Guidance"),
-    ("Công điện", "Official dispatch"),
-    ("Biên bản", "Minutes"),
-];
-
 /// An agency of the hub's registry.
 #[derive(Debug, Clone)]
 pub(crate) struct Agency {
@@ -239,23 +219,8 @@ fn sent_item(h: &mut Html, lang: Lang, names: &AgencyNames, item: &OutgoingRecor
 pub(crate) struct SendInput {
     csrf: String,
     submission: String,
-    to: Vec<String>,
-    number: String,
-    doc_type: String,
-    subject: String,
-    content: String,
-    signer: String,
-    position: String,
-    priority: String,
-    due: String,
+    fields: Fields,
     file: Option<Upload>,
-}
-
-/// The attached file.
-#[derive(Debug)]
-struct Upload {
-    name: String,
-    data: Vec<u8>,
 }
 
 /// `GET /web/send`: the send form.
@@ -286,28 +251,30 @@ async fn form_page(
     }
     h.raw("<form method=\"post\" action=\"/web/send\" enctype=\"multipart/form-data\" class=\"card form\">");
     h.hidden("csrf", &clerk.csrf).hidden("submission", &input.submission);
-    recipients(&mut h, lang, clerk.agency.as_str(), &agencies, &input.to);
+    recipients(&mut h, lang, clerk.agency.as_str(), &agencies, &input.fields.to);
     label(&mut h, "number", lang.pick("Số, ký hiệu", "Number"));
     h.raw("<input id=\"number\" name=\"number\" required maxlength=\"100\" placeholder=\"15/UBND-VP\" autocapitalize=\"characters\" value=\"");
-    h.text(&input.number).raw("\">");
+    h.text(&input.fields.number).raw("\">");
     label(&mut h, "doc_type", lang.pick("Loại văn bản", "Type"));
     h.raw("<select id=\"doc_type\" name=\"doc_type\" required>");
     for (vi, en) in DOCUMENT_TYPES {
-        h.option(vi, lang.pick(vi, en), input.doc_type == vi);
+        h.option(vi, lang.pick(vi, en), input.fields.doc_type == vi);
     }
     h.raw("</select>");
     label(&mut h, "subject", lang.pick("Trích yếu", "Subject"));
     h.raw("<textarea id=\"subject\" name=\"subject\" required maxlength=\"1000\" rows=\"3\">");
-    h.text(&input.subject).raw("</textarea>");
+    h.text(&input.fields.subject).raw("</textarea>");
     label(&mut h, "content", lang.pick("Nội dung tóm tắt (không bắt buộc)", "Summary (optional)"));
     h.raw("<textarea id=\"content\" name=\"content\" maxlength=\"10000\" rows=\"4\">")
-        .text(&input.content)
+        .text(input.fields.content.as_deref().unwrap_or_default())
         .raw("</textarea>");
     label(&mut h, "signer", lang.pick("Người ký", "Signed by"));
     h.raw("<input id=\"signer\" name=\"signer\" required maxlength=\"200\" autocomplete=\"name\" value=\"");
-    h.text(&input.signer).raw("\">");
+    h.text(&input.fields.signer).raw("\">");
     label(&mut h, "position", lang.pick("Chức vụ người ký (không bắt buộc)", "Signer's title (optional)"));
-    h.raw("<input id=\"position\" name=\"position\" maxlength=\"200\" value=\"").text(&input.position).raw("\">");
+    h.raw("<input id=\"position\" name=\"position\" maxlength=\"200\" value=\"")
+        .text(input.fields.position.as_deref().unwrap_or_default())
+        .raw("\">");
     priority_and_due(&mut h, lang, input);
     label(&mut h, "file", lang.pick("Tệp văn bản (PDF, tối đa 40 MB)", "Document file (PDF, up to 40 MB)"));
     h.raw("<input id=\"file\" name=\"file\" type=\"file\" required>");
@@ -345,14 +312,16 @@ fn priority_and_due(h: &mut Html, lang: Lang, input: &SendInput) {
     h.raw("<div class=\"pair\"><div>");
     label(h, "priority", lang.pick("Độ khẩn", "Urgency"));
     h.raw("<select id=\"priority\" name=\"priority\">");
+    let chosen = input.fields.priority.as_deref().unwrap_or_default();
     for priority in Priority::ALL {
-        let selected =
-            input.priority == priority.as_str() || (input.priority.is_empty() && *priority == Priority::Normal);
+        let selected = chosen == priority.as_str() || (chosen.is_empty() && *priority == Priority::Normal);
         h.option(priority.as_str(), lang.pick(priority.label_vi(), priority.label_en()), selected);
     }
     h.raw("</select></div><div>");
     label(h, "due", lang.pick("Hạn xử lý", "Due"));
-    h.raw("<input id=\"due\" name=\"due\" type=\"date\" value=\"").text(&input.due).raw("\"></div></div>");
+    h.raw("<input id=\"due\" name=\"due\" type=\"date\" value=\"")
+        .text(input.fields.due.as_deref().unwrap_or_default())
+        .raw("\"></div></div>");
 }
 
 /// `POST /web/send`: builds the document package, then signs, seals and queues it.
@@ -394,7 +363,7 @@ async fn read_form(mut multipart: Multipart) -> Result<SendInput, WebError> {
             let file_name = field.file_name().unwrap_or_default().to_owned();
             let data = read_field(field, MAX_UPLOAD_BYTES).await?;
             if !file_name.is_empty() || !data.is_empty() {
-                input.file = Some(Upload { name: file_name, data });
+                input.file = Some(Upload { name: file_name, data: data.into() });
             }
             continue;
         }
@@ -402,29 +371,29 @@ async fn read_form(mut multipart: Multipart) -> Result<SendInput, WebError> {
         let text = String::from_utf8(bytes)
             .map_err(|_| WebError::bad("Biểu mẫu có ký tự không hợp lệ.", "The form holds invalid characters."))?;
         if name == "to" {
-            if input.to.len() >= MAX_RECIPIENTS {
+            if input.fields.to.len() >= MAX_RECIPIENTS {
                 return Err(WebError::bad(
                     format!("Chọn tối đa {MAX_RECIPIENTS} đơn vị nhận trong một lần gửi."),
                     format!("Choose at most {MAX_RECIPIENTS} recipients in one send."),
                 ));
             }
-            input.to.push(text);
+            input.fields.to.push(text);
             continue;
         }
-        let slot = match name.as_str() {
-            "csrf" => &mut input.csrf,
-            "submission" => &mut input.submission,
-            "number" => &mut input.number,
-            "doc_type" => &mut input.doc_type,
-            "subject" => &mut input.subject,
-            "content" => &mut input.content,
-            "signer" => &mut input.signer,
-            "position" => &mut input.position,
-            "priority" => &mut input.priority,
-            "due" => &mut input.due,
+        let fields = &mut input.fields;
+        match name.as_str() {
+            "csrf" => input.csrf = text,
+            "submission" => input.submission = text,
+            "number" => fields.number = text,
+            "doc_type" => fields.doc_type = text,
+            "subject" => fields.subject = text,
+            "content" => fields.content = Some(text),
+            "signer" => fields.signer = text,
+            "position" => fields.position = Some(text),
+            "priority" => fields.priority = Some(text),
+            "due" => fields.due = Some(text),
             _ => return Err(WebError::bad("Biểu mẫu có trường lạ.", "The form has an unknown field.")),
-        };
-        *slot = text;
+        }
     }
     Ok(input)
 }
@@ -445,186 +414,36 @@ async fn read_field(mut field: Field<'_>, limit: usize) -> Result<Vec<u8>, WebEr
 
 /// Checks the form, builds the package and hands it to the gateway; the package id.
 async fn submit(web: &Web, clerk: &Clerk, input: &SendInput) -> Result<String, WebError> {
+    let submission_ok = (16..=64).contains(&input.submission.len())
+        && input.submission.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !submission_ok {
+        return Err(WebError::StaleForm);
+    }
     let now = OffsetDateTime::now_utc();
-    let checked = check(input, &clerk.agency, VnTimestamp::from_instant(now).date())?;
+    let files = input.file.as_slice();
+    let checked = compose::check(&input.fields, files, &clerk.agency, VnTimestamp::from_instant(now).date())?;
     let agencies = web.directory.agencies(&web.gateway).await?;
-    if let Some(unknown) = checked.to.iter().find(|code| !agencies.iter().any(|a| a.code == code.as_str())) {
+    if let Some(unknown) = checked.to().iter().find(|code| !agencies.iter().any(|a| a.code == code.as_str())) {
         return Err(WebError::bad(
             format!("Đơn vị nhận {unknown} không có trong danh sách của trục liên thông; chưa gửi gì."),
             format!("Recipient {unknown} is not in the hub's registry; nothing was sent."),
         ));
     }
     let names = AgencyNames(agencies);
-    let package = build(&checked, &clerk.agency, &names, VnTimestamp::from_instant(now));
+    let package = compose::build(
+        &checked,
+        &clerk.agency,
+        |code| names.name(code).map(str::to_owned),
+        VnTimestamp::from_instant(now),
+    );
     let edxml = edxml::write(&Package::Document(package));
     let reference = format!("web:{}", input.submission);
     Ok(web.gateway.submit_as(&clerk.user.client, clerk.agency.as_str(), &reference, edxml.into()).await?.0)
 }
 
-/// The form's values, each as the type that proves it is right.
-#[derive(Debug)]
-struct Checked<'a> {
-    to: Vec<AgencyCode>,
-    number: DocumentNumber,
-    doc_type: &'static str,
-    subject: &'a str,
-    content: Option<&'a str>,
-    signer: &'a str,
-    position: Option<&'a str>,
-    priority: Priority,
-    due: Option<VnDate>,
-    file: &'a Upload,
-}
-
-fn required<'a>(value: &'a str, max_chars: usize, vi: &str, en: &str) -> Result<&'a str, WebError> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(WebError::bad(format!("Chưa nhập {vi}."), format!("{en} is required.")));
-    }
-    if value.chars().count() > max_chars {
-        return Err(WebError::bad(
-            format!("{vi} dài quá {max_chars} ký tự."),
-            format!("{en} is longer than {max_chars} characters."),
-        ));
-    }
-    Ok(value)
-}
-
-fn optional<'a>(value: &'a str, max_chars: usize, vi: &str, en: &str) -> Result<Option<&'a str>, WebError> {
-    if value.trim().is_empty() { Ok(None) } else { required(value, max_chars, vi, en).map(Some) }
-}
-
-fn check<'a>(input: &'a SendInput, own: &AgencyCode, today: VnDate) -> Result<Checked<'a>, WebError> {
-    let submission_ok = (16..=64).contains(&input.submission.len())
-        && input.submission.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !submission_ok {
-        return Err(WebError::StaleForm);
-    }
-    let to = recipients_of(&input.to, own)?;
-    let number = DocumentNumber::parse(input.number.trim()).map_err(|e| {
-        WebError::bad(
-            format!("Số, ký hiệu «{}» không hợp lệ: cần dạng số/ký hiệu, ví dụ 15/UBND-VP.", input.number.trim()),
-            format!("Number {:?}: {e}", input.number.trim()),
-        )
-    })?;
-    let doc_type = DOCUMENT_TYPES
-        .iter()
-        .map(|(vi, _)| *vi)
-        .find(|vi| *vi == input.doc_type)
-        .ok_or_else(|| WebError::bad("Chọn loại văn bản trong danh sách.", "Choose the type from the list."))?;
-    let priority = match input.priority.trim() {
-        "" => Priority::Normal,
-        text => Priority::parse(text)
-            .map_err(|_| WebError::bad("Chọn độ khẩn trong danh sách.", "Choose the urgency from the list."))?,
-    };
-    Ok(Checked {
-        to,
-        number,
-        doc_type,
-        subject: required(&input.subject, 1000, "trích yếu", "The subject")?,
-        content: optional(&input.content, 10_000, "Nội dung", "The summary")?,
-        signer: required(&input.signer, 200, "người ký", "The signer")?,
-        position: optional(&input.position, 200, "Chức vụ", "The signer's title")?,
-        priority,
-        due: due_date(&input.due, today)?,
-        file: checked_file(input.file.as_ref())?,
-    })
-}
-
-/// The chosen recipients, each once: at least one, each an agency code, not this agency.
-fn recipients_of(chosen: &[String], own: &AgencyCode) -> Result<Vec<AgencyCode>, WebError> {
-    let mut to: Vec<AgencyCode> = Vec::with_capacity(chosen.len());
-    for text in chosen.iter().map(|t| t.trim()) {
-        let code = AgencyCode::parse(text).ok().filter(|code| code != own).ok_or_else(|| {
-            WebError::bad(
-                format!("Đơn vị nhận «{text}» không hợp lệ: chọn đơn vị nhận trong danh sách."),
-                format!("Recipient {text:?} is not valid: choose the recipients from the list."),
-            )
-        })?;
-        if !to.contains(&code) {
-            to.push(code);
-        }
-    }
-    if to.is_empty() {
-        return Err(WebError::bad("Chọn ít nhất một đơn vị nhận.", "Choose at least one recipient."));
-    }
-    Ok(to)
-}
-
-/// The due date from the form's `yyyy-mm-dd`; not before today.
-fn due_date(text: &str, today: VnDate) -> Result<Option<VnDate>, WebError> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Ok(None);
-    }
-    let bad = || {
-        WebError::bad(format!("Hạn xử lý «{text}» không phải là ngày."), format!("Due date {text:?} is not a date."))
-    };
-    let date = VnDate::parse(&text.replace('-', "/")).map_err(|_| bad())?;
-    if date < today {
-        return Err(WebError::bad("Hạn xử lý không được trước hôm nay.", "The due date cannot be before today."));
-    }
-    Ok(Some(date))
-}
-
-fn checked_file(file: Option<&Upload>) -> Result<&Upload, WebError> {
-    let file = file.filter(|f| !f.data.is_empty()).ok_or_else(|| {
-        WebError::bad("Chưa chọn tệp văn bản (hoặc tệp rỗng).", "No file chosen (or the file is empty).")
-    })?;
-    let name = file.name.trim();
-    if name.is_empty() || name.chars().count() > 200 || name.contains('/') || edxml::unsafe_path_reason(name).is_some()
-    {
-        return Err(WebError::bad(
-            "Tên tệp không hợp lệ; hãy đổi tên tệp (không chứa / \\ hoặc ký tự đặc biệt) rồi chọn lại.",
-            "The file name is not acceptable; rename the file (no / \\ or special characters) and choose it again.",
-        ));
-    }
-    Ok(file)
-}
-
-/// The document package the form describes, sent by `agency` now.
-fn build(c: &Checked<'_>, agency: &AgencyCode, names: &AgencyNames, now: VnTimestamp) -> DocumentPackage {
-    let organization = |code: &AgencyCode| Organization {
-        organ_name: names.name(code.as_str()).map(str::to_owned),
-        ..Organization::with_id(OrganId::from(code.clone()))
-    };
-    let today = now.date();
-    let document_id = format!("{agency},{today},{}", c.number);
-    let attachment =
-        Attachment::from_file("1", c.file.name.trim(), edxml::content_type_for(&c.file.name), &c.file.data);
-    let header = DocumentHeader {
-        from: Some(organization(agency)),
-        to: c.to.iter().map(organization).collect(),
-        document_id: Some(document_id.clone()),
-        code: Some(Code {
-            number: Some(c.number.number().to_string()),
-            notation: Some(c.number.notation().to_owned()),
-        }),
-        promulgation: Some(PromulgationInfo { place: None, date: Some(today) }),
-        document_type: Some(DocumentType { kind: Some(1), detail: None, name: Some(c.doc_type.to_owned()) }),
-        subject: Some(c.subject.to_owned()),
-        content: c.content.map(str::to_owned),
-        signer: Some(SignerInfo {
-            competence: None,
-            position: c.position.map(str::to_owned),
-            full_name: Some(c.signer.to_owned()),
-        }),
-        due_date: c.due,
-        other_info: Some(OtherInfo { priority: Some(c.priority), ..OtherInfo::default() }),
-        ..DocumentHeader::default()
-    };
-    let business =
-        Business { document_id: Some(document_id), doc_type: Some(BusinessType::New), ..Business::default() };
-    let trace = TraceHeaderList {
-        traces: vec![TraceHeader { organ_id: Some(OrganId::from(agency.clone())), timestamp: Some(now) }],
-        business: Some(business),
-    };
-    DocumentPackage {
-        header,
-        trace: Some(trace),
-        signature: None,
-        manifest: Some(Manifest { version: Some("1.0".into()), references: vec![attachment.manifest_reference()] }),
-        attachments: vec![attachment],
+impl From<ComposeError> for WebError {
+    fn from(error: ComposeError) -> Self {
+        WebError::bad(error.vietnamese(), error.to_string())
     }
 }
 
@@ -632,62 +451,10 @@ fn build(c: &Checked<'_>, agency: &AgencyCode, names: &AgencyNames, now: VnTimes
 mod tests {
     use super::*;
 
-    fn input() -> SendInput {
-        SendInput {
-            submission: "0123456789abcdef0123".into(),
-            to: vec!["000.00.00.H41".into(), "000.00.00.G17".into(), "000.00.00.H41".into()],
-            number: "15/VPCP-TTĐT".into(),
-            doc_type: "Công văn".into(),
-            subject: "V/v kết nối <liên thông>".into(),
-            signer: "Nguyễn Văn A".into(),
-            file: Some(Upload { name: "cong-van.pdf".into(), data: b"%PDF-1.7".to_vec() }),
-            ..SendInput::default()
-        }
-    }
-
-    fn today() -> VnDate {
-        VnDate::parse("2026/01/05").expect("date")
-    }
-
     #[test]
-    fn a_filled_form_builds_a_package_that_validates() {
-        let own = AgencyCode::parse("000.00.00.G22").expect("code");
-        let form = input();
-        let checked = check(&form, &own, today()).expect("valid");
-        let now = VnTimestamp::parse("2026/01/05 09:30:00").expect("time");
-        let package = Package::Document(build(&checked, &own, &AgencyNames::default(), now));
-        let findings = edxml::validate(&package, &edxml::ZipLimits::default());
-        assert!(findings.is_empty(), "{findings:?}");
-        let Package::Document(doc) = package else { unreachable!("built a document") };
-        assert_eq!(doc.header.document_id.as_deref(), Some("000.00.00.G22,2026/01/05,15/VPCP-TTĐT"));
-        assert_eq!(number_of(doc.header.document_id.as_deref()).as_deref(), Some("15/VPCP-TTĐT"));
-        let to: Vec<String> = doc.header.to.iter().filter_map(|o| o.organ_id.as_ref()).map(|o| o.to_string()).collect();
-        assert_eq!(to, ["000.00.00.H41", "000.00.00.G17"], "each chosen recipient once, in order");
-    }
-
-    #[test]
-    fn each_mistake_is_named() {
-        let own = AgencyCode::parse("000.00.00.G22").expect("code");
-        type Mistake = fn(&mut SendInput);
-        let cases: [(&str, Mistake); 10] = [
-            ("đơn vị nhận", |i| i.to.push("000.00.00.G22".into())),
-            ("đơn vị nhận", |i| i.to = vec!["Nghệ An".into()]),
-            ("ít nhất một đơn vị nhận", |i| i.to.clear()),
-            ("Số, ký hiệu", |i| i.number = "mười lăm".into()),
-            ("loại văn bản", |i| i.doc_type = "Thư tình".into()),
-            ("trích yếu", |i| i.subject = "  ".into()),
-            ("người ký", |i| i.signer = String::new()),
-            ("Hạn xử lý", |i| i.due = "2026-01-04".into()),
-            ("tệp", |i| i.file = None),
-            ("Tên tệp", |i| i.file = Some(Upload { name: "../x.pdf".into(), data: vec![1] })),
-        ];
-        for (named, mistake) in cases {
-            let mut form = input();
-            mistake(&mut form);
-            match check(&form, &own, today()) {
-                Err(WebError::BadInput(vi, _)) => assert!(vi.contains(named), "{named}: {vi}"),
-                other => panic!("{named}: {other:?}"),
-            }
-        }
+    fn the_number_is_read_from_a_document_id() {
+        assert_eq!(number_of(Some("000.00.00.G22,2026/01/05,15/VPCP-TTĐT")).as_deref(), Some("15/VPCP-TTĐT"));
+        assert_eq!(number_of(Some("000.00.00.G22,2026/01/05")), None);
+        assert_eq!(number_of(None), None);
     }
 }

@@ -186,3 +186,70 @@ pub(crate) async fn document_then_recall(
     nghe_an.receive(wait).await.expect("collected");
     (first, document_id, recall_id)
 }
+
+/// Calls a gateway's API as a document-management system does.
+pub(crate) async fn api(
+    gateway: &Arc<Gateway>,
+    key: Option<&str>,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (u16, Vec<u8>) {
+    api_streaming(gateway, key, method, path, headers, axum::body::Body::from(body)).await
+}
+
+/// Like [`api`], with a body that may arrive slowly, or never.
+pub(crate) async fn api_streaming(
+    gateway: &Arc<Gateway>,
+    key: Option<&str>,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: axum::body::Body,
+) -> (u16, Vec<u8>) {
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+    let mut request = axum::http::Request::builder().method(method).uri(path);
+    if let Some(key) = key {
+        request = request.header("authorization", format!("Bearer {key}"));
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response =
+        gateway::api::router(gateway.clone()).oneshot(request.body(body).expect("request")).await.expect("infallible");
+    let status = response.status().as_u16();
+    (status, response.into_body().collect().await.expect("body").to_bytes().to_vec())
+}
+
+pub(crate) fn json(bytes: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
+}
+
+/// The gateways of the sample's sender (the Office) and of its recipients; the Office's and
+/// Nghệ An's are returned.
+pub(crate) async fn sample_network(net: &Network) -> (Arc<Gateway>, Arc<Gateway>) {
+    let (office, _) = net.gateway("000.00.00.G22", "Văn phòng Chính phủ").await;
+    let (nghe_an, _) = net.gateway("000.00.00.H41", "UBND tỉnh Nghệ An").await;
+    for (agency, name) in [("000.00.00.H14", "UBND tỉnh Cao Bằng"), ("000.00.00.G17", "Bộ Tư pháp")] {
+        net.gateway(agency, name).await;
+    }
+    (office, nghe_an)
+}
+
+/// A gateway's client API and web pages on HTTPS, with a certificate for `localhost` from the
+/// test CA; returns its URL and the base64 SHA-256 of the certificate's public key.
+pub(crate) async fn serve(net: &Network, gateway: &Arc<Gateway>, name: &str) -> (String, String) {
+    let agency = gateway.agency().to_string();
+    let (certificate, key) = net.ca.issue(Profile::Gateway, &format!("CN=localhost,O={name}"), &agency);
+    let identity = Identity::from_key_pair(net.ca.chain(&certificate), key).expect("identity");
+    let server = ServerTls::builder(identity).build().expect("tls");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("https://localhost:{}", listener.local_addr().expect("addr").port());
+    let routes = gateway::api::router(gateway.clone()).merge(gateway::web::router(gateway.clone()));
+    tokio::spawn(tls::serve(listener, routes, server, std::future::pending()));
+    let (_, parsed) = x509_parser::parse_x509_certificate(&certificate.der).expect("certificate");
+    let spki = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, parsed.tbs_certificate.subject_pki.raw);
+    (url, base64::engine::general_purpose::STANDARD.encode(spki.as_ref()))
+}
