@@ -323,13 +323,12 @@ impl Gateway {
         // A large package is sealed into a spool file, not onto the heap.
         let mut envelope = self.blobs.spool().scratch(edxml.len()).map_err(spool_failed)?;
         let keys = self.keys.clone();
-        let sealed = off_the_runtime(edxml.len(), move || {
+        let (sealed, envelope) = off_the_runtime(edxml.len(), move || {
             let refs: Vec<&[u8]> = certificates.iter().map(Vec::as_slice).collect();
             let sealed = seal_package(&edxml, &keys.seal, &refs, &mut envelope)?;
             Ok::<_, GatewayError>((sealed, envelope.into_bytes().map_err(spool_failed)?))
         })
         .await??;
-        let (sealed, envelope) = sealed;
         let blob = self.blobs.put_bytes(envelope, MAX_PACKAGE_BYTES).await?;
         let package_id = new_package_id(&self.agency);
         let package = OutgoingPackage {
@@ -472,7 +471,8 @@ impl Gateway {
         }
         let reporter = received.package.recipient.as_str();
         let first = first.as_deref().unwrap_or(reporter);
-        let bytes = self.read_blob(&received.package.blob).await?;
+        // Mapped, not read onto the heap.
+        let bytes = self.blobs.map(&received.package.blob).await?;
         let parsed =
             edxml::parse(&bytes, &edxml::Limits::default()).map_err(|e| GatewayError::Answer(e.to_string()))?;
         let Package::Document(document) = parsed.package else {
@@ -493,11 +493,7 @@ impl Gateway {
             return Ok(false);
         }
         let answers = self.store.statuses_sent(document_id, Some(&copy.package.recipient), 1000).await?;
-        let given: Vec<Status> = answers
-            .iter()
-            .filter(|a| a.queued_at >= copy.received_at)
-            .filter_map(|a| a.package.status_code.as_deref().and_then(|c| Status::parse(c).ok()))
-            .collect();
+        let given: Vec<Status> = statuses_since(copy, &answers).collect();
         Ok(given.contains(&Status::ChangeAccepted) && !given.contains(&Status::ChangeRefused))
     }
 
@@ -569,11 +565,6 @@ impl Gateway {
             }
         }
         Ok(())
-    }
-
-    /// A blob's content, mapped rather than read onto the heap.
-    async fn read_blob(&self, name: &str) -> Result<Bytes, GatewayError> {
-        Ok(self.blobs.map(name).await?)
     }
 
     /// Hands every due package to the hub once, several at a time; returns how many the hub
@@ -1084,6 +1075,17 @@ pub(crate) fn hub_reason(body: &[u8]) -> String {
         .ok()
         .and_then(|v| v["message_en"].as_str().map(str::to_owned))
         .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned())
+}
+
+/// The status codes among `answers` (statuses sent about a document) sent since `copy` came.
+pub(crate) fn statuses_since<'a>(
+    copy: &'a store::IncomingRecord,
+    answers: &'a [OutgoingRecord],
+) -> impl Iterator<Item = Status> + 'a {
+    answers
+        .iter()
+        .filter(|a| a.queued_at >= copy.received_at)
+        .filter_map(|a| a.package.status_code.as_deref().and_then(|c| Status::parse(c).ok()))
 }
 
 /// Opens `sealed` with the gateway's key: the content (in the spool when large), or why it is

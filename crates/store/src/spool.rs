@@ -152,13 +152,6 @@ impl Write for Scratch {
         }
     }
 
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        match self {
-            Self::Heap(bytes) => bytes.write_all(buf),
-            Self::File(file) => file.write_all(buf),
-        }
-    }
-
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }

@@ -316,11 +316,7 @@ fn change_answer(record: &IncomingRecord, answers: &[OutgoingRecord]) -> Option<
     if record.package.change == DocumentChange::New {
         return None;
     }
-    answers
-        .iter()
-        .filter(|a| a.queued_at >= record.received_at)
-        .filter_map(|a| a.package.status_code.as_deref().and_then(|c| Status::parse(c).ok()))
-        .find(|code| CHANGE_ANSWERS.contains(code))
+    crate::service::statuses_since(record, answers).find(|code| CHANGE_ANSWERS.contains(code))
 }
 
 fn row(h: &mut Html, term: &str, value: &str) {
