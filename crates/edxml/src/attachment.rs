@@ -147,13 +147,18 @@ impl EncodedContent {
         Ok(out)
     }
 
-    /// The archive as a seekable reader that decodes a block at a time: the text is checked to
-    /// decode whole first (streaming), then indexed, so the archive is never held in memory.
-    fn archive(&self) -> Result<Decoded<'_>, AttachmentError> {
+    /// The archive as a seekable reader. Up to [`DECODED_IN_MEMORY`] of encoded text it is
+    /// decoded once into memory (one pass; the block reader would decode it three times); a
+    /// larger one is checked to decode whole first (streaming), then indexed and decoded a block
+    /// at a time, so it is never held in memory.
+    fn archive(&self) -> Result<Archive<'_>, AttachmentError> {
+        if self.0.len() <= DECODED_IN_MEMORY {
+            return Ok(Archive::Memory(io::Cursor::new(self.decode()?)));
+        }
         let engine = &base64::engine::general_purpose::STANDARD;
         let len = io::copy(&mut base64::read::DecoderReader::new(SkipSpace(&self.0[..]), engine), &mut io::sink())
             .map_err(|e| AttachmentError::BadBase64 { reason: e.to_string() })?;
-        Ok(Decoded::new(&self.0, len))
+        Ok(Archive::Blocks(Decoded::new(&self.0, len)))
     }
 
     /// Streams through every entry without keeping it, checking every limit. The archive is
@@ -219,6 +224,33 @@ fn first_non_base64(text: &[u8]) -> Option<usize> {
         }
     }
     tail.iter().position(|&b| !is_base64_or_space(b)).map(|p| text.len() - tail.len() + p)
+}
+
+/// Encoded text up to this length is decoded into memory to be checked (at most 3 MiB held).
+const DECODED_IN_MEMORY: usize = 4 * 1024 * 1024;
+
+/// An archive being read: decoded in memory, or a block at a time.
+enum Archive<'a> {
+    Memory(io::Cursor<Vec<u8>>),
+    Blocks(Decoded<'a>),
+}
+
+impl Read for Archive<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Memory(cursor) => cursor.read(buf),
+            Self::Blocks(blocks) => blocks.read(buf),
+        }
+    }
+}
+
+impl Seek for Archive<'_> {
+    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+        match self {
+            Self::Memory(cursor) => cursor.seek(to),
+            Self::Blocks(blocks) => blocks.seek(to),
+        }
+    }
 }
 
 /// A reader that drops ASCII white space, so base64 broken over lines decodes.

@@ -11,6 +11,7 @@
 //! can put it back if it turns out to be needed after all (identical content accepted
 //! meanwhile), and only then [`BlobStore::discard`]ed.
 
+mod pack;
 mod s3;
 
 use std::io;
@@ -52,6 +53,9 @@ pub enum BlobError {
     /// The file system failed.
     #[error("blob store: {0}")]
     Io(#[from] io::Error),
+    /// The database of small blobs failed.
+    #[error("blob store (small blobs database): {0}")]
+    Pack(String),
     /// Object storage failed or refused.
     #[error("blob store (object storage): {0}")]
     ObjectStore(#[from] object_store::Error),
@@ -88,10 +92,11 @@ enum Backend {
     S3(s3::S3Blobs),
 }
 
-/// Files under one directory.
+/// Files under one directory, and the small blobs in one database there (`pack.rs`).
 #[derive(Debug, Clone)]
 struct Local {
     root: PathBuf,
+    pack: pack::Pack,
 }
 
 /// A blob being read out, from whichever backend.
@@ -158,7 +163,8 @@ impl BlobStore {
     pub async fn open(root: &Path) -> Result<Self, BlobError> {
         fs::create_dir_all(root.join("incoming")).await?;
         let spool = Spool::open(&root.join(SPOOL))?;
-        Ok(Self { backend: Backend::Local(Local { root: root.to_owned() }), spool })
+        let pack = pack::Pack::open(root).await?;
+        Ok(Self { backend: Backend::Local(Local { root: root.to_owned(), pack }), spool })
     }
 
     /// A blob store under `prefix` in the S3-compatible bucket `bucket`, reached with `access`.
@@ -204,6 +210,9 @@ impl BlobStore {
         max: u64,
     ) -> Result<StoredBlob, BlobError> {
         match &self.backend {
+            Backend::Local(local) if content.as_ref().len() <= pack::PACK_AT_MOST => {
+                local.put_small(Bytes::copy_from_slice(content.as_ref()), max, None).await
+            }
             Backend::Local(local) => {
                 let local = local.clone();
                 tokio::task::spawn_blocking(move || local.put_blocking(content.as_ref(), max))
@@ -217,7 +226,10 @@ impl BlobStore {
     /// Opens a blob for streaming out.
     pub async fn get(&self, name: &str) -> Result<BlobReader, BlobError> {
         match &self.backend {
-            Backend::Local(local) => Ok(Box::new(local.get(name).await?)),
+            Backend::Local(local) => match local.pack.get(name).await? {
+                Some(content) => Ok(Box::new(io::Cursor::new(content))),
+                None => Ok(Box::new(local.get(name).await?)),
+            },
             Backend::S3(s3) => s3.get(name).await,
         }
     }
@@ -228,6 +240,9 @@ impl BlobStore {
     pub async fn map(&self, name: &str) -> Result<Bytes, BlobError> {
         match &self.backend {
             Backend::Local(local) => {
+                if let Some(content) = local.pack.get(name).await? {
+                    return Ok(content);
+                }
                 let file = local.get(name).await?.into_std().await;
                 tokio::task::spawn_blocking(move || crate::spool::map_read_only(&file))
                     .await
@@ -302,7 +317,32 @@ impl BlobStore {
 }
 
 impl Local {
+    /// Streams `content` in: into the pack if it ends within [`pack::PACK_AT_MOST`] bytes,
+    /// else into a file.
     async fn put(
+        &self,
+        mut content: impl AsyncRead + Unpin,
+        max: u64,
+        announced: Option<&str>,
+    ) -> Result<StoredBlob, BlobError> {
+        let mut head = Vec::new();
+        (&mut content).take(pack::PACK_AT_MOST as u64 + 1).read_to_end(&mut head).await?;
+        if head.len() <= pack::PACK_AT_MOST {
+            return self.put_small(Bytes::from(head), max, announced).await;
+        }
+        self.put_file(io::Cursor::new(head).chain(content), max, announced).await
+    }
+
+    /// Stores content of at most [`pack::PACK_AT_MOST`] bytes in the pack.
+    async fn put_small(&self, content: Bytes, max: u64, announced: Option<&str>) -> Result<StoredBlob, BlobError> {
+        let mut hashing = Hashing::new(max);
+        hashing.add(&content)?;
+        let blob = hashing.finish(announced)?;
+        self.pack.put(blob.name.clone(), content).await?;
+        Ok(blob)
+    }
+
+    async fn put_file(
         &self,
         mut content: impl AsyncRead + Unpin,
         max: u64,
@@ -381,6 +421,8 @@ impl Local {
     }
 
     async fn remove(&self, name: &str) -> Result<(), BlobError> {
+        checked(name)?;
+        self.pack.remove(name).await?;
         match fs::remove_file(self.path(name)?).await {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
@@ -388,11 +430,15 @@ impl Local {
     }
 
     async fn exists(&self, name: &str) -> Result<bool, BlobError> {
-        Ok(fs::try_exists(self.path(name)?).await?)
+        let path = self.path(name)?;
+        Ok(self.pack.holds(name).await? || fs::try_exists(path).await?)
     }
 
     async fn set_aside(&self, name: &str) -> Result<bool, BlobError> {
         let from = self.path(name)?;
+        if self.pack.set_aside(name).await? {
+            return Ok(true);
+        }
         let aside = self.aside(name)?;
         fs::create_dir_all(self.root.join(PURGING)).await?;
         match fs::rename(&from, &aside).await {
@@ -405,6 +451,7 @@ impl Local {
 
     async fn restore(&self, name: &str) -> Result<(), BlobError> {
         let to = self.path(name)?;
+        self.pack.restore(name).await?;
         if let Some(dir) = to.parent() {
             fs::create_dir_all(dir).await?;
         }
@@ -421,24 +468,29 @@ impl Local {
     }
 
     async fn discard(&self, name: &str) -> Result<(), BlobError> {
-        match fs::remove_file(self.aside(name)?).await {
+        let aside = self.aside(name)?;
+        self.pack.discard(name).await?;
+        match fs::remove_file(aside).await {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
         }
     }
 
     async fn set_aside_names(&self) -> Result<Vec<String>, BlobError> {
-        let mut names = Vec::new();
-        let mut entries = match fs::read_dir(self.root.join(PURGING)).await {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(names),
-            other => other?,
-        };
-        while let Some(entry) = entries.next_entry().await? {
-            if let Some(name) = entry.file_name().to_str().filter(|n| valid_name(n)) {
-                names.push(name.to_owned());
+        let mut names = self.pack.set_aside_names().await?;
+        match fs::read_dir(self.root.join(PURGING)).await {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+            Ok(mut entries) => {
+                while let Some(entry) = entries.next_entry().await? {
+                    if let Some(name) = entry.file_name().to_str().filter(|n| valid_name(n)) {
+                        names.push(name.to_owned());
+                    }
+                }
             }
         }
         names.sort();
+        names.dedup();
         Ok(names)
     }
 

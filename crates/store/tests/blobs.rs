@@ -141,21 +141,33 @@ async fn bad_and_missing_names() {
 
 #[tokio::test]
 async fn set_aside_restore_discard_and_names() {
+    set_aside_restore_discard(b"first".to_vec(), b"second".to_vec()).await;
+}
+
+/// Locally, blobs past 1 MiB are files and smaller ones rows of one database: both behave alike.
+#[tokio::test]
+async fn set_aside_restore_discard_and_names_past_a_mebibyte() {
+    set_aside_restore_discard(vec![1u8; (1 << 20) + 1], vec![2u8; 3 << 20]).await;
+}
+
+async fn set_aside_restore_discard(first: Vec<u8>, second: Vec<u8>) {
+    let max = 8 << 20;
     for backend in backends().await {
         let blobs = &backend.blobs;
-        let a = blobs.put(&b"first"[..], 1024, None).await.expect("put").name;
-        let b = blobs.put_bytes(b"second".to_vec(), 1024).await.expect("put").name;
+        let a = blobs.put(&first[..], max, None).await.expect("put").name;
+        let b = blobs.put_bytes(second.clone(), max).await.expect("put").name;
         assert!(blobs.set_aside_names().await.expect("names").is_empty(), "{}", backend.label);
 
         assert!(blobs.set_aside(&a).await.expect("aside"), "{}", backend.label);
         assert!(!blobs.exists(&a).await.expect("exists?"), "{}: out of reach", backend.label);
         assert!(matches!(blobs.get(&a).await, Err(BlobError::Missing(_))), "{}", backend.label);
+        assert!(matches!(blobs.map(&a).await, Err(BlobError::Missing(_))), "{}", backend.label);
         assert_eq!(blobs.set_aside_names().await.expect("names"), vec![a.clone()], "{}", backend.label);
         assert!(!blobs.set_aside(&a).await.expect("aside again"), "{}: not there any more", backend.label);
         assert!(!blobs.set_aside(&"1".repeat(64)).await.expect("aside"), "{}: never there", backend.label);
 
         blobs.restore(&a).await.expect("restore");
-        assert_eq!(read_all(blobs, &a).await, b"first", "{}", backend.label);
+        assert!(read_all(blobs, &a).await == first, "{}", backend.label);
         assert!(blobs.set_aside_names().await.expect("names").is_empty(), "{}", backend.label);
         blobs.restore(&a).await.expect("restoring what is not set aside is nothing to do");
 
@@ -170,11 +182,15 @@ async fn set_aside_restore_discard_and_names() {
         assert!(!blobs.exists(&a).await.expect("exists?"), "{}: gone", backend.label);
         assert_eq!(blobs.set_aside_names().await.expect("names"), vec![b.clone()], "{}", backend.label);
 
-        // Identical content stored meanwhile: restoring puts the same bytes under the same name.
-        blobs.put(&b"second"[..], 1024, None).await.expect("put again");
+        // Identical content stored meanwhile: restoring puts the same bytes under the same name,
+        // and discarding afterwards does not take the stored content away.
+        blobs.put(&second[..], max, None).await.expect("put again");
+        assert!(blobs.exists(&b).await.expect("exists?"), "{}: stored again", backend.label);
         blobs.restore(&b).await.expect("restore over identical content");
-        assert_eq!(read_all(blobs, &b).await, b"second", "{}", backend.label);
+        assert!(read_all(blobs, &b).await == second, "{}", backend.label);
         assert!(blobs.set_aside_names().await.expect("names").is_empty(), "{}", backend.label);
+        blobs.discard(&b).await.expect("discard what is live");
+        assert!(blobs.map(&b).await.expect("still there")[..] == second[..], "{}", backend.label);
         backend.finish().await;
     }
 }
@@ -229,6 +245,24 @@ async fn a_blob_is_mapped_byte_identical_small_or_large_and_a_missing_one_is_nam
         );
         let spooled: Vec<_> = std::fs::read_dir(blobs.spool().dir()).expect("spool dir").collect();
         assert!(spooled.is_empty(), "{}: the spool keeps nothing: {spooled:?}", backend.label);
+        backend.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blobs_stored_at_the_same_moment_are_each_kept() {
+    for backend in backends().await {
+        let mut puts = tokio::task::JoinSet::new();
+        for i in 0..64u32 {
+            let blobs = backend.blobs.clone();
+            let content = format!("<edXML>{i}</edXML>").repeat(1 + i as usize * 300).into_bytes();
+            puts.spawn(async move { (blobs.put_bytes(content.clone(), 1 << 20).await.expect("put"), content) });
+        }
+        while let Some(joined) = puts.join_next().await {
+            let (stored, content) = joined.expect("joined");
+            assert_eq!(stored.name, sha256(&content), "{}", backend.label);
+            assert!(read_all(&backend.blobs, &stored.name).await == content, "{}", backend.label);
+        }
         backend.finish().await;
     }
 }
