@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use edxml::{BusinessType, Limits, Package, Severity, StatusCode, ZipLimits};
 use pki::KeyPair;
-use store::DocumentChange;
+use store::{ChangeAnswer, DocumentChange};
 
 /// The agency's seal: its key and certificate.
 #[derive(Debug)]
@@ -60,6 +60,32 @@ pub(crate) struct Preview {
     /// For a status other than 15/16 (the answers to a recall or change), the DocumentId of the
     /// document it answers.
     pub(crate) answers: Option<String>,
+    /// For a 15 or 16, what it answers.
+    pub(crate) answers_change: Option<AnswerToChange>,
+}
+
+/// A 15 (agreed) or 16 (refused): the answer to a recall, update or replacement of the document
+/// `document_id` sent by `sender`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AnswerToChange {
+    pub(crate) answer: ChangeAnswer,
+    pub(crate) sender: String,
+    pub(crate) document_id: String,
+}
+
+fn answer_to_change(package: &Package) -> Option<AnswerToChange> {
+    let Package::Status(status) = package else { return None };
+    let answer = match status.header.status {
+        StatusCode::ChangeAccepted => ChangeAnswer::Agreed,
+        StatusCode::ChangeRefused => ChangeAnswer::Refused,
+        _ => return None,
+    };
+    let about = status.header.response_for.as_ref()?;
+    Some(AnswerToChange {
+        answer,
+        sender: about.organ_id.as_ref()?.as_str().to_owned(),
+        document_id: about.document_id.clone()?,
+    })
 }
 
 /// What a package does to earlier documents (edXML `Bussiness`), and their DocumentIds: a recall
@@ -112,7 +138,8 @@ pub(crate) fn preview(edxml: &Bytes) -> Result<Preview, OutgoingError> {
         }
         _ => None,
     };
-    Ok(Preview { sender, recipients, subject: subject(&parsed.package), change, refers_to, answers })
+    let answers_change = answer_to_change(&parsed.package);
+    Ok(Preview { sender, recipients, subject: subject(&parsed.package), change, refers_to, answers, answers_change })
 }
 
 /// Validates, signs and seals `edxml` for `recipient_certificates` (DER), writing the envelope

@@ -145,6 +145,13 @@ async fn send(State(systems): State<Arc<Systems>>, headers: HeaderMap, body: Bod
     match gateway.submit_as(&client, &agency, &reference, body.clone()).await {
         Ok((package_id, _)) => answer(sdk::ok(json!({ "DocId": package_id }))),
         Err(GatewayError::AnswerToDestroyed(document)) => destroyed(&document),
+        Err(GatewayError::AlreadyAgreed(change)) => failure(
+            "409",
+            &format!(
+                "Đề nghị {change} đã được đồng ý (15): không thể từ chối (16) sau đó; chưa gửi gì. / \
+                 {change} was already agreed to (15): it cannot be refused (16) afterwards; nothing was queued."
+            ),
+        ),
         Err(GatewayError::WrongSender { sender, agency }) => failure(
             "403",
             &format!(

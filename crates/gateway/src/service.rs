@@ -22,6 +22,7 @@ use time::OffsetDateTime;
 use tokio::sync::Notify;
 
 use crate::incoming::{Unsealing, check_package, unseal};
+use crate::outgoing::AnswerToChange;
 use crate::{Opened, Refusal, Signer, Trust, seal_package};
 
 /// Largest sealed package the gateway sends or collects.
@@ -309,6 +310,20 @@ impl Gateway {
                 }
             }
         }
+        // A 15 or 16 a client system built itself is held to what an answer made here is held to
+        // (`answer_as`): a refusal after an agreement is refused, and the answer is recorded on
+        // the copy it answers once queued (an agreed recall destroys the recalled copies).
+        let answered = match (&described.answers_change, agency) {
+            (Some(about), Some(_)) => {
+                self.copy_answered(about, &described.sender).await?.map(|copy| (copy, about.answer))
+            }
+            _ => None,
+        };
+        if let Some((copy, ChangeAnswer::Refused)) = &answered
+            && self.refusal_after_agreement(copy).await?
+        {
+            return Err(GatewayError::AlreadyAgreed(copy.package.package_id.clone()));
+        }
         if matches!(described.change, DocumentChange::Update | DocumentChange::Replace) {
             for document in &described.refers_to {
                 if self.store.is_frozen(document).await? {
@@ -358,7 +373,40 @@ impl Gateway {
                 self.store.freeze_outgoing(document, &queued, OffsetDateTime::now_utc()).await?;
             }
         }
+        if let Some((copy, answer)) = answered {
+            self.record_change_answer(&copy.package.package_id, &copy.package.recipient, answer, client).await?;
+        }
         Ok((queued, new))
+    }
+
+    /// `reporter`'s copy of the latest recall, update or replacement a 15 or 16 answers, if held.
+    async fn copy_answered(
+        &self,
+        about: &AnswerToChange,
+        reporter: &str,
+    ) -> Result<Option<store::IncomingRecord>, GatewayError> {
+        let Some(package_id) = self.store.latest_change(&about.sender, &about.document_id, reporter).await? else {
+            return Ok(None);
+        };
+        Ok(self.store.incoming_for(&package_id, reporter).await?)
+    }
+
+    /// Records `reporter`'s agreement or refusal on its copy of the change `package_id` (an
+    /// agreed recall destroys the recalled copies), then removes the blobs no copy needs now.
+    async fn record_change_answer(
+        &self,
+        package_id: &str,
+        reporter: &str,
+        answer: ChangeAnswer,
+        client: &str,
+    ) -> Result<(), GatewayError> {
+        let actor = format!("client:{client}");
+        let now = OffsetDateTime::now_utc();
+        let unused = self.store.answer_change(package_id, reporter, answer, &actor, now).await?;
+        for blob in unused {
+            self.remove_if_unused(&blob).await?;
+        }
+        Ok(())
     }
 
     async fn existing(&self, client: &str, client_ref: &str) -> Result<Option<String>, GatewayError> {
@@ -527,12 +575,7 @@ impl Gateway {
             _ => None,
         };
         if let Some(answer) = answer {
-            let actor = format!("client:{client}");
-            let now = OffsetDateTime::now_utc();
-            let unused = self.store.answer_change(package_id, reporter, answer, &actor, now).await?;
-            for blob in unused {
-                self.remove_if_unused(&blob).await?;
-            }
+            self.record_change_answer(package_id, reporter, answer, client).await?;
         }
         Ok(queued)
     }

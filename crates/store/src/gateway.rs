@@ -364,6 +364,10 @@ const EARLIER: &str = "SELECT i.package_id FROM gw_inbox i JOIN gw_inbox_recipie
 const EARLIER_UNDESTROYED: &str = "SELECT i.package_id FROM gw_inbox i JOIN gw_inbox_recipients r \
      ON r.package_id = i.package_id AND r.recipient = $4 WHERE i.sender = $1 AND i.document_id = $2 \
      AND i.kind = 'document' AND i.change = 'new' AND i.package_id <> $3 AND r.destroyed_at IS NULL";
+/// The latest recall, update or replacement of document `$2` from `$1` held for `$3`.
+const LATEST_CHANGE: &str = "SELECT i.package_id FROM gw_inbox i JOIN gw_inbox_recipients r \
+     ON r.package_id = i.package_id AND r.recipient = $3 WHERE i.sender = $1 AND i.document_id = $2 \
+     AND i.kind = 'document' AND i.change <> 'new' ORDER BY i.id DESC LIMIT 1";
 /// Destroys one recipient's copy; the other copies of the package stay as they are.
 const DESTROY: &str = "UPDATE gw_inbox_recipients SET destroyed_at = $1 \
      WHERE package_id = $2 AND recipient = $3 AND destroyed_at IS NULL";
@@ -959,6 +963,17 @@ impl GatewayStore for Store {
             .bind(document_id).bind(recipient).fetch_one(pool).await?);
         // The document sent again after its recall (a new package, received since) lives again.
         Ok(destroyed > 0 && live == 0)
+    }
+
+    async fn latest_change(
+        &self,
+        sender: &str,
+        document_id: &str,
+        recipient: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row: Option<(String,)> = on_backend!(self, pool => sqlx::query_as(LATEST_CHANGE).bind(sender)
+            .bind(document_id).bind(recipient).fetch_optional(pool).await?);
+        Ok(row.map(|(package_id,)| package_id))
     }
 
     async fn acknowledge_incoming(

@@ -453,6 +453,14 @@ pub trait GatewayStore {
         document_id: &str,
         recipient: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// The package id of the latest recall, update or replacement of the document `document_id`
+    /// from `sender` held for `recipient` (what a 15 or 16 about that document answers).
+    fn latest_change(
+        &self,
+        sender: &str,
+        document_id: &str,
+        recipient: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
     /// Keeps `certificate` as the last one the hub gave for `recipient`, fetched at `at`.
     fn remember_recipient_certificate(
         &self,

@@ -582,7 +582,12 @@ async fn recall_answered_per_copy_story(store: &Store, now: OffsetDateTime) {
     };
     for who in [ministry, unit] {
         assert_eq!(copy(who).await.latest_event.as_deref(), Some("recall-requested"), "{who} was asked");
+        // What a 15 or 16 about DOC-P from the Office answers: the recall, not the document.
+        let change = store.latest_change("000.00.00.G22", "DOC-P", who).await.expect("latest change");
+        assert_eq!(change.as_deref(), Some("g22-q"), "{who}");
     }
+    assert_eq!(store.latest_change("000.00.00.G22", "DOC-P", "000.00.00.H41").await.expect("read"), None);
+    assert_eq!(store.latest_change("000.00.00.H41", "DOC-P", ministry).await.expect("read"), None, "another sender");
 
     let later = now + time::Duration::MINUTE;
     let unused = store.answer_change("g22-q", ministry, ChangeAnswer::Agreed, "client:ministry", later).await;
