@@ -186,6 +186,26 @@ impl EncodedContent {
     }
 }
 
+impl EncodedContent {
+    /// Hands each file to `visit` as it is unpacked, checking every limit as [`Self::unpack`]
+    /// does, without keeping it: a caller streams a large file where it belongs.
+    pub fn visit_files(
+        &self,
+        limits: &ZipLimits,
+        visit: impl FnMut(&str, &mut dyn Read) -> io::Result<()>,
+    ) -> Result<(), AttachmentError> {
+        visit_entries(self.archive()?, limits, visit)
+    }
+
+    /// Writes the archive's bytes (the base64 decoded, white space skipped) to `out` as they are
+    /// decoded, and returns how many. An error of kind `InvalidData` is the text's (not base64);
+    /// any other is `out`'s.
+    pub fn decode_to(&self, out: &mut impl Write) -> io::Result<u64> {
+        let engine = &base64::engine::general_purpose::STANDARD;
+        io::copy(&mut base64::read::DecoderReader::new(SkipSpace(&self.0[..]), engine), out)
+    }
+}
+
 impl fmt::Debug for EncodedContent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "EncodedContent({} bytes)", self.0.len())

@@ -1159,7 +1159,7 @@ pub(crate) async fn off_the_runtime<T: Send + 'static>(
 
 /// The spool could not hold a package: the gateway's trouble (a full disk, say), never the
 /// package's.
-fn spool_failed(error: std::io::Error) -> GatewayError {
+pub(crate) fn spool_failed(error: std::io::Error) -> GatewayError {
     GatewayError::Blob(store::blobs::BlobError::Io(error))
 }
 

@@ -380,6 +380,39 @@ async fn values_are_escaped_wherever_they_are_shown() {
     assert!(disposition.starts_with("attachment; filename=\"<i>t_p<i>.pdf\""), "{disposition}");
 }
 
+/// A large attachment is downloaded byte for byte: unpacked into the spool (a file, mapped and
+/// unlinked), not onto the heap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_attachment_is_downloaded_byte_for_byte_through_the_spool() {
+    let (_net, office, nghe_an) = network().await;
+    clerk(&nghe_an, "van-thu", "mật khẩu Nghệ An 2026").await;
+    // 7 MB of figures (past the 4 MiB kept on the heap), compressing about 2:1.
+    let text: String =
+        (0..700_000u32).map(|i| format!("{:09}\n", i.wrapping_mul(2_654_435_761) % 1_000_000_000)).collect();
+    let parsed = edxml::parse(&bytes::Bytes::from(common::sample()), &edxml::Limits::default()).expect("parses");
+    let edxml::Package::Document(mut document) = parsed.package else { panic!("a document") };
+    let nghe_an_code = edxml::AgencyCode::parse(NGHE_AN).expect("code");
+    document.header.to = vec![edxml::model::Organization::with_id(edxml::OrganId::from(nghe_an_code))];
+    document.attachments[0].content = edxml::EncodedContent::zip_file("so-lieu.txt", text.as_bytes());
+    let package = edxml::write(&edxml::Package::Document(document));
+    office.submit("qlvb", "VPCP-LON-1", &package).await.expect("queued");
+    office.send_due().await.expect("sent");
+    nghe_an.receive(Duration::from_secs(10)).await.expect("received");
+
+    let mut reader = Browser::new(&nghe_an);
+    reader.login("van-thu", "mật khẩu Nghệ An 2026").await;
+    let package_id =
+        nghe_an.store().received(PackageKind::Document, None, 0, 1).await.expect("inbox")[0].package.package_id.clone();
+    let download = reader.get(&format!("/web/inbox/{}/files/0", urlencode(&package_id))).await;
+    assert_eq!(download.status, 200);
+    assert!(download.body == text, "byte for byte ({} bytes back of {})", download.body.len(), text.len());
+    let disposition =
+        download.headers.get(header::CONTENT_DISPOSITION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    assert!(disposition.ends_with("filename*=UTF-8''1896_QD-TTg_m_294779.doc"), "{disposition}");
+    let left: Vec<_> = std::fs::read_dir(nghe_an.blobs().spool().dir()).expect("spool").collect();
+    assert!(left.is_empty(), "the spool file was unlinked once mapped: {left:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_wrong_passwords_lock_a_name_for_fifteen_minutes_and_a_success_resets_the_count() {
     let (_net, office, _) = network().await;

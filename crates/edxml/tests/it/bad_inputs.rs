@@ -382,6 +382,19 @@ fn archives_are_read_through_the_base64_as_written_whatever_its_line_breaks() {
         assert!(file.data == *data, "{name} unpacks to its bytes");
     }
     assert!(content.decode().expect("decodes") == archive);
+    let mut visited = Vec::new();
+    content
+        .visit_files(&ZipLimits::default(), |name, reader| {
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(reader, &mut data)?;
+            visited.push((name.to_owned(), data));
+            Ok(())
+        })
+        .expect("visits");
+    assert!(visited.iter().map(|(name, data)| (name.as_str(), data.as_slice())).eq(entries.iter().copied()));
+    let mut decoded = Vec::new();
+    assert_eq!(content.decode_to(&mut decoded).expect("decodes"), archive.len() as u64);
+    assert!(decoded == archive, "decoded as it streams, the same archive");
 
     // Base64 that does not decode is named as such, wherever the fault is.
     let text = String::from_utf8(content.as_bytes().to_vec()).expect("ascii");
@@ -390,4 +403,6 @@ fn archives_are_read_through_the_base64_as_written_whatever_its_line_breaks() {
     let bad = EncodedContent::from_base64(bytes::Bytes::from(bad)).expect("base64 characters");
     let error = bad.inspect(&ZipLimits::default()).expect_err("bad padding");
     assert!(matches!(error, edxml::AttachmentError::BadBase64 { .. }), "{error}");
+    let error = bad.decode_to(&mut std::io::sink()).expect_err("bad padding");
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidData, "{error}");
 }

@@ -559,15 +559,17 @@ async fn download_file(web: &Web, headers: &HeaderMap, id: &str, index: &str) ->
             "The attachment is corrupt or unpacks beyond the limits; it cannot be downloaded.",
         )
     };
-    let mut files = attachment.content.unpack(&ZipLimits::default()).map_err(|_| unreadable())?;
-    let (name, data) = match files.len() {
-        1 => {
-            let file = files.remove(0);
-            (name, file.data)
-        }
-        // Several files in one attachment: the archive itself.
-        _ => (format!("{name}.zip"), attachment.content.decode().map_err(|_| unreadable())?),
-    };
+    let (content, spool) = (attachment.content.clone(), web.gateway.blobs().spool().clone());
+    // Off the runtime whatever its size: a small archive may unpack to a large file.
+    let (whole_archive, data) = tokio::task::spawn_blocking(move || unpacked(&content, &spool))
+        .await
+        .map_err(|_| WebError::Internal("unpacking an attachment"))?
+        .map_err(|e| match e {
+            Unpacked::Unreadable => unreadable(),
+            Unpacked::Spool(e) => WebError::Gateway(crate::service::spool_failed(e)),
+        })?;
+    // Several files in one attachment: the archive itself.
+    let name = if whole_archive { format!("{name}.zip") } else { name };
     let disposition =
         HeaderValue::from_str(&content_disposition(&name)).map_err(|_| WebError::Internal("file name"))?;
     let headers = [
@@ -576,6 +578,54 @@ async fn download_file(web: &Web, headers: &HeaderMap, id: &str, index: &str) ->
         (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox; default-src 'none'")),
     ];
     Ok((headers, data).into_response())
+}
+
+/// Why an attachment could not be made ready for download.
+enum Unpacked {
+    /// Corrupt, or beyond the unpacking limits.
+    Unreadable,
+    /// The spool could not hold it (the gateway's trouble).
+    Spool(std::io::Error),
+}
+
+/// What a clerk downloads from an attachment — its one file, or the archive itself when it
+/// holds several (then `true`) — written into the spool as it is unpacked or decoded (a file,
+/// mapped, past `SPOOL_ABOVE`), so a large attachment is never held on the heap.
+fn unpacked(content: &edxml::EncodedContent, spool: &store::spool::Spool) -> Result<(bool, bytes::Bytes), Unpacked> {
+    let limits = ZipLimits::default();
+    let files = content.inspect(&limits).map_err(|_| Unpacked::Unreadable)?;
+    let (whole_archive, size) = match files.as_slice() {
+        [one] => (false, usize::try_from(one.size).unwrap_or(usize::MAX)),
+        _ => (true, content.encoded_len() / 4 * 3),
+    };
+    let mut out = Noting { inner: spool.scratch(size).map_err(Unpacked::Spool)?, failed: None };
+    let written = if whole_archive {
+        content.decode_to(&mut out).is_ok()
+    } else {
+        content.visit_files(&limits, |_, reader| std::io::copy(reader, &mut out).map(drop)).is_ok()
+    };
+    match (written, out.failed) {
+        (_, Some(failed)) => Err(Unpacked::Spool(failed)),
+        (false, None) => Err(Unpacked::Unreadable),
+        (true, None) => Ok((whole_archive, out.inner.into_bytes().map_err(Unpacked::Spool)?)),
+    }
+}
+
+/// A writer that remembers its own failure, so that it is told apart from the reader's (a
+/// corrupt archive) when a copy fails.
+struct Noting<W> {
+    inner: W,
+    failed: Option<std::io::Error>,
+}
+
+impl<W: std::io::Write> std::io::Write for Noting<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf).inspect_err(|e| self.failed = Some(std::io::Error::new(e.kind(), e.to_string())))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush().inspect_err(|e| self.failed = Some(std::io::Error::new(e.kind(), e.to_string())))
+    }
 }
 
 /// `attachment` with an ASCII fallback name and the UTF-8 name (RFC 6266, RFC 8187).
