@@ -297,10 +297,13 @@ async fn document(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body:
     let own = edxml::AgencyCode::parse(&caller.agency)
         .map_err(|e| ApiError::BadRequest(format!("this client system's agency {:?}: {e}", caller.agency)))?;
     let size = files.iter().map(|f| f.data.len()).sum();
+    // The names of sender and recipients, from the hub's registry as the web's send form writes
+    // them (codes alone while the hub cannot be reached).
+    let names = gateway.directory().names(&gateway).await;
     let built = crate::service::off_the_runtime(size, move || {
         let now = edxml::VnTimestamp::from_instant(OffsetDateTime::now_utc());
         let checked = compose::check(&fields, &files, &own, now.date())?;
-        let package = compose::build(&checked, &own, |_| None, now);
+        let package = compose::build(&checked, &own, |code| names.name(code).map(str::to_owned), now);
         Ok::<_, ComposeError>(edxml::write(&edxml::Package::Document(package)))
     });
     let edxml = built.await??;

@@ -9,6 +9,7 @@
 pub mod admission;
 pub mod api;
 pub mod compose;
+mod directory;
 mod incoming;
 mod intake;
 pub mod log;

@@ -142,6 +142,8 @@ pub struct Gateway {
     pub(crate) intake_limit: std::sync::OnceLock<crate::IntakeLimit>,
     /// Bytes of submitted packages held at once (`admission.rs`).
     pub(crate) submissions: crate::admission::SubmissionBudget,
+    /// The hub's registry, for agency names.
+    directory: crate::directory::Directory,
 }
 
 /// How long a recipient certificate from the hub is used without asking again.
@@ -195,7 +197,13 @@ impl Gateway {
             sdk_signatures_pruned_at: std::sync::atomic::AtomicI64::new(0),
             intake_limit: std::sync::OnceLock::new(),
             submissions: crate::admission::SubmissionBudget::default(),
+            directory: crate::directory::Directory::default(),
         })
+    }
+
+    /// The hub's registry of agencies, cached.
+    pub(crate) fn directory(&self) -> &crate::directory::Directory {
+        &self.directory
     }
 
     /// The agency this gateway serves.

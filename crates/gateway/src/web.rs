@@ -49,17 +49,12 @@ pub const LOGIN_LOCKOUT: LoginLockout =
 struct Web {
     gateway: Arc<Gateway>,
     hashing: Arc<Semaphore>,
-    directory: Arc<outbox::Directory>,
 }
 
 /// The web inbox's routes (all under `/web/`) over `gateway`; serve them on the gateway's HTTPS
 /// listener next to the client API.
 pub fn router(gateway: Arc<Gateway>) -> Router {
-    let web = Web {
-        gateway,
-        hashing: Arc::new(Semaphore::new(CONCURRENT_HASHES)),
-        directory: Arc::new(outbox::Directory::default()),
-    };
+    let web = Web { gateway, hashing: Arc::new(Semaphore::new(CONCURRENT_HASHES)) };
     Router::new()
         .route("/web", get(|| async { see_other("/web/inbox") }))
         .route("/web/", get(|| async { see_other("/web/inbox") }))
@@ -367,7 +362,7 @@ async fn login_page(
     name: &str,
 ) -> Result<Response, WebError> {
     let nonce = auth::random_token(32)?;
-    let agency_name = web.directory.name_of(&web.gateway, web.gateway.agency().as_str()).await;
+    let agency_name = web.gateway.directory().name_of(&web.gateway, web.gateway.agency().as_str()).await;
     let chrome = Chrome {
         lang,
         agency: web.gateway.agency().as_str(),

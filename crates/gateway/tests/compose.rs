@@ -119,6 +119,11 @@ async fn metadata_and_two_files_become_one_package_that_arrives_with_both() {
     assert_eq!((code.number.as_deref(), code.notation.as_deref()), (Some("15"), Some("VPCP-TTĐT")));
     assert_eq!(header.signer.as_ref().and_then(|s| s.full_name.as_deref()), Some("Nguyễn Văn A"));
     assert_eq!(header.document_type.as_ref().and_then(|t| t.name.as_deref()), Some("Công văn"));
+    // Names from the hub's registry, as the web's send form writes them.
+    let from = header.from.as_ref().and_then(|f| f.organ_name.as_deref());
+    assert_eq!(from, Some("Văn phòng Chính phủ"));
+    let to: Vec<_> = header.to.iter().map(|t| t.organ_name.as_deref()).collect();
+    assert_eq!(to, [Some("UBND tỉnh Nghệ An")]);
     assert_eq!(document.attachments.len(), 2);
     assert_eq!(document.manifest.as_ref().map(|m| m.references.len()), Some(2), "each listed in the manifest");
     for (attachment, (id, (name, data))) in document.attachments.iter().zip([("1", files[0]), ("2", files[1])]) {

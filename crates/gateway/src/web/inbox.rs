@@ -15,8 +15,9 @@ use store::{DocumentChange, GatewayStore as _, IncomingRecord, OutgoingRecord, P
 
 use super::auth::{self, Clerk};
 use super::html::{self, Html, Lang, Nav, local_time, url_segment};
-use super::outbox::{AgencyNames, number_of};
+use super::outbox::number_of;
 use super::{Web, WebError, chrome, html_page, respond, see_other};
+use crate::directory::AgencyNames;
 
 /// Documents per page.
 const PAGE: u32 = 20;
@@ -53,8 +54,11 @@ async fn list_page(
     let Query(query) = query.map_err(|_| WebError::bad("Số trang không hợp lệ.", "Invalid page."))?;
     let recipient = Some(clerk.agency.as_str());
     let items = web.gateway.store().received(PackageKind::Document, recipient, query.before.unwrap_or(0), PAGE).await?;
-    let names = web.directory.names(&web.gateway).await;
-    let mut h = html::begin(&chrome(lang, &clerk, names.own(&clerk), Nav::Inbox), lang.pick("Văn bản đến", "Inbox"));
+    let names = web.gateway.directory().names(&web.gateway).await;
+    let mut h = html::begin(
+        &chrome(lang, &clerk, names.name(clerk.agency.as_str()), Nav::Inbox),
+        lang.pick("Văn bản đến", "Inbox"),
+    );
     if items.is_empty() {
         h.el("<p class=\"empty\">", lang.pick("Chưa có văn bản đến.", "No documents received yet."), "</p>");
     }
@@ -203,9 +207,9 @@ async fn read_page(web: &Web, lang: Lang, clerk: &Clerk, id: &str, shown: &Shown
         return recalled_page(web, lang, clerk, &record).await;
     }
     let (record, doc) = document(web, clerk, id).await?;
-    let names = web.directory.names(&web.gateway).await;
+    let names = web.gateway.directory().names(&web.gateway).await;
     let title = doc.header.subject.clone().unwrap_or_else(|| lang.pick("Văn bản", "Document").to_owned());
-    let mut h = html::begin(&chrome(lang, clerk, names.own(clerk), Nav::Inbox), &title);
+    let mut h = html::begin(&chrome(lang, clerk, names.name(clerk.agency.as_str()), Nav::Inbox), &title);
     if let Some(code) = shown.answered {
         let label = answer_label(lang, record.package.change, code);
         let (vi, en) = (format!("Đã gửi trạng thái {label}."), format!("Status {label} sent."));
@@ -239,10 +243,10 @@ async fn read_page(web: &Web, lang: Lang, clerk: &Clerk, id: &str, shown: &Shown
 /// A document recalled by its sender with the clerk's agreement: what is left of it (the
 /// record, not the content, which was destroyed), as 410 Gone.
 async fn recalled_page(web: &Web, lang: Lang, clerk: &Clerk, record: &IncomingRecord) -> Result<Response, WebError> {
-    let names = web.directory.names(&web.gateway).await;
+    let names = web.gateway.directory().names(&web.gateway).await;
     let p = &record.package;
     let title = p.subject.clone().unwrap_or_else(|| lang.pick("Văn bản", "Document").to_owned());
-    let mut h = html::begin(&chrome(lang, clerk, names.own(clerk), Nav::Inbox), &title);
+    let mut h = html::begin(&chrome(lang, clerk, names.name(clerk.agency.as_str()), Nav::Inbox), &title);
     let destroyed = local_time(record.destroyed_at.unwrap_or_default());
     let (vi, en) = (
         format!("Văn bản này đã được nơi gửi thu hồi; nội dung đã được hủy lúc {destroyed} (giờ Việt Nam)."),

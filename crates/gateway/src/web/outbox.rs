@@ -2,9 +2,6 @@
 //! from the clerk's fields and file, then signed, sealed and queued like any package), and the outbox with each recipient's
 //! latest status as it comes back. Also the hub's agency registry, for names and recipients.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
 use axum::Extension;
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::extract::rejection::QueryRejection;
@@ -21,105 +18,12 @@ use super::html::{self, Html, Lang, Nav, local_time};
 use super::inbox::status_badge;
 use super::{MAX_UPLOAD_BYTES, Web, WebError, chrome, html_page, respond, see_other};
 use crate::compose::{self, ComposeError, DOCUMENT_TYPES, Fields, MAX_RECIPIENTS, Upload};
-use crate::{Gateway, GatewayError};
+use crate::directory::{Agency, AgencyNames};
 
 /// Documents per page.
 const PAGE: u32 = 20;
-/// How long the hub's registry is reused before it is asked again.
-const DIRECTORY_TTL: Duration = Duration::from_secs(60);
-/// How long to wait for the hub's registry.
-const DIRECTORY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest text field (the content); the others are shorter.
 const MAX_TEXT_BYTES: usize = 16 * 1024;
-/// An agency of the hub's registry.
-#[derive(Debug, Clone)]
-pub(crate) struct Agency {
-    code: String,
-    name: String,
-}
-
-/// The hub's registry, fetched at most once a minute.
-#[derive(Debug, Default)]
-pub(crate) struct Directory {
-    cache: tokio::sync::Mutex<Option<(Instant, Arc<Vec<Agency>>)>>,
-}
-
-impl Directory {
-    /// The registry; a stale copy if the hub cannot be reached now.
-    async fn agencies(&self, gateway: &Gateway) -> Result<Arc<Vec<Agency>>, GatewayError> {
-        let mut cache = self.cache.lock().await;
-        if let Some((at, list)) = cache.as_ref()
-            && at.elapsed() < DIRECTORY_TTL
-        {
-            return Ok(list.clone());
-        }
-        let fetched = tokio::time::timeout(DIRECTORY_TIMEOUT, gateway.hub_agencies()).await;
-        match fetched {
-            Ok(Ok(value)) => {
-                let list = Arc::new(parse_agencies(&value));
-                *cache = Some((Instant::now(), list.clone()));
-                Ok(list)
-            }
-            Ok(Err(error)) => cache.as_ref().map(|(_, list)| list.clone()).ok_or(error),
-            Err(_) => cache
-                .as_ref()
-                .map(|(_, list)| list.clone())
-                .ok_or_else(|| GatewayError::Hub("the registry did not answer in time".into())),
-        }
-    }
-
-    /// Agency names, or none if the hub cannot be reached (pages then show codes).
-    pub(crate) async fn names(&self, gateway: &Gateway) -> AgencyNames {
-        AgencyNames(self.agencies(gateway).await.unwrap_or_default())
-    }
-
-    /// The name of the agency `code`.
-    pub(crate) async fn name_of(&self, gateway: &Gateway, code: &str) -> Option<String> {
-        self.names(gateway).await.name(code).map(str::to_owned)
-    }
-}
-
-fn parse_agencies(value: &serde_json::Value) -> Vec<Agency> {
-    let mut list: Vec<Agency> = value
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|a| {
-                    let code = a["code"].as_str()?.to_owned();
-                    let name = a["name"].as_str().filter(|n| !n.trim().is_empty()).unwrap_or(&code).to_owned();
-                    Some(Agency { code, name })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    list.sort_by(|a, b| a.name.cmp(&b.name));
-    list
-}
-
-/// Names of the hub's agencies, by code.
-#[derive(Debug, Default)]
-pub(crate) struct AgencyNames(Arc<Vec<Agency>>);
-
-impl AgencyNames {
-    fn name(&self, code: &str) -> Option<&str> {
-        self.0.iter().find(|a| a.code == code).map(|a| a.name.as_str()).filter(|n| *n != code)
-    }
-
-    /// `Name (code)`, or the code alone.
-    pub(crate) fn describe(&self, code: &str) -> String {
-        match self.name(code) {
-            Some(name) => format!("{name} ({code})"),
-            None => code.to_owned(),
-        }
-    }
-
-    /// The name of the clerk's agency.
-    pub(crate) fn own(&self, clerk: &Clerk) -> Option<&str> {
-        self.name(clerk.agency.as_str())
-    }
-}
-
 /// The number and notation of a DocumentId of the usual `OrganId,yyyy/MM/dd,Number/Notation`
 /// shape.
 pub(crate) fn number_of(document_id: Option<&str>) -> Option<String> {
@@ -153,8 +57,11 @@ async fn list_page(
     let Query(query) = query.map_err(|_| WebError::bad("Số trang không hợp lệ.", "Invalid page."))?;
     let sender = Some(clerk.agency.as_str());
     let items = web.gateway.store().sent(PackageKind::Document, sender, query.before.unwrap_or(0), PAGE).await?;
-    let names = web.directory.names(&web.gateway).await;
-    let mut h = html::begin(&chrome(lang, &clerk, names.own(&clerk), Nav::Outbox), lang.pick("Văn bản đi", "Outbox"));
+    let names = web.gateway.directory().names(&web.gateway).await;
+    let mut h = html::begin(
+        &chrome(lang, &clerk, names.name(clerk.agency.as_str()), Nav::Outbox),
+        lang.pick("Văn bản đi", "Outbox"),
+    );
     if query.sent.is_some() {
         let (vi, en) = (
             "Đã nhận văn bản để gửi. Trạng thái của nơi nhận sẽ hiện dưới đây khi họ phản hồi.",
@@ -241,10 +148,12 @@ async fn form_page(
     input: &SendInput,
     error: Option<&WebError>,
 ) -> Result<Response, WebError> {
-    let agencies = web.directory.agencies(&web.gateway).await?;
+    let agencies = web.gateway.directory().agencies(&web.gateway).await?;
     let names = AgencyNames(agencies.clone());
-    let mut h =
-        html::begin(&chrome(lang, clerk, names.own(clerk), Nav::Send), lang.pick("Gửi văn bản", "Send a document"));
+    let mut h = html::begin(
+        &chrome(lang, clerk, names.name(clerk.agency.as_str()), Nav::Send),
+        lang.pick("Gửi văn bản", "Send a document"),
+    );
     if let Some(error) = error {
         let (vi, en) = error.message();
         h.el("<p class=\"error\" role=\"alert\">", lang.pick(&vi, &en), "</p>");
@@ -422,7 +331,7 @@ async fn submit(web: &Web, clerk: &Clerk, input: &SendInput) -> Result<String, W
     let now = OffsetDateTime::now_utc();
     let files = input.file.as_slice();
     let checked = compose::check(&input.fields, files, &clerk.agency, VnTimestamp::from_instant(now).date())?;
-    let agencies = web.directory.agencies(&web.gateway).await?;
+    let agencies = web.gateway.directory().agencies(&web.gateway).await?;
     if let Some(unknown) = checked.to().iter().find(|code| !agencies.iter().any(|a| a.code == code.as_str())) {
         return Err(WebError::bad(
             format!("Đơn vị nhận {unknown} không có trong danh sách của trục liên thông; chưa gửi gì."),
