@@ -847,6 +847,14 @@ async fn with_nghe_an_client(net: &Network) -> (Arc<Gateway>, Arc<Gateway>, stor
     (office, nghe_an, client.expect("client"))
 }
 
+/// [`with_nghe_an_client`], the client also an SDK system (`nghean-qlvb`, secret `bí mật Nghệ An`).
+async fn with_nghe_an_sdk_system(net: &Network) -> (Arc<Gateway>, Arc<Gateway>, store::ClientRecord) {
+    let (office, nghe_an, client) = with_nghe_an_client(net).await;
+    let now = OffsetDateTime::now_utc();
+    nghe_an.store().add_sdk_system(&client.id, "nghean-qlvb", "bí mật Nghệ An", now).await.expect("sdk");
+    (office, nghe_an, client)
+}
+
 /// Statuses in a gateway's outbox.
 async fn statuses_queued(gateway: &Gateway) -> usize {
     gateway.store().sent(PackageKind::Status, None, 0, 100).await.expect("outbox").len()
@@ -877,9 +885,7 @@ async fn a_recall_agreed_to_cannot_be_refused_afterwards_409_and_nothing_is_queu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_15_sent_as_a_package_destroys_the_recalled_copy_and_a_16_after_it_is_refused_409() {
     let net = Network::start().await;
-    let (office, nghe_an, client) = with_nghe_an_client(&net).await;
-    let now = OffsetDateTime::now_utc();
-    nghe_an.store().add_sdk_system(&client.id, "nghean-qlvb", "bí mật Nghệ An", now).await.expect("sdk");
+    let (office, nghe_an, _) = with_nghe_an_sdk_system(&net).await;
     let (first, _, recall_id) = common::document_then_recall(&office, &nghe_an, "VPCP-9301").await;
     let (recall, _) = with_business(edxml::BusinessType::Recall);
     let parsed = edxml::parse(&bytes::Bytes::from(recall), &edxml::Limits::default()).expect("parses");
@@ -922,9 +928,7 @@ async fn a_15_sent_as_a_package_destroys_the_recalled_copy_and_a_16_after_it_is_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answering_a_document_destroyed_on_its_recall_is_refused_with_409_not_a_storage_error() {
     let net = Network::start().await;
-    let (office, nghe_an, client) = with_nghe_an_client(&net).await;
-    let now = OffsetDateTime::now_utc();
-    nghe_an.store().add_sdk_system(&client.id, "nghean-qlvb", "bí mật Nghệ An", now).await.expect("sdk");
+    let (office, nghe_an, client) = with_nghe_an_sdk_system(&net).await;
     let (first, _, recall_id) = common::document_then_recall(&office, &nghe_an, "VPCP-9101").await;
     nghe_an.answer(&client.id, &recall_id, edxml::StatusCode::ChangeAccepted, None).await.expect("15: destroyed");
     let queued = statuses_queued(&nghe_an).await;
