@@ -140,6 +140,8 @@ pub struct Gateway {
     pub(crate) sdk_signatures_pruned_at: std::sync::atomic::AtomicI64,
     /// When a delivery that keeps failing is refused (`intake.rs`); the default if unset.
     pub(crate) intake_limit: std::sync::OnceLock<crate::IntakeLimit>,
+    /// How long a download from the hub may go without a byte ([`DOWNLOAD_IDLE`] unless set).
+    download_idle: std::sync::OnceLock<Duration>,
     /// Bytes of submitted packages held at once (`admission.rs`).
     pub(crate) submissions: crate::admission::SubmissionBudget,
     /// The hub's registry, for agency names.
@@ -196,9 +198,18 @@ impl Gateway {
             log_anchoring: std::sync::OnceLock::new(),
             sdk_signatures_pruned_at: std::sync::atomic::AtomicI64::new(0),
             intake_limit: std::sync::OnceLock::new(),
+            download_idle: std::sync::OnceLock::new(),
             submissions: crate::admission::SubmissionBudget::default(),
             directory: crate::directory::Directory::default(),
         })
+    }
+
+    /// Sets how long a package's download from the hub may go without a byte before it is given
+    /// up and collected again later (once, at construction; a later call is ignored). Without
+    /// it, 60 s.
+    pub fn with_download_idle(self: Arc<Self>, idle: Duration) -> Arc<Self> {
+        let _first = self.download_idle.set(idle);
+        self
     }
 
     /// The hub's registry of agencies, cached.
@@ -869,11 +880,12 @@ impl Gateway {
         let body = response.into_body(MAX_PACKAGE_BYTES).into_data_stream();
         // A hub that stops sending mid-body fails the download (the delivery is collected again
         // later) rather than holding one of the intake's places for ever.
-        let chunks = futures_util::stream::unfold(body, |mut body| async move {
-            match tokio::time::timeout(DOWNLOAD_IDLE, body.next()).await {
+        let idle = self.download_idle.get().copied().unwrap_or(DOWNLOAD_IDLE);
+        let chunks = futures_util::stream::unfold(body, move |mut body| async move {
+            match tokio::time::timeout(idle, body.next()).await {
                 Ok(None) => None,
                 Ok(Some(chunk)) => Some((chunk.map_err(|e| e.to_string()), body)),
-                Err(_) => Some((Err(format!("nothing arrived for {} s", DOWNLOAD_IDLE.as_secs())), body)),
+                Err(_) => Some((Err(format!("nothing arrived for {} ms", idle.as_millis())), body)),
             }
         });
         self.blobs.spool().gather(chunks, MAX_PACKAGE_BYTES, expected).await.map_err(|e| match e {

@@ -1702,3 +1702,90 @@ async fn a_document_sent_again_to_the_recipient_that_destroyed_it_on_a_recall_is
     assert_eq!(state, DeliveryState::Acknowledged, "the delivery is settled");
     assert_eq!(receipts_queued(&nghe_an, "000.00.00.H41").await, receipts + 1, "answered 01 once");
 }
+
+/// A TCP proxy in front of the hub at `hub_url` that, while `stall` is set, stops passing the
+/// hub's bytes on a connection once `after` of them went through (the connection stays open and
+/// silent until the gateway closes it). Returns its URL.
+async fn stalling_proxy(hub_url: &str, stall: Arc<std::sync::atomic::AtomicBool>, after: usize) -> String {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let hub = hub_url.trim_start_matches("https://").to_owned();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("https://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(&hub).await else { continue };
+            let stall = stall.clone();
+            tokio::spawn(async move {
+                let (mut from_client, mut to_client) = client.into_split();
+                let (mut from_hub, mut to_hub) = server.into_split();
+                let upstream = tokio::spawn(async move { tokio::io::copy(&mut from_client, &mut to_hub).await });
+                let (mut passed, mut buffer) = (0, vec![0u8; 16 * 1024]);
+                while !(stall.load(Ordering::SeqCst) && passed >= after) {
+                    match from_hub.read(&mut buffer).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) if to_client.write_all(&buffer[..n]).await.is_ok() => passed += n,
+                        Ok(_) => break,
+                    }
+                }
+                // Silent (or done): wait for the gateway to close its side.
+                let _ = upstream.await;
+            });
+        }
+    });
+    url
+}
+
+/// A hub that stops sending in the middle of a package's content does not hold the gateway's
+/// intake: the download is given up after the idle time (nothing stored, nothing left in the
+/// spool, the delivery still waiting at the hub), and the package is collected whole once the
+/// hub sends again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_the_hub_stops_sending_is_given_up_after_the_idle_time_and_collected_later() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let net = Network::start().await;
+    let (office, _) = net.gateway("000.00.00.G22", "Văn phòng Chính phủ").await;
+    let stall = Arc::new(AtomicBool::new(true));
+    let proxy = stalling_proxy(&net.hub_url, stall.clone(), 256 * 1024).await;
+    let nghe_an = net.gateway_via("000.00.00.H41", "UBND tỉnh Nghệ An", &proxy).await;
+    let nghe_an = nghe_an.with_download_idle(Duration::from_millis(500));
+    // For Nghệ An alone, with 5 MB that does not compress: past 4 MiB, so it is spooled.
+    let mut noise = vec![0u8; 5 * 1024 * 1024];
+    aws_lc_rs::rand::fill(&mut noise).expect("random bytes");
+    let parsed = edxml::parse(&bytes::Bytes::from(sample()), &edxml::Limits::default()).expect("parses");
+    let edxml::Package::Document(mut document) = parsed.package else { panic!("a document") };
+    let code = AgencyCode::parse("000.00.00.H41").expect("code");
+    document.header.to = vec![edxml::model::Organization::with_id(edxml::OrganId::from(code))];
+    document.attachments[0].content = edxml::EncodedContent::zip_file("du-lieu.bin", &noise);
+    let package = edxml::write(&edxml::Package::Document(document));
+    let (package_id, _) = office.submit("qlvb", "VPCP-CHAM-1", &package).await.expect("queued");
+    office.send_due().await.expect("sent");
+
+    let started = std::time::Instant::now();
+    let taken = nghe_an.receive(Duration::from_secs(1)).await;
+    assert!(started.elapsed() < Duration::from_secs(20), "given up, not held: {:?}", started.elapsed());
+    assert!(!matches!(taken, Ok(n) if n > 0), "nothing taken in: {taken:?}");
+    assert!(nghe_an.store().incoming(&package_id).await.expect("read").is_none(), "nothing stored");
+    let failed = nghe_an.store().intake_failures(&package_id, "000.00.00.H41").await.expect("read");
+    let why = failed.map(|f| f.last_error).unwrap_or_default();
+    assert!(why.contains("nothing arrived for 500 ms"), "the download was given up for its silence: {why}");
+    let copies = net.hub.store().deliveries(&package_id).await.expect("deliveries");
+    assert_eq!(copies.iter().map(|d| d.state).collect::<Vec<_>>(), [DeliveryState::Queued], "waits at the hub");
+    let left: Vec<_> = std::fs::read_dir(nghe_an.blobs().spool().dir()).expect("spool").collect();
+    assert!(left.is_empty(), "the half-downloaded content left nothing in the spool: {left:?}");
+
+    stall.store(false, Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while nghe_an.store().incoming(&package_id).await.expect("read").is_none() {
+        assert!(std::time::Instant::now() < deadline, "collected once the hub sends again");
+        let _ = nghe_an.receive(Duration::from_secs(1)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let held = nghe_an.store().incoming(&package_id).await.expect("read").expect("held");
+    let stored = nghe_an.blobs().map(&held.package.blob).await.expect("the stored package");
+    xmlsig::verify(&stored).expect("signed by the Office");
+    let parsed = edxml::parse(&stored, &edxml::Limits::default()).expect("parses");
+    let edxml::Package::Document(arrived) = parsed.package else { panic!("a document") };
+    let unpacked = arrived.attachments[0].content.unpack(&edxml::ZipLimits::default()).expect("unpacks");
+    assert!(unpacked[0].data == noise, "the attachment arrived byte for byte");
+}

@@ -109,6 +109,12 @@ impl Network {
         self.gateway_over(agency, name, store, blobs).await
     }
 
+    /// Like [`Network::gateway`], reaching the hub at `hub_url` (a proxy in front of it, say).
+    pub(crate) async fn gateway_via(&self, agency: &str, name: &str, hub_url: &str) -> Arc<Gateway> {
+        let (store, blobs) = store(self.dir.path(), agency).await;
+        self.gateway_reaching(agency, name, store, blobs, hub_url).await.0
+    }
+
     /// Like [`Network::gateway`], over the given store (another process's gateway sharing it).
     pub(crate) async fn gateway_over(
         &self,
@@ -116,6 +122,17 @@ impl Network {
         name: &str,
         store: Store,
         blobs: BlobStore,
+    ) -> (Arc<Gateway>, pki::CertSerial) {
+        self.gateway_reaching(agency, name, store, blobs, &self.hub_url).await
+    }
+
+    async fn gateway_reaching(
+        &self,
+        agency: &str,
+        name: &str,
+        store: Store,
+        blobs: BlobStore,
+        hub_url: &str,
     ) -> (Arc<Gateway>, pki::CertSerial) {
         let (seal_cert, seal_key) = self.ca.issue(Profile::Organization, &format!("CN={name},O={name}"), agency);
         let host = format!("gw-{}.lienthong.test", agency.replace('.', "-").to_lowercase());
@@ -138,7 +155,7 @@ impl Network {
             key_pkcs8_der: pkcs8(&tls_key),
         };
         let agency = AgencyCode::parse(agency).expect("code");
-        (Gateway::new(agency, store, blobs, keys, Arc::new(trust), client, &self.hub_url), seal_serial)
+        (Gateway::new(agency, store, blobs, keys, Arc::new(trust), client, hub_url), seal_serial)
     }
 }
 
