@@ -421,9 +421,9 @@ impl Local {
     }
 
     async fn remove(&self, name: &str) -> Result<(), BlobError> {
-        checked(name)?;
+        let path = self.path(name)?;
         self.pack.remove(name).await?;
-        match fs::remove_file(self.path(name)?).await {
+        match fs::remove_file(path).await {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
         }
