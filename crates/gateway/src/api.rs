@@ -299,7 +299,7 @@ async fn document(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body:
     let size = files.iter().map(|f| f.data.len()).sum();
     // The names of sender and recipients, from the hub's registry as the web's send form writes
     // them (codes alone while the hub cannot be reached).
-    let names = gateway.directory().names(&gateway).await;
+    let names = gateway.agency_names().await;
     let built = crate::service::off_the_runtime(size, move || {
         let now = edxml::VnTimestamp::from_instant(OffsetDateTime::now_utc());
         let checked = compose::check(&fields, &files, &own, now.date())?;

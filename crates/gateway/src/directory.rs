@@ -53,11 +53,6 @@ impl Directory {
     pub(crate) async fn names(&self, gateway: &Gateway) -> AgencyNames {
         AgencyNames(self.agencies(gateway).await.unwrap_or_default())
     }
-
-    /// The name of the agency `code`.
-    pub(crate) async fn name_of(&self, gateway: &Gateway, code: &str) -> Option<String> {
-        self.names(gateway).await.name(code).map(str::to_owned)
-    }
 }
 
 fn parse_agencies(value: &serde_json::Value) -> Vec<Agency> {

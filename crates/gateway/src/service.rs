@@ -212,9 +212,14 @@ impl Gateway {
         self
     }
 
-    /// The hub's registry of agencies, cached.
-    pub(crate) fn directory(&self) -> &crate::directory::Directory {
-        &self.directory
+    /// Names of the hub's agencies (cached; codes alone while the hub cannot be reached).
+    pub(crate) async fn agency_names(&self) -> crate::directory::AgencyNames {
+        self.directory.names(self).await
+    }
+
+    /// The hub's registry of agencies (cached; a stale copy while the hub cannot be reached).
+    pub(crate) async fn registered_agencies(&self) -> Result<Arc<Vec<crate::directory::Agency>>, GatewayError> {
+        self.directory.agencies(self).await
     }
 
     /// The agency this gateway serves.

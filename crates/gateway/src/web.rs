@@ -362,7 +362,7 @@ async fn login_page(
     name: &str,
 ) -> Result<Response, WebError> {
     let nonce = auth::random_token(32)?;
-    let agency_name = web.gateway.directory().name_of(&web.gateway, web.gateway.agency().as_str()).await;
+    let agency_name = web.gateway.agency_names().await.name(web.gateway.agency().as_str()).map(str::to_owned);
     let chrome = Chrome {
         lang,
         agency: web.gateway.agency().as_str(),

@@ -54,7 +54,7 @@ async fn list_page(
     let Query(query) = query.map_err(|_| WebError::bad("Số trang không hợp lệ.", "Invalid page."))?;
     let recipient = Some(clerk.agency.as_str());
     let items = web.gateway.store().received(PackageKind::Document, recipient, query.before.unwrap_or(0), PAGE).await?;
-    let names = web.gateway.directory().names(&web.gateway).await;
+    let names = web.gateway.agency_names().await;
     let mut h = html::begin(
         &chrome(lang, &clerk, names.name(clerk.agency.as_str()), Nav::Inbox),
         lang.pick("Văn bản đến", "Inbox"),
@@ -207,7 +207,7 @@ async fn read_page(web: &Web, lang: Lang, clerk: &Clerk, id: &str, shown: &Shown
         return recalled_page(web, lang, clerk, &record).await;
     }
     let (record, doc) = document(web, clerk, id).await?;
-    let names = web.gateway.directory().names(&web.gateway).await;
+    let names = web.gateway.agency_names().await;
     let title = doc.header.subject.clone().unwrap_or_else(|| lang.pick("Văn bản", "Document").to_owned());
     let mut h = html::begin(&chrome(lang, clerk, names.name(clerk.agency.as_str()), Nav::Inbox), &title);
     if let Some(code) = shown.answered {
@@ -243,7 +243,7 @@ async fn read_page(web: &Web, lang: Lang, clerk: &Clerk, id: &str, shown: &Shown
 /// A document recalled by its sender with the clerk's agreement: what is left of it (the
 /// record, not the content, which was destroyed), as 410 Gone.
 async fn recalled_page(web: &Web, lang: Lang, clerk: &Clerk, record: &IncomingRecord) -> Result<Response, WebError> {
-    let names = web.gateway.directory().names(&web.gateway).await;
+    let names = web.gateway.agency_names().await;
     let p = &record.package;
     let title = p.subject.clone().unwrap_or_else(|| lang.pick("Văn bản", "Document").to_owned());
     let mut h = html::begin(&chrome(lang, clerk, names.name(clerk.agency.as_str()), Nav::Inbox), &title);

@@ -57,7 +57,7 @@ async fn list_page(
     let Query(query) = query.map_err(|_| WebError::bad("Số trang không hợp lệ.", "Invalid page."))?;
     let sender = Some(clerk.agency.as_str());
     let items = web.gateway.store().sent(PackageKind::Document, sender, query.before.unwrap_or(0), PAGE).await?;
-    let names = web.gateway.directory().names(&web.gateway).await;
+    let names = web.gateway.agency_names().await;
     let mut h = html::begin(
         &chrome(lang, &clerk, names.name(clerk.agency.as_str()), Nav::Outbox),
         lang.pick("Văn bản đi", "Outbox"),
@@ -148,7 +148,7 @@ async fn form_page(
     input: &SendInput,
     error: Option<&WebError>,
 ) -> Result<Response, WebError> {
-    let agencies = web.gateway.directory().agencies(&web.gateway).await?;
+    let agencies = web.gateway.registered_agencies().await?;
     let names = AgencyNames(agencies.clone());
     let mut h = html::begin(
         &chrome(lang, clerk, names.name(clerk.agency.as_str()), Nav::Send),
@@ -331,7 +331,7 @@ async fn submit(web: &Web, clerk: &Clerk, input: &SendInput) -> Result<String, W
     let now = OffsetDateTime::now_utc();
     let files = input.file.as_slice();
     let checked = compose::check(&input.fields, files, &clerk.agency, VnTimestamp::from_instant(now).date())?;
-    let agencies = web.gateway.directory().agencies(&web.gateway).await?;
+    let agencies = web.gateway.registered_agencies().await?;
     if let Some(unknown) = checked.to().iter().find(|code| !agencies.iter().any(|a| a.code == code.as_str())) {
         return Err(WebError::bad(
             format!("Đơn vị nhận {unknown} không có trong danh sách của trục liên thông; chưa gửi gì."),
