@@ -122,3 +122,16 @@ macro_rules! audit_append {
 }
 
 pub(crate) use {audit_append, audit_begin};
+
+/// Appends `entry` at the next position, chained to the entry before it, on the SQLite writer
+/// (whose group transaction already holds the write lock, so the position may be taken last).
+pub(crate) fn append_embedded(c: &rusqlite::Connection, entry: &PendingEntry) -> Result<(), crate::StoreError> {
+    use crate::embedded::{execute, query_one};
+    let seq: i64 = query_one(c, NEXT_AUDIT_SEQ, &[], |r| r.get(0))?
+        .ok_or_else(|| crate::StoreError::Corrupt("the audit position counter is missing".into()))?;
+    let prev: Option<String> = query_one(c, PREVIOUS_HASH, &[&(seq - 1)], |r| r.get(0))?;
+    let prev = prev.unwrap_or_else(|| GENESIS.to_owned());
+    let hash = chain_hash(&prev, seq, entry.at, &entry.actor, entry.action, &entry.details);
+    execute(c, INSERT_AUDIT, &[&seq, &entry.at, &entry.actor, &entry.action, &entry.details, &prev, &hash])?;
+    Ok(())
+}

@@ -9,7 +9,7 @@ use std::fmt;
 
 use time::OffsetDateTime;
 
-use crate::{ExchangeStore, Store, StoreError};
+use crate::{ExchangeStore, Store, StoreError, embedded};
 
 /// What a package carries, as far as routing is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -247,6 +247,80 @@ fn delivery(row: DeliveryRow) -> Result<DeliveryRecord, StoreError> {
     })
 }
 
+/// What accepting a package whose id is already held answers: the same package is a duplicate,
+/// anything different a conflict.
+fn duplicate_or_conflict(
+    e: &OuterEnvelope,
+    held: Option<(String, String, i64, String)>,
+) -> Result<Accepted, StoreError> {
+    match held {
+        Some((sender, kind, size, sha256))
+            if (sender.as_str(), kind.as_str(), size, sha256.as_str())
+                == (e.sender.as_str(), e.kind.as_str(), e.size, e.sha256.as_str()) =>
+        {
+            Ok(Accepted::Duplicate)
+        }
+        _ => Err(StoreError::PackageConflict(e.id.clone())),
+    }
+}
+
+/// What acknowledging delivery `id`, no longer queued, answers from its `state`: acknowledged
+/// before is fine, refused before or unknown is not.
+fn acknowledged_before(id: i64, state: Option<String>) -> Result<Result<(), StoreError>, StoreError> {
+    Ok(match state {
+        None => Err(StoreError::UnknownDelivery(id)),
+        Some(state) => match DeliveryState::parse(&state)? {
+            DeliveryState::Acknowledged => Ok(()),
+            other => Err(StoreError::DeliverySettled { id, state: other.as_str() }),
+        },
+    })
+}
+
+/// [`ExchangeStore::accept`] on the SQLite writer (the same statements as on PostgreSQL). The
+/// insert comes first, as everywhere: it needs the write lock at once.
+fn accept_embedded(
+    c: &rusqlite::Connection,
+    e: &OuterEnvelope,
+    routes: &[Route],
+    at: i64,
+    due: i64,
+) -> Result<Accepted, StoreError> {
+    let inserted =
+        embedded::execute(c, INSERT_PACKAGE, &[&e.id, &e.sender, &e.kind.as_str(), &e.size, &e.sha256, &e.blob, &at])?;
+    if inserted == 0 {
+        let held = embedded::query_one(c, PACKAGE, &[&e.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        return duplicate_or_conflict(e, held);
+    }
+    for route in routes {
+        let id: i64 =
+            embedded::query_one(c, INSERT_DELIVERY, &[&e.id, &route.recipient, &route.mailbox, &due], |r| r.get(0))?
+                .ok_or_else(|| StoreError::Corrupt("a delivery inserted returned no id".into()))?;
+        embedded::execute(c, INSERT_DELIVERY_EVENT, &[&id, &"queued", &None::<String>, &at])?;
+    }
+    Ok(Accepted::Stored)
+}
+
+/// [`ExchangeStore::acknowledge`] on the SQLite writer.
+fn acknowledge_embedded(
+    c: &rusqlite::Connection,
+    ids: &[i64],
+    mailbox: &str,
+    at: i64,
+) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    let acknowledged = DeliveryState::Acknowledged.as_str();
+    let mut outcomes = Vec::with_capacity(ids.len());
+    for &id in ids {
+        if embedded::execute(c, SETTLE_QUEUED, &[&acknowledged, &id, &mailbox, &at])? > 0 {
+            embedded::execute(c, INSERT_DELIVERY_EVENT, &[&id, &acknowledged, &None::<String>, &at])?;
+            outcomes.push(Ok(()));
+            continue;
+        }
+        let state = embedded::query_one(c, DELIVERY_STATE, &[&id, &mailbox], |r| r.get(0))?;
+        outcomes.push(acknowledged_before(id, state)?);
+    }
+    Ok(outcomes)
+}
+
 impl ExchangeStore for Store {
     async fn put_agency(&self, agency: &AgencyRecord, at: OffsetDateTime) -> Result<(), StoreError> {
         let a = agency;
@@ -291,35 +365,46 @@ impl ExchangeStore for Store {
         let e = envelope;
         let at = at.unix_timestamp();
         let due = receipt_due.unix_timestamp();
-        // The insert comes first: it takes SQLite's write lock at once (a read first would have
-        // to upgrade its lock, which fails under concurrent writers instead of waiting).
-        on_backend!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let inserted = sqlx::query(INSERT_PACKAGE)
-                .bind(&e.id).bind(&e.sender).bind(e.kind.as_str()).bind(e.size).bind(&e.sha256).bind(&e.blob).bind(at)
-                .execute(&mut *tx).await?;
-            if inserted.rows_affected() == 0 {
-                let held: Option<(String, String, i64, String)> =
-                    sqlx::query_as(PACKAGE).bind(&e.id).fetch_optional(&mut *tx).await?;
-                return match held {
-                    Some((sender, kind, size, sha256))
-                        if (sender.as_str(), kind.as_str(), size, sha256.as_str())
-                            == (e.sender.as_str(), e.kind.as_str(), e.size, e.sha256.as_str()) =>
-                    {
-                        Ok(Accepted::Duplicate)
-                    }
-                    _ => Err(StoreError::PackageConflict(e.id.clone())),
-                };
+        let pool = match self {
+            Store::Sqlite(sqlite) => {
+                let (e, routes) = (e.clone(), routes.to_vec());
+                return sqlite.embedded.write(move |c| accept_embedded(c, &e, &routes, at, due)).await;
             }
-            for route in routes {
-                let (id,): (i64,) = sqlx::query_as(INSERT_DELIVERY)
-                    .bind(&e.id).bind(&route.recipient).bind(&route.mailbox).bind(due)
-                    .fetch_one(&mut *tx).await?;
-                sqlx::query(INSERT_DELIVERY_EVENT).bind(id).bind("queued").bind(None::<String>).bind(at)
-                    .execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-        });
+            Store::Postgres(pool) => pool,
+        };
+        let mut tx = pool.begin().await?;
+        let inserted = sqlx::query(INSERT_PACKAGE)
+            .bind(&e.id)
+            .bind(&e.sender)
+            .bind(e.kind.as_str())
+            .bind(e.size)
+            .bind(&e.sha256)
+            .bind(&e.blob)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        if inserted.rows_affected() == 0 {
+            let held: Option<(String, String, i64, String)> =
+                sqlx::query_as(PACKAGE).bind(&e.id).fetch_optional(&mut *tx).await?;
+            return duplicate_or_conflict(e, held);
+        }
+        for route in routes {
+            let (id,): (i64,) = sqlx::query_as(INSERT_DELIVERY)
+                .bind(&e.id)
+                .bind(&route.recipient)
+                .bind(&route.mailbox)
+                .bind(due)
+                .fetch_one(&mut *tx)
+                .await?;
+            sqlx::query(INSERT_DELIVERY_EVENT)
+                .bind(id)
+                .bind("queued")
+                .bind(None::<String>)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(Accepted::Stored)
     }
 
@@ -375,32 +460,36 @@ impl ExchangeStore for Store {
         mailbox: &str,
         at: OffsetDateTime,
     ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-        let acknowledged = DeliveryState::Acknowledged;
-        let mut outcomes = Vec::with_capacity(delivery_ids.len());
-        on_backend!(self, pool => {
-            let mut tx = pool.begin().await?;
-            for &id in delivery_ids {
-                let changed = sqlx::query(SETTLE_QUEUED)
-                    .bind(acknowledged.as_str()).bind(id).bind(mailbox).bind(at.unix_timestamp())
-                    .execute(&mut *tx).await?;
-                if changed.rows_affected() > 0 {
-                    sqlx::query(INSERT_DELIVERY_EVENT).bind(id).bind(acknowledged.as_str()).bind(None::<String>)
-                        .bind(at.unix_timestamp()).execute(&mut *tx).await?;
-                    outcomes.push(Ok(()));
-                    continue;
-                }
-                let state: Option<(String,)> =
-                    sqlx::query_as(DELIVERY_STATE).bind(id).bind(mailbox).fetch_optional(&mut *tx).await?;
-                outcomes.push(match state {
-                    None => Err(StoreError::UnknownDelivery(id)),
-                    Some((state,)) => match DeliveryState::parse(&state)? {
-                        DeliveryState::Acknowledged => Ok(()),
-                        other => Err(StoreError::DeliverySettled { id, state: other.as_str() }),
-                    },
-                });
+        let acknowledged = DeliveryState::Acknowledged.as_str();
+        let at = at.unix_timestamp();
+        let pool = match self {
+            Store::Sqlite(sqlite) => {
+                let (ids, mailbox) = (delivery_ids.to_vec(), mailbox.to_owned());
+                return sqlite.embedded.write(move |c| acknowledge_embedded(c, &ids, &mailbox, at)).await;
             }
-            tx.commit().await?;
-        });
+            Store::Postgres(pool) => pool,
+        };
+        let mut outcomes = Vec::with_capacity(delivery_ids.len());
+        let mut tx = pool.begin().await?;
+        for &id in delivery_ids {
+            let changed =
+                sqlx::query(SETTLE_QUEUED).bind(acknowledged).bind(id).bind(mailbox).bind(at).execute(&mut *tx).await?;
+            if changed.rows_affected() > 0 {
+                sqlx::query(INSERT_DELIVERY_EVENT)
+                    .bind(id)
+                    .bind(acknowledged)
+                    .bind(None::<String>)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                outcomes.push(Ok(()));
+                continue;
+            }
+            let state: Option<(String,)> =
+                sqlx::query_as(DELIVERY_STATE).bind(id).bind(mailbox).fetch_optional(&mut *tx).await?;
+            outcomes.push(acknowledged_before(id, state.map(|(state,)| state))?);
+        }
+        tx.commit().await?;
         Ok(outcomes)
     }
 

@@ -8,8 +8,8 @@
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::audit::{PendingEntry, audit_append, audit_begin};
-use crate::{GatewayStore, PackageKind, Store, StoreError};
+use crate::audit::{PendingEntry, append_embedded, audit_append, audit_begin};
+use crate::{GatewayStore, PackageKind, Store, StoreError, embedded};
 
 /// A client system of the agency (its document-management system, or the web inbox).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -478,6 +478,127 @@ fn incoming(row: IncomingRow) -> Result<IncomingRecord, StoreError> {
     })
 }
 
+/// What the message log says of a package sent: [`OUTBOX_FACTS`]'s columns.
+type OutboxFacts = (String, String, String, String, i64);
+
+fn sent_entry(package_id: &str, facts: OutboxFacts, at: OffsetDateTime) -> PendingEntry {
+    let (kind, sender, recipients, sha256, attempts) = facts;
+    let details = json!({
+        "package": package_id, "kind": kind, "from": sender,
+        "to": recipients.split(',').filter(|r| !r.is_empty()).collect::<Vec<_>>(),
+        "sha256": sha256, "failed_attempts": attempts,
+    });
+    PendingEntry::new("gateway", "package.sent", details, at)
+}
+
+/// [`GatewayStore::enqueue`] on the SQLite writer: nothing is written for a reference already
+/// used, so the audit position is taken only for a package queued.
+fn enqueue_embedded(
+    c: &rusqlite::Connection,
+    p: &OutgoingPackage,
+    now: i64,
+    entry: &PendingEntry,
+) -> Result<Enqueued, StoreError> {
+    if let Some(id) = embedded::query_one(c, EXISTING_REF, &[&p.client, &p.client_ref], |r| r.get(0))? {
+        return Ok(Enqueued::Existing(id));
+    }
+    let recipients = p.recipients.join(",");
+    embedded::execute(
+        c,
+        INSERT_OUTGOING,
+        &[
+            &p.package_id,
+            &p.client,
+            &p.client_ref,
+            &p.kind.as_str(),
+            &p.sender,
+            &recipients,
+            &p.document_id,
+            &p.blob,
+            &p.size,
+            &p.sha256,
+            &p.status_code,
+            &now,
+            &p.subject,
+        ],
+    )?;
+    embedded::execute(c, INSERT_OUTBOX_EVENT, &[&p.package_id, &"queued", &None::<String>, &now])?;
+    append_embedded(c, entry)?;
+    Ok(Enqueued::New)
+}
+
+/// [`GatewayStore::mark_sent`] on the SQLite writer.
+fn mark_sent_embedded(c: &rusqlite::Connection, package_ids: &[String], at: OffsetDateTime) -> Result<(), StoreError> {
+    let now = at.unix_timestamp();
+    for package_id in package_ids {
+        if embedded::execute(c, SENT, &[&now, package_id])? == 0 {
+            continue;
+        }
+        embedded::execute(c, INSERT_OUTBOX_EVENT, &[package_id, &"sent", &None::<String>, &now])?;
+        let facts = embedded::query_one(c, OUTBOX_FACTS, &[package_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
+        .ok_or_else(|| StoreError::UnknownPackage(package_id.clone()))?;
+        append_embedded(c, &sent_entry(package_id, facts, at))?;
+    }
+    Ok(())
+}
+
+/// [`GatewayStore::receive`] on the SQLite writer: a copy already held is found before anything
+/// is written.
+fn receive_embedded(
+    c: &rusqlite::Connection,
+    p: &IncomingPackage,
+    now: i64,
+    entry: &PendingEntry,
+) -> Result<Received, StoreError> {
+    let held: Option<i64> = embedded::query_one(c, INBOX_HAS, &[&p.package_id], |r| r.get(0))?;
+    if held.is_none() {
+        let refers_to = p.refers_to.join("\n");
+        embedded::execute(
+            c,
+            INSERT_INCOMING,
+            &[
+                &p.package_id,
+                &p.hub_delivery,
+                &p.kind.as_str(),
+                &p.sender,
+                &p.recipient,
+                &p.document_id,
+                &p.subject,
+                &p.signer,
+                &p.blob,
+                &p.size,
+                &p.sealed_sha256,
+                &now,
+                &p.change.as_str(),
+                &refers_to,
+                &p.due_date,
+            ],
+        )?;
+    }
+    let added = embedded::execute(c, INSERT_RECIPIENT_IF_NEW, &[&p.package_id, &p.recipient, &p.hub_delivery, &now])?;
+    if added == 0 {
+        // Only possible for a package held: nothing was written.
+        return Ok(Received::Duplicate);
+    }
+    // What a recall, update or replacement asks is recorded on this recipient's copies.
+    if let Some(event) = p.change.event() {
+        for document in &p.refers_to {
+            let earlier: Vec<String> =
+                embedded::query_all(c, EARLIER, &[&p.sender, document, &p.package_id, &p.recipient], |r| r.get(0))?;
+            for affected in earlier {
+                embedded::execute(c, INSERT_DOCUMENT_EVENT, &[&affected, &event, &p.package_id, &now, &p.recipient])?;
+            }
+        }
+    }
+    if held.is_none() {
+        embedded::execute(c, INSERT_INBOX_EVENT, &[&p.package_id, &"arrived", &"gateway", &now, &p.recipient])?;
+    }
+    append_embedded(c, entry)?;
+    Ok(if held.is_some() { Received::AnotherRecipient } else { Received::New })
+}
+
 impl GatewayStore for Store {
     async fn add_client(
         &self,
@@ -562,24 +683,45 @@ impl GatewayStore for Store {
         // A status package queued is this agency answering the document it names.
         let action = if p.kind == PackageKind::Status { "status.answered" } else { "package.queued" };
         let entry = PendingEntry::new(&format!("client:{}", p.client), action, details, at);
-        on_backend!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let seq = audit_begin!(tx);
-            let existing: Option<(String,)> =
-                sqlx::query_as(EXISTING_REF).bind(&p.client).bind(&p.client_ref).fetch_optional(&mut *tx).await?;
-            if let Some((id,)) = existing {
-                return Ok(Enqueued::Existing(id));
+        let pool = match self {
+            Store::Sqlite(sqlite) => {
+                let p = p.clone();
+                return sqlite.embedded.write(move |c| enqueue_embedded(c, &p, now, &entry)).await;
             }
-            sqlx::query(INSERT_OUTGOING)
-                .bind(&p.package_id).bind(&p.client).bind(&p.client_ref).bind(p.kind.as_str()).bind(&p.sender)
-                .bind(p.recipients.join(",")).bind(&p.document_id).bind(&p.blob).bind(p.size).bind(&p.sha256)
-                .bind(&p.status_code).bind(now).bind(&p.subject)
-                .execute(&mut *tx).await?;
-            sqlx::query(INSERT_OUTBOX_EVENT).bind(&p.package_id).bind("queued").bind(None::<String>).bind(now)
-                .execute(&mut *tx).await?;
-            audit_append!(tx, seq, &entry);
-            tx.commit().await?;
-        });
+            Store::Postgres(pool) => pool,
+        };
+        let mut tx = pool.begin().await?;
+        let seq = audit_begin!(tx);
+        let existing: Option<(String,)> =
+            sqlx::query_as(EXISTING_REF).bind(&p.client).bind(&p.client_ref).fetch_optional(&mut *tx).await?;
+        if let Some((id,)) = existing {
+            return Ok(Enqueued::Existing(id));
+        }
+        sqlx::query(INSERT_OUTGOING)
+            .bind(&p.package_id)
+            .bind(&p.client)
+            .bind(&p.client_ref)
+            .bind(p.kind.as_str())
+            .bind(&p.sender)
+            .bind(p.recipients.join(","))
+            .bind(&p.document_id)
+            .bind(&p.blob)
+            .bind(p.size)
+            .bind(&p.sha256)
+            .bind(&p.status_code)
+            .bind(now)
+            .bind(&p.subject)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(INSERT_OUTBOX_EVENT)
+            .bind(&p.package_id)
+            .bind("queued")
+            .bind(None::<String>)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        audit_append!(tx, seq, &entry);
+        tx.commit().await?;
         Ok(Enqueued::New)
     }
 
@@ -628,38 +770,42 @@ impl GatewayStore for Store {
     }
 
     async fn mark_sent(&self, package_ids: &[&str], at: OffsetDateTime) -> Result<(), StoreError> {
-        on_backend!(self, pool => {
-            let mut tx = pool.begin().await?;
-            // The first position is taken first, as in every audited change (its lock orders
-            // them); each further entry takes the next.
-            let mut seq = Some(audit_begin!(tx));
-            let mut changed_any = false;
-            for &package_id in package_ids {
-                let changed = sqlx::query(SENT).bind(at.unix_timestamp()).bind(package_id).execute(&mut *tx).await?;
-                if changed.rows_affected() == 0 {
-                    continue;
-                }
-                sqlx::query(INSERT_OUTBOX_EVENT).bind(package_id).bind("sent").bind(None::<String>)
-                    .bind(at.unix_timestamp()).execute(&mut *tx).await?;
-                let (kind, sender, recipients, sha256, attempts): (String, String, String, String, i64) =
-                    sqlx::query_as(OUTBOX_FACTS).bind(package_id).fetch_one(&mut *tx).await?;
-                let details = json!({
-                    "package": package_id, "kind": kind, "from": sender,
-                    "to": recipients.split(',').filter(|r| !r.is_empty()).collect::<Vec<_>>(),
-                    "sha256": sha256, "failed_attempts": attempts,
-                });
-                let entry = PendingEntry::new("gateway", "package.sent", details, at);
-                let position = match seq.take() {
-                    Some(first) => first,
-                    None => audit_begin!(tx),
-                };
-                audit_append!(tx, position, &entry);
-                changed_any = true;
+        let pool = match self {
+            Store::Sqlite(sqlite) => {
+                let ids: Vec<String> = package_ids.iter().map(|&id| id.to_owned()).collect();
+                return sqlite.embedded.write(move |c| mark_sent_embedded(c, &ids, at)).await;
             }
-            if changed_any {
-                tx.commit().await?;
+            Store::Postgres(pool) => pool,
+        };
+        let mut tx = pool.begin().await?;
+        // The first position is taken first, as in every audited change (its lock orders
+        // them); each further entry takes the next.
+        let mut seq = Some(audit_begin!(tx));
+        let mut changed_any = false;
+        for &package_id in package_ids {
+            let changed = sqlx::query(SENT).bind(at.unix_timestamp()).bind(package_id).execute(&mut *tx).await?;
+            if changed.rows_affected() == 0 {
+                continue;
             }
-        });
+            sqlx::query(INSERT_OUTBOX_EVENT)
+                .bind(package_id)
+                .bind("sent")
+                .bind(None::<String>)
+                .bind(at.unix_timestamp())
+                .execute(&mut *tx)
+                .await?;
+            let facts: OutboxFacts = sqlx::query_as(OUTBOX_FACTS).bind(package_id).fetch_one(&mut *tx).await?;
+            let entry = sent_entry(package_id, facts, at);
+            let position = match seq.take() {
+                Some(first) => first,
+                None => audit_begin!(tx),
+            };
+            audit_append!(tx, position, &entry);
+            changed_any = true;
+        }
+        if changed_any {
+            tx.commit().await?;
+        }
         Ok(())
     }
 
@@ -671,45 +817,81 @@ impl GatewayStore for Store {
             "content_sha256": p.blob, "delivery": p.hub_delivery,
         });
         let entry = PendingEntry::new("gateway", "package.received", details, at);
-        on_backend!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let seq = audit_begin!(tx);
-            let held: Option<(i64,)> = sqlx::query_as(INBOX_HAS).bind(&p.package_id).fetch_optional(&mut *tx).await?;
-            if held.is_none() {
-                sqlx::query(INSERT_INCOMING)
-                    .bind(&p.package_id).bind(p.hub_delivery).bind(p.kind.as_str()).bind(&p.sender).bind(&p.recipient)
-                    .bind(&p.document_id).bind(&p.subject).bind(&p.signer).bind(&p.blob).bind(p.size)
-                    .bind(&p.sealed_sha256).bind(at.unix_timestamp()).bind(p.change.as_str())
-                    .bind(p.refers_to.join("\n")).bind(&p.due_date)
-                    .execute(&mut *tx).await?;
+        let pool = match self {
+            Store::Sqlite(sqlite) => {
+                let p = p.clone();
+                return sqlite.embedded.write(move |c| receive_embedded(c, &p, at.unix_timestamp(), &entry)).await;
             }
-            let added = sqlx::query(INSERT_RECIPIENT_IF_NEW).bind(&p.package_id).bind(&p.recipient)
-                .bind(p.hub_delivery).bind(at.unix_timestamp()).execute(&mut *tx).await?;
-            if added.rows_affected() == 0 {
-                return Ok(Received::Duplicate);
-            }
-            // What a recall, update or replacement asks is recorded on this recipient's copies.
-            if let Some(event) = p.change.event() {
-                for document in &p.refers_to {
-                    let earlier: Vec<(String,)> = sqlx::query_as(EARLIER).bind(&p.sender).bind(document)
-                        .bind(&p.package_id).bind(&p.recipient).fetch_all(&mut *tx).await?;
-                    for (affected,) in earlier {
-                        sqlx::query(INSERT_DOCUMENT_EVENT).bind(&affected).bind(event).bind(&p.package_id)
-                            .bind(at.unix_timestamp()).bind(&p.recipient).execute(&mut *tx).await?;
-                    }
+            Store::Postgres(pool) => pool,
+        };
+        let mut tx = pool.begin().await?;
+        let seq = audit_begin!(tx);
+        let held: Option<(i64,)> = sqlx::query_as(INBOX_HAS).bind(&p.package_id).fetch_optional(&mut *tx).await?;
+        if held.is_none() {
+            sqlx::query(INSERT_INCOMING)
+                .bind(&p.package_id)
+                .bind(p.hub_delivery)
+                .bind(p.kind.as_str())
+                .bind(&p.sender)
+                .bind(&p.recipient)
+                .bind(&p.document_id)
+                .bind(&p.subject)
+                .bind(&p.signer)
+                .bind(&p.blob)
+                .bind(p.size)
+                .bind(&p.sealed_sha256)
+                .bind(at.unix_timestamp())
+                .bind(p.change.as_str())
+                .bind(p.refers_to.join("\n"))
+                .bind(&p.due_date)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let added = sqlx::query(INSERT_RECIPIENT_IF_NEW)
+            .bind(&p.package_id)
+            .bind(&p.recipient)
+            .bind(p.hub_delivery)
+            .bind(at.unix_timestamp())
+            .execute(&mut *tx)
+            .await?;
+        if added.rows_affected() == 0 {
+            return Ok(Received::Duplicate);
+        }
+        // What a recall, update or replacement asks is recorded on this recipient's copies.
+        if let Some(event) = p.change.event() {
+            for document in &p.refers_to {
+                let earlier: Vec<(String,)> = sqlx::query_as(EARLIER)
+                    .bind(&p.sender)
+                    .bind(document)
+                    .bind(&p.package_id)
+                    .bind(&p.recipient)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                for (affected,) in earlier {
+                    sqlx::query(INSERT_DOCUMENT_EVENT)
+                        .bind(&affected)
+                        .bind(event)
+                        .bind(&p.package_id)
+                        .bind(at.unix_timestamp())
+                        .bind(&p.recipient)
+                        .execute(&mut *tx)
+                        .await?;
                 }
             }
-            if held.is_none() {
-                sqlx::query(INSERT_INBOX_EVENT).bind(&p.package_id).bind("arrived").bind("gateway")
-                    .bind(at.unix_timestamp()).bind(&p.recipient).execute(&mut *tx).await?;
-            }
-            audit_append!(tx, seq, &entry);
-            tx.commit().await?;
-            if held.is_some() {
-                return Ok(Received::AnotherRecipient);
-            }
-        });
-        Ok(Received::New)
+        }
+        if held.is_none() {
+            sqlx::query(INSERT_INBOX_EVENT)
+                .bind(&p.package_id)
+                .bind("arrived")
+                .bind("gateway")
+                .bind(at.unix_timestamp())
+                .bind(&p.recipient)
+                .execute(&mut *tx)
+                .await?;
+        }
+        audit_append!(tx, seq, &entry);
+        tx.commit().await?;
+        Ok(if held.is_some() { Received::AnotherRecipient } else { Received::New })
     }
 
     async fn inbox(&self, recipient: Option<&str>, after: i64, limit: u32) -> Result<Vec<IncomingRecord>, StoreError> {

@@ -9,7 +9,10 @@
 macro_rules! on_backend {
     ($store:expr, $pool:ident => $body:expr) => {
         match $store {
-            Store::Sqlite($pool) => $body,
+            Store::Sqlite(sqlite) => {
+                let $pool = &sqlite.pool;
+                $body
+            }
             Store::Postgres($pool) => $body,
         }
     };
@@ -19,6 +22,7 @@ mod audit;
 pub mod blobs;
 mod ca;
 mod devices;
+mod embedded;
 mod exchange;
 mod gateway;
 mod ra;
@@ -122,12 +126,21 @@ pub enum StoreError {
     /// The database failed or could not be reached; retrying may help.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The embedded database (SQLite, on its worker threads) failed; retrying may help.
+    #[error("database error: {0}")]
+    Embedded(std::sync::Arc<rusqlite::Error>),
     /// A migration failed.
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     /// Stored data that does not decode (a bug or tampering).
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        Self::Embedded(std::sync::Arc::new(error))
+    }
 }
 
 /// What the certification authority keeps.
@@ -648,37 +661,37 @@ pub trait ExchangeStore {
 #[derive(Debug, Clone)]
 pub enum Store {
     /// Embedded SQLite.
-    Sqlite(SqlitePool),
+    Sqlite(Sqlite),
     /// PostgreSQL.
     Postgres(PgPool),
+}
+
+/// An embedded SQLite database: sqlx's pool for most operations, and the worker threads that
+/// run the hot ones whole (`embedded`).
+#[derive(Debug, Clone)]
+pub struct Sqlite {
+    pool: SqlitePool,
+    embedded: embedded::Embedded,
 }
 
 impl Store {
     /// Opens (creating a SQLite file if needed) and migrates the store at `url`.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let store = if let Some(path) = url.strip_prefix("sqlite://") {
-            Self::Sqlite(open_sqlite(path).await?)
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            Ok(Self::Sqlite(open_sqlite(path).await?))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Self::Postgres(PgPoolOptions::new().max_connections(8).connect(url).await?)
+            let pool = PgPoolOptions::new().max_connections(8).connect(url).await?;
+            sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+            Ok(Self::Postgres(pool))
         } else {
-            return Err(StoreError::UnsupportedUrl(url.to_owned()));
-        };
-        store.migrate().await?;
-        Ok(store)
-    }
-
-    async fn migrate(&self) -> Result<(), StoreError> {
-        match self {
-            Self::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
-            Self::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+            Err(StoreError::UnsupportedUrl(url.to_owned()))
         }
-        Ok(())
     }
 
     /// Closes every connection.
     pub async fn close(&self) {
         match self {
-            Self::Sqlite(pool) => pool.close().await,
+            Self::Sqlite(sqlite) => sqlite.pool.close().await,
             Self::Postgres(pool) => pool.close().await,
         }
     }
@@ -688,13 +701,19 @@ pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
 }
 
-async fn open_sqlite(path: &str) -> Result<SqlitePool, StoreError> {
+/// Opens (creating if missing) and migrates the SQLite database at `path`, then starts the
+/// worker threads, whose connections open the file the pool created and migrated.
+async fn open_sqlite(path: &str) -> Result<Sqlite, StoreError> {
     let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .foreign_keys(true)
         .busy_timeout(std::time::Duration::from_secs(10));
-    Ok(SqlitePoolOptions::new().max_connections(4).connect_with(options).await?)
+    let file = options.get_filename().to_owned();
+    let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+    sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+    let embedded = embedded::Embedded::open(&file)?;
+    Ok(Sqlite { pool, embedded })
 }
 
 pub mod testing {

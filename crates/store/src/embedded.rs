@@ -1,0 +1,251 @@
+//! The hot SQLite operations, each run whole on a thread of its own connection.
+//!
+//! Through sqlx every statement is a hand-off to the connection's thread and back (a
+//! `BEGIN`, a few statements and a `COMMIT` are a dozen wake-ups); a profile of the exchange
+//! put those wake-ups and sqlx's per-statement work above half of the SQLite side's cost. Here
+//! an operation is a closure over a rusqlite [`Connection`] sent to a worker thread: one
+//! hand-off there and one back, however many statements it runs.
+//!
+//! The writer commits in groups: it takes every operation waiting (up to [`BATCH`]), runs each
+//! inside a savepoint of one `BEGIN IMMEDIATE` transaction (an operation that fails is rolled
+//! back alone, as its own transaction would have been), commits once (one WAL fsync,
+//! `synchronous=FULL`), and only then answers each caller: nothing is reported done before it
+//! is durable, and if the commit fails every operation of the group gets the error. The
+//! reader runs operations one by one on a second connection (WAL: readers see the last commit
+//! and never wait for the writer). Other connections to the same database (sqlx's pool, other
+//! processes) still work: SQLite's file locks serialise the writers, with the busy timeout.
+
+use std::path::Path;
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Statement, ToSql};
+use tokio::sync::oneshot;
+
+use crate::StoreError;
+
+/// The most operations one commit takes.
+const BATCH: usize = 64;
+
+/// How long a statement waits for another connection's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The worker threads of one SQLite database: a writer and a reader. Clones share them; the
+/// threads end when the last clone is dropped.
+#[derive(Debug, Clone)]
+pub(crate) struct Embedded {
+    writer: Worker,
+    reader: Worker,
+}
+
+#[derive(Debug, Clone)]
+struct Worker {
+    jobs: mpsc::Sender<Job>,
+}
+
+/// What an operation says once its group's commit is known: `None` when it committed.
+type Reply = Box<dyn FnOnce(Option<&Arc<rusqlite::Error>>) + Send>;
+/// An operation: run (or skipped) by the worker, it returns what to say to its caller.
+type Job = Box<dyn FnOnce(Run<'_>) -> Reply + Send>;
+
+/// How the worker runs an operation.
+enum Run<'c> {
+    /// Inside the writer's group transaction: the operation runs in a savepoint.
+    Write(&'c Connection),
+    /// On the reader: the operation runs as it is.
+    Read(&'c Connection),
+    /// Not at all (its group could not begin): the reply carries why.
+    Skip,
+}
+
+impl Embedded {
+    /// Opens the writer's and the reader's connections to the (existing, migrated) database
+    /// at `path` and starts their threads.
+    pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
+        let writer = Worker::start(connect(path)?, "sqlite-writer", write_groups)?;
+        let reader = Worker::start(connect(path)?, "sqlite-reader", read_each)?;
+        Ok(Self { writer, reader })
+    }
+
+    /// Runs `op` in the writer's next group; `Ok` once that group has committed.
+    pub(crate) async fn write<R: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        self.writer.call(op).await
+    }
+
+    /// Runs `op` on the reader's connection.
+    pub(crate) async fn read<R: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        self.reader.call(op).await
+    }
+}
+
+impl Worker {
+    fn start(
+        connection: Connection,
+        name: &str,
+        work: fn(Connection, mpsc::Receiver<Job>),
+    ) -> Result<Self, StoreError> {
+        let (jobs, queue) = mpsc::channel();
+        std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || work(connection, queue))
+            .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+        Ok(Self { jobs })
+    }
+
+    async fn call<R: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let (answer, answered) = oneshot::channel();
+        let job: Job = Box::new(move |run| {
+            let result = match run {
+                Run::Write(connection) => in_savepoint(connection, op),
+                Run::Read(connection) => op(connection),
+                Run::Skip => Err(stopped()),
+            };
+            Box::new(move |commit_failed: Option<&Arc<rusqlite::Error>>| {
+                let result = match commit_failed {
+                    Some(error) => Err(StoreError::Embedded(error.clone())),
+                    None => result,
+                };
+                // A caller that stopped waiting (its request was dropped) needs no answer.
+                let _ = answer.send(result);
+            })
+        });
+        self.jobs.send(job).map_err(|_| stopped())?;
+        answered.await.map_err(|_| stopped())?
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Corrupt("the SQLite worker thread has stopped".into())
+}
+
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags)?;
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+    connection.set_prepared_statement_cache_capacity(128);
+    Ok(connection)
+}
+
+/// Runs `op` in a savepoint: released when it succeeds, rolled back when it fails.
+fn in_savepoint<R>(
+    connection: &Connection,
+    op: impl FnOnce(&Connection) -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    connection.prepare_cached("SAVEPOINT op")?.execute([])?;
+    let result = op(connection);
+    if result.is_err() {
+        connection.prepare_cached("ROLLBACK TO op")?.execute([])?;
+    }
+    connection.prepare_cached("RELEASE op")?.execute([])?;
+    result
+}
+
+/// The writer: every operation waiting, in one transaction; the callers answered after it.
+fn write_groups(connection: Connection, queue: mpsc::Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        let mut group = vec![first];
+        group.extend(queue.try_iter().take(BATCH - 1));
+        if let Err(error) = connection.execute_batch("BEGIN IMMEDIATE") {
+            let error = Arc::new(error);
+            // Nothing ran: each caller is told why.
+            for job in group {
+                job(Run::Skip)(Some(&error));
+            }
+            continue;
+        }
+        let replies: Vec<Reply> = group.into_iter().map(|job| job(Run::Write(&connection))).collect();
+        let committed = connection.execute_batch("COMMIT").map_err(Arc::new);
+        if committed.is_err() {
+            let _ = connection.execute_batch("ROLLBACK");
+        }
+        for reply in replies {
+            reply(committed.as_ref().err());
+        }
+    }
+}
+
+/// The reader: one operation after another.
+fn read_each(connection: Connection, queue: mpsc::Receiver<Job>) {
+    for job in queue {
+        job(Run::Read(&connection))(None);
+    }
+}
+
+/// Binds `args` to `statement` as sqlx does for SQLite: a parameter named `$N` (or `?N`) takes
+/// the N-th argument, wherever and however often it appears; a bare `?` the next one.
+pub(crate) fn bind(statement: &mut Statement<'_>, args: &[&dyn ToSql]) -> Result<(), StoreError> {
+    let mut next = 0;
+    for index in 1..=statement.parameter_count() {
+        let position = match statement.parameter_name(index) {
+            Some(name) => name[1..].parse::<usize>().map_err(|_| bad_parameter(name))?.wrapping_sub(1),
+            None => {
+                next += 1;
+                next - 1
+            }
+        };
+        let arg = args.get(position).ok_or_else(|| bad_parameter(&format!("{index}")))?;
+        statement.raw_bind_parameter(index, arg)?;
+    }
+    Ok(())
+}
+
+fn bad_parameter(name: &str) -> StoreError {
+    StoreError::Corrupt(format!("SQL parameter {name} has no argument"))
+}
+
+/// Runs `sql` (cached) with `args`; the number of rows it changed.
+pub(crate) fn execute(connection: &Connection, sql: &str, args: &[&dyn ToSql]) -> Result<usize, StoreError> {
+    let mut statement = connection.prepare_cached(sql)?;
+    bind(&mut statement, args)?;
+    Ok(statement.raw_execute()?)
+}
+
+/// Runs `sql` (cached) with `args`; its first row through `map`, if any.
+pub(crate) fn query_one<T>(
+    connection: &Connection,
+    sql: &str,
+    args: &[&dyn ToSql],
+    map: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Option<T>, StoreError> {
+    let mut statement = connection.prepare_cached(sql)?;
+    bind(&mut statement, args)?;
+    let mut rows = statement.raw_query();
+    match rows.next()? {
+        Some(row) => Ok(Some(map(row)?)),
+        None => Ok(None),
+    }
+}
+
+/// Runs `sql` (cached) with `args`; every row through `map`.
+pub(crate) fn query_all<T>(
+    connection: &Connection,
+    sql: &str,
+    args: &[&dyn ToSql],
+    mut map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, StoreError> {
+    let mut statement = connection.prepare_cached(sql)?;
+    bind(&mut statement, args)?;
+    let mut rows = statement.raw_query();
+    let mut all = Vec::new();
+    while let Some(row) = rows.next()? {
+        all.push(map(row)?);
+    }
+    Ok(all)
+}
+
+/// Whether `error` is a violated unique or primary-key constraint.
+pub(crate) fn is_unique_violation(error: &rusqlite::Error) -> bool {
+    matches!(error, rusqlite::Error::SqliteFailure(e, _)
+        if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+}
