@@ -242,10 +242,3 @@ pub(crate) fn query_all<T>(
     }
     Ok(all)
 }
-
-/// Whether `error` is a violated unique or primary-key constraint.
-pub(crate) fn is_unique_violation(error: &rusqlite::Error) -> bool {
-    matches!(error, rusqlite::Error::SqliteFailure(e, _)
-        if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-            || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
-}

@@ -174,8 +174,8 @@ pub struct AgencyRecord {
     pub mailbox: Option<String>,
 }
 
+row_type! {
 /// The columns of [`SELECT_DELIVERIES`], in order.
-#[derive(sqlx::FromRow)]
 struct DeliveryRow {
     id: i64,
     package_id: String,
@@ -191,6 +191,7 @@ struct DeliveryRow {
     kind: String,
     received_at: i64,
     purged_at: Option<i64>,
+}
 }
 
 const UPSERT_AGENCY: &str = "INSERT INTO ex_agencies (code, name, parent, mailbox, created_at) VALUES ($1, $2, $3, $4, $5) \
@@ -412,8 +413,19 @@ impl ExchangeStore for Store {
         let sql = format!(
             "{SELECT_DELIVERIES} WHERE d.mailbox = $1 AND d.state = 'queued' AND d.id > $2 ORDER BY d.id LIMIT $3"
         );
-        let rows: Vec<DeliveryRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(mailbox).bind(after).bind(i64::from(limit)).fetch_all(pool).await?);
+        let limit = i64::from(limit);
+        let rows: Vec<DeliveryRow> = match self {
+            Store::Sqlite(sqlite) => {
+                let mailbox = mailbox.to_owned();
+                let read = move |c: &rusqlite::Connection| {
+                    embedded::query_all(c, &sql, &[&mailbox, &after, &limit], DeliveryRow::from_embedded)
+                };
+                sqlite.embedded.read(read).await?
+            }
+            Store::Postgres(pool) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(mailbox).bind(after).bind(limit).fetch_all(pool).await?
+            }
+        };
         rows.into_iter().map(delivery).collect()
     }
 
@@ -495,8 +507,16 @@ impl ExchangeStore for Store {
 
     async fn deliveries(&self, package_id: &str) -> Result<Vec<DeliveryRecord>, StoreError> {
         let sql = format!("{SELECT_DELIVERIES} WHERE d.package_id = $1 ORDER BY d.id");
-        let rows: Vec<DeliveryRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(package_id).fetch_all(pool).await?);
+        let rows: Vec<DeliveryRow> = match self {
+            Store::Sqlite(sqlite) => {
+                let package_id = package_id.to_owned();
+                let read = move |c: &rusqlite::Connection| {
+                    embedded::query_all(c, &sql, &[&package_id], DeliveryRow::from_embedded)
+                };
+                sqlite.embedded.read(read).await?
+            }
+            Store::Postgres(pool) => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(package_id).fetch_all(pool).await?,
+        };
         rows.into_iter().map(delivery).collect()
     }
 

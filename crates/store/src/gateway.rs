@@ -267,7 +267,7 @@ pub enum Received {
     AnotherRecipient,
 }
 
-#[derive(sqlx::FromRow)]
+row_type! {
 struct OutgoingRow {
     id: i64,
     created_at: i64,
@@ -287,7 +287,8 @@ struct OutgoingRow {
     next_attempt_at: i64,
     sent_at: Option<i64>,
 }
-#[derive(sqlx::FromRow)]
+}
+row_type! {
 struct IncomingRow {
     id: i64,
     package_id: String,
@@ -308,6 +309,7 @@ struct IncomingRow {
     destroyed_at: Option<i64>,
     waiting: i64,
     latest_event: Option<String>,
+}
 }
 
 const INSERT_CLIENT: &str =
@@ -737,8 +739,18 @@ impl GatewayStore for Store {
         client_ref: &str,
     ) -> Result<Option<OutgoingRecord>, StoreError> {
         let sql = format!("SELECT {OUTGOING_COLUMNS} FROM gw_outbox WHERE client = $1 AND client_ref = $2");
-        let row: Option<OutgoingRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(client).bind(client_ref).fetch_optional(pool).await?);
+        let row: Option<OutgoingRow> = match self {
+            Store::Sqlite(sqlite) => {
+                let (client, client_ref) = (client.to_owned(), client_ref.to_owned());
+                let read = move |c: &rusqlite::Connection| {
+                    embedded::query_one(c, &sql, &[&client, &client_ref], OutgoingRow::from_embedded)
+                };
+                sqlite.embedded.read(read).await?
+            }
+            Store::Postgres(pool) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(client).bind(client_ref).fetch_optional(pool).await?
+            }
+        };
         row.map(outgoing).transpose()
     }
 
@@ -747,8 +759,18 @@ impl GatewayStore for Store {
             "SELECT {OUTGOING_COLUMNS} FROM gw_outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 \
              ORDER BY next_attempt_at, id LIMIT $2"
         );
-        let rows: Vec<OutgoingRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(now.unix_timestamp()).bind(i64::from(limit)).fetch_all(pool).await?);
+        let (now, limit) = (now.unix_timestamp(), i64::from(limit));
+        let rows: Vec<OutgoingRow> = match self {
+            Store::Sqlite(sqlite) => {
+                let read = move |c: &rusqlite::Connection| {
+                    embedded::query_all(c, &sql, &[&now, &limit], OutgoingRow::from_embedded)
+                };
+                sqlite.embedded.read(read).await?
+            }
+            Store::Postgres(pool) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now).bind(limit).fetch_all(pool).await?
+            }
+        };
         rows.into_iter().map(outgoing).collect()
     }
 
@@ -901,8 +923,19 @@ impl GatewayStore for Store {
                 "SELECT {INCOMING_COLUMNS} FROM gw_inbox i WHERE $1 IS NULL AND i.id > $2 ORDER BY i.id LIMIT $3"
             ),
         };
-        let rows: Vec<IncomingRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(recipient).bind(after).bind(i64::from(limit)).fetch_all(pool).await?);
+        let limit = i64::from(limit);
+        let rows: Vec<IncomingRow> = match self {
+            Store::Sqlite(sqlite) => {
+                let recipient = recipient.map(str::to_owned);
+                let read = move |c: &rusqlite::Connection| {
+                    embedded::query_all(c, &sql, &[&recipient, &after, &limit], IncomingRow::from_embedded)
+                };
+                sqlite.embedded.read(read).await?
+            }
+            Store::Postgres(pool) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(recipient).bind(after).bind(limit).fetch_all(pool).await?
+            }
+        };
         rows.into_iter().map(incoming).collect()
     }
 
@@ -922,7 +955,18 @@ impl GatewayStore for Store {
 
     async fn incoming(&self, package_id: &str) -> Result<Option<IncomingRecord>, StoreError> {
         let sql = format!("SELECT {INCOMING_COLUMNS} FROM gw_inbox i WHERE i.package_id = $1");
-        let row: Option<IncomingRow> = on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(package_id).fetch_optional(pool).await?);
+        let row: Option<IncomingRow> = match self {
+            Store::Sqlite(sqlite) => {
+                let package_id = package_id.to_owned();
+                let read = move |c: &rusqlite::Connection| {
+                    embedded::query_one(c, &sql, &[&package_id], IncomingRow::from_embedded)
+                };
+                sqlite.embedded.read(read).await?
+            }
+            Store::Postgres(pool) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(package_id).fetch_optional(pool).await?
+            }
+        };
         row.map(incoming).transpose()
     }
 

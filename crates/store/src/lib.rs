@@ -18,6 +18,22 @@ macro_rules! on_backend {
     };
 }
 
+/// A row type read by both backends: sqlx's `FromRow`, and `from_embedded` for a rusqlite row
+/// (by column name, as sqlx reads it).
+macro_rules! row_type {
+    ($(#[$meta:meta])* struct $name:ident { $($field:ident: $ty:ty),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(sqlx::FromRow)]
+        struct $name { $($field: $ty),* }
+
+        impl $name {
+            fn from_embedded(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+                Ok(Self { $($field: row.get(stringify!($field))?),* })
+            }
+        }
+    };
+}
+
 mod audit;
 pub mod blobs;
 mod ca;
