@@ -40,7 +40,15 @@ pub(crate) struct Embedded {
 
 #[derive(Debug, Clone)]
 struct Worker {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Message>,
+}
+
+/// What a worker is sent.
+enum Message {
+    /// An operation to run.
+    Run(Job),
+    /// Finish what came before, close the connection, then say so.
+    Close(oneshot::Sender<()>),
 }
 
 /// What an operation says once its group's commit is known: `None` when it committed.
@@ -75,6 +83,18 @@ impl Embedded {
         self.writer.call(op).await
     }
 
+    /// Lets both threads finish what they were sent, then closes their connections (the last
+    /// connection to close checkpoints the WAL into the database file); later operations fail.
+    pub(crate) async fn close(&self) {
+        for worker in [&self.writer, &self.reader] {
+            let (done, closed) = oneshot::channel();
+            if worker.jobs.send(Message::Close(done)).is_ok() {
+                // An error means the thread had already ended: closed either way.
+                let _ = closed.await;
+            }
+        }
+    }
+
     /// Runs `op` on the reader's connection.
     pub(crate) async fn read<R: Send + 'static>(
         &self,
@@ -88,7 +108,7 @@ impl Worker {
     fn start(
         connection: Connection,
         name: &str,
-        work: fn(Connection, mpsc::Receiver<Job>),
+        work: fn(Connection, mpsc::Receiver<Message>),
     ) -> Result<Self, StoreError> {
         let (jobs, queue) = mpsc::channel();
         std::thread::Builder::new()
@@ -118,13 +138,14 @@ impl Worker {
                 let _ = answer.send(result);
             })
         });
-        self.jobs.send(job).map_err(|_| stopped())?;
+        self.jobs.send(Message::Run(job)).map_err(|_| stopped())?;
         answered.await.map_err(|_| stopped())?
     }
 }
 
 fn stopped() -> StoreError {
-    StoreError::Corrupt("the SQLite worker thread has stopped".into())
+    // As sqlx answers once its pool is closed.
+    StoreError::Database(sqlx::Error::PoolClosed)
 }
 
 fn connect(path: &Path) -> Result<Connection, StoreError> {
@@ -151,33 +172,66 @@ fn in_savepoint<R>(
 }
 
 /// The writer: every operation waiting, in one transaction; the callers answered after it.
-fn write_groups(connection: Connection, queue: mpsc::Receiver<Job>) {
-    while let Ok(first) = queue.recv() {
-        let mut group = vec![first];
-        group.extend(queue.try_iter().take(BATCH - 1));
-        if let Err(error) = connection.execute_batch("BEGIN IMMEDIATE") {
-            let error = Arc::new(error);
-            // Nothing ran: each caller is told why.
-            for job in group {
-                job(Run::Skip)(Some(&error));
+fn write_groups(connection: Connection, queue: mpsc::Receiver<Message>) {
+    let mut group = Vec::with_capacity(BATCH);
+    while let Ok(message) = queue.recv() {
+        let mut close = None;
+        let mut next = Some(message);
+        while let Some(message) = next.take() {
+            match message {
+                Message::Run(job) => group.push(job),
+                Message::Close(done) => {
+                    close = Some(done);
+                    break;
+                }
             }
-            continue;
+            if group.len() < BATCH {
+                next = queue.try_recv().ok();
+            }
         }
-        let replies: Vec<Reply> = group.into_iter().map(|job| job(Run::Write(&connection))).collect();
-        let committed = connection.execute_batch("COMMIT").map_err(Arc::new);
-        if committed.is_err() {
-            let _ = connection.execute_batch("ROLLBACK");
+        if !group.is_empty() {
+            commit_group(&connection, group.drain(..));
         }
-        for reply in replies {
-            reply(committed.as_ref().err());
+        if let Some(done) = close {
+            drop(connection);
+            let _ = done.send(());
+            return;
         }
     }
 }
 
+/// Runs `group` in one transaction, each operation in a savepoint, and answers each caller once
+/// the commit is known.
+fn commit_group(connection: &Connection, group: impl Iterator<Item = Job>) {
+    if let Err(error) = connection.execute_batch("BEGIN IMMEDIATE") {
+        let error = Arc::new(error);
+        // Nothing ran: each caller is told why.
+        for job in group {
+            job(Run::Skip)(Some(&error));
+        }
+        return;
+    }
+    let replies: Vec<Reply> = group.map(|job| job(Run::Write(connection))).collect();
+    let committed = connection.execute_batch("COMMIT").map_err(Arc::new);
+    if committed.is_err() {
+        let _ = connection.execute_batch("ROLLBACK");
+    }
+    for reply in replies {
+        reply(committed.as_ref().err());
+    }
+}
+
 /// The reader: one operation after another.
-fn read_each(connection: Connection, queue: mpsc::Receiver<Job>) {
-    for job in queue {
-        job(Run::Read(&connection))(None);
+fn read_each(connection: Connection, queue: mpsc::Receiver<Message>) {
+    for message in queue {
+        match message {
+            Message::Run(job) => job(Run::Read(&connection))(None),
+            Message::Close(done) => {
+                drop(connection);
+                let _ = done.send(());
+                return;
+            }
+        }
     }
 }
 

@@ -707,7 +707,10 @@ impl Store {
     /// Closes every connection.
     pub async fn close(&self) {
         match self {
-            Self::Sqlite(sqlite) => sqlite.pool.close().await,
+            Self::Sqlite(sqlite) => {
+                sqlite.embedded.close().await;
+                sqlite.pool.close().await;
+            }
             Self::Postgres(pool) => pool.close().await,
         }
     }

@@ -772,3 +772,82 @@ async fn postgres_store_keeps_a_gateways_records() {
     store.close().await;
     database.remove().await.expect("drop the database");
 }
+
+/// Operations arriving together — on SQLite they share the writer's group commits — each answer
+/// as they would alone: a package whose id is held with other content is refused with nothing of
+/// it stored, the others are stored whole, a client reference used twice queues once, and the
+/// message log stays one unbroken chain.
+async fn together_story(store: &Store) {
+    use store::{AuditStore, Enqueued, OutgoingPackage};
+    let now = OffsetDateTime::now_utc();
+    let due = now + time::Duration::hours(1);
+    for n in (0..64).step_by(4) {
+        store.accept(&envelope(&format!("pkg-{n}"), &"a".repeat(64)), &routes(), now, due).await.expect("held");
+    }
+    let client = store.add_client("QLVB", "together-key", "000.00.00.G22", now).await.expect("client");
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..64 {
+        let store = store.clone();
+        let client = client.id.clone();
+        tasks.spawn(async move {
+            let accepted = store.accept(&envelope(&format!("pkg-{n}"), &"b".repeat(64)), &routes(), now, due).await;
+            let package = OutgoingPackage {
+                package_id: format!("out-{n}"),
+                client,
+                client_ref: format!("ref-{}", n / 2),
+                kind: PackageKind::Document,
+                sender: "000.00.00.G22".into(),
+                recipients: vec!["000.00.00.H41".into()],
+                document_id: Some(format!("DOC-{n}")),
+                subject: None,
+                blob: "b".repeat(64),
+                size: 100,
+                sha256: "c".repeat(64),
+                status_code: None,
+            };
+            (n, accepted, store.enqueue(&package, now).await.expect("queue"))
+        });
+    }
+    let mut queued = 0;
+    while let Some(done) = tasks.join_next().await {
+        let (n, accepted, enqueued) = done.expect("task");
+        if n % 4 == 0 {
+            assert!(matches!(accepted, Err(StoreError::PackageConflict(_))), "pkg-{n}: {accepted:?}");
+        } else {
+            assert_eq!(accepted.expect("accept"), Accepted::Stored, "pkg-{n}");
+        }
+        let copies = store.deliveries(&format!("pkg-{n}")).await.expect("deliveries");
+        assert_eq!(copies.len(), 2, "pkg-{n}: one copy per recipient, none from a refused package");
+        assert!(copies.iter().all(|c| c.package.sha256 == if n % 4 == 0 { "a" } else { "b" }.repeat(64)));
+        queued += usize::from(enqueued == Enqueued::New);
+    }
+    assert_eq!(queued, 32, "each client reference queues once");
+    let log = store.audit_entries(0, 1000).await.expect("log");
+    assert_eq!(log.iter().filter(|e| e.action == "package.queued").count(), 32);
+    for (before, entry) in log.iter().zip(log.iter().skip(1)) {
+        assert_eq!(entry.seq, before.seq + 1, "no gap in the log");
+        assert_eq!(entry.prev_hash, before.hash, "entry {} is chained to the one before", entry.seq);
+    }
+    assert!(log.iter().all(|e| e.hash == e.expected_hash()), "every entry's hash is its own");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_answers_operations_arriving_together() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = Store::open(&format!("sqlite://{}", dir.path().join("together.sqlite").display())).await.expect("open");
+    together_story(&store).await;
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_answers_operations_arriving_together() {
+    let Ok(server) = std::env::var("LIENTHONG_TEST_POSTGRES") else {
+        assert!(std::env::var_os("CI").is_none(), "CI must run the PostgreSQL story: set LIENTHONG_TEST_POSTGRES");
+        return;
+    };
+    let database = TestDatabase::create(&server).await.expect("create a database");
+    let store = Store::open(&database.url()).await.expect("open");
+    together_story(&store).await;
+    store.close().await;
+    database.remove().await.expect("drop the database");
+}
