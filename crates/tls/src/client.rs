@@ -46,7 +46,9 @@ pub struct ClientLimits {
     /// How long an unused connection stays in the pool: less than the server's idle timeout,
     /// so the client does not pick a connection the server is closing.
     pub pool_idle_timeout: Duration,
-    /// Most idle connections kept per host.
+    /// Most idle connections kept per host: enough for the requests a busy caller has in flight
+    /// at once (a gateway's submissions, transfers and polls), or the surplus is closed as each
+    /// burst ends and opened again, a mutual-TLS handshake each, by the next.
     pub max_idle_per_host: usize,
 }
 
@@ -57,7 +59,7 @@ impl Default for ClientLimits {
             response_timeout: Duration::from_secs(300),
             max_response_bytes: 16 * 1024 * 1024,
             pool_idle_timeout: Duration::from_secs(20),
-            max_idle_per_host: 8,
+            max_idle_per_host: 128,
         }
     }
 }
