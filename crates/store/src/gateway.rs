@@ -1185,8 +1185,23 @@ impl GatewayStore for Store {
     }
 
     async fn is_destroyed(&self, sender: &str, document_id: &str, recipient: &str) -> Result<bool, StoreError> {
-        let (live, destroyed): (i64, i64) = on_backend!(self, pool => sqlx::query_as(DESTROYED).bind(sender)
-            .bind(document_id).bind(recipient).fetch_one(pool).await?);
+        let (live, destroyed): (i64, i64) = match self {
+            Store::Sqlite(sqlite) => {
+                let args = [sender, document_id, recipient].map(str::to_owned);
+                let read = move |c: &rusqlite::Connection| {
+                    let [sender, document_id, recipient] = &args;
+                    embedded::query_one(c, DESTROYED, &[sender, document_id, recipient], |r| Ok((r.get(0)?, r.get(1)?)))
+                };
+                sqlite
+                    .embedded
+                    .read(read)
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt("a count returned no row".into()))?
+            }
+            Store::Postgres(pool) => {
+                sqlx::query_as(DESTROYED).bind(sender).bind(document_id).bind(recipient).fetch_one(pool).await?
+            }
+        };
         // The document sent again after its recall (a new package, received since) lives again.
         Ok(destroyed > 0 && live == 0)
     }
@@ -1247,8 +1262,20 @@ impl GatewayStore for Store {
     }
 
     async fn intake_failures(&self, package_id: &str, recipient: &str) -> Result<Option<IntakeFailures>, StoreError> {
-        let row: Option<IntakeFailureRow> = on_backend!(self, pool => sqlx::query_as::<_, IntakeFailureRow>(INTAKE_FAILURES)
-            .bind(package_id).bind(recipient).fetch_optional(pool).await?);
+        let row: Option<IntakeFailureRow> = match self {
+            Store::Sqlite(sqlite) => {
+                let (package_id, recipient) = (package_id.to_owned(), recipient.to_owned());
+                let read = move |c: &rusqlite::Connection| {
+                    embedded::query_one(c, INTAKE_FAILURES, &[&package_id, &recipient], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })
+                };
+                sqlite.embedded.read(read).await?
+            }
+            Store::Postgres(pool) => {
+                sqlx::query_as(INTAKE_FAILURES).bind(package_id).bind(recipient).fetch_optional(pool).await?
+            }
+        };
         Ok(row.map(intake_failures))
     }
 
