@@ -15,6 +15,7 @@
 //! and never wait for the writer). Other connections to the same database (sqlx's pool, other
 //! processes) still work: SQLite's file locks serialise the writers, with the busy timeout.
 
+use std::cell::Cell;
 use std::path::Path;
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
@@ -58,8 +59,10 @@ type Job = Box<dyn FnOnce(Run<'_>) -> Reply + Send>;
 
 /// How the worker runs an operation.
 enum Run<'c> {
-    /// Inside the writer's group transaction: the operation runs in a savepoint.
-    Write(&'c Connection),
+    /// Inside the writer's group transaction: the operation runs in a savepoint. If the
+    /// savepoint itself cannot be rolled back or released, the error is left in the cell and
+    /// the whole group is rolled back.
+    Write(&'c Connection, &'c Cell<Option<Arc<rusqlite::Error>>>),
     /// On the reader: the operation runs as it is.
     Read(&'c Connection),
     /// Not at all (its group could not begin): the reply carries why.
@@ -125,7 +128,7 @@ impl Worker {
         let (answer, answered) = oneshot::channel();
         let job: Job = Box::new(move |run| {
             let result = match run {
-                Run::Write(connection) => in_savepoint(connection, op),
+                Run::Write(connection, broken) => in_savepoint(connection, broken, op),
                 Run::Read(connection) => op(connection),
                 Run::Skip => Err(stopped()),
             };
@@ -158,16 +161,27 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
 }
 
 /// Runs `op` in a savepoint: released when it succeeds, rolled back when it fails.
+/// A savepoint statement that fails leaves the transaction in a state no one can vouch for: the
+/// error goes into `broken`, and the group is rolled back.
 fn in_savepoint<R>(
     connection: &Connection,
+    broken: &Cell<Option<Arc<rusqlite::Error>>>,
     op: impl FnOnce(&Connection) -> Result<R, StoreError>,
 ) -> Result<R, StoreError> {
-    connection.prepare_cached("SAVEPOINT op")?.execute([])?;
-    let result = op(connection);
-    if result.is_err() {
-        connection.prepare_cached("ROLLBACK TO op")?.execute([])?;
+    let savepoint = |sql: &str| connection.prepare_cached(sql).and_then(|mut statement| statement.execute([]));
+    if let Err(error) = savepoint("SAVEPOINT op") {
+        return Err(error.into());
     }
-    connection.prepare_cached("RELEASE op")?.execute([])?;
+    let result = op(connection);
+    let ended = match result {
+        Ok(_) => savepoint("RELEASE op"),
+        Err(_) => savepoint("ROLLBACK TO op").and_then(|_| savepoint("RELEASE op")),
+    };
+    if let Err(error) = ended {
+        let error = Arc::new(error);
+        broken.set(Some(error.clone()));
+        return Err(StoreError::Embedded(error));
+    }
     result
 }
 
@@ -211,8 +225,12 @@ fn commit_group(connection: &Connection, group: impl Iterator<Item = Job>) {
         }
         return;
     }
-    let replies: Vec<Reply> = group.map(|job| job(Run::Write(connection))).collect();
-    let committed = connection.execute_batch("COMMIT").map_err(Arc::new);
+    let broken = Cell::new(None);
+    let replies: Vec<Reply> = group.map(|job| job(Run::Write(connection, &broken))).collect();
+    let committed = match broken.take() {
+        Some(error) => Err(error),
+        None => connection.execute_batch("COMMIT").map_err(Arc::new),
+    };
     if committed.is_err() {
         let _ = connection.execute_batch("ROLLBACK");
     }
