@@ -129,7 +129,7 @@ impl Worker {
         let job: Job = Box::new(move |run| {
             let result = match run {
                 Run::Write(connection, broken) => in_savepoint(connection, broken, op),
-                Run::Read(connection) => op(connection),
+                Run::Read(connection) => guarded(op, connection),
                 Run::Skip => Err(stopped()),
             };
             Box::new(move |commit_failed: Option<&Arc<rusqlite::Error>>| {
@@ -144,6 +144,13 @@ impl Worker {
         self.jobs.send(Message::Run(job)).map_err(|_| stopped())?;
         answered.await.map_err(|_| stopped())?
     }
+}
+
+/// Runs `op`, turning a panic (a bug) into an error for its caller: the thread, and the
+/// other operations of its group, carry on.
+fn guarded<R>(op: impl FnOnce(&Connection) -> Result<R, StoreError>, connection: &Connection) -> Result<R, StoreError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(connection)))
+        .unwrap_or_else(|_| Err(StoreError::Corrupt("a SQLite operation failed unexpectedly (a bug)".into())))
 }
 
 fn stopped() -> StoreError {
@@ -172,7 +179,7 @@ fn in_savepoint<R>(
     if let Err(error) = savepoint("SAVEPOINT op") {
         return Err(error.into());
     }
-    let result = op(connection);
+    let result = guarded(op, connection);
     let ended = match result {
         Ok(_) => savepoint("RELEASE op"),
         Err(_) => savepoint("ROLLBACK TO op").and_then(|_| savepoint("RELEASE op")),
