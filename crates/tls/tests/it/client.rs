@@ -53,9 +53,15 @@ async fn a_certificate_revoked_at_runtime_is_refused_without_a_restart() {
     let fresh = pki.client(Some(&pki.nghe_an));
     let error = whoami(&fresh, &server).await.expect_err("a new connection is refused");
     assert!(error.to_string().contains("CertificateRevoked"), "{error}");
-    // The connection opened before the revocation is closed by the server, not reused.
+    // The connection opened before the revocation is closed by the server, not reused: the
+    // pooled client is never served again. Its first request may still meet that connection
+    // closing before the pool has noticed (hyper: "connection was not ready"); the next one
+    // handshakes anew and is refused.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let error = whoami(&pooled, &server).await.expect_err("the pooled connection is gone too");
+    let mut error = whoami(&pooled, &server).await.expect_err("the pooled connection is gone too");
+    if !error.to_string().contains("CertificateRevoked") {
+        error = whoami(&pooled, &server).await.expect_err("a new connection of the pool is refused");
+    }
     assert!(error.to_string().contains("CertificateRevoked"), "{error}");
 
     let other = pki.ca.gateway("gw.hanoi.gov.vn", "000.00.00.H26");
