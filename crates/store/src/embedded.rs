@@ -262,7 +262,7 @@ fn read_each(connection: Connection, queue: mpsc::Receiver<Message>) {
 
 /// Binds `args` to `statement` as sqlx does for SQLite: a parameter named `$N` (or `?N`) takes
 /// the N-th argument, wherever and however often it appears; a bare `?` the next one.
-pub(crate) fn bind(statement: &mut Statement<'_>, args: &[&dyn ToSql]) -> Result<(), StoreError> {
+fn bind(statement: &mut Statement<'_>, args: &[&dyn ToSql]) -> Result<(), StoreError> {
     let mut next = 0;
     for index in 1..=statement.parameter_count() {
         let position = match statement.parameter_name(index) {

@@ -277,8 +277,8 @@ fn acknowledged_before(id: i64, state: Option<String>) -> Result<Result<(), Stor
     })
 }
 
-/// [`ExchangeStore::accept`] on the SQLite writer (the same statements as on PostgreSQL). The
-/// insert comes first, as everywhere: it needs the write lock at once.
+/// [`ExchangeStore::accept`] on the SQLite writer, with the same statements as on PostgreSQL
+/// (the writer's group transaction already holds the write lock).
 fn accept_embedded(
     c: &rusqlite::Connection,
     e: &OuterEnvelope,
