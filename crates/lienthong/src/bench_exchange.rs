@@ -78,25 +78,24 @@ async fn bench(args: &ExchangeArgs, dir: &Path) -> Result<()> {
         args.window,
         budget.as_secs_f64()
     );
-    println!("  lienthong: submit at the sending gateway → hub → stored in the recipient gateway's inbox");
-    println!("  JetStream: the same edXML bytes published to a file-backed stream (ack awaited) → consumed");
+    println!("  lienthong: submit at the sending gateway → hub → stored in the recipient gateway's inbox;");
+    println!("    each document has its own number (and document id), as an agency's documents do");
+    println!("  JetStream: edXML bytes of the same size published to a file-backed stream (ack awaited) → consumed");
     println!("  CPU ms/doc: this process (gateways, hub, driver; for JetStream its client) and, for JetStream,");
     println!("    the local nats-server's");
     if let Err(e) = &nats {
         println!("  NATS JetStream is unreachable at {}: {e:#} — its figures are left out", args.nats);
     }
-    let warm_up = network.as_submitted(&document(args.size_kb[0] * 1024)?)?;
-    network.measure(warm_up, Duration::from_secs(1), args.window).await?;
+    network.measure(&Documents::new(args.size_kb[0] * 1024)?, Duration::from_secs(1), args.window).await?;
     network.quiesce().await?;
     println!(
         "\n{:<8} {:<44} {:>9} {:>9} {:>9} {:>10} {:>11}",
         "size", "system", "docs/s", "p50 ms", "p99 ms", "documents", "CPU ms/doc"
     );
     for &kb in &args.size_kb {
-        // Built on the heap, then kept as the client API keeps a submission (see `as_submitted`).
-        let bytes = network.as_submitted(&document(kb * 1024)?)?;
+        let documents = Documents::new(kb * 1024)?;
         let label = size_label(kb);
-        let ours = network.measure(bytes.clone(), budget, args.window).await?;
+        let ours = network.measure(&documents, budget, args.window).await?;
         row(&label, "lienthong (mTLS, signed, sealed, fsync'd)", &ours);
         if let Some(memory) = &ours.memory {
             println!(
@@ -106,7 +105,8 @@ async fn bench(args: &ExchangeArgs, dir: &Path) -> Result<()> {
         }
         network.quiesce().await?;
         if let Ok(nats) = &nats {
-            match crate::bench_jetstream::measure(nats, bytes.clone(), budget, args.window).await {
+            let bytes = Bytes::from(documents.numbered(0));
+            match crate::bench_jetstream::measure(nats, bytes, budget, args.window).await {
                 Ok(theirs) => {
                     row(&label, "NATS JetStream (file stream, pub ack, consume)", &theirs);
                     println!("{:<8} {:<44} {:>8.2}x", label, "lienthong / JetStream", ours.rate() / theirs.rate());
@@ -114,7 +114,7 @@ async fn bench(args: &ExchangeArgs, dir: &Path) -> Result<()> {
                 Err(e) => println!("{label:<8} NATS JetStream: no figure: {e:#}"),
             }
         }
-        println!("{:<8} ({} bytes of edXML per document)", "", bytes.len());
+        println!("{:<8} ({} bytes of edXML per document, each its own number)", "", documents.template.len());
     }
     print_durability(nats.as_ref().ok());
     Ok(())
@@ -159,18 +159,57 @@ fn print_durability(nats: Option<&crate::bench_jetstream::Nats>) {
     }
 }
 
-/// A document package of about `size` bytes from the Government Office to Nghệ An, its one
-/// attachment incompressible.
-fn document(size: usize) -> Result<Vec<u8>> {
-    let empty = crate::edxml_cmd::build_package(crate::header::EXAMPLE, &[("a.pdf".into(), Vec::new())])?;
-    let overhead = edxml::write(&Package::Document(empty)).len() + 400;
-    let data = crate::bench::incompressible(size.saturating_sub(overhead) / 4 * 3);
-    let mut doc = crate::edxml_cmd::build_package(crate::header::EXAMPLE, &[("bao-cao.pdf".into(), data)])?;
-    doc.header.to.truncate(1);
-    if doc.header.to.first().and_then(|t| t.organ_id.as_ref()).map(|o| o.as_str()) != Some(RECIPIENT.0) {
-        bail!("the example header's first recipient is not {}", RECIPIENT.0);
+/// Documents of about `size` bytes from the Government Office to Nghệ An, their one attachment
+/// incompressible, each with a number (and so a document id) of its own, as an agency's documents
+/// have: the same bytes but for [`NUMBER_MARK`], which `numbered` replaces.
+struct Documents {
+    template: Vec<u8>,
+    marks: Vec<usize>,
+}
+
+/// The template's document number: nine digits, the width of every number put in its place.
+const NUMBER_MARK: &[u8] = b"900000000";
+
+impl Documents {
+    fn new(size: usize) -> Result<Self> {
+        let number = std::str::from_utf8(NUMBER_MARK)?;
+        let build = |files: &[(String, Vec<u8>)]| -> Result<Vec<u8>> {
+            let mut doc = crate::edxml_cmd::build_package(crate::header::EXAMPLE, files)?;
+            doc.header.to.truncate(1);
+            if doc.header.to.first().and_then(|t| t.organ_id.as_ref()).map(|o| o.as_str()) != Some(RECIPIENT.0) {
+                bail!("the example header's first recipient is not {}", RECIPIENT.0);
+            }
+            if let Some(code) = doc.header.code.as_mut() {
+                code.number = Some(number.into());
+            }
+            doc.header.document_id = Some(format!("{},2026/11/24,{number}/VPCP-KSTT", SENDER.0));
+            Ok(edxml::write(&Package::Document(doc)))
+        };
+        let overhead = build(&[("a.pdf".into(), Vec::new())])?.len() + 400;
+        let data = crate::bench::incompressible(size.saturating_sub(overhead) / 4 * 3);
+        let template = build(&[("bao-cao.pdf".into(), data)])?;
+        let marks: Vec<usize> = template
+            .windows(NUMBER_MARK.len())
+            .enumerate()
+            .filter(|(_, w)| *w == NUMBER_MARK)
+            .map(|(i, _)| i)
+            .collect();
+        // The number and the document id; a third would be the attachment's data by chance.
+        if marks.len() != 2 {
+            bail!("the template holds its document number {} times, not twice", marks.len());
+        }
+        Ok(Self { template, marks })
     }
-    Ok(edxml::write(&Package::Document(doc)))
+
+    /// Document `n`: the template with `NUMBER_MARK + n` for its number.
+    fn numbered(&self, n: usize) -> Vec<u8> {
+        let mut bytes = self.template.clone();
+        let number = format!("{:09}", 900_000_000 + n % 100_000_000);
+        for &at in &self.marks {
+            bytes[at..at + NUMBER_MARK.len()].copy_from_slice(number.as_bytes());
+        }
+        bytes
+    }
 }
 
 /// The CA, the hub and two gateways, all on loopback with SQLite.
@@ -191,9 +230,10 @@ impl Network {
         Ok(Self { hub, sender, recipient, submitted: AtomicUsize::new(0), _ca: ca })
     }
 
-    /// Submits `document` for `budget` with `window` documents in flight; each counts when it is
-    /// in the recipient's inbox.
-    async fn measure(&self, document: Bytes, budget: Duration, window: usize) -> Result<Figures> {
+    /// Submits `documents` for `budget` with `window` documents in flight; each counts when it is
+    /// in the recipient's inbox. Each is built, then kept as the client API keeps a submission
+    /// (see `as_submitted`), while the others move: that work is counted too.
+    async fn measure(&self, documents: &Documents, budget: Duration, window: usize) -> Result<Figures> {
         let memory = MemoryWatch::start();
         let tracker = Arc::new(Tracker::default());
         let permits = Arc::new(Semaphore::new(window));
@@ -205,7 +245,8 @@ impl Network {
         while Instant::now() < deadline {
             let permit = crate::bench_exchange::place_in_window(&permits).await?;
             let n = self.submitted.fetch_add(1, Ordering::Relaxed);
-            let (gateway, document) = (self.sender.gateway.clone(), document.clone());
+            let document = self.as_submitted(&documents.numbered(n))?;
+            let gateway = self.sender.gateway.clone();
             let (tracker, failures) = (tracker.clone(), failures.clone());
             tokio::spawn(async move {
                 let submitted_at = Instant::now();
