@@ -392,10 +392,17 @@ const FROZEN: &str = "SELECT COUNT(*) FROM gw_document_events d JOIN gw_outbox o
      WHERE o.document_id = $1 AND d.event = 'frozen'";
 /// A recipient's copies of a document from a sender: (the document itself, not destroyed — a
 /// recall or change carrying the same DocumentId is not the document —; destroyed).
-const DESTROYED: &str = "SELECT COALESCE(SUM(CASE WHEN r.destroyed_at IS NULL AND i.change = 'new' THEN 1 ELSE 0 END), 0), \
-     COALESCE(SUM(CASE WHEN r.destroyed_at IS NULL THEN 0 ELSE 1 END), 0) \
-     FROM gw_inbox i JOIN gw_inbox_recipients r ON r.package_id = i.package_id \
-     WHERE i.sender = $1 AND i.document_id = $2 AND i.kind = 'document' AND r.recipient = $3";
+/// Whether `$3`'s copy of document `$2` sent by `$1` was destroyed, and whether a copy of it sent
+/// again as new lives: each an `EXISTS` that stops at its first row. The first starts from the
+/// recipient's destroyed copies (`CROSS JOIN` keeps SQLite on that side, through the partial
+/// index `gw_inbox_recipients_destroyed`), so neither reads every copy sharing the document id.
+const DESTROYED: &str = "SELECT \
+     EXISTS (SELECT 1 FROM gw_inbox_recipients r CROSS JOIN gw_inbox i \
+         WHERE r.recipient = $3 AND r.destroyed_at IS NOT NULL AND i.package_id = r.package_id \
+         AND i.sender = $1 AND i.document_id = $2 AND i.kind = 'document'), \
+     EXISTS (SELECT 1 FROM gw_inbox i JOIN gw_inbox_recipients r ON r.package_id = i.package_id \
+         WHERE i.sender = $1 AND i.document_id = $2 AND i.kind = 'document' AND i.change = 'new' \
+         AND r.recipient = $3 AND r.destroyed_at IS NULL)";
 const RECORD_INTAKE_FAILURE: &str = "INSERT INTO gw_intake_failures (package_id, recipient, hub_delivery, \
      first_failed_at, last_failed_at, attempts, next_attempt_at, last_error) VALUES ($1, $2, $3, $4, $4, 1, $5, $6) \
      ON CONFLICT (package_id, recipient) DO UPDATE SET hub_delivery = excluded.hub_delivery, \
@@ -1185,7 +1192,7 @@ impl GatewayStore for Store {
     }
 
     async fn is_destroyed(&self, sender: &str, document_id: &str, recipient: &str) -> Result<bool, StoreError> {
-        let (live, destroyed): (i64, i64) = match self {
+        let (destroyed, live): (bool, bool) = match self {
             Store::Sqlite(sqlite) => {
                 let args = [sender, document_id, recipient].map(str::to_owned);
                 let read = move |c: &rusqlite::Connection| {
@@ -1196,14 +1203,14 @@ impl GatewayStore for Store {
                     .embedded
                     .read(read)
                     .await?
-                    .ok_or_else(|| StoreError::Corrupt("a count returned no row".into()))?
+                    .ok_or_else(|| StoreError::Corrupt("an EXISTS query returned no row".into()))?
             }
             Store::Postgres(pool) => {
                 sqlx::query_as(DESTROYED).bind(sender).bind(document_id).bind(recipient).fetch_one(pool).await?
             }
         };
         // The document sent again after its recall (a new package, received since) lives again.
-        Ok(destroyed > 0 && live == 0)
+        Ok(destroyed && !live)
     }
 
     async fn latest_change(

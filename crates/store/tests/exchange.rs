@@ -750,6 +750,12 @@ async fn changes_story(store: &Store, now: OffsetDateTime) {
     store.freeze_outgoing("000.00.00.G22,2026/11/24,7816/VPCP-TTĐT", "g22-recall", now).await.expect("again");
     assert!(store.is_frozen("000.00.00.G22,2026/11/24,7816/VPCP-TTĐT").await.expect("frozen?"));
     assert!(!store.is_frozen("DOC-Z").await.expect("frozen?"));
+
+    // The recalled document sent again as new lives again; a recall of it does not.
+    store.receive(&document("g22-a-again", "DOC-A", 'g', DocumentChange::Recall, &["DOC-A"]), now).await.expect("r");
+    assert!(store.is_destroyed("000.00.00.G22", "DOC-A", "000.00.00.H41").await.expect("destroyed?"));
+    store.receive(&document("g22-a-anew", "DOC-A", 'h', DocumentChange::New, &[]), now).await.expect("anew");
+    assert!(!store.is_destroyed("000.00.00.G22", "DOC-A", "000.00.00.H41").await.expect("destroyed?"));
 }
 
 #[tokio::test]
