@@ -109,8 +109,9 @@ pub(crate) fn document_change(package: &Package) -> (DocumentChange, Vec<String>
     }
 }
 
-/// Reads the sender and recipients of `edxml` (the package is fully checked when sealed).
-pub(crate) fn preview(edxml: &Bytes) -> Result<Preview, OutgoingError> {
+/// Reads the sender and recipients of `edxml`, and the package parsed, for [`seal_parsed`] (which
+/// checks it fully) not to parse it again.
+pub(crate) fn preview(edxml: &Bytes) -> Result<(Preview, Package), OutgoingError> {
     let parsed = edxml::parse(edxml, &Limits::default()).map_err(|e| OutgoingError::Malformed(e.to_string()))?;
     let from = match &parsed.package {
         Package::Document(document) => document.header.from.as_ref(),
@@ -139,7 +140,9 @@ pub(crate) fn preview(edxml: &Bytes) -> Result<Preview, OutgoingError> {
         _ => None,
     };
     let answers_change = answer_to_change(&parsed.package);
-    Ok(Preview { sender, recipients, subject: subject(&parsed.package), change, refers_to, answers, answers_change })
+    let preview =
+        Preview { sender, recipients, subject: subject(&parsed.package), change, refers_to, answers, answers_change };
+    Ok((preview, parsed.package))
 }
 
 /// Validates, signs and seals `edxml` for `recipient_certificates` (DER), writing the envelope
@@ -153,7 +156,18 @@ pub fn seal_package(
     out: &mut impl std::io::Write,
 ) -> Result<Sealed, OutgoingError> {
     let parsed = edxml::parse(edxml, &Limits::default()).map_err(|e| OutgoingError::Malformed(e.to_string()))?;
-    let errors: Vec<String> = edxml::validate(&parsed.package, &ZipLimits::default())
+    seal_parsed(edxml, &parsed.package, signer, recipient_certificates, out)
+}
+
+/// [`seal_package`] for `edxml` already parsed into `package` (by [`preview`]): not parsed again.
+pub(crate) fn seal_parsed(
+    edxml: &Bytes,
+    package: &Package,
+    signer: &Signer,
+    recipient_certificates: &[&[u8]],
+    out: &mut impl std::io::Write,
+) -> Result<Sealed, OutgoingError> {
+    let errors: Vec<String> = edxml::validate(package, &ZipLimits::default())
         .into_iter()
         .filter(|f| f.severity == Severity::Error)
         .map(|f| format!("{}: {} ({})", f.code.as_str(), f.message, f.path))
@@ -161,8 +175,8 @@ pub fn seal_package(
     if !errors.is_empty() {
         return Err(OutgoingError::Invalid(errors.join("; ")));
     }
-    let (document_id, recipients, is_status) = describe(&parsed.package);
-    let status_code = match &parsed.package {
+    let (document_id, recipients, is_status) = describe(package);
+    let status_code = match package {
         Package::Status(status) => Some(status.header.status.as_str().to_owned()),
         Package::Document(_) => None,
     };

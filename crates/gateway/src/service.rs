@@ -23,7 +23,7 @@ use tokio::sync::Notify;
 
 use crate::incoming::{Unsealing, check_package, unseal};
 use crate::outgoing::AnswerToChange;
-use crate::{Opened, Refusal, Signer, Trust, seal_package};
+use crate::{Opened, Refusal, Signer, Trust};
 
 /// Largest sealed package the gateway sends or collects.
 pub const MAX_PACKAGE_BYTES: u64 = 256 * 1024 * 1024;
@@ -314,7 +314,7 @@ impl Gateway {
         if let Some(existing) = self.existing(client, client_ref).await? {
             return Ok((existing, false));
         }
-        let described = crate::outgoing::preview(&edxml)?;
+        let (described, parsed) = crate::outgoing::preview(&edxml)?;
         if let Some(agency) = agency
             && described.sender != agency
         {
@@ -364,7 +364,7 @@ impl Gateway {
         let keys = self.keys.clone();
         let (sealed, envelope) = off_the_runtime(edxml.len(), move || {
             let refs: Vec<&[u8]> = certificates.iter().map(Vec::as_slice).collect();
-            let sealed = seal_package(&edxml, &keys.seal, &refs, &mut envelope)?;
+            let sealed = crate::outgoing::seal_parsed(&edxml, &parsed, &keys.seal, &refs, &mut envelope)?;
             Ok::<_, GatewayError>((sealed, envelope.into_bytes().map_err(spool_failed)?))
         })
         .await??;
