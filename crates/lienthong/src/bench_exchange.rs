@@ -105,7 +105,9 @@ async fn bench(args: &ExchangeArgs, dir: &Path) -> Result<()> {
         }
         network.quiesce().await?;
         if let Ok(nats) = &nats {
-            let bytes = Bytes::from(documents.numbered(0));
+            let mut bytes = Vec::with_capacity(documents.template.len());
+            documents.write_numbered(0, &mut bytes)?;
+            let bytes = Bytes::from(bytes);
             match crate::bench_jetstream::measure(nats, bytes, budget, args.window).await {
                 Ok(theirs) => {
                     row(&label, "NATS JetStream (file stream, pub ack, consume)", &theirs);
@@ -161,7 +163,7 @@ fn print_durability(nats: Option<&crate::bench_jetstream::Nats>) {
 
 /// Documents of about `size` bytes from the Government Office to Nghệ An, their one attachment
 /// incompressible, each with a number (and so a document id) of its own, as an agency's documents
-/// have: the same bytes but for [`NUMBER_MARK`], which `numbered` replaces.
+/// have: the same bytes but for [`NUMBER_MARK`], which `write_numbered` replaces.
 struct Documents {
     template: Vec<u8>,
     marks: Vec<usize>,
@@ -201,14 +203,16 @@ impl Documents {
         Ok(Self { template, marks })
     }
 
-    /// Document `n`: the template with `NUMBER_MARK + n` for its number.
-    fn numbered(&self, n: usize) -> Vec<u8> {
-        let mut bytes = self.template.clone();
+    /// Document `n` (the template with `NUMBER_MARK + n` for its number), written to `out`.
+    fn write_numbered(&self, n: usize, out: &mut impl std::io::Write) -> std::io::Result<()> {
         let number = format!("{:09}", 900_000_000 + n % 100_000_000);
+        let mut from = 0;
         for &at in &self.marks {
-            bytes[at..at + NUMBER_MARK.len()].copy_from_slice(number.as_bytes());
+            out.write_all(&self.template[from..at])?;
+            out.write_all(number.as_bytes())?;
+            from = at + NUMBER_MARK.len();
         }
-        bytes
+        out.write_all(&self.template[from..])
     }
 }
 
@@ -245,7 +249,7 @@ impl Network {
         while Instant::now() < deadline {
             let permit = crate::bench_exchange::place_in_window(&permits).await?;
             let n = self.submitted.fetch_add(1, Ordering::Relaxed);
-            let document = self.as_submitted(&documents.numbered(n))?;
+            let document = self.as_submitted(documents, n)?;
             let gateway = self.sender.gateway.clone();
             let (tracker, failures) = (tracker.clone(), failures.clone());
             tokio::spawn(async move {
@@ -275,13 +279,12 @@ impl Network {
         Ok(figures)
     }
 
-    /// `document` as the sending gateway's client API holds a submission: on the heap when
-    /// small, else in a mapped spool file (so the figures are the gateway's, not a copy the
-    /// driver keeps).
-    fn as_submitted(&self, document: &[u8]) -> Result<Bytes> {
-        use std::io::Write as _;
-        let mut scratch = self.sender.gateway.blobs().spool().scratch(document.len())?;
-        scratch.write_all(document)?;
+    /// Document `n` of `documents` as the sending gateway's client API holds a submission: on
+    /// the heap when small, else in a mapped spool file (so the figures are the gateway's, not a
+    /// copy the driver keeps).
+    fn as_submitted(&self, documents: &Documents, n: usize) -> Result<Bytes> {
+        let mut scratch = self.sender.gateway.blobs().spool().scratch(documents.template.len())?;
+        documents.write_numbered(n, &mut scratch)?;
         Ok(scratch.into_bytes()?)
     }
 

@@ -390,10 +390,9 @@ const REMEMBER_AGENCY_ROUTE: &str = "INSERT INTO gw_agency_routes (agency, mailb
 const LAST_AGENCY_ROUTE: &str = "SELECT mailbox, unrouted FROM gw_agency_routes WHERE agency = $1";
 const FROZEN: &str = "SELECT COUNT(*) FROM gw_document_events d JOIN gw_outbox o ON o.package_id = d.package_id \
      WHERE o.document_id = $1 AND d.event = 'frozen'";
-/// A recipient's copies of a document from a sender: (the document itself, not destroyed — a
-/// recall or change carrying the same DocumentId is not the document —; destroyed).
 /// Whether `$3`'s copy of document `$2` sent by `$1` was destroyed, and whether a copy of it sent
-/// again as new lives: each an `EXISTS` that stops at its first row. The first starts from the
+/// again as new lives (a recall or change carrying the same DocumentId is not the document):
+/// each an `EXISTS` that stops at its first row. The first starts from the
 /// recipient's destroyed copies (`CROSS JOIN` keeps SQLite on that side, through the partial
 /// index `gw_inbox_recipients_destroyed`), so neither reads every copy sharing the document id.
 const DESTROYED: &str = "SELECT \
