@@ -18,6 +18,7 @@ use rustls::ClientConfig;
 use rustls::sign::SingleCertAndKey;
 use rustls_pki_types::ServerName;
 
+use crate::watched::{self, Watched};
 use crate::{Identity, TlsError};
 
 /// What a client trusts and presents.
@@ -36,7 +37,8 @@ pub struct ClientTls {
 /// Timeouts and bounds of a [`Client`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientLimits {
-    /// Longest wait for the TCP connection.
+    /// Longest wait for the TCP connection; also how long a request waits, once its connection
+    /// has closed, for an answer that came before the close.
     pub connect_timeout: Duration,
     /// Longest wait from the start of a request to the response's head: it covers the TLS
     /// handshake and sending the request body, so it must allow for the largest upload.
@@ -105,7 +107,7 @@ impl ClientError {
 /// An HTTPS client; clones share the connection pool.
 #[derive(Clone)]
 pub struct Client {
-    inner: hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Body>,
+    inner: hyper_util::client::legacy::Client<Watched<HttpsConnector<HttpConnector>>, Body>,
     limits: ClientLimits,
 }
 
@@ -133,7 +135,7 @@ impl Client {
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(limits.pool_idle_timeout)
             .pool_max_idle_per_host(limits.max_idle_per_host)
-            .build(connector);
+            .build(Watched(connector));
         Ok(Self { inner, limits })
     }
 
@@ -156,14 +158,26 @@ impl Client {
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
         let timeout = self.limits.response_timeout;
-        let response = match tokio::time::timeout(timeout, self.inner.request(request)).await {
-            Err(_) => return Err(ClientError::Timeout(timeout)),
-            Ok(Err(error)) if error.is_connect() => return Err(ClientError::Connect(causes(&error))),
-            Ok(Err(error)) => return Err(ClientError::Request(causes(&error))),
-            Ok(Ok(response)) => response,
-        };
+        let response =
+            tokio::time::timeout(timeout, self.send(request)).await.map_err(|_| ClientError::Timeout(timeout))??;
         let (head, body) = response.into_parts();
         Ok(Response { status: head.status, headers: head.headers, body, limits: self.limits })
+    }
+
+    /// Sends `request` and waits for the response head, or fails it once its connection has
+    /// closed without one (see [`watched`]).
+    async fn send(&self, mut request: hyper::Request<Body>) -> Result<hyper::Response<Incoming>, ClientError> {
+        let mut capture = hyper_util::client::legacy::connect::capture_connection(&mut request);
+        tokio::select! {
+            biased;
+            answer = self.inner.request(request) => answer.map_err(|error| match error.is_connect() {
+                true => ClientError::Connect(causes(&error)),
+                false => ClientError::Request(causes(&error)),
+            }),
+            () = watched::lost(&mut capture, self.limits.connect_timeout) => {
+                Err(ClientError::Request("the connection closed before the server answered".into()))
+            }
+        }
     }
 }
 

@@ -19,6 +19,7 @@ mod client;
 mod identity;
 mod peer;
 mod server;
+mod watched;
 
 pub use client::{Client, ClientError, ClientLimits, ClientTls, Response};
 pub use identity::Identity;

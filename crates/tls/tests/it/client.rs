@@ -87,6 +87,38 @@ async fn a_certificate_no_crl_covers_is_refused() {
     server.stop().await;
 }
 
+/// A refusal that arrives while the first request is being handed to the new connection can leave
+/// hyper's request waiting for an answer that can no longer come (hyperium/hyper#4122): one or two
+/// of these 20,000 refusals, which before waited out the whole response timeout. The client
+/// notices that the connection is gone and fails the request a grace period later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_refusal_ends_the_request_however_it_overtakes_it() {
+    const TRIES: usize = 20_000;
+    let pki = Pki::new();
+    let server = Running::start(pki.hub_tls(vec![pki.ca.crl(1, &[&pki.nghe_an])])).await;
+    let limits = ClientLimits {
+        connect_timeout: Duration::from_secs(1),
+        response_timeout: Duration::from_secs(60),
+        ..ClientLimits::default()
+    };
+    let tls = ClientTls {
+        roots: vec![pki.ca.root_der.clone()],
+        identity: Some(pki.nghe_an.identity()),
+        server_name: Some(HUB.into()),
+    };
+    let started = std::time::Instant::now();
+    let mut lost = 0;
+    for _ in 0..TRIES {
+        let client = tls::Client::with_limits(tls.clone(), limits).expect("client");
+        let error = whoami(&client, &server).await.expect_err("revoked");
+        assert!(!matches!(error, ClientError::Timeout(_)), "a refused request waited for an answer: {error}");
+        assert!(refused_at_handshake(&error.to_string()), "{error}");
+        lost += usize::from(error.to_string().contains("before the server answered"));
+    }
+    eprintln!("{TRIES} refusals in {:?}, {lost} of them lost by hyper", started.elapsed());
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_crl_refuses_every_client_unless_allowed() {
     let pki = Pki::new();
