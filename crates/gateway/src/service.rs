@@ -765,6 +765,11 @@ impl Gateway {
             sender: text("sender"),
             recipient: text("recipient"),
             sealed_sha256: text("sha256"),
+            content: delivery["content"].as_str().and_then(|b64| {
+                use base64::Engine as _;
+                // Undecodable: asked for like any other package's content.
+                base64::engine::general_purpose::STANDARD.decode(b64).ok().map(Bytes::from)
+            }),
         };
         if let Some(held) = self.store.incoming(&arrival.package_id).await?
             && self.content_at_hand(&held, &arrival.recipient).await?
@@ -827,19 +832,10 @@ impl Gateway {
     /// refuses it. A signer whose revocation status is unknown for now is neither: the error says so.
     async fn take_in_new(&self, arrival: &Arrival) -> Result<Intake, GatewayError> {
         let Arrival { delivery: id, package_id, kind, sender, recipient, .. } = arrival;
-        let url = format!("{}/v1/packages/{package_id}/content", self.hub_url);
-        let response = self
-            .hub
-            .request(Method::GET, &url, HeaderMap::new(), Body::empty())
-            .await
-            .map_err(|e| GatewayError::Hub(e.to_string()))?;
-        let status = response.status();
-        if status != StatusCode::OK {
-            // Not the package: the delivery stays at the hub and is collected again.
-            let reason = response.bytes().await.map_err(|e| GatewayError::Hub(e.to_string()))?;
-            return Err(GatewayError::Hub(format!("content of {package_id}: {status}: {}", hub_reason(&reason))));
-        }
-        let sealed = self.download(response).await?;
+        let sealed = match &arrival.content {
+            Some(content) => content.clone(),
+            None => self.fetch_content(package_id).await?,
+        };
         let (keys, trust, spool, from) =
             (self.keys.clone(), self.trust.clone(), self.blobs.spool().clone(), sender.clone());
         let (sealed_sha256, opened) = off_the_runtime(sealed.len(), move || {
@@ -872,6 +868,23 @@ impl Gateway {
                 Ok(Intake::Settled)
             }
         }
+    }
+
+    /// Asks the hub for a package's content (one too large to come with its mailbox entry).
+    async fn fetch_content(&self, package_id: &str) -> Result<Bytes, GatewayError> {
+        let url = format!("{}/v1/packages/{package_id}/content", self.hub_url);
+        let response = self
+            .hub
+            .request(Method::GET, &url, HeaderMap::new(), Body::empty())
+            .await
+            .map_err(|e| GatewayError::Hub(e.to_string()))?;
+        let status = response.status();
+        if status != StatusCode::OK {
+            // Not the package: the delivery stays at the hub and is collected again.
+            let reason = response.bytes().await.map_err(|e| GatewayError::Hub(e.to_string()))?;
+            return Err(GatewayError::Hub(format!("content of {package_id}: {status}: {}", hub_reason(&reason))));
+        }
+        self.download(response).await
     }
 
     /// A package's content from the hub, at most [`MAX_PACKAGE_BYTES`]: a large one into the
@@ -1112,6 +1125,8 @@ pub(crate) struct Arrival {
     pub(crate) recipient: String,
     /// The SHA-256 (hex) of the sealed bytes, as the hub recorded them.
     pub(crate) sealed_sha256: String,
+    /// The sealed bytes, when the hub sent them with the entry (small packages).
+    pub(crate) content: Option<Bytes>,
 }
 
 /// Deliveries grouped by package, in order of first appearance: a package addressed to several

@@ -11,6 +11,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use base64::Engine as _;
 use edxml::AgencyCode;
 use exchange::RouteError;
 use futures_util::TryStreamExt as _;
@@ -309,11 +310,37 @@ async fn mailbox(
         let left = deadline.saturating_duration_since(Instant::now());
         if !found.is_empty() || left.is_zero() {
             let now = OffsetDateTime::now_utc();
-            let items: Vec<Value> = found.iter().map(|d| delivery_view(d, now)).collect();
+            let mut items = Vec::with_capacity(found.len());
+            for delivery in &found {
+                let mut item = delivery_view(delivery, now);
+                if let Some(content) = small_content(&service, delivery).await {
+                    item["content"] = Value::String(base64::engine::general_purpose::STANDARD.encode(content));
+                }
+                items.push(item);
+            }
             return Ok(axum::Json(json!({ "deliveries": items })).into_response());
         }
         tokio::time::timeout(left.min(RECHECK), notified).await.ok();
     }
+}
+
+/// Packages this small come with their mailbox entry (`content`, base64), sparing the
+/// recipient a request for each: status packages (receipts above all) and short documents.
+const INLINE_CONTENT_MAX: i64 = 16 * 1024;
+
+/// A small package's sealed bytes for its mailbox entry; `None` (the recipient asks for the
+/// content, and learns why it cannot have it) if it is larger, purged or cannot be read.
+async fn small_content(service: &HubService, delivery: &DeliveryRecord) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt as _;
+    let package = &delivery.package;
+    if package.size > INLINE_CONTENT_MAX || delivery.purged_at.is_some() {
+        return None;
+    }
+    let reader = service.blobs.get(&package.blob).await.ok()?;
+    let mut content = Vec::with_capacity(usize::try_from(package.size).ok()?);
+    // One byte over the recorded size shows a blob that is not what was accepted.
+    let read = reader.take(u64::try_from(package.size).ok()? + 1).read_to_end(&mut content).await.ok()?;
+    (i64::try_from(read).ok()? == package.size).then_some(content)
 }
 
 /// One recipient's copy as mailboxes and senders see it: where it stands, its Decree 30 receipt

@@ -196,6 +196,7 @@ async fn a_package_reaches_each_mailbox_once_and_settles() {
         (items[0]["package_id"].as_str(), items[0]["sha256"].as_str()),
         (Some("vpcp-2026-0001"), Some(hash.as_str()))
     );
+    assert!(items[0].get("content").is_none(), "a package above 16 KiB is fetched on its own: {}", items[0]);
     let delivery = items[0]["id"].as_i64().expect("id");
 
     let (status, content) = hub.call(Some("000.00.00.H41"), get("/v1/packages/vpcp-2026-0001/content")).await;
@@ -244,6 +245,27 @@ async fn a_package_reaches_each_mailbox_once_and_settles() {
         .map(|d| (d["recipient"].as_str().expect("r"), d["state"].as_str().expect("s")))
         .collect();
     assert_eq!(states, [("000.00.00.H41", "acknowledged"), ("000.00.04.G12", "refused")]);
+}
+
+#[tokio::test]
+async fn a_small_package_comes_with_its_mailbox_entry() {
+    use base64::Engine as _;
+    let hub = Hub::start(Limits::default()).await;
+    let sealed = b"a sealed receipt".repeat(1024);
+    assert_eq!(sealed.len(), 16 * 1024, "the largest package that comes with its entry");
+    let hash = sha256(&sealed);
+    hub.json(
+        "000.00.00.G22",
+        submit("vpcp-2026-0002", "000.00.00.G22", "000.00.00.H41", &sealed, &hash),
+        StatusCode::CREATED,
+    )
+    .await;
+    let inbox = hub.json("000.00.00.H41", get("/v1/mailbox"), StatusCode::OK).await;
+    let content = inbox["deliveries"][0]["content"].as_str().expect("content with the entry");
+    let content = base64::engine::general_purpose::STANDARD.decode(content).expect("base64");
+    assert!(content == sealed, "the entry's content differs from what was submitted");
+    let (status, fetched) = hub.call(Some("000.00.00.H41"), get("/v1/packages/vpcp-2026-0002/content")).await;
+    assert_eq!((status, fetched), (StatusCode::OK, sealed), "and it can still be fetched on its own");
 }
 
 #[tokio::test]
