@@ -707,8 +707,11 @@ impl Gateway {
         use std::sync::atomic::Ordering;
         let after = self.skip_through.load(Ordering::Relaxed);
         let url = format!("{}/v1/mailbox?after={after}&wait={}", self.hub_url, wait.as_secs());
-        let list = self.hub_json(Method::GET, &url, Body::empty()).await?;
-        let deliveries = list["deliveries"].as_array().cloned().unwrap_or_default();
+        let mut list = self.hub_json(Method::GET, &url, Body::empty()).await?;
+        let deliveries = match list["deliveries"].take() {
+            Value::Array(deliveries) => deliveries,
+            _ => Vec::new(),
+        };
         let last = deliveries.last().and_then(|d| d["id"].as_i64()).unwrap_or(after);
         let full_page = deliveries.len() >= MAILBOX_PAGE;
         let intakes: Vec<Vec<Intake>> = futures_util::stream::iter(same_package_together(deliveries))
