@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use base64::Engine as _;
 use edxml::AgencyCode;
 use exchange::RouteError;
-use futures_util::TryStreamExt as _;
+use futures_util::{StreamExt as _, TryStreamExt as _};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use store::blobs::BlobError;
@@ -310,14 +310,11 @@ async fn mailbox(
         let left = deadline.saturating_duration_since(Instant::now());
         if !found.is_empty() || left.is_zero() {
             let now = OffsetDateTime::now_utc();
-            let mut items = Vec::with_capacity(found.len());
-            for delivery in &found {
-                let mut item = delivery_view(delivery, now);
-                if let Some(content) = small_content(&service, delivery).await {
-                    item["content"] = Value::String(base64::engine::general_purpose::STANDARD.encode(content));
-                }
-                items.push(item);
-            }
+            // Several read at once: on object storage each is a request of its own. The futures
+            // are made up front: a lazy `map` fails the handler's `Send` check (rustc cannot
+            // prove it for every lifetime of the closure's argument).
+            let entries: Vec<_> = found.iter().map(|delivery| mailbox_entry(&service, delivery, now)).collect();
+            let items: Vec<Value> = futures_util::stream::iter(entries).buffered(CONTENTS_AT_ONCE).collect().await;
             return Ok(axum::Json(json!({ "deliveries": items })).into_response());
         }
         tokio::time::timeout(left.min(RECHECK), notified).await.ok();
@@ -327,6 +324,18 @@ async fn mailbox(
 /// Packages this small come with their mailbox entry (`content`, base64), sparing the
 /// recipient a request for each: status packages (receipts above all) and short documents.
 const INLINE_CONTENT_MAX: i64 = 16 * 1024;
+
+/// How many small contents a mailbox page reads at once.
+const CONTENTS_AT_ONCE: usize = 16;
+
+/// A delivery as its mailbox sees it, with the content if the package is small.
+async fn mailbox_entry(service: &HubService, delivery: &DeliveryRecord, now: OffsetDateTime) -> Value {
+    let mut entry = delivery_view(delivery, now);
+    if let Some(content) = small_content(service, delivery).await {
+        entry["content"] = Value::String(base64::engine::general_purpose::STANDARD.encode(content));
+    }
+    entry
+}
 
 /// A small package's sealed bytes for its mailbox entry; `None` (the recipient asks for the
 /// content, and learns why it cannot have it) if it is larger, purged or cannot be read.
