@@ -474,12 +474,7 @@ impl Gateway {
         &self,
         code: &str,
     ) -> Result<(StatusCode, Option<String>, Bytes), GatewayError> {
-        let url = format!("{}/v1/agencies/{code}/certificate", self.hub_url);
-        let response = self
-            .hub
-            .request(Method::GET, &url, HeaderMap::new(), Body::empty())
-            .await
-            .map_err(|e| GatewayError::Hub(e.to_string()))?;
+        let response = self.hub_get(&format!("/v1/agencies/{code}/certificate")).await?;
         let status = response.status();
         let mailbox = response.headers().get("lienthong-mailbox").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let body = response.bytes().await.map_err(|e| GatewayError::Hub(e.to_string()))?;
@@ -873,14 +868,18 @@ impl Gateway {
         }
     }
 
-    /// Asks the hub for a package's content (one too large to come with its mailbox entry).
-    async fn fetch_content(&self, package_id: &str) -> Result<Bytes, GatewayError> {
-        let url = format!("{}/v1/packages/{package_id}/content", self.hub_url);
-        let response = self
-            .hub
+    /// `GET` of `path` at the hub; the response head, whatever its status.
+    async fn hub_get(&self, path: &str) -> Result<tls::Response, GatewayError> {
+        let url = format!("{}{path}", self.hub_url);
+        self.hub
             .request(Method::GET, &url, HeaderMap::new(), Body::empty())
             .await
-            .map_err(|e| GatewayError::Hub(e.to_string()))?;
+            .map_err(|e| GatewayError::Hub(e.to_string()))
+    }
+
+    /// Asks the hub for a package's content (one too large to come with its mailbox entry).
+    async fn fetch_content(&self, package_id: &str) -> Result<Bytes, GatewayError> {
+        let response = self.hub_get(&format!("/v1/packages/{package_id}/content")).await?;
         let status = response.status();
         if status != StatusCode::OK {
             // Not the package: the delivery stays at the hub and is collected again.
