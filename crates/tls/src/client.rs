@@ -170,9 +170,8 @@ impl Client {
         let mut capture = hyper_util::client::legacy::connect::capture_connection(&mut request);
         tokio::select! {
             biased;
-            answer = self.inner.request(request) => answer.map_err(|error| match error.is_connect() {
-                true => ClientError::Connect(causes(&error)),
-                false => ClientError::Request(causes(&error)),
+            answer = self.inner.request(request) => answer.map_err(|error| {
+                if error.is_connect() { ClientError::Connect(causes(&error)) } else { ClientError::Request(causes(&error)) }
             }),
             () = watched::lost(&mut capture, self.limits.connect_timeout) => {
                 Err(ClientError::Request("the connection closed before the server answered".into()))

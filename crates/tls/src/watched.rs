@@ -5,10 +5,10 @@
 //! connection fails at the very moment the request is put in (a server refusing our certificate
 //! just after a TLS 1.3 handshake, which the client believes finished), the request can land in
 //! the channel after the connection drained it, and its answer never comes
-//! (hyperium/hyper#4122; one or two in 20,000 refused requests in this crate's test). [`Watched`] wraps the
-//! connector so that each connection's transport reports when it is dropped, and
-//! [`lost`] completes when the connection a request went out on has been gone for a while
-//! without the request finishing.
+//! (hyperium/hyper#4122; one or two in 20,000 refused requests in this crate's test).
+//! [`Watched`] wraps the connector so that each connection's transport reports when it is
+//! dropped, and [`lost`] completes when the connection a request went out on has been gone for
+//! a while without the request finishing.
 
 use std::future::Future;
 use std::io;
