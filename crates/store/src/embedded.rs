@@ -73,7 +73,18 @@ impl Embedded {
     /// Opens the writer's and the reader's connections to the (existing, migrated) database
     /// at `path` and starts their threads.
     pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
-        let writer = Worker::start(connect(path)?, "sqlite-writer", write_groups)?;
+        Self::open_with(path, || Ok(()))
+    }
+
+    /// As [`Embedded::open`], and the writer runs `before_commit` after a group's operations and
+    /// before its `COMMIT`: if it fails, the group is rolled back and its callers get the error
+    /// (the small-blob pack makes its file durable there, before the rows that point into it).
+    pub(crate) fn open_with(
+        path: &Path,
+        before_commit: impl FnMut() -> std::io::Result<()> + Send + 'static,
+    ) -> Result<Self, StoreError> {
+        let writer =
+            Worker::start(connect(path)?, "sqlite-writer", move |c, queue| write_groups(c, queue, before_commit))?;
         let reader = Worker::start(connect(path)?, "sqlite-reader", read_each)?;
         Ok(Self { writer, reader })
     }
@@ -111,7 +122,7 @@ impl Worker {
     fn start(
         connection: Connection,
         name: &str,
-        work: fn(Connection, mpsc::Receiver<Message>),
+        work: impl FnOnce(Connection, mpsc::Receiver<Message>) + Send + 'static,
     ) -> Result<Self, StoreError> {
         let (jobs, queue) = mpsc::channel();
         std::thread::Builder::new()
@@ -197,7 +208,11 @@ fn in_savepoint<R>(
 }
 
 /// The writer: every operation waiting, in one transaction; the callers answered after it.
-fn write_groups(connection: Connection, queue: mpsc::Receiver<Message>) {
+fn write_groups(
+    connection: Connection,
+    queue: mpsc::Receiver<Message>,
+    mut before_commit: impl FnMut() -> std::io::Result<()>,
+) {
     let mut group = Vec::with_capacity(BATCH);
     while let Ok(message) = queue.recv() {
         let mut close = None;
@@ -215,7 +230,7 @@ fn write_groups(connection: Connection, queue: mpsc::Receiver<Message>) {
             }
         }
         if !group.is_empty() {
-            commit_group(&connection, group.drain(..));
+            commit_group(&connection, group.drain(..), &mut before_commit);
         }
         if let Some(done) = close {
             drop(connection);
@@ -227,7 +242,11 @@ fn write_groups(connection: Connection, queue: mpsc::Receiver<Message>) {
 
 /// Runs `group` in one transaction, each operation in a savepoint, and answers each caller once
 /// the commit is known.
-fn commit_group(connection: &Connection, group: impl Iterator<Item = Job>) {
+fn commit_group(
+    connection: &Connection,
+    group: impl Iterator<Item = Job>,
+    before_commit: &mut impl FnMut() -> std::io::Result<()>,
+) {
     if let Err(error) = connection.execute_batch("BEGIN IMMEDIATE") {
         let error = Arc::new(error);
         // Nothing ran: each caller is told why.
@@ -240,7 +259,15 @@ fn commit_group(connection: &Connection, group: impl Iterator<Item = Job>) {
     let replies: Vec<Reply> = group.map(|job| job(Run::Write(connection, &broken))).collect();
     let committed = match broken.take() {
         Some(error) => Err(error),
-        None => connection.execute_batch("COMMIT").map_err(Arc::new),
+        None => before_commit()
+            .map_err(|e| {
+                rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+                    Some(e.to_string()),
+                )
+            })
+            .and_then(|()| connection.execute_batch("COMMIT"))
+            .map_err(Arc::new),
     };
     if committed.is_err() {
         let _ = connection.execute_batch("ROLLBACK");

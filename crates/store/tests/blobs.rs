@@ -266,3 +266,141 @@ async fn blobs_stored_at_the_same_moment_are_each_kept() {
         backend.finish().await;
     }
 }
+
+/// Locally, small blobs are appended to `small-blobs.pack`, each found through a row of
+/// `small-blobs.sqlite`.
+const PACK: &str = "small-blobs.pack";
+
+fn incompressible(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_removed_small_blob_gives_its_disk_space_back() {
+    use std::os::unix::fs::MetadataExt as _;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let blobs = BlobStore::open(dir.path()).await.expect("open");
+    let contents: Vec<Vec<u8>> = (0..3).map(|i| incompressible(512 * 1024, i)).collect();
+    let mut names = Vec::new();
+    for content in &contents {
+        names.push(blobs.put_bytes(content.clone(), 1 << 20).await.expect("put").name);
+    }
+    let used = |path: &Path| std::fs::metadata(path).expect("pack").blocks() * 512;
+    let pack = dir.path().join(PACK);
+    let before = used(&pack);
+    assert!(before >= 3 * 512 * 1024, "{before} bytes on disk");
+
+    blobs.remove(&names[1]).await.expect("remove");
+    assert!(blobs.set_aside(&names[2]).await.expect("aside"));
+    blobs.discard(&names[2]).await.expect("discard");
+    let after = used(&pack);
+    assert!(after <= before - 2 * 500 * 1024, "{before} bytes on disk, then {after}: the space was not given back");
+    assert!(read_all(&blobs, &names[0]).await == contents[0], "the blob left is intact");
+    for gone in &names[1..] {
+        assert!(!blobs.exists(gone).await.expect("exists?"));
+    }
+    // Stored again, the content is appended anew and reads back whole.
+    let again = blobs.put_bytes(contents[1].clone(), 1 << 20).await.expect("put again").name;
+    assert!(read_all(&blobs, &again).await == contents[1]);
+}
+
+#[tokio::test]
+async fn bytes_no_row_points_at_are_cut_off_at_the_next_open() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let content = b"<edXML>giu lai</edXML>".repeat(50);
+    let name = {
+        let blobs = BlobStore::open(dir.path()).await.expect("open");
+        blobs.put_bytes(content.clone(), 1 << 20).await.expect("put").name
+    };
+    let pack = dir.path().join(PACK);
+    let length = std::fs::metadata(&pack).expect("pack").len();
+    assert_eq!(length, content.len() as u64);
+    // What a crash between an append and its commit leaves behind.
+    let mut file = std::fs::OpenOptions::new().append(true).open(&pack).expect("open the pack");
+    std::io::Write::write_all(&mut file, &[7u8; 4000]).expect("append");
+    drop(file);
+
+    let blobs = BlobStore::open(dir.path()).await.expect("reopen");
+    assert_eq!(std::fs::metadata(&pack).expect("pack").len(), length, "cut back to the last blob's end");
+    assert!(read_all(&blobs, &name).await == content);
+    let next = b"<edXML>tiep</edXML>".to_vec();
+    let stored = blobs.put_bytes(next.clone(), 1 << 20).await.expect("put").name;
+    assert!(read_all(&blobs, &stored).await == next);
+    assert_eq!(std::fs::metadata(&pack).expect("pack").len(), length + next.len() as u64);
+}
+
+#[tokio::test]
+async fn a_pack_whose_file_was_cut_short_is_refused_by_name() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    {
+        let blobs = BlobStore::open(dir.path()).await.expect("open");
+        blobs.put_bytes(vec![1u8; 5000], 1 << 20).await.expect("put");
+    }
+    std::fs::OpenOptions::new().write(true).open(dir.path().join(PACK)).expect("pack").set_len(100).expect("cut");
+    let refused = BlobStore::open(dir.path()).await.expect_err("a pack missing bytes");
+    assert!(matches!(&refused, BlobError::Pack(m) if m.contains(PACK) && m.contains("shorter")), "{refused}");
+}
+
+/// Two hubs may share one blob directory: each appends at the end while it holds the database's
+/// write lock, never over the other's bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_on_one_directory_append_one_after_the_other() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let stores = [
+        BlobStore::open(dir.path()).await.expect("open the first"),
+        BlobStore::open(dir.path()).await.expect("open the second"),
+    ];
+    let mut puts = tokio::task::JoinSet::new();
+    for i in 0..80u64 {
+        let blobs = stores[i as usize % 2].clone();
+        let content = incompressible(1000 + i as usize * 997, i);
+        puts.spawn(async move { (blobs.put_bytes(content.clone(), 1 << 20).await.expect("put").name, content) });
+    }
+    let stored = puts.join_all().await;
+    let total: u64 = stored.iter().map(|(_, content)| content.len() as u64).sum();
+    assert_eq!(std::fs::metadata(dir.path().join(PACK)).expect("pack").len(), total, "nothing written over");
+    for (name, content) in &stored {
+        for blobs in &stores {
+            assert!(read_all(blobs, name).await == *content, "{name}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn small_blobs_stored_in_rows_before_the_pack_are_moved_into_it() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (live, aside) = (b"<edXML>cu</edXML>".repeat(40), b"<edXML>cu, de rieng</edXML>".repeat(40));
+    {
+        // The layout before the pack: the bytes in the rows.
+        let old = rusqlite::Connection::open(dir.path().join("small-blobs.sqlite")).expect("old database");
+        old.execute_batch(
+            "PRAGMA journal_mode = WAL; CREATE TABLE blobs (name TEXT PRIMARY KEY NOT NULL, size INTEGER NOT NULL, \
+             content BLOB NOT NULL, purging INTEGER NOT NULL DEFAULT 0)",
+        )
+        .expect("old schema");
+        for (content, purging) in [(&live, 0), (&aside, 1)] {
+            let row = rusqlite::params![sha256(content), content.len() as i64, content, purging];
+            old.execute("INSERT INTO blobs (name, size, content, purging) VALUES (?1, ?2, ?3, ?4)", row).expect("row");
+        }
+    }
+    let blobs = BlobStore::open(dir.path()).await.expect("open");
+    assert!(read_all(&blobs, &sha256(&live)).await == live);
+    assert!(!blobs.exists(&sha256(&aside)).await.expect("exists?"), "set aside stays set aside");
+    assert_eq!(blobs.set_aside_names().await.expect("names"), vec![sha256(&aside)]);
+    blobs.restore(&sha256(&aside)).await.expect("restore");
+    assert!(read_all(&blobs, &sha256(&aside)).await == aside);
+    let length = std::fs::metadata(dir.path().join(PACK)).expect("pack").len();
+    assert_eq!(length, (live.len() + aside.len()) as u64);
+    drop(blobs);
+    let reopened = BlobStore::open(dir.path()).await.expect("reopen: nothing left to move");
+    assert_eq!(std::fs::metadata(dir.path().join(PACK)).expect("pack").len(), length);
+    assert!(read_all(&reopened, &sha256(&live)).await == live);
+}
