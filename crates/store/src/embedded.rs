@@ -31,6 +31,17 @@ const BATCH: usize = 64;
 /// How long a statement waits for another connection's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What a commit waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Commit {
+    /// The WAL on the disk (`synchronous = FULL`): a commit survives a power loss.
+    Durable,
+    /// The WAL written, not synced (`synchronous = NORMAL`): a commit survives the process
+    /// ending, and the database stays consistent, but a power loss may undo the last commits
+    /// (for a database whose rows can be recovered, or synced by other means when it matters).
+    Written,
+}
+
 /// The worker threads of one SQLite database: a writer and a reader. Clones share them; the
 /// threads end when the last clone is dropped.
 #[derive(Debug, Clone)]
@@ -73,19 +84,22 @@ impl Embedded {
     /// Opens the writer's and the reader's connections to the (existing, migrated) database
     /// at `path` and starts their threads.
     pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
-        Self::open_with(path, || Ok(()))
+        Self::open_with(path, Commit::Durable, || Ok(()))
     }
 
-    /// As [`Embedded::open`], and the writer runs `before_commit` after a group's operations and
-    /// before its `COMMIT`: if it fails, the group is rolled back and its callers get the error
-    /// (the small-blob pack makes its file durable there, before the rows that point into it).
+    /// As [`Embedded::open`], with commits as `commit` says, and the writer runs `before_commit`
+    /// after a group's operations and before its `COMMIT`: if it fails, the group is rolled
+    /// back and its callers get the error (the small-blob pack makes its file durable there,
+    /// before the rows that point into it).
     pub(crate) fn open_with(
         path: &Path,
+        commit: Commit,
         before_commit: impl FnMut() -> std::io::Result<()> + Send + 'static,
     ) -> Result<Self, StoreError> {
-        let writer =
-            Worker::start(connect(path)?, "sqlite-writer", move |c, queue| write_groups(c, queue, before_commit))?;
-        let reader = Worker::start(connect(path)?, "sqlite-reader", read_each)?;
+        let writer = Worker::start(connect(path, commit)?, "sqlite-writer", move |c, queue| {
+            write_groups(c, queue, before_commit)
+        })?;
+        let reader = Worker::start(connect(path, commit)?, "sqlite-reader", read_each)?;
         Ok(Self { writer, reader })
     }
 
@@ -169,15 +183,16 @@ fn stopped() -> StoreError {
     StoreError::Database(sqlx::Error::PoolClosed)
 }
 
-fn connect(path: &Path) -> Result<Connection, StoreError> {
+fn connect(path: &Path, commit: Commit) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let connection = Connection::open_with_flags(path, flags)?;
     connection.busy_timeout(BUSY_TIMEOUT)?;
     // Every operation on the writer runs in a savepoint, whose statement journal (the pages it
     // changed, to roll back to) is then kept in memory rather than in a temporary file.
-    connection.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
-    )?;
+    connection.execute_batch(match commit {
+        Commit::Durable => "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
+        Commit::Written => "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
+    })?;
     connection.set_prepared_statement_cache_capacity(128);
     Ok(connection)
 }

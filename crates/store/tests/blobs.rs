@@ -270,6 +270,8 @@ async fn blobs_stored_at_the_same_moment_are_each_kept() {
 /// Locally, small blobs are appended to `small-blobs.pack`, each found through a row of
 /// `small-blobs.sqlite`.
 const PACK: &str = "small-blobs.pack";
+/// The header of each record in the pack.
+const RECORD_HEADER: u64 = 48;
 
 fn incompressible(len: usize, seed: u64) -> Vec<u8> {
     let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
@@ -322,7 +324,7 @@ async fn bytes_no_row_points_at_are_cut_off_at_the_next_open() {
     };
     let pack = dir.path().join(PACK);
     let length = std::fs::metadata(&pack).expect("pack").len();
-    assert_eq!(length, content.len() as u64);
+    assert_eq!(length, RECORD_HEADER + content.len() as u64);
     // What a crash between an append and its commit leaves behind.
     let mut file = std::fs::OpenOptions::new().append(true).open(&pack).expect("open the pack");
     std::io::Write::write_all(&mut file, &[7u8; 4000]).expect("append");
@@ -334,7 +336,7 @@ async fn bytes_no_row_points_at_are_cut_off_at_the_next_open() {
     let next = b"<edXML>tiep</edXML>".to_vec();
     let stored = blobs.put_bytes(next.clone(), 1 << 20).await.expect("put").name;
     assert!(read_all(&blobs, &stored).await == next);
-    assert_eq!(std::fs::metadata(&pack).expect("pack").len(), length + next.len() as u64);
+    assert_eq!(std::fs::metadata(&pack).expect("pack").len(), length + RECORD_HEADER + next.len() as u64);
 }
 
 #[tokio::test]
@@ -365,7 +367,7 @@ async fn two_stores_on_one_directory_append_one_after_the_other() {
         puts.spawn(async move { (blobs.put_bytes(content.clone(), 1 << 20).await.expect("put").name, content) });
     }
     let stored = puts.join_all().await;
-    let total: u64 = stored.iter().map(|(_, content)| content.len() as u64).sum();
+    let total: u64 = stored.iter().map(|(_, content)| RECORD_HEADER + content.len() as u64).sum();
     assert_eq!(std::fs::metadata(dir.path().join(PACK)).expect("pack").len(), total, "nothing written over");
     for (name, content) in &stored {
         for blobs in &stores {
@@ -398,9 +400,64 @@ async fn small_blobs_stored_in_rows_before_the_pack_are_moved_into_it() {
     blobs.restore(&sha256(&aside)).await.expect("restore");
     assert!(read_all(&blobs, &sha256(&aside)).await == aside);
     let length = std::fs::metadata(dir.path().join(PACK)).expect("pack").len();
-    assert_eq!(length, (live.len() + aside.len()) as u64);
+    assert_eq!(length, 2 * RECORD_HEADER + (live.len() + aside.len()) as u64);
     drop(blobs);
     let reopened = BlobStore::open(dir.path()).await.expect("reopen: nothing left to move");
     assert_eq!(std::fs::metadata(dir.path().join(PACK)).expect("pack").len(), length);
     assert!(read_all(&reopened, &sha256(&live)).await == live);
+}
+
+/// The rows are committed without waiting for the disk (the pack's bytes are synced before
+/// them): rows a power loss undid are found again from the records after the last row.
+#[tokio::test]
+async fn rows_a_power_loss_undid_are_found_again_from_the_pack() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let contents: Vec<Vec<u8>> = (0..4).map(|i| incompressible(3000 + i * 100, i as u64)).collect();
+    let mut names = Vec::new();
+    {
+        let blobs = BlobStore::open(dir.path()).await.expect("open");
+        for content in &contents {
+            names.push(blobs.put_bytes(content.clone(), 1 << 20).await.expect("put").name);
+        }
+    }
+    let length = std::fs::metadata(dir.path().join(PACK)).expect("pack").len();
+    {
+        // The last three rows lost, and a record cut short after them (a crash mid-write).
+        let index = rusqlite::Connection::open(dir.path().join("small-blobs.sqlite")).expect("index");
+        let kept = &names[0];
+        index.execute("DELETE FROM packed WHERE name <> ?1", [kept]).expect("undo the rows");
+        let mut file = std::fs::OpenOptions::new().append(true).open(dir.path().join(PACK)).expect("pack");
+        std::io::Write::write_all(&mut file, b"ltblob1\n0123456789").expect("a partial header");
+    }
+    let blobs = BlobStore::open(dir.path()).await.expect("reopen");
+    for (name, content) in names.iter().zip(&contents) {
+        assert!(read_all(&blobs, name).await == *content, "{name} found again");
+    }
+    assert_eq!(std::fs::metadata(dir.path().join(PACK)).expect("pack").len(), length, "the partial record is cut");
+}
+
+#[tokio::test]
+async fn a_record_whose_content_does_not_match_its_name_is_not_taken_back() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (first, second) = (incompressible(2000, 1), incompressible(2000, 2));
+    let (a, b) = {
+        let blobs = BlobStore::open(dir.path()).await.expect("open");
+        let a = blobs.put_bytes(first.clone(), 1 << 20).await.expect("put").name;
+        (a, blobs.put_bytes(second.clone(), 1 << 20).await.expect("put").name)
+    };
+    let pack = dir.path().join(PACK);
+    let length = std::fs::metadata(&pack).expect("pack").len();
+    {
+        let index = rusqlite::Connection::open(dir.path().join("small-blobs.sqlite")).expect("index");
+        index.execute("DELETE FROM packed WHERE name = ?1", [&b]).expect("undo the row");
+        // One byte of the second record's content flipped.
+        let file = std::fs::OpenOptions::new().read(true).write(true).open(&pack).expect("pack");
+        let mut byte = [0u8; 1];
+        std::os::unix::fs::FileExt::read_exact_at(&file, &mut byte, length - 10).expect("read");
+        std::os::unix::fs::FileExt::write_all_at(&file, &[byte[0] ^ 1], length - 10).expect("write");
+    }
+    let blobs = BlobStore::open(dir.path()).await.expect("reopen");
+    assert!(read_all(&blobs, &a).await == first);
+    assert!(!blobs.exists(&b).await.expect("exists?"), "a damaged record is not a blob");
+    assert_eq!(std::fs::metadata(&pack).expect("pack").len(), length - RECORD_HEADER - 2000, "and it is cut off");
 }

@@ -7,22 +7,29 @@
 //! WAL as 25 page writes, was read back and written again by the checkpoint, and read out page by
 //! page; here it is one write and one read.
 //!
-//! A blob is appended by the database's writer thread inside its group transaction
-//! (`crate::embedded`, group commit), and the file is fdatasync'ed before that transaction
-//! commits (`Embedded::open_with`): a row never points at bytes that are not durable, and a blob
-//! is durable when `put` returns, as a file is. The append goes at the file's current end,
-//! read while the transaction holds the database's write lock, so several processes sharing
-//! the directory (two hubs) append one after another and never over each other. Bytes appended
-//! by a group that did not commit (or before a crash) belong to no row; the next open cuts them
-//! off, under the write lock too. If an fdatasync fails, nothing more is appended until the
-//! process is restarted: after a failed fsync the kernel may have dropped the pages, and a
-//! later fsync would not say so.
+//! A blob is a record of the pack: a 48-byte header (`ltblob1\n`, the content's SHA-256, its
+//! length) and the content. It is appended by the database's writer thread inside its group
+//! transaction (`crate::embedded`, group commit), and the file is fdatasync'ed before that
+//! transaction commits (`Embedded::open_with`): a row never points at bytes that are not
+//! durable, and a blob is durable when `put` returns, as a file is. The rows are committed
+//! without waiting for the disk (`Commit::Written`: one fdatasync per group, not two): a power
+//! loss may undo the last rows, and the next open finds their records after the last row's end,
+//! checks each against its SHA-256 and points a row at it again. The append goes at the file's
+//! current end, read while the transaction holds the database's write lock, so several
+//! processes sharing the directory (two hubs) append one after another and never over each
+//! other. Bytes after the last whole, correct record (a group that did not commit, a crash
+//! mid-write) are cut off at the next open, under the write lock too. If an fdatasync fails,
+//! nothing more is appended until the process is restarted: after a failed fsync the kernel
+//! may have dropped the pages, and a later fsync would not say so.
 //!
 //! Set aside (retention) is a flag on the row: storing the same content again clears it, and
-//! discarding deletes only a row still set aside. Removing a row punches its bytes out of the
-//! file (`fallocate`, the file's size unchanged), which gives the disk space back; a reader of
-//! this process holds the pack's lock while it looks a blob up and reads it, so no read sees a
-//! hole. Where the file system cannot punch holes the space stays used.
+//! discarding deletes only a row still set aside. These changes of a row (and a removal) are
+//! made durable before they are reported (the WAL is synced after their commit): a power loss
+//! must not bring back a row whose bytes are gone, nor undo a restore. Removing a row then
+//! punches its record out of the file (`fallocate`, the file's size unchanged), which gives the
+//! disk space back; a reader of this process holds the pack's lock while it looks a blob up and
+//! reads it, so no read sees a hole. Where the file system cannot punch holes the space stays
+//! used.
 //!
 //! A database written before the pack (the bytes in a `blobs` table) is moved into it at open,
 //! in one transaction.
@@ -38,7 +45,7 @@ use rusqlite::Connection;
 
 use super::BlobError;
 use crate::StoreError;
-use crate::embedded::{self, Embedded};
+use crate::embedded::{self, Commit, Embedded};
 
 /// Blobs of at most this many bytes go into the pack; larger ones are files.
 pub(crate) const PACK_AT_MOST: usize = 1024 * 1024;
@@ -47,6 +54,13 @@ pub(crate) const PACK_AT_MOST: usize = 1024 * 1024;
 const FILE: &str = "small-blobs.sqlite";
 /// The file the blobs' bytes are appended to, under the blob root.
 const DATA: &str = "small-blobs.pack";
+/// The database's write-ahead log, synced after a change that must not be undone.
+const WAL: &str = "small-blobs.sqlite-wal";
+
+/// How a record of the pack begins: then the content's SHA-256 (32 bytes) and its length (8
+/// bytes, little-endian), then the content.
+const MAGIC: &[u8; 8] = b"ltblob1\n";
+const HEADER: u64 = 48;
 
 const SCHEMA: &str = "PRAGMA journal_mode = WAL; CREATE TABLE IF NOT EXISTS packed (\
     name TEXT PRIMARY KEY NOT NULL, \
@@ -65,6 +79,8 @@ pub(crate) struct Pack {
 #[derive(Debug)]
 struct Data {
     file: File,
+    /// The database's WAL.
+    wal: std::path::PathBuf,
     /// Appended to since the last fdatasync.
     unsynced: AtomicBool,
     /// An fdatasync failed: nothing more is appended.
@@ -73,29 +89,39 @@ struct Data {
     holes: RwLock<()>,
 }
 
-/// Where a blob's bytes are in the file.
+/// Where a blob's content is in the file (its record's header just before).
 #[derive(Debug, Clone, Copy)]
 struct Extent {
     at: u64,
     size: u64,
 }
 
+/// What storing a blob did.
+enum Stored {
+    /// Appended, or already held live: nothing to undo if the row is lost.
+    Kept,
+    /// A row set aside made live again: must not be undone.
+    Revived,
+}
+
 impl Pack {
     /// Opens (creating if missing) the pack under `root` and starts its worker threads; they
     /// end when the last clone of the pack is dropped.
     pub(crate) async fn open(root: &Path) -> Result<Self, BlobError> {
-        let (database, data) = (root.join(FILE), root.join(DATA));
+        let (database, data, wal) = (root.join(FILE), root.join(DATA), root.join(WAL));
         let opened = tokio::task::spawn_blocking(move || -> Result<Self, BlobError> {
             let file = File::options().read(true).write(true).create(true).truncate(false).open(&data)?;
             let data = Arc::new(Data {
                 file,
+                wal,
                 unsynced: AtomicBool::new(false),
                 failed: AtomicBool::new(false),
                 holes: RwLock::new(()),
             });
             prepare(&mut Connection::open(&database).map_err(StoreError::from).map_err(pack_error)?, &data)?;
             let syncing = data.clone();
-            let embedded = Embedded::open_with(&database, move || syncing.sync()).map_err(pack_error)?;
+            let embedded =
+                Embedded::open_with(&database, Commit::Written, move || syncing.sync()).map_err(pack_error)?;
             Ok(Self { embedded, data })
         });
         opened.await.map_err(|e| BlobError::Pack(e.to_string()))?
@@ -105,16 +131,27 @@ impl Pack {
     /// (the writer commits the rows stored meanwhile together, the file synced first). Storing
     /// content already held, or set aside, leaves one row, live, and appends nothing.
     pub(crate) async fn put(&self, name: String, content: Bytes) -> Result<(), BlobError> {
+        let digest = digest_of(&name)?;
         let data = self.data.clone();
         let insert = move |c: &Connection| {
-            if embedded::execute(c, "UPDATE packed SET purging = 0 WHERE name = $1", &[&name])? > 0 {
-                return Ok(());
+            let held = embedded::query_one(c, "SELECT purging FROM packed WHERE name = $1", &[&name], |r| r.get(0))?;
+            match held {
+                Some(0) => return Ok(Stored::Kept),
+                Some(_) => {
+                    embedded::execute(c, "UPDATE packed SET purging = 0 WHERE name = $1", &[&name])?;
+                    return Ok(Stored::Revived);
+                }
+                None => {}
             }
-            let at = data.append(&content)?;
+            let at = data.append(&digest, &content)?;
             let sql = "INSERT INTO packed (name, size, at) VALUES ($1, $2, $3)";
-            embedded::execute(c, sql, &[&name, &(content.len() as i64), &(at as i64)]).map(drop)
+            embedded::execute(c, sql, &[&name, &(content.len() as i64), &(at as i64)])?;
+            Ok(Stored::Kept)
         };
-        self.embedded.write(insert).await.map_err(pack_error)
+        match self.embedded.write(insert).await.map_err(pack_error)? {
+            Stored::Kept => Ok(()),
+            Stored::Revived => self.sync_rows().await,
+        }
     }
 
     /// The content of a live blob, or `None` if the pack does not hold it.
@@ -148,12 +185,12 @@ impl Pack {
 
     /// Sets a live blob aside; `false` if the pack holds no live blob `name`.
     pub(crate) async fn set_aside(&self, name: &str) -> Result<bool, BlobError> {
-        Ok(self.execute("UPDATE packed SET purging = 1 WHERE name = $1 AND purging = 0", name).await? > 0)
+        Ok(self.change("UPDATE packed SET purging = 1 WHERE name = $1 AND purging = 0", name).await? > 0)
     }
 
     /// Makes a blob set aside live again (nothing to do if it is not set aside).
     pub(crate) async fn restore(&self, name: &str) -> Result<(), BlobError> {
-        self.execute("UPDATE packed SET purging = 0 WHERE name = $1", name).await.map(drop)
+        self.change("UPDATE packed SET purging = 0 WHERE name = $1 AND purging = 1", name).await.map(drop)
     }
 
     /// Deletes a blob only if it is still set aside.
@@ -169,38 +206,66 @@ impl Pack {
         self.embedded.read(read).await.map_err(pack_error)
     }
 
-    /// Runs `sql` about blob `name` on the writer; the rows it changed.
-    async fn execute(&self, sql: &'static str, name: &str) -> Result<usize, BlobError> {
+    /// Runs `sql` about blob `name` on the writer, durably if it changed a row; the rows it
+    /// changed.
+    async fn change(&self, sql: &'static str, name: &str) -> Result<usize, BlobError> {
         let name = name.to_owned();
-        self.embedded.write(move |c| embedded::execute(c, sql, &[&name])).await.map_err(pack_error)
+        let changed = self.embedded.write(move |c| embedded::execute(c, sql, &[&name])).await.map_err(pack_error)?;
+        if changed > 0 {
+            self.sync_rows().await?;
+        }
+        Ok(changed)
     }
 
-    /// Runs a `DELETE … RETURNING at, size` about blob `name` on the writer and, once it has
-    /// committed, punches the deleted blob's bytes out of the file.
+    /// Runs a `DELETE … RETURNING at, size` about blob `name` on the writer and, once that is
+    /// durable, punches the deleted blob's record out of the file.
     async fn delete(&self, sql: &'static str, name: &str) -> Result<(), BlobError> {
         let name = name.to_owned();
         let deleted = self.embedded.write(move |c| embedded::query_one(c, sql, &[&name], extent));
         if let Some(extent) = deleted.await.map_err(pack_error)? {
+            self.sync_rows().await?;
             let data = self.data.clone();
             // Only space is at stake: the row is gone either way.
             let _ = tokio::task::spawn_blocking(move || data.punch(extent)).await;
         }
         Ok(())
     }
+
+    /// Makes the rows committed so far durable (their commits did not wait for the disk).
+    async fn sync_rows(&self) -> Result<(), BlobError> {
+        let data = self.data.clone();
+        tokio::task::spawn_blocking(move || data.sync_wal()).await.map_err(|e| BlobError::Pack(e.to_string()))?
+    }
 }
 
 impl Data {
-    /// Writes `content` at the file's end (the caller holds the database's write lock, so no
-    /// other process appends meanwhile); where it starts.
-    fn append(&self, content: &[u8]) -> Result<u64, StoreError> {
+    /// Writes a record of `content` at the file's end (the caller holds the database's write
+    /// lock, so no other process appends meanwhile); where the content starts.
+    fn append(&self, digest: &[u8; 32], content: &[u8]) -> Result<u64, StoreError> {
         if self.failed.load(Ordering::Acquire) {
             let e = std::io::Error::other("an earlier fdatasync failed; no blob is stored until the process restarts");
             return Err(io_error("will not append to", e));
         }
         let at = self.file.metadata().map_err(|e| io_error("cannot read the size of", e))?.len();
         self.unsynced.store(true, Ordering::Release);
-        self.file.write_all_at(content, at).map_err(|e| io_error("cannot append to", e))?;
-        Ok(at)
+        let mut header = [0u8; HEADER as usize];
+        header[..8].copy_from_slice(MAGIC);
+        header[8..40].copy_from_slice(digest);
+        header[40..].copy_from_slice(&(content.len() as u64).to_le_bytes());
+        let append =
+            |bytes: &[u8], at: u64| self.file.write_all_at(bytes, at).map_err(|e| io_error("cannot append to", e));
+        append(&header, at)?;
+        append(content, at + HEADER)?;
+        Ok(at + HEADER)
+    }
+
+    /// Syncs the database's WAL (a missing one has nothing to sync: checkpointed and removed).
+    fn sync_wal(&self) -> Result<(), BlobError> {
+        match File::open(&self.wal) {
+            Ok(wal) => wal.sync_data().map_err(|e| BlobError::Pack(format!("cannot fdatasync {WAL}: {e}"))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(BlobError::Pack(format!("cannot open {WAL}: {e}"))),
+        }
     }
 
     /// Makes what was appended durable (before the rows pointing at it commit).
@@ -224,17 +289,23 @@ impl Data {
         Ok(content)
     }
 
-    /// Gives the disk space of a deleted blob back (best effort: not every file system can).
+    /// Gives the disk space of a deleted blob's record back. Where the file system cannot, the
+    /// record's header is overwritten instead, so that the next open does not take it for a
+    /// record whose row a power loss undid.
     fn punch(&self, extent: Extent) -> std::io::Result<()> {
         let _punching = self.holes.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         let flags = rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE;
-        Ok(rustix::fs::fallocate(&self.file, flags, extent.at, extent.size)?)
+        match rustix::fs::fallocate(&self.file, flags, extent.at - HEADER, extent.size + HEADER) {
+            Ok(()) => Ok(()),
+            Err(_) => self.file.write_all_at(&[0; HEADER as usize], extent.at - HEADER),
+        }
     }
 }
 
-/// Creates the table, cuts off bytes no row points at (a group that did not commit, a crash)
-/// and moves a database of the old layout (bytes in its rows) into the pack, all in one
-/// transaction holding the write lock, so no other process is appending meanwhile.
+/// Creates the table, points rows at the whole records after the last row's end (rows a power
+/// loss undid), cuts off what follows them (a group that did not commit, a crash mid-write) and
+/// moves a database of the old layout (bytes in its rows) into the pack, all in one transaction
+/// holding the write lock, so no other process is appending meanwhile.
 fn prepare(connection: &mut Connection, data: &Data) -> Result<(), BlobError> {
     let fail = |e: rusqlite::Error| pack_error(e.into());
     connection.execute_batch(SCHEMA).map_err(fail)?;
@@ -246,6 +317,7 @@ fn prepare(connection: &mut Connection, data: &Data) -> Result<(), BlobError> {
     if length < end {
         return Err(BlobError::Pack(format!("{DATA} is {length} bytes, shorter than its blobs ({end}): it was cut")));
     }
+    let end = recover(&transaction, data, end, length)?;
     if length > end {
         data.file.set_len(end)?;
     }
@@ -268,12 +340,59 @@ fn move_old_rows(transaction: &rusqlite::Transaction<'_>, data: &Data) -> Result
     while let Some(row) = cursor.next().map_err(fail)? {
         let (name, content, purging): (String, Vec<u8>, i64) =
             (row.get(0).map_err(fail)?, row.get(1).map_err(fail)?, row.get(2).map_err(fail)?);
-        let at = data.append(&content).map_err(pack_error)?;
+        let at = data.append(&digest_of(&name)?, &content).map_err(pack_error)?;
         insert.execute(rusqlite::params![name, content.len() as i64, at as i64, purging]).map_err(fail)?;
     }
     drop(cursor);
     data.sync()?;
     transaction.execute_batch("DROP TABLE blobs").map_err(fail)
+}
+
+/// Reads the records from `from` to `length`, pointing a row at each whole one whose content
+/// has the SHA-256 its header gives; where the first that is not begins.
+fn recover(transaction: &rusqlite::Transaction<'_>, data: &Data, from: u64, length: u64) -> Result<u64, BlobError> {
+    let mut insert = transaction
+        .prepare("INSERT OR IGNORE INTO packed (name, size, at) VALUES (?1, ?2, ?3)")
+        .map_err(|e| pack_error(e.into()))?;
+    let mut at = from;
+    while let Some((name, size)) = whole_record(data, at, length)? {
+        let row = rusqlite::params![name, size as i64, (at + HEADER) as i64];
+        insert.execute(row).map_err(|e| pack_error(e.into()))?;
+        at += HEADER + size;
+    }
+    Ok(at)
+}
+
+/// The record at `at` if it is whole and its content has the SHA-256 its header gives: the
+/// content's name and size.
+fn whole_record(data: &Data, at: u64, length: u64) -> Result<Option<(String, u64)>, BlobError> {
+    if length.saturating_sub(at) < HEADER {
+        return Ok(None);
+    }
+    let mut header = [0u8; HEADER as usize];
+    data.file.read_exact_at(&mut header, at)?;
+    let size = u64::from_le_bytes(header[40..].try_into().unwrap_or_default());
+    if &header[..8] != MAGIC || size > PACK_AT_MOST as u64 || length - at - HEADER < size {
+        return Ok(None);
+    }
+    let content = data.read(Extent { at: at + HEADER, size }).map_err(pack_error)?;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &content);
+    Ok((digest.as_ref() == &header[8..40]).then(|| (super::hex(digest.as_ref()), size)))
+}
+
+/// A blob's name (its SHA-256 in hex) as the 32 bytes a record's header holds.
+fn digest_of(name: &str) -> Result<[u8; 32], BlobError> {
+    let mut digest = [0u8; 32];
+    let valid = name.len() == 64
+        && name.is_ascii()
+        && digest.iter_mut().enumerate().all(|(i, byte)| match u8::from_str_radix(&name[2 * i..2 * i + 2], 16) {
+            Ok(value) => {
+                *byte = value;
+                true
+            }
+            Err(_) => false,
+        });
+    if valid { Ok(digest) } else { Err(BlobError::BadName(name.to_owned())) }
 }
 
 fn extent(row: &rusqlite::Row<'_>) -> rusqlite::Result<Extent> {
