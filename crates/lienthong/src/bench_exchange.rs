@@ -143,10 +143,11 @@ fn size_label(kb: usize) -> String {
 
 fn print_durability(nats: Option<&crate::bench_jetstream::Nats>) {
     println!("\nWhat \"durable\" means at each hop:");
-    println!("  lienthong: every hop fsyncs before it acknowledges — the sending gateway's sealed blob (file and");
-    println!("    directory fsync) and outbox row (SQLite WAL, synchronous=FULL: the commit fsyncs the WAL) before");
-    println!("    submit returns; the hub's blob and rows before its 201; the recipient's blob and inbox row before");
-    println!("    it acknowledges to the hub. Each document also sends a signed, sealed receipt (status 01) back.");
+    println!("  lienthong: every hop fsyncs before it acknowledges — the sending gateway's sealed blob (up to 4 MiB");
+    println!("    appended to the blob pack and fdatasync'd, larger a file: file and directory fsync) and outbox row");
+    println!("    (SQLite WAL, synchronous=FULL: the commit fsyncs the WAL) before submit returns; the hub's blob and");
+    println!("    rows before its 201; the recipient's blob and inbox row before it acknowledges to the hub. Each");
+    println!("    document also sends a signed, sealed receipt (status 01) back.");
     if let Some(nats) = nats {
         let info = nats.server_info();
         println!(

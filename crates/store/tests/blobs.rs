@@ -144,10 +144,10 @@ async fn set_aside_restore_discard_and_names() {
     set_aside_restore_discard(b"first".to_vec(), b"second".to_vec()).await;
 }
 
-/// Locally, blobs past 1 MiB are files and smaller ones rows of one database: both behave alike.
+/// Locally, blobs past 4 MiB are files and smaller ones records of the pack: both behave alike.
 #[tokio::test]
-async fn set_aside_restore_discard_and_names_past_a_mebibyte() {
-    set_aside_restore_discard(vec![1u8; (1 << 20) + 1], vec![2u8; 3 << 20]).await;
+async fn set_aside_restore_discard_and_names_past_four_mebibytes() {
+    set_aside_restore_discard(vec![1u8; (4 << 20) + 1], vec![2u8; 5 << 20]).await;
 }
 
 async fn set_aside_restore_discard(first: Vec<u8>, second: Vec<u8>) {
