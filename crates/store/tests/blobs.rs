@@ -273,16 +273,11 @@ const PACK: &str = "small-blobs.pack";
 /// The header of each record in the pack.
 const RECORD_HEADER: u64 = 48;
 
-fn incompressible(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
+/// `len` random bytes (so each call's content is its own).
+fn random_bytes(len: usize) -> Vec<u8> {
+    let mut bytes = vec![0; len];
+    aws_lc_rs::rand::fill(&mut bytes).expect("random bytes");
+    bytes
 }
 
 #[tokio::test]
@@ -290,7 +285,7 @@ async fn a_removed_small_blob_gives_its_disk_space_back() {
     use std::os::unix::fs::MetadataExt as _;
     let dir = tempfile::tempdir().expect("temporary directory");
     let blobs = BlobStore::open(dir.path()).await.expect("open");
-    let contents: Vec<Vec<u8>> = (0..3).map(|i| incompressible(512 * 1024, i)).collect();
+    let contents: Vec<Vec<u8>> = (0..3).map(|_| random_bytes(512 * 1024)).collect();
     let mut names = Vec::new();
     for content in &contents {
         names.push(blobs.put_bytes(content.clone(), 1 << 20).await.expect("put").name);
@@ -363,7 +358,7 @@ async fn two_stores_on_one_directory_append_one_after_the_other() {
     let mut puts = tokio::task::JoinSet::new();
     for i in 0..80u64 {
         let blobs = stores[i as usize % 2].clone();
-        let content = incompressible(1000 + i as usize * 997, i);
+        let content = random_bytes(1000 + i as usize * 997);
         puts.spawn(async move { (blobs.put_bytes(content.clone(), 1 << 20).await.expect("put").name, content) });
     }
     let stored = puts.join_all().await;
@@ -412,7 +407,7 @@ async fn small_blobs_stored_in_rows_before_the_pack_are_moved_into_it() {
 #[tokio::test]
 async fn rows_a_power_loss_undid_are_found_again_from_the_pack() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let contents: Vec<Vec<u8>> = (0..4).map(|i| incompressible(3000 + i * 100, i as u64)).collect();
+    let contents: Vec<Vec<u8>> = (0..4).map(|i| random_bytes(3000 + i * 100)).collect();
     let mut names = Vec::new();
     {
         let blobs = BlobStore::open(dir.path()).await.expect("open");
@@ -439,7 +434,7 @@ async fn rows_a_power_loss_undid_are_found_again_from_the_pack() {
 #[tokio::test]
 async fn a_record_whose_content_does_not_match_its_name_is_not_taken_back() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let (first, second) = (incompressible(2000, 1), incompressible(2000, 2));
+    let (first, second) = (random_bytes(2000), random_bytes(2000));
     let (a, b) = {
         let blobs = BlobStore::open(dir.path()).await.expect("open");
         let a = blobs.put_bytes(first.clone(), 1 << 20).await.expect("put").name;
