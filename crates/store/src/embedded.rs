@@ -189,9 +189,10 @@ fn connect(path: &Path, commit: Commit) -> Result<Connection, StoreError> {
     connection.busy_timeout(BUSY_TIMEOUT)?;
     // Every operation on the writer runs in a savepoint, whose statement journal (the pages it
     // changed, to roll back to) is then kept in memory rather than in a temporary file.
+    connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;")?;
     connection.execute_batch(match commit {
-        Commit::Durable => "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
-        Commit::Written => "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
+        Commit::Durable => "PRAGMA synchronous = FULL",
+        Commit::Written => "PRAGMA synchronous = NORMAL",
     })?;
     connection.set_prepared_statement_cache_capacity(128);
     Ok(connection)
