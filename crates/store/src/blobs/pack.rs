@@ -120,7 +120,7 @@ impl Pack {
                 failed: AtomicBool::new(false),
                 holes: RwLock::new(()),
             });
-            prepare(&mut Connection::open(&database).map_err(StoreError::from).map_err(pack_error)?, &data)?;
+            prepare(&mut Connection::open(&database).map_err(sql_error)?, &data)?;
             let syncing = data.clone();
             let embedded =
                 Embedded::open_with(&database, Commit::Written, move || syncing.sync()).map_err(pack_error)?;
@@ -309,11 +309,11 @@ impl Data {
 /// moves a database of the old layout (bytes in its rows) into the pack, all in one transaction
 /// holding the write lock, so no other process is appending meanwhile.
 fn prepare(connection: &mut Connection, data: &Data) -> Result<(), BlobError> {
-    let fail = |e: rusqlite::Error| pack_error(e.into());
-    connection.execute_batch(SCHEMA).map_err(fail)?;
-    let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(fail)?;
+    connection.execute_batch(SCHEMA).map_err(sql_error)?;
+    let transaction =
+        connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql_error)?;
     let end: i64 =
-        transaction.query_row("SELECT coalesce(max(at + size), 0) FROM packed", [], |r| r.get(0)).map_err(fail)?;
+        transaction.query_row("SELECT coalesce(max(at + size), 0) FROM packed", [], |r| r.get(0)).map_err(sql_error)?;
     let end = u64::try_from(end).map_err(|_| BlobError::Pack(format!("{FILE} names a blob past the end of {DATA}")))?;
     let length = data.file.metadata()?.len();
     if length < end {
@@ -324,42 +324,40 @@ fn prepare(connection: &mut Connection, data: &Data) -> Result<(), BlobError> {
         data.file.set_len(end)?;
     }
     let old = "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'blobs'";
-    if transaction.query_row(old, [], |r| r.get::<_, i64>(0)).map_err(fail)? > 0 {
+    if transaction.query_row(old, [], |r| r.get::<_, i64>(0)).map_err(sql_error)? > 0 {
         move_old_rows(&transaction, data)?;
     }
     data.sync()?;
-    transaction.commit().map_err(fail)
+    transaction.commit().map_err(sql_error)
 }
 
 /// Appends every blob of the old `blobs` table to the pack, points a row at it, and drops the
 /// table (committed by the caller once the file is synced).
 fn move_old_rows(transaction: &rusqlite::Transaction<'_>, data: &Data) -> Result<(), BlobError> {
-    let fail = |e: rusqlite::Error| pack_error(e.into());
-    let mut rows = transaction.prepare("SELECT name, content, purging FROM blobs").map_err(fail)?;
-    let mut insert =
-        transaction.prepare("INSERT INTO packed (name, size, at, purging) VALUES (?1, ?2, ?3, ?4)").map_err(fail)?;
-    let mut cursor = rows.query([]).map_err(fail)?;
-    while let Some(row) = cursor.next().map_err(fail)? {
+    let mut rows = transaction.prepare("SELECT name, content, purging FROM blobs").map_err(sql_error)?;
+    let mut insert = transaction
+        .prepare("INSERT INTO packed (name, size, at, purging) VALUES (?1, ?2, ?3, ?4)")
+        .map_err(sql_error)?;
+    let mut cursor = rows.query([]).map_err(sql_error)?;
+    while let Some(row) = cursor.next().map_err(sql_error)? {
         let (name, content, purging): (String, Vec<u8>, i64) =
-            (row.get(0).map_err(fail)?, row.get(1).map_err(fail)?, row.get(2).map_err(fail)?);
+            (row.get(0).map_err(sql_error)?, row.get(1).map_err(sql_error)?, row.get(2).map_err(sql_error)?);
         let at = data.append(&digest_of(&name)?, &content).map_err(pack_error)?;
-        insert.execute(rusqlite::params![name, content.len() as i64, at as i64, purging]).map_err(fail)?;
+        insert.execute(rusqlite::params![name, content.len() as i64, at as i64, purging]).map_err(sql_error)?;
     }
     drop(cursor);
-    data.sync()?;
-    transaction.execute_batch("DROP TABLE blobs").map_err(fail)
+    transaction.execute_batch("DROP TABLE blobs").map_err(sql_error)
 }
 
 /// Reads the records from `from` to `length`, pointing a row at each whole one whose content
 /// has the SHA-256 its header gives; where the first that is not begins.
 fn recover(transaction: &rusqlite::Transaction<'_>, data: &Data, from: u64, length: u64) -> Result<u64, BlobError> {
-    let mut insert = transaction
-        .prepare("INSERT OR IGNORE INTO packed (name, size, at) VALUES (?1, ?2, ?3)")
-        .map_err(|e| pack_error(e.into()))?;
+    let mut insert =
+        transaction.prepare("INSERT OR IGNORE INTO packed (name, size, at) VALUES (?1, ?2, ?3)").map_err(sql_error)?;
     let mut at = from;
     while let Some((name, size)) = whole_record(data, at, length)? {
         let row = rusqlite::params![name, size as i64, (at + HEADER) as i64];
-        insert.execute(row).map_err(|e| pack_error(e.into()))?;
+        insert.execute(row).map_err(sql_error)?;
         at += HEADER + size;
     }
     Ok(at)
@@ -384,17 +382,13 @@ fn whole_record(data: &Data, at: u64, length: u64) -> Result<Option<(String, u64
 
 /// A blob's name (its SHA-256 in hex) as the 32 bytes a record's header holds.
 fn digest_of(name: &str) -> Result<[u8; 32], BlobError> {
+    super::checked(name)?;
+    let nibble = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
     let mut digest = [0u8; 32];
-    let valid = name.len() == 64
-        && name.is_ascii()
-        && digest.iter_mut().enumerate().all(|(i, byte)| match u8::from_str_radix(&name[2 * i..2 * i + 2], 16) {
-            Ok(value) => {
-                *byte = value;
-                true
-            }
-            Err(_) => false,
-        });
-    if valid { Ok(digest) } else { Err(BlobError::BadName(name.to_owned())) }
+    for (byte, pair) in digest.iter_mut().zip(name.as_bytes().chunks_exact(2)) {
+        *byte = nibble(pair[0]) << 4 | nibble(pair[1]);
+    }
+    Ok(digest)
 }
 
 fn extent(row: &rusqlite::Row<'_>) -> rusqlite::Result<Extent> {
@@ -410,6 +404,10 @@ fn corrupt_extent(extent: Extent) -> StoreError {
 fn io_error(what: &str, error: std::io::Error) -> StoreError {
     let error = std::io::Error::new(error.kind(), format!("{what} {DATA}: {error}"));
     StoreError::Database(sqlx::Error::Io(error))
+}
+
+fn sql_error(error: rusqlite::Error) -> BlobError {
+    pack_error(error.into())
 }
 
 fn pack_error(error: StoreError) -> BlobError {
