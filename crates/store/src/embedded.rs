@@ -10,14 +10,19 @@
 //! inside a savepoint of one `BEGIN IMMEDIATE` transaction (an operation that fails is rolled
 //! back alone, as its own transaction would have been), commits once (one WAL fsync,
 //! `synchronous=FULL`), and only then answers each caller: nothing is reported done before it
-//! is durable, and if the commit fails every operation of the group gets the error. The
-//! reader runs operations one by one on a second connection (WAL: readers see the last commit
-//! and never wait for the writer). Other connections to the same database (sqlx's pool, other
-//! processes) still work: SQLite's file locks serialise the writers, with the busy timeout.
+//! is durable, and if the commit fails every operation of the group gets the error.
+//!
+//! A read runs on the caller's own thread, on a connection taken from a small pool (WAL: readers
+//! see the last commit and never wait for the writer). The reads of the exchange's path are
+//! index lookups of tens of microseconds, less than the two thread wake-ups a hand-off to a
+//! reader thread cost (BENCHMARKS.md); a read that may take long (a large blob's bytes) goes to
+//! a blocking thread instead ([`Embedded::read_blocking`]). Other connections to the same
+//! database (sqlx's pool, other processes) still work: SQLite's file locks serialise the
+//! writers, with the busy timeout.
 
 use std::cell::Cell;
-use std::path::Path;
-use std::sync::{Arc, mpsc};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Statement, ToSql};
@@ -27,6 +32,10 @@ use crate::StoreError;
 
 /// The most operations one commit takes.
 const BATCH: usize = 64;
+
+/// The most idle reader connections a database keeps (more are opened while more read at once,
+/// and closed after).
+const IDLE_READERS: usize = 4;
 
 /// How long a statement waits for another connection's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -42,12 +51,20 @@ pub(crate) enum Commit {
     Written,
 }
 
-/// The worker threads of one SQLite database: a writer and a reader. Clones share them; the
-/// threads end when the last clone is dropped.
+/// One SQLite database: its writer's thread and its readers' connections. Clones share them;
+/// the thread ends when the last clone is dropped.
 #[derive(Debug, Clone)]
 pub(crate) struct Embedded {
     writer: Worker,
-    reader: Worker,
+    readers: Arc<Readers>,
+}
+
+/// The reading connections not in use; `None` once closed.
+#[derive(Debug)]
+struct Readers {
+    path: PathBuf,
+    commit: Commit,
+    idle: Mutex<Option<Vec<Connection>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -74,15 +91,13 @@ enum Run<'c> {
     /// savepoint itself cannot be rolled back or released, the error is left in the cell and
     /// the whole group is rolled back.
     Write(&'c Connection, &'c Cell<Option<Arc<rusqlite::Error>>>),
-    /// On the reader: the operation runs as it is.
-    Read(&'c Connection),
     /// Not at all (its group could not begin): the reply carries why.
     Skip,
 }
 
 impl Embedded {
-    /// Opens the writer's and the reader's connections to the (existing, migrated) database
-    /// at `path` and starts their threads.
+    /// Opens the writer's and a reader's connection to the (existing, migrated) database at
+    /// `path` and starts the writer's thread.
     pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
         Self::open_with(path, Commit::Durable, || Ok(()))
     }
@@ -99,8 +114,10 @@ impl Embedded {
         let writer = Worker::start(connect(path, commit)?, "sqlite-writer", move |c, queue| {
             write_groups(c, queue, before_commit)
         })?;
-        let reader = Worker::start(connect(path, commit)?, "sqlite-reader", read_each)?;
-        Ok(Self { writer, reader })
+        // One reader opened now: a database that cannot be read fails here, not at first use.
+        let idle = Mutex::new(Some(vec![connect(path, commit)?]));
+        let readers = Arc::new(Readers { path: path.to_owned(), commit, idle });
+        Ok(Self { writer, readers })
     }
 
     /// Runs `op` in the writer's next group; `Ok` once that group has committed.
@@ -111,24 +128,52 @@ impl Embedded {
         self.writer.call(op).await
     }
 
-    /// Lets both threads finish what they were sent, then closes their connections (the last
-    /// connection to close checkpoints the WAL into the database file); later operations fail.
+    /// Closes the idle readers, lets the writer finish what it was sent, then closes its
+    /// connection (the last connection to close checkpoints the WAL into the database file);
+    /// later operations fail. A read under way when this is called closes its connection after.
     pub(crate) async fn close(&self) {
-        for worker in [&self.writer, &self.reader] {
-            let (done, closed) = oneshot::channel();
-            if worker.jobs.send(Message::Close(done)).is_ok() {
-                // An error means the thread had already ended: closed either way.
-                let _ = closed.await;
-            }
+        drop(self.readers.idle.lock().unwrap_or_else(|e| e.into_inner()).take());
+        let (done, closed) = oneshot::channel();
+        if self.writer.jobs.send(Message::Close(done)).is_ok() {
+            // An error means the thread had already ended: closed either way.
+            let _ = closed.await;
         }
     }
 
-    /// Runs `op` on the reader's connection.
-    pub(crate) async fn read<R: Send + 'static>(
+    /// Runs `op` on a reading connection, on this thread: for reads that take little time.
+    pub(crate) async fn read<R>(&self, op: impl FnOnce(&Connection) -> Result<R, StoreError>) -> Result<R, StoreError> {
+        self.readers.run(op)
+    }
+
+    /// Runs `op` on a reading connection on a blocking thread: for reads that may take long.
+    pub(crate) async fn read_blocking<R: Send + 'static>(
         &self,
         op: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
-        self.reader.call(op).await
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || readers.run(op)).await.map_err(|_| stopped())?
+    }
+}
+
+impl Readers {
+    /// Runs `op` on an idle connection (or a new one), then keeps the connection for the next.
+    fn run<R>(&self, op: impl FnOnce(&Connection) -> Result<R, StoreError>) -> Result<R, StoreError> {
+        let idle = self.lock().as_mut().ok_or_else(stopped)?.pop();
+        let connection = match idle {
+            Some(connection) => connection,
+            None => connect(&self.path, self.commit)?,
+        };
+        let result = guarded(op, &connection);
+        if let Some(idle) = self.lock().as_mut()
+            && idle.len() < IDLE_READERS
+        {
+            idle.push(connection);
+        }
+        result
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Vec<Connection>>> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -154,7 +199,6 @@ impl Worker {
         let job: Job = Box::new(move |run| {
             let result = match run {
                 Run::Write(connection, broken) => in_savepoint(connection, broken, op),
-                Run::Read(connection) => guarded(op, connection),
                 Run::Skip => Err(stopped()),
             };
             Box::new(move |commit_failed: Option<&Arc<rusqlite::Error>>| {
@@ -290,20 +334,6 @@ fn commit_group(
     }
     for reply in replies {
         reply(committed.as_ref().err());
-    }
-}
-
-/// The reader: one operation after another.
-fn read_each(connection: Connection, queue: mpsc::Receiver<Message>) {
-    for message in queue {
-        match message {
-            Message::Run(job) => job(Run::Read(&connection))(None),
-            Message::Close(done) => {
-                drop(connection);
-                let _ = done.send(());
-                return;
-            }
-        }
     }
 }
 

@@ -53,6 +53,10 @@ use crate::embedded::{self, Commit, Embedded};
 pub(crate) const PACK_AT_MOST: usize = crate::spool::SPOOL_ABOVE;
 
 /// The database's file name under the blob root.
+/// The largest blob read on the caller's thread (a copy out of the page cache of a few tens of
+/// microseconds); a larger one is read on a blocking thread, not to hold up the runtime.
+const READ_IN_PLACE: i64 = 256 * 1024;
+
 const FILE: &str = "small-blobs.sqlite";
 /// The file the blobs' bytes are appended to, under the blob root.
 const DATA: &str = "small-blobs.pack";
@@ -156,10 +160,17 @@ impl Pack {
         }
     }
 
-    /// The content of a live blob, or `None` if the pack does not hold it.
+    /// The content of a live blob, or `None` if the pack does not hold it. A blob of more than
+    /// [`READ_IN_PLACE`] is read on a blocking thread.
     pub(crate) async fn get(&self, name: &str) -> Result<Option<Bytes>, BlobError> {
         let (name, data) = (name.to_owned(), self.data.clone());
+        let size = |c: &Connection| {
+            embedded::query_one(c, "SELECT size FROM packed WHERE name = $1", &[&name], |r| r.get::<_, i64>(0))
+        };
+        let large = self.embedded.read(size).await.map_err(pack_error)?.is_some_and(|size| size > READ_IN_PLACE);
         let read = move |c: &Connection| {
+            // Held from the lookup to the end of the read: a removal cannot punch the record
+            // out in between.
             let _reading = data.holes.read().unwrap_or_else(|poisoned| poisoned.into_inner());
             let sql = "SELECT at, size FROM packed WHERE name = $1 AND purging = 0";
             match embedded::query_one(c, sql, &[&name], extent)? {
@@ -167,7 +178,8 @@ impl Pack {
                 None => Ok(None),
             }
         };
-        Ok(self.embedded.read(read).await.map_err(pack_error)?.map(Bytes::from))
+        let content = if large { self.embedded.read_blocking(read).await } else { self.embedded.read(read).await };
+        Ok(content.map_err(pack_error)?.map(Bytes::from))
     }
 
     /// Whether the pack holds a live blob `name`.
