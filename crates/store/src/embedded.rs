@@ -132,7 +132,7 @@ impl Embedded {
     /// connection (the last connection to close checkpoints the WAL into the database file);
     /// later operations fail. A read under way when this is called closes its connection after.
     pub(crate) async fn close(&self) {
-        drop(self.readers.idle.lock().unwrap_or_else(|e| e.into_inner()).take());
+        drop(self.readers.lock().take());
         let (done, closed) = oneshot::channel();
         if self.writer.jobs.send(Message::Close(done)).is_ok() {
             // An error means the thread had already ended: closed either way.

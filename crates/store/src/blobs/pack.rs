@@ -52,11 +52,11 @@ use crate::embedded::{self, Commit, Embedded};
 /// two fsyncs, a rename) cost a tenth of the exchange's CPU.
 pub(crate) const PACK_AT_MOST: usize = crate::spool::SPOOL_ABOVE;
 
-/// The database's file name under the blob root.
 /// The largest blob read on the caller's thread (a copy out of the page cache of a few tens of
 /// microseconds); a larger one is read on a blocking thread, not to hold up the runtime.
 const READ_IN_PLACE: i64 = 256 * 1024;
 
+/// The database's file name under the blob root.
 const FILE: &str = "small-blobs.sqlite";
 /// The file the blobs' bytes are appended to, under the blob root.
 const DATA: &str = "small-blobs.pack";
