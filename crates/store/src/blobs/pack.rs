@@ -54,7 +54,7 @@ pub(crate) const PACK_AT_MOST: usize = crate::spool::SPOOL_ABOVE;
 
 /// The largest blob read on the caller's thread (a copy out of the page cache of a few tens of
 /// microseconds); a larger one is read on a blocking thread, not to hold up the runtime.
-const READ_IN_PLACE: i64 = 256 * 1024;
+const READ_IN_PLACE: u64 = 256 * 1024;
 
 /// The database's file name under the blob root.
 const FILE: &str = "small-blobs.sqlite";
@@ -100,6 +100,14 @@ struct Data {
 struct Extent {
     at: u64,
     size: u64,
+}
+
+/// What a lookup of a live blob found.
+enum Found {
+    Missing,
+    Content(Vec<u8>),
+    /// Larger than the limit the lookup was given: not read.
+    Large,
 }
 
 /// What storing a blob did.
@@ -163,23 +171,18 @@ impl Pack {
     /// The content of a live blob, or `None` if the pack does not hold it. A blob of more than
     /// [`READ_IN_PLACE`] is read on a blocking thread.
     pub(crate) async fn get(&self, name: &str) -> Result<Option<Bytes>, BlobError> {
-        let (name, data) = (name.to_owned(), self.data.clone());
-        let size = |c: &Connection| {
-            embedded::query_one(c, "SELECT size FROM packed WHERE name = $1", &[&name], |r| r.get::<_, i64>(0))
-        };
-        let large = self.embedded.read(size).await.map_err(pack_error)?.is_some_and(|size| size > READ_IN_PLACE);
-        let read = move |c: &Connection| {
-            // Held from the lookup to the end of the read: a removal cannot punch the record
-            // out in between.
-            let _reading = data.holes.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let sql = "SELECT at, size FROM packed WHERE name = $1 AND purging = 0";
-            match embedded::query_one(c, sql, &[&name], extent)? {
-                Some(extent) => data.read(extent).map(Some),
-                None => Ok(None),
+        let found = self.embedded.read(|c| self.data.live(c, name, Some(READ_IN_PLACE))).await;
+        let found = match found.map_err(pack_error)? {
+            Found::Large => {
+                let (name, data) = (name.to_owned(), self.data.clone());
+                self.embedded.read_blocking(move |c| data.live(c, &name, None)).await.map_err(pack_error)?
             }
+            found => found,
         };
-        let content = if large { self.embedded.read_blocking(read).await } else { self.embedded.read(read).await };
-        Ok(content.map_err(pack_error)?.map(Bytes::from))
+        Ok(match found {
+            Found::Content(content) => Some(Bytes::from(content)),
+            Found::Missing | Found::Large => None,
+        })
     }
 
     /// Whether the pack holds a live blob `name`.
@@ -291,6 +294,19 @@ impl Data {
             self.failed.store(true, Ordering::Release);
             std::io::Error::new(e.kind(), format!("cannot fdatasync {DATA}: {e}"))
         })
+    }
+
+    /// Looks the live blob `name` up and reads it, unless it is larger than `limit`. The punch
+    /// lock is held from the lookup to the end of the read: a removal cannot punch the record out
+    /// in between.
+    fn live(&self, c: &Connection, name: &str, limit: Option<u64>) -> Result<Found, StoreError> {
+        let _reading = self.holes.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let sql = "SELECT at, size FROM packed WHERE name = $1 AND purging = 0";
+        match embedded::query_one(c, sql, &[&name], extent)? {
+            None => Ok(Found::Missing),
+            Some(extent) if limit.is_some_and(|limit| extent.size > limit) => Ok(Found::Large),
+            Some(extent) => self.read(extent).map(Found::Content),
+        }
     }
 
     fn read(&self, extent: Extent) -> Result<Vec<u8>, StoreError> {
