@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, Statement, ToSql};
 use tokio::sync::oneshot;
 
@@ -238,6 +239,11 @@ fn connect(path: &Path, commit: Commit) -> Result<Connection, StoreError> {
         Commit::Durable => "PRAGMA synchronous = FULL",
         Commit::Written => "PRAGMA synchronous = NORMAL",
     })?;
+    // Plans that do not depend on the values bound: without it, SQLite takes a bound `LIMIT`
+    // for a constant and prepares the statement again each time it is bound (2.7% of the
+    // exchange's CPU went to preparing cached statements again). The partial indexes' conditions
+    // are written as literals in the queries that use them, so their plans do not change.
+    connection.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     connection.set_prepared_statement_cache_capacity(128);
     Ok(connection)
 }
@@ -397,4 +403,33 @@ pub(crate) fn query_all<T>(
         all.push(map(row)?);
     }
     Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::StatementStatus;
+
+    use super::{Commit, connect};
+
+    #[test]
+    fn a_cached_statement_with_a_bound_limit_is_not_prepared_again_on_each_binding() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("plans.sqlite");
+        drop(rusqlite::Connection::open(&path).expect("created"));
+        let connection = connect(&path, Commit::Durable).expect("connected");
+        connection
+            .execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1), (2), (3);")
+            .expect("t");
+        for limit in [1_i64, 2, 3, 2] {
+            let mut statement =
+                connection.prepare_cached("SELECT id FROM t WHERE id > $1 ORDER BY id LIMIT $2").expect("prepared");
+            let rows: Vec<i64> = statement
+                .query_map((0_i64, limit), |row| row.get(0))
+                .expect("query")
+                .collect::<Result<_, _>>()
+                .expect("rows");
+            assert_eq!(rows.len() as i64, limit);
+            assert_eq!(statement.get_status(StatementStatus::RePrepare), 0, "prepared again for LIMIT {limit}");
+        }
+    }
 }
