@@ -37,8 +37,8 @@ mod stream;
 
 pub use error::{OpenError, SealError};
 pub use ktri::MIN_RSA_BITS;
-pub use open::{open, open_to};
-pub use seal::{seal, seal_to};
+pub use open::{Opener, open, open_to};
+pub use seal::{Recipient, seal, seal_to, seal_to_recipients};
 
 /// Largest envelope [`open`] and [`open_to`] read, in bytes (256 MiB).
 pub const MAX_ENVELOPE_BYTES: usize = 256 * 1024 * 1024;

@@ -30,8 +30,7 @@ use crate::{MAX_ENVELOPE_BYTES, MAX_RECIPIENTS, OpenError, kari, ktri};
 /// PKCS#11 device can come later. Memory: the envelope plus one copy of the content; for a
 /// large envelope, [`open_to`] streams the content instead.
 pub fn open(envelope: &[u8], my_certificate_der: &[u8], my_private_key_pkcs8_der: &[u8]) -> Result<Vec<u8>, OpenError> {
-    let sealed = Sealed::prepare(envelope, my_certificate_der, my_private_key_pkcs8_der)?;
-    sealed.cipher.open(&sealed.cek, sealed.ciphertext, &sealed.aad, sealed.mac)
+    Opener::new(my_certificate_der, my_private_key_pkcs8_der)?.open(envelope)
 }
 
 /// Opens `envelope` as [`open`] does (same inputs, limits and checks) but writes the content to
@@ -54,8 +53,45 @@ pub fn open_to(
     my_private_key_pkcs8_der: &[u8],
     out: &mut impl std::io::Write,
 ) -> Result<u64, OpenError> {
-    let sealed = Sealed::prepare(envelope, my_certificate_der, my_private_key_pkcs8_der)?;
-    sealed.cipher.open_to(&sealed.cek, sealed.ciphertext, &sealed.aad, sealed.mac, out)
+    Opener::new(my_certificate_der, my_private_key_pkcs8_der)?.open_to(envelope, out)
+}
+
+/// A certificate and its private key, read and matched once: opens envelope after envelope as
+/// [`open`] and [`open_to`] do, without parsing either again.
+pub struct Opener {
+    me: Party,
+    key: PrivateKey,
+}
+
+impl Opener {
+    /// Reads `my_certificate_der` (DER X.509) and `my_private_key_pkcs8_der` (unencrypted
+    /// PKCS#8, RSA or P-256) and checks that the key is the certificate's.
+    pub fn new(my_certificate_der: &[u8], my_private_key_pkcs8_der: &[u8]) -> Result<Self, OpenError> {
+        let me = Party::parse(my_certificate_der).map_err(|unusable| match unusable {
+            Unusable::Certificate(reason) | Unusable::Key(reason) => OpenError::Certificate(reason),
+        })?;
+        let key = PrivateKey::new(&me.key, my_private_key_pkcs8_der)?;
+        Ok(Self { me, key })
+    }
+
+    /// [`open`] with this certificate and key.
+    pub fn open(&self, envelope: &[u8]) -> Result<Vec<u8>, OpenError> {
+        let sealed = Sealed::prepare(envelope, self)?;
+        sealed.cipher.open(&sealed.cek, sealed.ciphertext, &sealed.aad, sealed.mac)
+    }
+
+    /// [`open_to`] with this certificate and key: what it writes is authenticated only when it
+    /// returns `Ok`.
+    pub fn open_to(&self, envelope: &[u8], out: &mut impl std::io::Write) -> Result<u64, OpenError> {
+        let sealed = Sealed::prepare(envelope, self)?;
+        sealed.cipher.open_to(&sealed.cek, sealed.ciphertext, &sealed.aad, sealed.mac, out)
+    }
+}
+
+impl std::fmt::Debug for Opener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opener").finish_non_exhaustive()
+    }
 }
 
 /// An envelope parsed and its content key unwrapped: all that decrypting needs.
@@ -68,22 +104,14 @@ struct Sealed<'a> {
 }
 
 impl<'a> Sealed<'a> {
-    fn prepare(
-        envelope: &'a [u8],
-        my_certificate_der: &[u8],
-        my_private_key_pkcs8_der: &[u8],
-    ) -> Result<Self, OpenError> {
+    fn prepare(envelope: &'a [u8], opener: &Opener) -> Result<Self, OpenError> {
         if envelope.len() > MAX_ENVELOPE_BYTES {
             return Err(OpenError::TooLarge(envelope.len()));
         }
-        let me = Party::parse(my_certificate_der).map_err(|unusable| match unusable {
-            Unusable::Certificate(reason) | Unusable::Key(reason) => OpenError::Certificate(reason),
-        })?;
-        let key = PrivateKey::new(&me.key, my_private_key_pkcs8_der)?;
         let data = parse(envelope)?;
         let info = &data.auth_encrypted_content_info;
         let cipher = ContentCipher::from_identifier(&info.content_encryption_algorithm)?;
-        let cek = content_key(&data.recipient_infos, &me, &key, cipher.key_bytes())?;
+        let cek = content_key(&data.recipient_infos, &opener.me, &opener.key, cipher.key_bytes())?;
         let ciphertext = info
             .encrypted_content
             .ok_or_else(|| OpenError::Unsupported("detached content: the envelope carries no ciphertext".into()))?;

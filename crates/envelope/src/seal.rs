@@ -32,7 +32,7 @@ pub fn seal(content: &[u8], recipients: &[&[u8]]) -> Result<Vec<u8>, SealError> 
     if content.len() > MAX_CONTENT_BYTES {
         return Err(SealError::TooLarge(content.len()));
     }
-    let Keys { cek, nonce, infos } = keys_for(recipients)?;
+    let Keys { cek, nonce, infos } = keys_for(&Recipient::parse_all(recipients)?)?;
     let mut envelope =
         encode_with_plaintext(content, &infos, &nonce).map_err(|_| SealError::Internal("encoding the envelope"))?;
     if envelope.len() > MAX_ENVELOPE_BYTES {
@@ -56,6 +56,48 @@ pub fn seal(content: &[u8], recipients: &[&[u8]]) -> Result<Vec<u8>, SealError> 
 ///
 /// On [`SealError::Io`] what was written is an incomplete envelope: discard it.
 pub fn seal_to(content: &[&[u8]], recipients: &[&[u8]], out: &mut impl Write) -> Result<u64, SealError> {
+    let parsed = Recipient::parse_all(recipients)?;
+    let parsed: Vec<&Recipient> = parsed.iter().collect();
+    seal_to_recipients(content, &parsed, out)
+}
+
+/// A recipient certificate read and checked once (its key is RSA or P-256, its key usage allows
+/// encrypting to it), to seal envelope after envelope for it without parsing it again.
+#[derive(Debug)]
+pub struct Recipient(Party);
+
+impl Recipient {
+    /// Reads a DER certificate as [`seal`] does; an error names it recipient 0.
+    pub fn parse(der: &[u8]) -> Result<Self, SealError> {
+        Self::at(0, der)
+    }
+
+    /// Reads a list of 1 to [`MAX_RECIPIENTS`] DER certificates as [`seal`] does; an error names
+    /// the certificate by its position.
+    pub fn parse_all(ders: &[&[u8]]) -> Result<Vec<Self>, SealError> {
+        check_count(ders.len())?;
+        ders.iter().enumerate().map(|(index, der)| Self::at(index, der)).collect()
+    }
+
+    /// Reads the certificate at `index` in a list.
+    fn at(index: usize, der: &[u8]) -> Result<Self, SealError> {
+        let party = Party::parse(der).map_err(|unusable| match unusable {
+            Unusable::Certificate(reason) => SealError::Certificate { index, reason },
+            Unusable::Key(reason) => SealError::UnsupportedKey { index, reason },
+        })?;
+        if let Some(needed) = party.missing_key_usage() {
+            return Err(SealError::KeyUsage { index, needed });
+        }
+        Ok(Self(party))
+    }
+}
+
+/// [`seal_to`] for recipients already read.
+pub fn seal_to_recipients(
+    content: &[&[u8]],
+    recipients: &[&Recipient],
+    out: &mut impl Write,
+) -> Result<u64, SealError> {
     let length = content
         .iter()
         .try_fold(0_usize, |total, segment| total.checked_add(segment.len()))
@@ -88,10 +130,15 @@ struct Keys {
     infos: Vec<Vec<u8>>,
 }
 
-fn keys_for(recipients: &[&[u8]]) -> Result<Keys, SealError> {
-    if recipients.is_empty() || recipients.len() > MAX_RECIPIENTS {
-        return Err(SealError::RecipientCount(recipients.len()));
+fn check_count(count: usize) -> Result<(), SealError> {
+    match count {
+        1..=MAX_RECIPIENTS => Ok(()),
+        _ => Err(SealError::RecipientCount(count)),
     }
+}
+
+fn keys_for<R: std::borrow::Borrow<Recipient>>(recipients: &[R]) -> Result<Keys, SealError> {
+    check_count(recipients.len())?;
     let mut cek = Zeroizing::new([0; KEY_BYTES]);
     let mut nonce = [0; NONCE_BYTES];
     aws_lc_rs::rand::fill(cek.as_mut_slice()).map_err(|_| SealError::Internal("randomness"))?;
@@ -99,7 +146,7 @@ fn keys_for(recipients: &[&[u8]]) -> Result<Keys, SealError> {
     let infos = recipients
         .iter()
         .enumerate()
-        .map(|(index, der)| recipient_info(index, der, cek.as_slice()))
+        .map(|(index, recipient)| recipient_info(index, recipient.borrow(), cek.as_slice()))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Keys { cek, nonce, infos })
 }
@@ -167,17 +214,10 @@ fn context_specific(number: u32, constructed: bool) -> Tag {
     Tag::ContextSpecific { constructed, number: TagNumber(number) }
 }
 
-fn recipient_info(index: usize, der: &[u8], cek: &[u8]) -> Result<Vec<u8>, SealError> {
-    let party = Party::parse(der).map_err(|unusable| match unusable {
-        Unusable::Certificate(reason) => SealError::Certificate { index, reason },
-        Unusable::Key(reason) => SealError::UnsupportedKey { index, reason },
-    })?;
-    if let Some(needed) = party.missing_key_usage() {
-        return Err(SealError::KeyUsage { index, needed });
-    }
+fn recipient_info(index: usize, Recipient(party): &Recipient, cek: &[u8]) -> Result<Vec<u8>, SealError> {
     match &party.key {
-        PublicKey::Rsa { spki, .. } => ktri::wrap(index, &party, spki, cek),
-        PublicKey::P256 { point } => kari::wrap(index, &party, point, cek),
+        PublicKey::Rsa { spki, .. } => ktri::wrap(index, party, spki, cek),
+        PublicKey::P256 { point } => kari::wrap(index, party, point, cek),
     }
 }
 

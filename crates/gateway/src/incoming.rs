@@ -105,16 +105,11 @@ pub enum Unsealing {
     Local(std::io::Error),
 }
 
-/// Opens `sealed` with this gateway's certificate and key (PKCS#8 DER), writing the content to
-/// `out` as it is decrypted (a spool file, for a large package). The content is authenticated
-/// only when this returns `Ok`: on an error, what was written must be discarded.
-pub fn unseal(
-    sealed: &[u8],
-    certificate_der: &[u8],
-    key_pkcs8_der: &[u8],
-    out: &mut impl std::io::Write,
-) -> Result<(), Unsealing> {
-    match envelope::open_to(sealed, certificate_der, key_pkcs8_der, out) {
+/// Opens `sealed` with this gateway's certificate and key, writing the content to `out` as it is
+/// decrypted (a spool file, for a large package). The content is authenticated only when this
+/// returns `Ok`: on an error, what was written must be discarded.
+pub fn unseal(sealed: &[u8], opener: &envelope::Opener, out: &mut impl std::io::Write) -> Result<(), Unsealing> {
+    match opener.open_to(sealed, out) {
         Ok(_) => Ok(()),
         Err(local @ envelope::OpenError::Io { .. }) => Err(Unsealing::Local(std::io::Error::other(local.to_string()))),
         Err(e) => Err(Unsealing::Refused(Refusal::Sealed(e.to_string()))),
@@ -131,8 +126,9 @@ pub fn open_package(
     sender: &str,
     now: OffsetDateTime,
 ) -> Result<Opened, Refusal> {
+    let opener = envelope::Opener::new(certificate_der, key_pkcs8_der).map_err(|e| Refusal::Sealed(e.to_string()))?;
     let mut edxml = Vec::new();
-    unseal(sealed, certificate_der, key_pkcs8_der, &mut edxml).map_err(|e| match e {
+    unseal(sealed, &opener, &mut edxml).map_err(|e| match e {
         Unsealing::Refused(refusal) => refusal,
         local @ Unsealing::Local(_) => Refusal::Sealed(local.to_string()),
     })?;

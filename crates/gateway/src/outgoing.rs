@@ -4,17 +4,11 @@
 
 use bytes::Bytes;
 use edxml::{BusinessType, Limits, Package, Severity, StatusCode, ZipLimits};
-use pki::KeyPair;
 use store::{ChangeAnswer, DocumentChange};
 
-/// The agency's seal: its key and certificate.
-#[derive(Debug)]
-pub struct Signer {
-    /// The organisation key (a file key or a device key).
-    pub key: KeyPair,
-    /// Its certificate (DER), profile `organization`.
-    pub certificate_der: Vec<u8>,
-}
+/// The agency's seal: its key (a file key or a device key) and its certificate (profile
+/// `organization`), checked once to go together.
+pub use xmlsig::Signer;
 
 /// What was sealed, for the outbox's records (the envelope went to the writer given).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,7 +150,10 @@ pub fn seal_package(
     out: &mut impl std::io::Write,
 ) -> Result<Sealed, OutgoingError> {
     let parsed = edxml::parse(edxml, &Limits::default()).map_err(|e| OutgoingError::Malformed(e.to_string()))?;
-    seal_parsed(edxml, &parsed.package, signer, recipient_certificates, out)
+    let recipients =
+        envelope::Recipient::parse_all(recipient_certificates).map_err(|e| OutgoingError::Seal(e.to_string()))?;
+    let recipients: Vec<&envelope::Recipient> = recipients.iter().collect();
+    seal_parsed(edxml, &parsed.package, signer, &recipients, out)
 }
 
 /// [`seal_package`] for `edxml` already parsed into `package` (by [`preview`]): not parsed again.
@@ -164,7 +161,7 @@ pub(crate) fn seal_parsed(
     edxml: &Bytes,
     package: &Package,
     signer: &Signer,
-    recipient_certificates: &[&[u8]],
+    sealed_for: &[&envelope::Recipient],
     out: &mut impl std::io::Write,
 ) -> Result<Sealed, OutgoingError> {
     let errors: Vec<String> = edxml::validate(package, &ZipLimits::default())
@@ -180,9 +177,8 @@ pub(crate) fn seal_parsed(
         Package::Status(status) => Some(status.header.status.as_str().to_owned()),
         Package::Document(_) => None,
     };
-    let signed = xmlsig::sign_parts(edxml, &signer.key, &signer.certificate_der)
-        .map_err(|e| OutgoingError::Sign(e.to_string()))?;
-    envelope::seal_to(&signed.parts(), recipient_certificates, out).map_err(|e| OutgoingError::Seal(e.to_string()))?;
+    let signed = signer.sign_parts(edxml).map_err(|e| OutgoingError::Sign(e.to_string()))?;
+    envelope::seal_to_recipients(&signed.parts(), sealed_for, out).map_err(|e| OutgoingError::Seal(e.to_string()))?;
     Ok(Sealed { document_id, recipients, is_status, status_code })
 }
 

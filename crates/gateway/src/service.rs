@@ -23,6 +23,8 @@ use tokio::sync::Notify;
 
 use crate::incoming::{Unsealing, check_package, unseal};
 use crate::outgoing::AnswerToChange;
+use pki::KeyPair;
+
 use crate::{Opened, Refusal, Signer, Trust};
 
 /// Largest sealed package the gateway sends or collects.
@@ -75,6 +77,9 @@ pub enum GatewayError {
     /// an agreement stands (a recall agreed to destroyed the copy); nothing was sent.
     #[error("request {0} was already agreed to (15): it cannot be refused (16) afterwards; nothing was sent")]
     AlreadyAgreed(String),
+    /// A key given to the gateway is not its certificate's, or one of them does not parse.
+    #[error("{0}")]
+    Keys(String),
     /// A client system submitted a package from another agency than its own; nothing was queued.
     #[error("the package is sent as {sender}, but this client system sends only as {agency}; nothing was queued")]
     WrongSender {
@@ -103,15 +108,30 @@ pub enum GatewayError {
     },
 }
 
-/// The keys and certificates of one gateway.
+/// The keys and certificates of one gateway, each key checked once against its certificate.
 #[derive(Debug)]
 pub struct GatewayKeys {
     /// The agency's seal: signs outgoing packages.
-    pub seal: Signer,
-    /// The gateway's certificate (DER): packages for this gateway are encrypted to it.
-    pub certificate_der: Vec<u8>,
-    /// Its private key (PKCS#8 DER), to open them.
-    pub key_pkcs8_der: Vec<u8>,
+    seal: Signer,
+    /// The gateway's certificate and private key: packages for this gateway are encrypted to it.
+    opener: envelope::Opener,
+}
+
+impl GatewayKeys {
+    /// The agency's seal key with its certificate (DER), and the gateway's certificate (DER)
+    /// with its private key (PKCS#8 DER); an error if a key is not its certificate's.
+    pub fn new(
+        seal_key: KeyPair,
+        seal_certificate_der: Vec<u8>,
+        certificate_der: &[u8],
+        key_pkcs8_der: &[u8],
+    ) -> Result<Self, GatewayError> {
+        let seal = Signer::new(seal_key, seal_certificate_der)
+            .map_err(|e| GatewayError::Keys(format!("the seal key and its certificate: {e}")))?;
+        let opener = envelope::Opener::new(certificate_der, key_pkcs8_der)
+            .map_err(|e| GatewayError::Keys(format!("the gateway's certificate and its key: {e}")))?;
+        Ok(Self { seal, opener })
+    }
 }
 
 /// One agency's gateway.
@@ -131,7 +151,7 @@ pub struct Gateway {
     skip_through: std::sync::atomic::AtomicI64,
     /// Recipient certificates last given by the hub, with when: reused for a minute, and
     /// whenever the hub cannot be reached, so documents are still sealed and queued then.
-    certificates: std::sync::Mutex<std::collections::HashMap<String, (Vec<u8>, std::time::Instant)>>,
+    certificates: std::sync::Mutex<std::collections::HashMap<String, KnownCertificate>>,
     /// The hub's last answers about where agencies' copies go, with when (`served.rs`).
     pub(crate) routes: std::sync::Mutex<std::collections::HashMap<String, (store::AgencyRoute, std::time::Instant)>>,
     /// Where the message log is anchored, if anywhere (`log.rs`).
@@ -355,15 +375,15 @@ impl Gateway {
                 }
             }
         }
-        let mut certificates = Vec::with_capacity(described.recipients.len());
+        let mut recipients = Vec::with_capacity(described.recipients.len());
         for recipient in &described.recipients {
-            certificates.push(self.recipient_certificate(recipient).await?);
+            recipients.push(self.recipient_certificate(recipient).await?);
         }
         // A large package is sealed into a spool file, not onto the heap.
         let mut envelope = self.blobs.spool().scratch(edxml.len()).map_err(spool_failed)?;
         let keys = self.keys.clone();
         let (sealed, envelope) = off_the_runtime(edxml.len(), move || {
-            let refs: Vec<&[u8]> = certificates.iter().map(Vec::as_slice).collect();
+            let refs: Vec<&envelope::Recipient> = recipients.iter().map(Arc::as_ref).collect();
             let sealed = crate::outgoing::seal_parsed(&edxml, &parsed, &keys.seal, &refs, &mut envelope)?;
             Ok::<_, GatewayError>((sealed, envelope.into_bytes().map_err(spool_failed)?))
         })
@@ -440,31 +460,34 @@ impl Gateway {
     /// The certificate the hub gives for `recipient` (its gateway's, or its parent's): asked
     /// again after a minute; the last one known (in memory, else in the store, so also after a
     /// restart) while the hub cannot be reached.
-    async fn recipient_certificate(&self, recipient: &str) -> Result<Vec<u8>, GatewayError> {
+    async fn recipient_certificate(&self, recipient: &str) -> Result<Arc<envelope::Recipient>, GatewayError> {
         let known = self.certificates.lock().unwrap_or_else(|e| e.into_inner()).get(recipient).cloned();
-        if let Some((der, at)) = &known
+        if let Some((_, sealable, at)) = &known
             && at.elapsed() < CERTIFICATE_FRESH
         {
-            return Ok(der.clone());
+            return Ok(sealable.clone());
         }
         match self.fetch_recipient_certificate(recipient).await {
-            // Only what parses as a certificate is kept: a broken entry at the hub is not
-            // remembered once the hub repairs it.
-            Ok(der) if tls::PeerIdentity::from_der(&der).is_some() => {
+            Ok(der) => {
+                // Only what can be sealed to is kept: a broken entry at the hub is not remembered
+                // once the hub repairs it, and sealing to it fails with a clear error.
+                let sealable = sealable(recipient, &der)?;
                 // Kept in the store too, so a gateway restarted while the hub is down still knows it.
-                if known.as_ref().is_none_or(|(old, _)| *old != der) {
+                if known.as_ref().is_none_or(|(old, ..)| *old != der) {
                     self.store.remember_recipient_certificate(recipient, &der, OffsetDateTime::now_utc()).await?;
                 }
                 let mut cache = self.certificates.lock().unwrap_or_else(|e| e.into_inner());
-                cache.insert(recipient.to_owned(), (der.clone(), std::time::Instant::now()));
-                Ok(der)
+                cache.insert(recipient.to_owned(), (der, sealable.clone(), std::time::Instant::now()));
+                Ok(sealable)
             }
-            Err(GatewayError::Hub(_)) if known.is_some() => Ok(known.map(|(der, _)| der).unwrap_or_default()),
-            Err(GatewayError::Hub(reason)) => {
-                self.store.last_recipient_certificate(recipient).await?.ok_or(GatewayError::Hub(reason))
-            }
-            // Not a certificate: sealing to it fails with a clear error, and nothing is cached.
-            Ok(der) => Ok(der),
+            Err(GatewayError::Hub(reason)) => match known {
+                Some((_, sealable, _)) => Ok(sealable),
+                None => {
+                    let der =
+                        self.store.last_recipient_certificate(recipient).await?.ok_or(GatewayError::Hub(reason))?;
+                    sealable(recipient, &der)
+                }
+            },
             Err(e) => Err(e),
         }
     }
@@ -1173,11 +1196,21 @@ pub(crate) fn statuses_since<'a>(
         .filter_map(|a| a.package.status_code.as_deref().and_then(|c| Status::parse(c).ok()))
 }
 
+/// A recipient's certificate as the hub gave it (DER), read for sealing, and when it came.
+type KnownCertificate = (Vec<u8>, Arc<envelope::Recipient>, std::time::Instant);
+
+/// `recipient`'s certificate read for sealing, or why packages cannot be sealed to it.
+fn sealable(recipient: &str, der: &[u8]) -> Result<Arc<envelope::Recipient>, GatewayError> {
+    let sealable = envelope::Recipient::parse(der)
+        .map_err(|e| crate::OutgoingError::Seal(format!("the certificate of {recipient}: {e}")))?;
+    Ok(Arc::new(sealable))
+}
+
 /// Opens `sealed` with the gateway's key: the content (in the spool when large), or why it is
 /// refused. A failure of the spool is the gateway's, not the package's.
 fn unseal_into(sealed: &[u8], keys: &GatewayKeys, spool: &Spool) -> Result<Result<Bytes, Refusal>, GatewayError> {
     let mut content = spool.scratch(sealed.len()).map_err(spool_failed)?;
-    match unseal(sealed, &keys.certificate_der, &keys.key_pkcs8_der, &mut content) {
+    match unseal(sealed, &keys.opener, &mut content) {
         Ok(()) => Ok(Ok(content.into_bytes().map_err(spool_failed)?)),
         Err(Unsealing::Refused(refusal)) => Ok(Err(refusal)),
         Err(Unsealing::Local(e)) => Err(spool_failed(e)),

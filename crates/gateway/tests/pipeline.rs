@@ -3,7 +3,7 @@
 //! it must be refused.
 
 use base64::Engine as _;
-use gateway::{OutgoingError, Refusal, Sealed, Signer, Trust, TrustError, open_package};
+use gateway::{GatewayError, GatewayKeys, OutgoingError, Refusal, Sealed, Signer, Trust, TrustError, open_package};
 use pki::{
     Authority, Endpoints, IssueRequest, IssuedCertificate, KeyAlgorithm, KeyPair, Profile, RevocationReason,
     RevokedEntry, SubjectName, SubscriberKey,
@@ -59,7 +59,7 @@ impl Network {
     fn signer(&self) -> Signer {
         let key = KeyPair::open(&self.office.1.seal("correct horse battery").expect("seal"), "correct horse battery")
             .expect("open");
-        Signer { key, certificate_der: self.office.0.der.clone() }
+        Signer::new(key, self.office.0.der.clone()).expect("the seal key's certificate")
     }
 
     fn open(&self, sealed: &[u8], trust: &Trust, sender: &str) -> Result<gateway::Opened, Refusal> {
@@ -142,7 +142,7 @@ fn tampered_misattributed_revoked_and_untrusted_packages_are_refused() {
     assert!(matches!(not_for_us, Refusal::Sealed(_)), "{not_for_us}");
     let (gateway_cert, gateway_key) =
         issue(&net.authority, Profile::Gateway, "CN=gw-g22.lienthong.test,O=Văn phòng Chính phủ", "000.00.00.G22");
-    let tls_key = Signer { key: gateway_key, certificate_der: gateway_cert.der };
+    let tls_key = Signer::new(gateway_key, gateway_cert.der).expect("the gateway key's certificate");
     let by_tls_key = seal_package(&sample(), &tls_key, &[&net.nghe_an_gateway.0.der]).expect("sealed");
     let wrong_purpose = net.open(&by_tls_key.bytes, &net.trust(&[]), "000.00.00.G22").expect_err("not a seal");
     assert!(
@@ -181,4 +181,25 @@ fn malformed_packages_never_leave() {
     let error =
         seal_package(b"<edXML>not a package", &net.signer(), &[&net.nghe_an_gateway.0.der]).expect_err("malformed");
     assert!(error.to_string().starts_with("the package is not valid edXML"), "{error}");
+}
+
+#[test]
+fn a_gateway_is_refused_keys_that_are_not_their_certificates() {
+    let net = network();
+    let (gateway_cert, gateway_pkcs8) = &net.nghe_an_gateway;
+    let seal_key = || KeyPair::generate(KeyAlgorithm::P256).expect("key");
+    let error = GatewayKeys::new(seal_key(), net.office.0.der.clone(), &gateway_cert.der, gateway_pkcs8)
+        .expect_err("another key than the seal certificate's");
+    assert!(matches!(error, GatewayError::Keys(_)), "{error}");
+    assert!(error.to_string().starts_with("the seal key and its certificate"), "{error}");
+    let (office_cert, office_key) = &net.office;
+    let seal =
+        KeyPair::open(&office_key.seal("correct horse battery").expect("seal"), "correct horse battery").expect("open");
+    let other_pkcs8 = pkcs8_der(&seal_key());
+    let error = GatewayKeys::new(seal, office_cert.der.clone(), &gateway_cert.der, &other_pkcs8)
+        .expect_err("another key than the gateway certificate's");
+    assert!(error.to_string().starts_with("the gateway's certificate and its key"), "{error}");
+    let seal =
+        KeyPair::open(&office_key.seal("correct horse battery").expect("seal"), "correct horse battery").expect("open");
+    GatewayKeys::new(seal, office_cert.der.clone(), &gateway_cert.der, gateway_pkcs8).expect("the right keys");
 }

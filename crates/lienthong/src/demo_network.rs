@@ -12,7 +12,7 @@ use crate::node::hub_limits;
 use anyhow::{Context as _, Result, bail};
 use base64::Engine as _;
 use edxml::{AgencyCode, Package};
-use gateway::{Gateway, GatewayKeys, Signer, Trust};
+use gateway::{Gateway, GatewayKeys, Trust};
 use pki::{
     Authority, Endpoints, IssueRequest, IssuedCertificate, KeyAlgorithm, KeyPair, Profile, SubjectName, SubscriberKey,
 };
@@ -293,11 +293,7 @@ pub(crate) async fn start_gateway(
     std::fs::create_dir_all(&home)?;
     let store = Store::open(&format!("sqlite://{}", home.join("gateway.sqlite").display())).await?;
     let Credentials { api_key, sdk_system, sdk_secret, clerk } = credentials(&store, code, name).await?;
-    let keys = GatewayKeys {
-        seal: Signer { key: seal_key, certificate_der: seal_cert.der },
-        certificate_der: tls_cert.der.clone(),
-        key_pkcs8_der: tls_pkcs8.clone(),
-    };
+    let keys = GatewayKeys::new(seal_key, seal_cert.der, &tls_cert.der, &tls_pkcs8)?;
     let agency = AgencyCode::parse(code)?;
     let gateway = Gateway::new(
         agency,

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
 use edxml::AgencyCode;
-use gateway::{Gateway, GatewayKeys, Signer, Trust};
+use gateway::{Gateway, GatewayKeys, Trust};
 use pki::Profile;
 use serde::{Deserialize, Serialize};
 use store::{GatewayStore, Store, StoreError, WebStore as _};
@@ -294,11 +294,8 @@ pub(crate) async fn open(dir: &Path) -> Result<Opened> {
         hub_limits(),
     )?;
     let server = ServerTls::builder(Identity::from_pkcs8(tls.chain.clone(), tls_pkcs8.clone())?).build()?;
-    let keys = GatewayKeys {
-        seal: Signer { certificate_der: seal.certificate().to_vec(), key: seal.key },
-        certificate_der: tls.certificate().to_vec(),
-        key_pkcs8_der: tls_pkcs8,
-    };
+    let seal_certificate = seal.certificate().to_vec();
+    let keys = GatewayKeys::new(seal.key, seal_certificate, tls.certificate(), &tls_pkcs8)?;
     let intake = gateway::IntakeLimit {
         max_attempts: settings.intake_max_attempts.max(1),
         give_up_after: std::time::Duration::from_secs(settings.intake_give_up_hours.max(1) * 3600),

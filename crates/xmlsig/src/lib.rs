@@ -34,5 +34,5 @@ mod xml;
 pub use algorithm::{C14N, DSIG_NS, ENVELOPED_SIGNATURE, EXC_C14N, SHA1, SHA256, SignatureAlgorithm};
 pub use c14n::{Canonicalization, canonicalize};
 pub use error::{SignError, VerifyError, XmlError, XmlErrorKind};
-pub use sign::{Signed, sign, sign_parts};
+pub use sign::{Signed, Signer, sign, sign_parts};
 pub use verify::{Verified, verify};

@@ -91,6 +91,54 @@ pub fn sign(package_xml: &[u8], key: &KeyPair, certificate_der: &[u8]) -> Result
 /// made (the input without it), which the result owns.
 pub fn sign_parts<'a>(package_xml: &'a [u8], key: &KeyPair, certificate_der: &[u8]) -> Result<Signed<'a>, SignError> {
     let subject_name = check_certificate(key, certificate_der)?;
+    sign_checked(package_xml, key, certificate_der, subject_name.as_deref())
+}
+
+/// A seal key with its certificate, checked once to certify the key: it signs package after
+/// package without reading the certificate again.
+pub struct Signer {
+    key: KeyPair,
+    certificate_der: Vec<u8>,
+    /// The certificate's subject (RFC 4514), for `X509SubjectName`.
+    subject_name: Option<String>,
+}
+
+impl Signer {
+    /// The seal `key` with its certificate (DER), which must be for `key`.
+    pub fn new(key: KeyPair, certificate_der: Vec<u8>) -> Result<Self, SignError> {
+        let subject_name = check_certificate(&key, &certificate_der)?;
+        Ok(Self { key, certificate_der, subject_name })
+    }
+
+    /// The key.
+    pub fn key(&self) -> &KeyPair {
+        &self.key
+    }
+
+    /// The certificate (DER).
+    pub fn certificate_der(&self) -> &[u8] {
+        &self.certificate_der
+    }
+
+    /// Signs `package_xml` as [`sign_parts`] does.
+    pub fn sign_parts<'a>(&self, package_xml: &'a [u8]) -> Result<Signed<'a>, SignError> {
+        sign_checked(package_xml, &self.key, &self.certificate_der, self.subject_name.as_deref())
+    }
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer").field("subject", &self.subject_name).finish_non_exhaustive()
+    }
+}
+
+/// [`sign_parts`] with a certificate already checked to be for `key`.
+fn sign_checked<'a>(
+    package_xml: &'a [u8],
+    key: &KeyPair,
+    certificate_der: &[u8],
+    subject_name: Option<&str>,
+) -> Result<Signed<'a>, SignError> {
     let algorithm = match key.algorithm() {
         KeyAlgorithm::P256 => SignatureAlgorithm::EcdsaP256Sha256,
         KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 => SignatureAlgorithm::RsaSha256,
@@ -100,7 +148,7 @@ pub fn sign_parts<'a>(package_xml: &'a [u8], key: &KeyPair, certificate_der: &[u
     let digest = digest(text)?;
     let signed_info = signed_info(algorithm, &digest);
     let value = signature_value(key, algorithm, &signed_info)?;
-    let signature = signature_element(&signed_info, &value, subject_name.as_deref(), certificate_der);
+    let signature = signature_element(&signed_info, &value, subject_name, certificate_der);
     // Offsets in `text` are after the byte-order mark `document` keeps.
     let at = document.len() - text.len() + header_end;
     Ok(Signed { document, at, signature })

@@ -169,6 +169,35 @@ fn every_one_of_three_recipients_opens_the_same_envelope() {
     }
 }
 
+#[test]
+fn certificates_read_once_seal_and_open_envelope_after_envelope() {
+    let setup = Setup::new();
+    let holders = [setup.gateway("p256", KeyAlgorithm::P256), setup.gateway("rsa", KeyAlgorithm::Rsa2048)];
+    let certificates: Vec<&[u8]> = holders.iter().map(|h| h.cert_der.as_slice()).collect();
+    let recipients = envelope::Recipient::parse_all(&certificates).expect("recipients");
+    let recipients: Vec<&envelope::Recipient> = recipients.iter().collect();
+    let openers: Vec<envelope::Opener> =
+        holders.iter().map(|h| envelope::Opener::new(&h.cert_der, &h.key_der).expect("opener")).collect();
+    for size in [0, 17, 70_000] {
+        let document = content(size);
+        let mut sealed = Vec::new();
+        envelope::seal_to_recipients(&[&document], &recipients, &mut sealed).expect("sealed");
+        for (holder, opener) in holders.iter().zip(&openers) {
+            assert_eq!(opener.open(&sealed).as_deref(), Ok(&document[..]), "{size} bytes");
+            assert_eq!(envelope::open(&sealed, &holder.cert_der, &holder.key_der).as_deref(), Ok(&document[..]));
+            assert_eq!(openssl_decrypt(&setup, &sealed, holder), Ok(document.clone()), "{size} bytes");
+        }
+    }
+    let other = setup.gateway("other", KeyAlgorithm::P256);
+    assert_eq!(
+        envelope::Opener::new(&holders[0].cert_der, &other.key_der).err(),
+        Some(envelope::OpenError::KeyMismatch)
+    );
+    let refused = envelope::Recipient::parse_all(&[&holders[0].cert_der, b"garbage"]);
+    assert!(matches!(refused, Err(envelope::SealError::Certificate { index: 1, .. })), "{refused:?}");
+    assert_eq!(envelope::Recipient::parse_all(&[]).err(), Some(envelope::SealError::RecipientCount(0)));
+}
+
 /// 10 MB by default; set `LIENTHONG_ENVELOPE_MB` for more (100 for the figure in the report).
 #[test]
 fn a_large_document_round_trips() {

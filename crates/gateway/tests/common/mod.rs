@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use edxml::AgencyCode;
-use gateway::{Gateway, GatewayKeys, Signer, Trust};
+use gateway::{Gateway, GatewayKeys, Trust};
 use hub::{HubService, Limits};
 use pki::{
     Authority, Endpoints, IssueRequest, IssuedCertificate, KeyAlgorithm, KeyPair, Profile, RevokedEntry, SubjectName,
@@ -149,11 +149,7 @@ impl Network {
             .expect("trust");
         trust.set_crls(&[self.ca.crl(&[])]).expect("crl");
         let seal_serial = seal_cert.serial.clone();
-        let keys = GatewayKeys {
-            seal: Signer { key: seal_key, certificate_der: seal_cert.der },
-            certificate_der: tls_cert.der.clone(),
-            key_pkcs8_der: pkcs8(&tls_key),
-        };
+        let keys = GatewayKeys::new(seal_key, seal_cert.der, &tls_cert.der, &pkcs8(&tls_key)).expect("keys");
         let agency = AgencyCode::parse(agency).expect("code");
         (Gateway::new(agency, store, blobs, keys, Arc::new(trust), client, hub_url), seal_serial)
     }

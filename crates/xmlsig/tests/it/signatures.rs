@@ -5,7 +5,9 @@ use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use edxml::{EDXML_NS, Limits, Package};
 use pki::KeyAlgorithm;
-use xmlsig::{Canonicalization, SignError, SignatureAlgorithm, VerifyError, canonicalize, sign, sign_parts, verify};
+use xmlsig::{
+    Canonicalization, SignError, SignatureAlgorithm, Signer, VerifyError, canonicalize, sign, sign_parts, verify,
+};
 
 use crate::support::{Seal, document, p, run, tamper};
 
@@ -129,6 +131,26 @@ fn the_parts_are_the_input_around_the_signature_and_concatenate_to_sign() {
     assert!(!signed.is_empty());
     assert!(seal.xmlsec_verify(&signed.to_vec()).0);
     verify(&signed.to_vec()).expect("verifies");
+}
+
+#[test]
+fn a_signer_checks_its_certificate_once_and_signs_as_sign_parts_does() {
+    // RSA PKCS#1 v1.5 is deterministic, so both ways give the same bytes.
+    let seal = Seal::new(KeyAlgorithm::Rsa2048);
+    let unsigned = document(PDF);
+    let expected = sign(&unsigned, &seal.key, &seal.certificate).expect("signed");
+    let Seal { dir: _dir, key, certificate } = seal;
+    let signer = Signer::new(key, certificate.clone()).expect("a key and its certificate");
+    assert_eq!(signer.certificate_der(), certificate.as_slice());
+    for _ in 0..2 {
+        let signed = signer.sign_parts(&unsigned).expect("signed");
+        assert_eq!(signed.to_vec(), expected);
+    }
+    let other = Seal::new(KeyAlgorithm::Rsa2048);
+    let Seal { dir: _other_dir, key: other_key, .. } = other;
+    assert!(matches!(Signer::new(other_key, certificate), Err(SignError::CertificateMismatch)));
+    let p256 = Seal::new(KeyAlgorithm::P256);
+    assert!(matches!(Signer::new(p256.key, b"not a certificate".to_vec()), Err(SignError::BadCertificate(_))));
 }
 
 #[test]
