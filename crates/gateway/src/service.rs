@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use bytes::Bytes;
 use edxml::{AgencyCode, Package, StatusCode as Status, VnTimestamp};
 use futures_util::StreamExt as _;
+use pki::KeyPair;
 use serde_json::Value;
 use store::blobs::BlobStore;
 use store::spool::{SPOOL_ABOVE, Spool, SpoolError};
@@ -23,8 +24,6 @@ use tokio::sync::Notify;
 
 use crate::incoming::{Unsealing, check_package, unseal};
 use crate::outgoing::AnswerToChange;
-use pki::KeyPair;
-
 use crate::{Opened, Refusal, Signer, Trust};
 
 /// Largest sealed package the gateway sends or collects.

@@ -110,11 +110,6 @@ impl Signer {
         Ok(Self { key, certificate_der, subject_name })
     }
 
-    /// The key.
-    pub fn key(&self) -> &KeyPair {
-        &self.key
-    }
-
     /// The certificate (DER).
     pub fn certificate_der(&self) -> &[u8] {
         &self.certificate_der
