@@ -256,14 +256,13 @@ fn in_savepoint<R>(
     broken: &Cell<Option<Arc<rusqlite::Error>>>,
     op: impl FnOnce(&Connection) -> Result<R, StoreError>,
 ) -> Result<R, StoreError> {
-    let savepoint = |sql: &str| connection.prepare_cached(sql).and_then(|mut statement| statement.execute([]));
-    if let Err(error) = savepoint("SAVEPOINT op") {
+    if let Err(error) = control(connection, "SAVEPOINT op") {
         return Err(error.into());
     }
     let result = guarded(op, connection);
     let ended = match result {
-        Ok(_) => savepoint("RELEASE op"),
-        Err(_) => savepoint("ROLLBACK TO op").and_then(|_| savepoint("RELEASE op")),
+        Ok(_) => control(connection, "RELEASE op"),
+        Err(_) => control(connection, "ROLLBACK TO op").and_then(|()| control(connection, "RELEASE op")),
     };
     if let Err(error) = ended {
         let error = Arc::new(error);
@@ -313,7 +312,7 @@ fn commit_group(
     group: impl Iterator<Item = Job>,
     before_commit: &mut impl FnMut() -> std::io::Result<()>,
 ) {
-    if let Err(error) = connection.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(error) = control(connection, "BEGIN IMMEDIATE") {
         let error = Arc::new(error);
         // Nothing ran: each caller is told why.
         for job in group {
@@ -332,15 +331,20 @@ fn commit_group(
                     Some(e.to_string()),
                 )
             })
-            .and_then(|()| connection.execute_batch("COMMIT"))
+            .and_then(|()| control(connection, "COMMIT"))
             .map_err(Arc::new),
     };
     if committed.is_err() {
-        let _ = connection.execute_batch("ROLLBACK");
+        let _ = control(connection, "ROLLBACK");
     }
     for reply in replies {
         reply(committed.as_ref().err());
     }
+}
+
+/// Runs a transaction or savepoint statement, prepared once per connection.
+fn control(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
+    connection.prepare_cached(sql).and_then(|mut statement| statement.execute([])).map(|_| ())
 }
 
 /// Binds `args` to `statement` as sqlx does for SQLite: a parameter named `$N` (or `?N`) takes
