@@ -2,7 +2,8 @@
 
 use crate::{MAX_CONTENT_BYTES, MAX_ENVELOPE_BYTES, MAX_RECIPIENTS};
 
-/// Why [`crate::seal`] or [`crate::seal_to`] refused.
+/// Why [`crate::seal`], [`crate::seal_to`] or [`crate::seal_to_recipients`] refused, or why
+/// [`crate::Recipient`] cannot read a certificate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SealError {
@@ -54,8 +55,8 @@ pub enum SealError {
     Internal(&'static str),
 }
 
-/// Why [`crate::open`] or [`crate::open_to`] gave no content (or, for `open_to`, why what it
-/// wrote must be discarded). Only [`OpenError::NotForUs`] and
+/// Why [`crate::open`] or [`crate::open_to`] (or an [`crate::Opener`]) gave no content (or, for
+/// `open_to`, why what it wrote must be discarded), or why an `Opener` cannot be made. Only [`OpenError::NotForUs`] and
 /// [`OpenError::Tampered`] speak about an envelope that was well formed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

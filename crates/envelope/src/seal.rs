@@ -1,6 +1,7 @@
 //! Sealing: the content encrypted once under a random AES-256-GCM key, that key wrapped for each
 //! recipient certificate.
 
+use std::borrow::Borrow;
 use std::io::Write;
 
 use der::asn1::OctetStringRef;
@@ -56,9 +57,9 @@ pub fn seal(content: &[u8], recipients: &[&[u8]]) -> Result<Vec<u8>, SealError> 
 ///
 /// On [`SealError::Io`] what was written is an incomplete envelope: discard it.
 pub fn seal_to(content: &[&[u8]], recipients: &[&[u8]], out: &mut impl Write) -> Result<u64, SealError> {
-    let parsed = Recipient::parse_all(recipients)?;
-    let parsed: Vec<&Recipient> = parsed.iter().collect();
-    seal_to_recipients(content, &parsed, out)
+    // The content's size is refused before the certificates are read, as `seal` does.
+    content_length(content)?;
+    seal_to_recipients(content, &Recipient::parse_all(recipients)?, out)
 }
 
 /// A recipient certificate read and checked once (its key is RSA or P-256, its key usage allows
@@ -92,19 +93,13 @@ impl Recipient {
     }
 }
 
-/// [`seal_to`] for recipients already read.
-pub fn seal_to_recipients(
+/// [`seal_to`] for recipients already read (owned, borrowed or shared).
+pub fn seal_to_recipients<R: Borrow<Recipient>>(
     content: &[&[u8]],
-    recipients: &[&Recipient],
+    recipients: &[R],
     out: &mut impl Write,
 ) -> Result<u64, SealError> {
-    let length = content
-        .iter()
-        .try_fold(0_usize, |total, segment| total.checked_add(segment.len()))
-        .ok_or(SealError::TooLarge(usize::MAX))?;
-    if length > MAX_CONTENT_BYTES {
-        return Err(SealError::TooLarge(length));
-    }
+    let length = content_length(content)?;
     let Keys { cek, nonce, infos } = keys_for(recipients)?;
     let head = encode_head(length, &infos, &nonce).map_err(|_| SealError::Internal("encoding the envelope"))?;
     let total = head.len() + length + MAC_HEADER.len() + TAG_BYTES;
@@ -130,6 +125,18 @@ struct Keys {
     infos: Vec<Vec<u8>>,
 }
 
+/// The segments' total length, at most [`MAX_CONTENT_BYTES`].
+fn content_length(content: &[&[u8]]) -> Result<usize, SealError> {
+    let length = content
+        .iter()
+        .try_fold(0_usize, |total, segment| total.checked_add(segment.len()))
+        .ok_or(SealError::TooLarge(usize::MAX))?;
+    match length {
+        0..=MAX_CONTENT_BYTES => Ok(length),
+        _ => Err(SealError::TooLarge(length)),
+    }
+}
+
 fn check_count(count: usize) -> Result<(), SealError> {
     match count {
         1..=MAX_RECIPIENTS => Ok(()),
@@ -137,7 +144,7 @@ fn check_count(count: usize) -> Result<(), SealError> {
     }
 }
 
-fn keys_for<R: std::borrow::Borrow<Recipient>>(recipients: &[R]) -> Result<Keys, SealError> {
+fn keys_for<R: Borrow<Recipient>>(recipients: &[R]) -> Result<Keys, SealError> {
     check_count(recipients.len())?;
     let mut cek = Zeroizing::new([0; KEY_BYTES]);
     let mut nonce = [0; NONCE_BYTES];

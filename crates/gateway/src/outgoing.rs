@@ -152,7 +152,6 @@ pub fn seal_package(
     let parsed = edxml::parse(edxml, &Limits::default()).map_err(|e| OutgoingError::Malformed(e.to_string()))?;
     let recipients =
         envelope::Recipient::parse_all(recipient_certificates).map_err(|e| OutgoingError::Seal(e.to_string()))?;
-    let recipients: Vec<&envelope::Recipient> = recipients.iter().collect();
     seal_parsed(edxml, &parsed.package, signer, &recipients, out)
 }
 
@@ -161,7 +160,7 @@ pub(crate) fn seal_parsed(
     edxml: &Bytes,
     package: &Package,
     signer: &Signer,
-    sealed_for: &[&envelope::Recipient],
+    sealed_for: &[impl std::borrow::Borrow<envelope::Recipient>],
     out: &mut impl std::io::Write,
 ) -> Result<Sealed, OutgoingError> {
     let errors: Vec<String> = edxml::validate(package, &ZipLimits::default())

@@ -382,8 +382,7 @@ impl Gateway {
         let mut envelope = self.blobs.spool().scratch(edxml.len()).map_err(spool_failed)?;
         let keys = self.keys.clone();
         let (sealed, envelope) = off_the_runtime(edxml.len(), move || {
-            let refs: Vec<&envelope::Recipient> = recipients.iter().map(Arc::as_ref).collect();
-            let sealed = crate::outgoing::seal_parsed(&edxml, &parsed, &keys.seal, &refs, &mut envelope)?;
+            let sealed = crate::outgoing::seal_parsed(&edxml, &parsed, &keys.seal, &recipients, &mut envelope)?;
             Ok::<_, GatewayError>((sealed, envelope.into_bytes().map_err(spool_failed)?))
         })
         .await??;

@@ -110,11 +110,6 @@ impl Signer {
         Ok(Self { key, certificate_der, subject_name })
     }
 
-    /// The certificate (DER).
-    pub fn certificate_der(&self) -> &[u8] {
-        &self.certificate_der
-    }
-
     /// Signs `package_xml` as [`sign_parts`] does.
     pub fn sign_parts<'a>(&self, package_xml: &'a [u8]) -> Result<Signed<'a>, SignError> {
         sign_checked(package_xml, &self.key, &self.certificate_der, self.subject_name.as_deref())

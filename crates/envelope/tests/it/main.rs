@@ -175,7 +175,6 @@ fn certificates_read_once_seal_and_open_envelope_after_envelope() {
     let holders = [setup.gateway("p256", KeyAlgorithm::P256), setup.gateway("rsa", KeyAlgorithm::Rsa2048)];
     let certificates: Vec<&[u8]> = holders.iter().map(|h| h.cert_der.as_slice()).collect();
     let recipients = envelope::Recipient::parse_all(&certificates).expect("recipients");
-    let recipients: Vec<&envelope::Recipient> = recipients.iter().collect();
     let openers: Vec<envelope::Opener> =
         holders.iter().map(|h| envelope::Opener::new(&h.cert_der, &h.key_der).expect("opener")).collect();
     for size in [0, 17, 70_000] {

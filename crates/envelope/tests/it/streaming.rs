@@ -184,6 +184,8 @@ fn seal_to_has_seals_limits_and_writes_nothing_when_it_refuses() {
     let total = too_much.len() * mebibyte.len();
     let mut out = Vec::new();
     assert_eq!(seal_to(&too_much, &[&gateway.cert_der], &mut out), Err(SealError::TooLarge(total)));
+    // The size is refused first, as `seal` refuses it, whatever the certificates.
+    assert_eq!(seal_to(&too_much, &[b"garbage"], &mut out), Err(SealError::TooLarge(total)));
     assert_eq!(seal_to(&[&b"x"[..]], &[], &mut out), Err(SealError::RecipientCount(0)));
     let refused = seal_to(&[&b"x"[..]], &[&gateway.cert_der, &signing.cert_der], &mut out);
     assert_eq!(refused, Err(SealError::KeyUsage { index: 1, needed: "keyAgreement" }));
