@@ -459,12 +459,11 @@ impl Gateway {
     /// again after a minute; the last one known (in memory, else in the store, so also after a
     /// restart) while the hub cannot be reached.
     async fn recipient_certificate(&self, recipient: &str) -> Result<Arc<envelope::Recipient>, GatewayError> {
-        let known = self.certificates.lock().unwrap_or_else(|e| e.into_inner()).get(recipient).cloned();
-        if let Some((_, sealable, at)) = &known
-            && at.elapsed() < CERTIFICATE_FRESH
-        {
-            return Ok(sealable.clone());
-        }
+        let known = match self.certificates.lock().unwrap_or_else(|e| e.into_inner()).get(recipient) {
+            // The usual case, on every submission: only the shared reading is cloned.
+            Some((_, sealable, at)) if at.elapsed() < CERTIFICATE_FRESH => return Ok(sealable.clone()),
+            known => known.cloned(),
+        };
         match self.fetch_recipient_certificate(recipient).await {
             Ok(der) => {
                 // Only what can be sealed to is kept: a broken entry at the hub is not remembered
