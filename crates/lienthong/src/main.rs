@@ -1,5 +1,9 @@
 //! `lienthong`: one binary, a subcommand per role and tool.
 
+/// glibc's allocator was an eighth of the exchange's CPU (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bench;
 mod bench_ca;
 mod bench_exchange;
