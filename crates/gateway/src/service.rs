@@ -374,38 +374,11 @@ impl Gateway {
                 }
             }
         }
-        let mut recipients = Vec::with_capacity(described.recipients.len());
-        for recipient in &described.recipients {
-            recipients.push(self.recipient_certificate(recipient).await?);
-        }
-        // A large package is sealed into a spool file, not onto the heap.
-        let mut envelope = self.blobs.spool().scratch(edxml.len()).map_err(spool_failed)?;
-        let keys = self.keys.clone();
-        let (sealed, envelope) = off_the_runtime(edxml.len(), move || {
-            let sealed = crate::outgoing::seal_parsed(&edxml, &parsed, &keys.seal, &recipients, &mut envelope)?;
-            Ok::<_, GatewayError>((sealed, envelope.into_bytes().map_err(spool_failed)?))
-        })
-        .await??;
-        let blob = self.blobs.put_bytes(envelope, MAX_PACKAGE_BYTES).await?;
-        let package_id = new_package_id(&self.agency);
-        let package = OutgoingPackage {
-            package_id: package_id.clone(),
-            client: client.to_owned(),
-            client_ref: client_ref.to_owned(),
-            kind: if sealed.is_status { PackageKind::Status } else { PackageKind::Document },
-            sender: described.sender.clone(),
-            recipients: sealed.recipients.clone(),
-            document_id: sealed.document_id.clone(),
-            subject: described.subject.clone(),
-            size: i64::try_from(blob.size).unwrap_or(i64::MAX),
-            sha256: blob.name.clone(),
-            blob: blob.name,
-            status_code: sealed.status_code.clone(),
-        };
+        let package = self.seal_for_outbox(client, client_ref, edxml, parsed, &described).await?;
         let (queued, new) = match self.store.enqueue(&package, OffsetDateTime::now_utc()).await? {
             Enqueued::New => {
                 self.outbox_ready.notify_one();
-                (package_id, true)
+                (package.package_id, true)
             }
             Enqueued::Existing(first) => (first, false),
         };
@@ -419,6 +392,45 @@ impl Gateway {
             self.record_change_answer(&copy.package.package_id, &copy.package.recipient, answer, client).await?;
         }
         Ok((queued, new))
+    }
+
+    /// Signs `edxml` (checked, `parsed` and `described` from it) with the agency's seal and
+    /// seals it for each recipient's gateway into a blob: the package to queue.
+    async fn seal_for_outbox(
+        &self,
+        client: &str,
+        client_ref: &str,
+        edxml: Bytes,
+        parsed: Package,
+        described: &crate::outgoing::Preview,
+    ) -> Result<OutgoingPackage, GatewayError> {
+        let mut recipients = Vec::with_capacity(described.recipients.len());
+        for recipient in &described.recipients {
+            recipients.push(self.recipient_certificate(recipient).await?);
+        }
+        // A large package is sealed into a spool file, not onto the heap.
+        let mut envelope = self.blobs.spool().scratch(edxml.len()).map_err(spool_failed)?;
+        let keys = self.keys.clone();
+        let (sealed, envelope) = off_the_runtime(edxml.len(), move || {
+            let sealed = crate::outgoing::seal_parsed(&edxml, &parsed, &keys.seal, &recipients, &mut envelope)?;
+            Ok::<_, GatewayError>((sealed, envelope.into_bytes().map_err(spool_failed)?))
+        })
+        .await??;
+        let blob = self.blobs.put_bytes(envelope, MAX_PACKAGE_BYTES).await?;
+        Ok(OutgoingPackage {
+            package_id: new_package_id(&self.agency),
+            client: client.to_owned(),
+            client_ref: client_ref.to_owned(),
+            kind: if sealed.is_status { PackageKind::Status } else { PackageKind::Document },
+            sender: described.sender.clone(),
+            recipients: sealed.recipients,
+            document_id: sealed.document_id,
+            subject: described.subject.clone(),
+            size: i64::try_from(blob.size).unwrap_or(i64::MAX),
+            sha256: blob.name.clone(),
+            blob: blob.name,
+            status_code: sealed.status_code,
+        })
     }
 
     /// `reporter`'s copy of the latest recall, update or replacement a 15 or 16 answers, if held.
@@ -595,26 +607,15 @@ impl Gateway {
         status: Status,
         description: Option<String>,
     ) -> Result<String, GatewayError> {
-        let reporter = report.reporter;
-        let recipient =
-            AgencyCode::parse(reporter).map_err(|e| GatewayError::Answer(format!("recipient code: {e}")))?;
-        let now = VnTimestamp::from_instant(OffsetDateTime::now_utc());
-        let reply = edxml::answer(document, &recipient, status, description, now)
-            .map_err(|e| GatewayError::Answer(e.to_string()))?;
-        let edxml = edxml::write(&Package::Status(reply));
-        let reference = if report.first_recipient {
-            format!("status:{package_id}:{}", status.as_str())
-        } else {
-            format!("status:{package_id}:{reporter}:{}", status.as_str())
-        };
-        let queued = self.submit(client, &reference, &edxml).await?.0;
+        let (reference, edxml) = answer_to(package_id, report, document, status, description)?;
+        let queued = self.submit_shared(client, &reference, edxml).await?.0;
         let answer = match status {
             Status::ChangeAccepted => Some(ChangeAnswer::Agreed),
             Status::ChangeRefused => Some(ChangeAnswer::Refused),
             _ => None,
         };
         if let Some(answer) = answer {
-            self.record_change_answer(package_id, reporter, answer, client).await?;
+            self.record_change_answer(package_id, report.reporter, answer, client).await?;
         }
         Ok(queued)
     }
@@ -943,9 +944,21 @@ impl Gateway {
         sealed_sha256: &str,
         opened: &Opened,
     ) -> Result<(), GatewayError> {
-        let blob = self.blobs.put_bytes(opened.shared_edxml(), MAX_PACKAGE_BYTES).await?;
-        let (document_id, _, is_status) = opened.describe();
         let (change, refers_to) = crate::outgoing::document_change(opened.package());
+        // A new document's receipt (status 01) is sealed while the document is stored, and queued
+        // in the transaction that keeps it: one commit for both. If it cannot be sealed now, the
+        // document is kept alone and answered as any other copy below, which says why.
+        let receipt = async {
+            match opened.package() {
+                Package::Document(document) if change == DocumentChange::New => {
+                    self.sealed_receipt(package_id, recipient, document).await.ok()
+                }
+                _ => None,
+            }
+        };
+        let (blob, receipt) = tokio::join!(self.blobs.put_bytes(opened.shared_edxml(), MAX_PACKAGE_BYTES), receipt);
+        let blob = blob?;
+        let (document_id, _, is_status) = opened.describe();
         let due_date = match opened.package() {
             Package::Document(document) => document.header.due_date.map(|d| d.iso()),
             Package::Status(_) => None,
@@ -967,19 +980,28 @@ impl Gateway {
             due_date,
             sealed_sha256: sealed_sha256.to_owned(),
         };
-        let received = self.store.receive(&incoming, OffsetDateTime::now_utc()).await?;
+        let now = OffsetDateTime::now_utc();
+        let (received, answered) = match &receipt {
+            Some(receipt) => self.store.receive_answered(&incoming, receipt, now).await?,
+            None => (self.store.receive(&incoming, now).await?, None),
+        };
         if received != Received::Duplicate {
             self.inbox_changed.notify_waiters();
+        }
+        if answered == Some(Enqueued::New) {
+            self.outbox_ready.notify_one();
         }
         // A destroyed copy's blob of the same content may have been removed between the put
         // and the commit (see `remove_if_unused`): this copy needs it, so it is written again.
         if !self.blobs.exists(&incoming.blob).await? {
             self.blobs.put_bytes(opened.shared_edxml(), MAX_PACKAGE_BYTES).await?;
         }
-        // The receipt is queued (once: its reference is fixed) before the hub is told; if it
-        // cannot be, the delivery stays at the hub and is collected again, and the receipt
+        // Otherwise the receipt is queued (once: its reference is fixed) before the hub is told;
+        // if it cannot be, the delivery stays at the hub and is collected again, and the receipt
         // retried then.
-        if let Package::Document(document) = opened.package() {
+        if answered.is_none()
+            && let Package::Document(document) = opened.package()
+        {
             let first_recipient = match received {
                 Received::New => true,
                 Received::AnotherRecipient => false,
@@ -991,6 +1013,21 @@ impl Gateway {
             self.answer_document(GATEWAY_CLIENT, package_id, report, document, Status::Arrived, None).await?;
         }
         Ok(())
+    }
+
+    /// `recipient`'s receipt (status 01) for `document`, new here as `package_id`, signed and
+    /// sealed for its sender: the package to queue with the document
+    /// ([`store::GatewayStore::receive_answered`]).
+    async fn sealed_receipt(
+        &self,
+        package_id: &str,
+        recipient: &str,
+        document: &edxml::model::DocumentPackage,
+    ) -> Result<OutgoingPackage, GatewayError> {
+        let report = Report { reporter: recipient, first_recipient: true };
+        let (reference, edxml) = answer_to(package_id, report, document, Status::Arrived, None)?;
+        let (described, parsed) = crate::outgoing::preview(&edxml)?;
+        self.seal_for_outbox(GATEWAY_CLIENT, &reference, edxml, parsed, &described).await
     }
 
     /// Refuses a delivery: records the refusal in the message log, queues a signed status 02 with
@@ -1212,6 +1249,29 @@ fn unseal_into(sealed: &[u8], keys: &GatewayKeys, spool: &Spool) -> Result<Resul
         Err(Unsealing::Refused(refusal)) => Ok(Err(refusal)),
         Err(Unsealing::Local(e)) => Err(spool_failed(e)),
     }
+}
+
+/// The status package `report.reporter` answers `document` (received as `package_id`) with, and
+/// the reference it is queued under: fixed per package, reporter and status, so answering again
+/// queues nothing new.
+fn answer_to(
+    package_id: &str,
+    report: Report<'_>,
+    document: &edxml::model::DocumentPackage,
+    status: Status,
+    description: Option<String>,
+) -> Result<(String, Bytes), GatewayError> {
+    let reporter = report.reporter;
+    let recipient = AgencyCode::parse(reporter).map_err(|e| GatewayError::Answer(format!("recipient code: {e}")))?;
+    let now = VnTimestamp::from_instant(OffsetDateTime::now_utc());
+    let reply = edxml::answer(document, &recipient, status, description, now)
+        .map_err(|e| GatewayError::Answer(e.to_string()))?;
+    let reference = if report.first_recipient {
+        format!("status:{package_id}:{}", status.as_str())
+    } else {
+        format!("status:{package_id}:{reporter}:{}", status.as_str())
+    };
+    Ok((reference, Bytes::from(edxml::write(&Package::Status(reply)))))
 }
 
 /// Runs the signing, sealing, opening or checking of a package of `size` bytes: on a blocking

@@ -607,6 +607,145 @@ fn receive_embedded(
     Ok(if held.is_some() { Received::AnotherRecipient } else { Received::New })
 }
 
+/// The message-log entry of a package queued. A status package queued is this agency answering
+/// the document it names.
+fn queued_entry(p: &OutgoingPackage, at: OffsetDateTime) -> PendingEntry {
+    let details = json!({
+        "package": p.package_id, "kind": p.kind.as_str(), "from": p.sender, "to": p.recipients,
+        "document": p.document_id, "status": p.status_code, "sha256": p.sha256, "size": p.size,
+        "client": p.client,
+    });
+    let action = if p.kind == PackageKind::Status { "status.answered" } else { "package.queued" };
+    PendingEntry::new(&format!("client:{}", p.client), action, details, at)
+}
+
+/// The message-log entry of a package received.
+fn received_entry(p: &IncomingPackage, at: OffsetDateTime) -> PendingEntry {
+    let details = json!({
+        "package": p.package_id, "kind": p.kind.as_str(), "from": p.sender, "to": p.recipient,
+        "document": p.document_id, "signer": p.signer, "sha256": p.sealed_sha256, "size": p.size,
+        "content_sha256": p.blob, "delivery": p.hub_delivery,
+    });
+    PendingEntry::new("gateway", "package.received", details, at)
+}
+
+/// [`GatewayStore::enqueue`] in a PostgreSQL transaction; writes nothing for a reference
+/// already queued (the caller then rolls back the message-log position it took).
+async fn enqueue_pg(
+    tx: &mut sqlx::PgConnection,
+    p: &OutgoingPackage,
+    now: i64,
+    entry: &PendingEntry,
+) -> Result<Enqueued, StoreError> {
+    let seq = audit_begin!(tx);
+    let existing: Option<(String,)> =
+        sqlx::query_as(EXISTING_REF).bind(&p.client).bind(&p.client_ref).fetch_optional(&mut *tx).await?;
+    if let Some((id,)) = existing {
+        return Ok(Enqueued::Existing(id));
+    }
+    sqlx::query(INSERT_OUTGOING)
+        .bind(&p.package_id)
+        .bind(&p.client)
+        .bind(&p.client_ref)
+        .bind(p.kind.as_str())
+        .bind(&p.sender)
+        .bind(p.recipients.join(","))
+        .bind(&p.document_id)
+        .bind(&p.blob)
+        .bind(p.size)
+        .bind(&p.sha256)
+        .bind(&p.status_code)
+        .bind(now)
+        .bind(&p.subject)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(INSERT_OUTBOX_EVENT)
+        .bind(&p.package_id)
+        .bind("queued")
+        .bind(None::<String>)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    audit_append!(tx, seq, entry);
+    Ok(Enqueued::New)
+}
+
+/// [`GatewayStore::receive`] in a PostgreSQL transaction; writes nothing for a duplicate (the
+/// caller then rolls back the message-log position it took).
+async fn receive_pg(
+    tx: &mut sqlx::PgConnection,
+    p: &IncomingPackage,
+    now: i64,
+    entry: &PendingEntry,
+) -> Result<Received, StoreError> {
+    let seq = audit_begin!(tx);
+    let held: Option<(i64,)> = sqlx::query_as(INBOX_HAS).bind(&p.package_id).fetch_optional(&mut *tx).await?;
+    if held.is_none() {
+        sqlx::query(INSERT_INCOMING)
+            .bind(&p.package_id)
+            .bind(p.hub_delivery)
+            .bind(p.kind.as_str())
+            .bind(&p.sender)
+            .bind(&p.recipient)
+            .bind(&p.document_id)
+            .bind(&p.subject)
+            .bind(&p.signer)
+            .bind(&p.blob)
+            .bind(p.size)
+            .bind(&p.sealed_sha256)
+            .bind(now)
+            .bind(p.change.as_str())
+            .bind(p.refers_to.join("\n"))
+            .bind(&p.due_date)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let added = sqlx::query(INSERT_RECIPIENT_IF_NEW)
+        .bind(&p.package_id)
+        .bind(&p.recipient)
+        .bind(p.hub_delivery)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    if added.rows_affected() == 0 {
+        return Ok(Received::Duplicate);
+    }
+    // What a recall, update or replacement asks is recorded on this recipient's copies.
+    if let Some(event) = p.change.event() {
+        for document in &p.refers_to {
+            let earlier: Vec<(String,)> = sqlx::query_as(EARLIER)
+                .bind(&p.sender)
+                .bind(document)
+                .bind(&p.package_id)
+                .bind(&p.recipient)
+                .fetch_all(&mut *tx)
+                .await?;
+            for (affected,) in earlier {
+                sqlx::query(INSERT_DOCUMENT_EVENT)
+                    .bind(&affected)
+                    .bind(event)
+                    .bind(&p.package_id)
+                    .bind(now)
+                    .bind(&p.recipient)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+    }
+    if held.is_none() {
+        sqlx::query(INSERT_INBOX_EVENT)
+            .bind(&p.package_id)
+            .bind("arrived")
+            .bind("gateway")
+            .bind(now)
+            .bind(&p.recipient)
+            .execute(&mut *tx)
+            .await?;
+    }
+    audit_append!(tx, seq, entry);
+    Ok(if held.is_some() { Received::AnotherRecipient } else { Received::New })
+}
+
 impl GatewayStore for Store {
     async fn add_client(
         &self,
@@ -681,56 +820,20 @@ impl GatewayStore for Store {
     }
 
     async fn enqueue(&self, package: &OutgoingPackage, at: OffsetDateTime) -> Result<Enqueued, StoreError> {
-        let p = package;
-        let now = at.unix_timestamp();
-        let details = json!({
-            "package": p.package_id, "kind": p.kind.as_str(), "from": p.sender, "to": p.recipients,
-            "document": p.document_id, "status": p.status_code, "sha256": p.sha256, "size": p.size,
-            "client": p.client,
-        });
-        // A status package queued is this agency answering the document it names.
-        let action = if p.kind == PackageKind::Status { "status.answered" } else { "package.queued" };
-        let entry = PendingEntry::new(&format!("client:{}", p.client), action, details, at);
+        let (now, entry) = (at.unix_timestamp(), queued_entry(package, at));
         let pool = match self {
             Store::Sqlite(sqlite) => {
-                let p = p.clone();
+                let p = package.clone();
                 return sqlite.embedded.write(move |c| enqueue_embedded(c, &p, now, &entry)).await;
             }
             Store::Postgres(pool) => pool,
         };
         let mut tx = pool.begin().await?;
-        let seq = audit_begin!(tx);
-        let existing: Option<(String,)> =
-            sqlx::query_as(EXISTING_REF).bind(&p.client).bind(&p.client_ref).fetch_optional(&mut *tx).await?;
-        if let Some((id,)) = existing {
-            return Ok(Enqueued::Existing(id));
+        let enqueued = enqueue_pg(&mut tx, package, now, &entry).await?;
+        if enqueued == Enqueued::New {
+            tx.commit().await?;
         }
-        sqlx::query(INSERT_OUTGOING)
-            .bind(&p.package_id)
-            .bind(&p.client)
-            .bind(&p.client_ref)
-            .bind(p.kind.as_str())
-            .bind(&p.sender)
-            .bind(p.recipients.join(","))
-            .bind(&p.document_id)
-            .bind(&p.blob)
-            .bind(p.size)
-            .bind(&p.sha256)
-            .bind(&p.status_code)
-            .bind(now)
-            .bind(&p.subject)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(INSERT_OUTBOX_EVENT)
-            .bind(&p.package_id)
-            .bind("queued")
-            .bind(None::<String>)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        audit_append!(tx, seq, &entry);
-        tx.commit().await?;
-        Ok(Enqueued::New)
+        Ok(enqueued)
     }
 
     async fn outgoing(&self, package_id: &str) -> Result<Option<OutgoingRecord>, StoreError> {
@@ -838,88 +941,62 @@ impl GatewayStore for Store {
     }
 
     async fn receive(&self, package: &IncomingPackage, at: OffsetDateTime) -> Result<Received, StoreError> {
-        let p = package;
-        let details = json!({
-            "package": p.package_id, "kind": p.kind.as_str(), "from": p.sender, "to": p.recipient,
-            "document": p.document_id, "signer": p.signer, "sha256": p.sealed_sha256, "size": p.size,
-            "content_sha256": p.blob, "delivery": p.hub_delivery,
-        });
-        let entry = PendingEntry::new("gateway", "package.received", details, at);
+        let (now, entry) = (at.unix_timestamp(), received_entry(package, at));
         let pool = match self {
             Store::Sqlite(sqlite) => {
-                let p = p.clone();
-                return sqlite.embedded.write(move |c| receive_embedded(c, &p, at.unix_timestamp(), &entry)).await;
+                let p = package.clone();
+                return sqlite.embedded.write(move |c| receive_embedded(c, &p, now, &entry)).await;
             }
             Store::Postgres(pool) => pool,
         };
         let mut tx = pool.begin().await?;
-        let seq = audit_begin!(tx);
-        let held: Option<(i64,)> = sqlx::query_as(INBOX_HAS).bind(&p.package_id).fetch_optional(&mut *tx).await?;
-        if held.is_none() {
-            sqlx::query(INSERT_INCOMING)
-                .bind(&p.package_id)
-                .bind(p.hub_delivery)
-                .bind(p.kind.as_str())
-                .bind(&p.sender)
-                .bind(&p.recipient)
-                .bind(&p.document_id)
-                .bind(&p.subject)
-                .bind(&p.signer)
-                .bind(&p.blob)
-                .bind(p.size)
-                .bind(&p.sealed_sha256)
-                .bind(at.unix_timestamp())
-                .bind(p.change.as_str())
-                .bind(p.refers_to.join("\n"))
-                .bind(&p.due_date)
-                .execute(&mut *tx)
-                .await?;
+        let received = receive_pg(&mut tx, package, now, &entry).await?;
+        if received != Received::Duplicate {
+            tx.commit().await?;
         }
-        let added = sqlx::query(INSERT_RECIPIENT_IF_NEW)
-            .bind(&p.package_id)
-            .bind(&p.recipient)
-            .bind(p.hub_delivery)
-            .bind(at.unix_timestamp())
-            .execute(&mut *tx)
-            .await?;
-        if added.rows_affected() == 0 {
-            return Ok(Received::Duplicate);
-        }
-        // What a recall, update or replacement asks is recorded on this recipient's copies.
-        if let Some(event) = p.change.event() {
-            for document in &p.refers_to {
-                let earlier: Vec<(String,)> = sqlx::query_as(EARLIER)
-                    .bind(&p.sender)
-                    .bind(document)
-                    .bind(&p.package_id)
-                    .bind(&p.recipient)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                for (affected,) in earlier {
-                    sqlx::query(INSERT_DOCUMENT_EVENT)
-                        .bind(&affected)
-                        .bind(event)
-                        .bind(&p.package_id)
-                        .bind(at.unix_timestamp())
-                        .bind(&p.recipient)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+        Ok(received)
+    }
+
+    async fn receive_answered(
+        &self,
+        package: &IncomingPackage,
+        answer: &OutgoingPackage,
+        at: OffsetDateTime,
+    ) -> Result<(Received, Option<Enqueued>), StoreError> {
+        let now = at.unix_timestamp();
+        let (received_entry, queued_entry) = (received_entry(package, at), queued_entry(answer, at));
+        let pool = match self {
+            Store::Sqlite(sqlite) => {
+                let (p, a) = (package.clone(), answer.clone());
+                let write = move |c: &rusqlite::Connection| {
+                    let received = receive_embedded(c, &p, now, &received_entry)?;
+                    let queued = match received {
+                        Received::New => Some(enqueue_embedded(c, &a, now, &queued_entry)?),
+                        _ => None,
+                    };
+                    Ok((received, queued))
+                };
+                return sqlite.embedded.write(write).await;
             }
-        }
-        if held.is_none() {
-            sqlx::query(INSERT_INBOX_EVENT)
-                .bind(&p.package_id)
-                .bind("arrived")
-                .bind("gateway")
-                .bind(at.unix_timestamp())
-                .bind(&p.recipient)
-                .execute(&mut *tx)
-                .await?;
-        }
-        audit_append!(tx, seq, &entry);
+            Store::Postgres(pool) => pool,
+        };
+        let mut tx = pool.begin().await?;
+        let received = receive_pg(&mut tx, package, now, &received_entry).await?;
+        let queued = match received {
+            Received::Duplicate => return Ok((received, None)),
+            Received::AnotherRecipient => None,
+            Received::New => {
+                // In a savepoint: a reference already queued leaves no message-log position taken.
+                let mut answering = sqlx::Acquire::begin(&mut *tx).await?;
+                let queued = enqueue_pg(&mut answering, answer, now, &queued_entry).await?;
+                if queued == Enqueued::New {
+                    answering.commit().await?;
+                }
+                Some(queued)
+            }
+        };
         tx.commit().await?;
-        Ok(if held.is_some() { Received::AnotherRecipient } else { Received::New })
+        Ok((received, queued))
     }
 
     async fn inbox(&self, recipient: Option<&str>, after: i64, limit: u32) -> Result<Vec<IncomingRecord>, StoreError> {

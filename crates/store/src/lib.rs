@@ -375,6 +375,17 @@ pub trait GatewayStore {
         package: &IncomingPackage,
         at: OffsetDateTime,
     ) -> impl Future<Output = Result<Received, StoreError>> + Send;
+    /// Stores a verified incoming package as [`GatewayStore::receive`] does and, when it is new
+    /// here, queues `answer` (its recipient's receipt) in the same transaction as
+    /// [`GatewayStore::enqueue`] would: a crash keeps both or neither, and the receipt costs no
+    /// commit of its own. For a package held before nothing is queued (`None`): the caller
+    /// answers that copy as any other.
+    fn receive_answered(
+        &self,
+        package: &IncomingPackage,
+        answer: &OutgoingPackage,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(Received, Option<Enqueued>), StoreError>> + Send;
     /// Inbox items after position `after`: one recipient's copies (acknowledged: that copy), or
     /// every package (acknowledged: every copy).
     fn inbox(

@@ -472,10 +472,79 @@ async fn gateway_story(store: &Store) {
     assert_eq!(seqs(store.checkpoints_in(3, 5).await.expect("read")), Vec::<i64>::new(), "after 3, through 5");
     assert_eq!(seqs(store.checkpoints_in(5, 6).await.expect("read")), [6]);
     changes_story(store, now).await;
+    receipt_story(store, &answer, now).await;
     unit_story(store, now).await;
     recall_answered_per_copy_story(store, now).await;
     sdk_replay_story(store, now).await;
     intake_failures_story(store, now).await;
+}
+
+/// A new document and its receipt are stored in one transaction: both or neither. The receipt
+/// is queued only for a package new here; a reference already queued queues nothing more; a
+/// receipt that cannot be queued leaves the document unstored too, and the log unbroken.
+async fn receipt_story(store: &Store, earlier: &store::OutgoingPackage, now: OffsetDateTime) {
+    use store::{AuditStore, Enqueued, OutgoingPackage, Received};
+    let log_length = || async { store.audit_entries(0, 10_000).await.expect("log").len() };
+    let for_ministry = IncomingPackage {
+        recipient: "000.00.00.G12".into(),
+        ..document("g22-r", "DOC-R", 'r', DocumentChange::New, &[])
+    };
+    let receipt = OutgoingPackage {
+        package_id: "g12-r01".into(),
+        client_ref: "status:g22-r:01".into(),
+        sender: "000.00.00.G12".into(),
+        recipients: vec!["000.00.00.G22".into()],
+        document_id: Some("DOC-R".into()),
+        ..earlier.clone()
+    };
+    let before = log_length().await;
+    let answered = store.receive_answered(&for_ministry, &receipt, now).await.expect("stored and answered");
+    assert_eq!(answered, (Received::New, Some(Enqueued::New)));
+    assert_eq!(store.outgoing("g12-r01").await.expect("read").expect("queued").package, receipt);
+    assert!(store.incoming_for("g22-r", "000.00.00.G12").await.expect("read").is_some());
+    let log = store.audit_entries(0, 10_000).await.expect("log");
+    let actions: Vec<&str> = log[before..].iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["package.received", "status.answered"]);
+
+    let again = store.receive_answered(&for_ministry, &receipt, now).await.expect("again");
+    assert_eq!(again, (Received::Duplicate, None), "a duplicate queues nothing");
+    let for_unit = IncomingPackage { recipient: "000.00.04.G12".into(), hub_delivery: 2, ..for_ministry.clone() };
+    let unit_receipt = OutgoingPackage {
+        package_id: "g12-r02".into(),
+        client_ref: "status:g22-r:000.00.04.G12:01".into(),
+        ..receipt.clone()
+    };
+    let unit = store.receive_answered(&for_unit, &unit_receipt, now).await.expect("the unit's copy");
+    assert_eq!(unit, (Received::AnotherRecipient, None), "another copy is answered as any other");
+    assert_eq!(store.outgoing("g12-r02").await.expect("read"), None);
+    assert_eq!(log_length().await, before + 3, "the unit's copy logged, nothing else");
+
+    // A reference queued before (the receipt of an earlier try) is kept; the document is stored.
+    let second = document("g22-s", "DOC-S", 's', DocumentChange::New, &[]);
+    let queued_before =
+        OutgoingPackage { package_id: "g12-s00".into(), client_ref: "status:g22-s:01".into(), ..receipt.clone() };
+    assert_eq!(store.enqueue(&queued_before, now).await.expect("queued before"), Enqueued::New);
+    let retried = OutgoingPackage { package_id: "g12-s01".into(), ..queued_before.clone() };
+    let kept = store.receive_answered(&second, &retried, now).await.expect("stored");
+    assert_eq!(kept, (Received::New, Some(Enqueued::Existing("g12-s00".into()))));
+    assert_eq!(store.outgoing("g12-s01").await.expect("read"), None);
+
+    // A receipt that cannot be queued (its package id is taken): nothing of either is stored.
+    let third = document("g22-t", "DOC-T", 't', DocumentChange::New, &[]);
+    let clashing = OutgoingPackage { client_ref: "status:g22-t:01".into(), ..receipt.clone() };
+    let length = log_length().await;
+    let failed = store.receive_answered(&third, &clashing, now).await;
+    assert!(failed.is_err(), "{failed:?}");
+    assert_eq!(store.incoming("g22-t").await.expect("read"), None, "the document is not stored without its receipt");
+    assert_eq!(store.outgoing_by_reference(&receipt.client, "status:g22-t:01").await.expect("read"), None);
+    let log = store.audit_entries(0, 10_000).await.expect("log");
+    assert_eq!(log.len(), length, "nothing logged");
+    assert!(log.windows(2).all(|w| w[1].prev_hash == w[0].hash && w[1].seq == w[0].seq + 1), "one unbroken chain");
+    let renamed = OutgoingPackage { package_id: "g12-t01".into(), ..clashing };
+    let answered = store.receive_answered(&third, &renamed, now).await.expect("then stored");
+    assert_eq!(answered, (Received::New, Some(Enqueued::New)));
+    let log = store.audit_entries(0, 10_000).await.expect("log");
+    assert!(log.windows(2).all(|w| w[1].prev_hash == w[0].hash && w[1].seq == w[0].seq + 1), "one unbroken chain");
 }
 
 /// Failures taking in a delivery add up per package and recipient, from the first.
