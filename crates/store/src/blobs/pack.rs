@@ -28,8 +28,10 @@
 //! must not bring back a row whose bytes are gone, nor undo a restore. Removing a row then
 //! punches its record out of the file (`fallocate`, the file's size unchanged), which gives the
 //! disk space back; a reader of this process holds the pack's lock while it looks a blob up and
-//! reads it, so no read sees a hole. Where the file system cannot punch holes the space stays
-//! used.
+//! reads it, so no read sees a hole. Another process sharing the directory may punch a record
+//! between a lookup and its read: the record's header is read again after the content, and a
+//! record no longer whole reads as missing, never as zeros. Where the file system cannot punch
+//! holes the space stays used (the header is zeroed instead).
 //!
 //! A database written before the pack (the bytes in a `blobs` table) is moved into it at open,
 //! in one transaction.
@@ -297,26 +299,46 @@ impl Data {
     }
 
     /// Looks the live blob `name` up and reads it, unless it is larger than `limit`. The punch
-    /// lock is held from the lookup to the end of the read: a removal cannot punch the record out
-    /// in between.
+    /// lock is held from the lookup to the end of the read: a removal in this process cannot
+    /// punch the record out in between; one in another process sharing the directory can, and
+    /// the read then finds the record gone (`read`).
     fn live(&self, c: &Connection, name: &str, limit: Option<u64>) -> Result<Found, StoreError> {
         let _reading = self.holes.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         let sql = "SELECT at, size FROM packed WHERE name = $1 AND purging = 0";
         match embedded::query_one(c, sql, &[&name], extent)? {
             None => Ok(Found::Missing),
             Some(extent) if limit.is_some_and(|limit| extent.size > limit) => Ok(Found::Large),
-            Some(extent) => self.read(extent).map(Found::Content),
+            Some(extent) => {
+                let digest = digest_of(name).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Ok(self.read(extent, &digest)?.map_or(Found::Missing, Found::Content))
+            }
         }
     }
 
-    fn read(&self, extent: Extent) -> Result<Vec<u8>, StoreError> {
-        let size = usize::try_from(extent.size).map_err(|_| corrupt_extent(extent))?;
-        let mut content = vec![0; size];
-        self.file.read_exact_at(&mut content, extent.at).map_err(|e| match e.kind() {
+    /// The content at `extent`, or `None` if its record is no longer the blob `digest` names.
+    /// The header is read after the content, and one punch covers both: content read (wholly
+    /// or partly) from the hole is followed by a header read from it too, which is zeros.
+    fn read(&self, extent: Extent, digest: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
+        let content = self.read_at(extent)?;
+        let at = extent.at.checked_sub(HEADER).ok_or_else(|| corrupt_extent(extent))?;
+        let mut header = [0u8; HEADER as usize];
+        self.read_into(&mut header, at, extent)?;
+        Ok(is_record_of(&header, digest, extent.size).then_some(content))
+    }
+
+    /// The bytes at `extent`, whatever they are.
+    fn read_at(&self, extent: Extent) -> Result<Vec<u8>, StoreError> {
+        let mut bytes = vec![0; usize::try_from(extent.size).map_err(|_| corrupt_extent(extent))?];
+        self.read_into(&mut bytes, extent.at, extent)?;
+        Ok(bytes)
+    }
+
+    /// Fills `bytes` from `at`, a part of the record of `extent`.
+    fn read_into(&self, bytes: &mut [u8], at: u64, extent: Extent) -> Result<(), StoreError> {
+        self.file.read_exact_at(bytes, at).map_err(|e| match e.kind() {
             std::io::ErrorKind::UnexpectedEof => corrupt_extent(extent),
             _ => io_error("cannot read", e),
-        })?;
-        Ok(content)
+        })
     }
 
     /// Gives the disk space of a deleted blob's record back. Where the file system cannot, the
@@ -403,9 +425,14 @@ fn whole_record(data: &Data, at: u64, length: u64) -> Result<Option<(String, u64
     if &header[..8] != MAGIC || size > PACK_AT_MOST as u64 || length - at - HEADER < size {
         return Ok(None);
     }
-    let content = data.read(Extent { at: at + HEADER, size }).map_err(pack_error)?;
+    let content = data.read_at(Extent { at: at + HEADER, size }).map_err(pack_error)?;
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &content);
     Ok((digest.as_ref() == &header[8..40]).then(|| (super::hex(digest.as_ref()), size)))
+}
+
+/// Whether `header` begins the record of the content `digest` names, `size` bytes long.
+fn is_record_of(header: &[u8; HEADER as usize], digest: &[u8; 32], size: u64) -> bool {
+    header[..8] == MAGIC[..] && header[8..40] == digest[..] && header[40..] == size.to_le_bytes()
 }
 
 /// A blob's name (its SHA-256 in hex) as the 32 bytes a record's header holds.
@@ -440,4 +467,33 @@ fn sql_error(error: rusqlite::Error) -> BlobError {
 
 fn pack_error(error: StoreError) -> BlobError {
     BlobError::Pack(error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Another process sharing the directory punches a record out between this process's
+    /// lookup and read (its punch does not take this process's lock): the blob reads as
+    /// missing, not as zeros.
+    #[tokio::test]
+    async fn a_record_punched_out_after_its_lookup_reads_as_missing_not_zeros() {
+        let dir = tempfile::tempdir().expect("dir");
+        let pack = Pack::open(dir.path()).await.expect("open");
+        let name = "ab".repeat(32);
+        let content = vec![7u8; 10_000];
+        pack.put(name.clone(), Bytes::from(content.clone())).await.expect("put");
+        let digest = digest_of(&name).expect("name");
+        let looked_up = name.clone();
+        let sql = "SELECT at, size FROM packed WHERE name = $1";
+        let found = pack.embedded.read(move |c| embedded::query_one(c, sql, &[&looked_up], extent)).await;
+        let at = found.expect("lookup").expect("a row");
+        assert!(pack.data.read(at, &digest).expect("read") == Some(content), "whole: read");
+        let wrong = digest_of(&"cd".repeat(32)).expect("name");
+        assert!(pack.data.read(at, &wrong).expect("read").is_none(), "another blob's record is not this one");
+
+        pack.data.punch(at).expect("punch");
+        assert!(pack.data.read(at, &digest).expect("read").is_none(), "punched: missing");
+        assert!(pack.get(&name).await.expect("get").is_none(), "the row still points at it, the content is gone");
+    }
 }
