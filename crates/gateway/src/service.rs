@@ -946,18 +946,35 @@ impl Gateway {
     ) -> Result<(), GatewayError> {
         let (change, refers_to) = crate::outgoing::document_change(opened.package());
         // A new document's receipt (status 01) is sealed while the document is stored, and queued
-        // in the transaction that keeps it: one commit for both. If it cannot be sealed now, the
-        // document is kept alone and answered as any other copy below, which says why.
+        // in the transaction that keeps it: one commit for both, and a receipt that cannot be
+        // queued keeps the document from being stored too (the delivery is collected again). If
+        // it cannot be sealed now, the document is kept alone and answered below as any other
+        // copy, which fails with the reason.
         let receipt = async {
             match opened.package() {
                 Package::Document(document) if change == DocumentChange::New => {
-                    self.sealed_receipt(package_id, recipient, document).await.ok()
+                    match self.sealed_receipt(package_id, recipient, document).await {
+                        Ok(receipt) => Some(receipt),
+                        Err(e) => {
+                            eprintln!(
+                                "lienthong gateway {}: receipt for {package_id} not sealed yet: {e}",
+                                self.agency
+                            );
+                            None
+                        }
+                    }
                 }
                 _ => None,
             }
         };
         let (blob, receipt) = tokio::join!(self.blobs.put_bytes(opened.shared_edxml(), MAX_PACKAGE_BYTES), receipt);
-        let blob = blob?;
+        let blob = match blob {
+            Ok(blob) => blob,
+            Err(e) => {
+                self.forget_receipt(receipt.as_ref()).await;
+                return Err(e.into());
+            }
+        };
         let (document_id, _, is_status) = opened.describe();
         let due_date = match opened.package() {
             Package::Document(document) => document.header.due_date.map(|d| d.iso()),
@@ -981,10 +998,14 @@ impl Gateway {
             sealed_sha256: sealed_sha256.to_owned(),
         };
         let now = OffsetDateTime::now_utc();
-        let (received, answered) = match &receipt {
-            Some(receipt) => self.store.receive_answered(&incoming, receipt, now).await?,
-            None => (self.store.receive(&incoming, now).await?, None),
+        let stored = match &receipt {
+            Some(receipt) => self.store.receive_answered(&incoming, receipt, now).await,
+            None => self.store.receive(&incoming, now).await.map(|received| (received, None)),
         };
+        if !matches!(stored, Ok((_, Some(Enqueued::New)))) {
+            self.forget_receipt(receipt.as_ref()).await;
+        }
+        let (received, answered) = stored?;
         if received != Received::Duplicate {
             self.inbox_changed.notify_waiters();
         }
@@ -1015,9 +1036,21 @@ impl Gateway {
         Ok(())
     }
 
+    /// Removes the blob of a receipt sealed but not queued, best effort: nothing else can use it
+    /// (sealed with a key of its own, its name is its alone).
+    async fn forget_receipt(&self, receipt: Option<&OutgoingPackage>) {
+        if let Some(receipt) = receipt
+            && let Err(e) = self.blobs.remove(&receipt.blob).await
+        {
+            eprintln!("lienthong gateway {}: unused receipt blob {} left: {e}", self.agency, receipt.blob);
+        }
+    }
+
     /// `recipient`'s receipt (status 01) for `document`, new here as `package_id`, signed and
     /// sealed for its sender: the package to queue with the document
-    /// ([`store::GatewayStore::receive_answered`]).
+    /// ([`store::GatewayStore::receive_answered`]). Of `submit_checked`'s checks, the reference
+    /// already queued is the store's (`Enqueued::Existing`), and a copy just stored is not
+    /// destroyed; a check added there must be weighed here too.
     async fn sealed_receipt(
         &self,
         package_id: &str,

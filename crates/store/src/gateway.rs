@@ -629,8 +629,8 @@ fn received_entry(p: &IncomingPackage, at: OffsetDateTime) -> PendingEntry {
     PendingEntry::new("gateway", "package.received", details, at)
 }
 
-/// [`GatewayStore::enqueue`] in a PostgreSQL transaction; writes nothing for a reference
-/// already queued (the caller then rolls back the message-log position it took).
+/// [`GatewayStore::enqueue`] in a PostgreSQL transaction; for a reference already queued it
+/// takes a message-log position but writes nothing (the caller then rolls that back).
 async fn enqueue_pg(
     tx: &mut sqlx::PgConnection,
     p: &OutgoingPackage,
@@ -670,8 +670,8 @@ async fn enqueue_pg(
     Ok(Enqueued::New)
 }
 
-/// [`GatewayStore::receive`] in a PostgreSQL transaction; writes nothing for a duplicate (the
-/// caller then rolls back the message-log position it took).
+/// [`GatewayStore::receive`] in a PostgreSQL transaction; for a duplicate it takes a
+/// message-log position but writes nothing (the caller then rolls that back).
 async fn receive_pg(
     tx: &mut sqlx::PgConnection,
     p: &IncomingPackage,
@@ -991,6 +991,8 @@ impl GatewayStore for Store {
                 let queued = enqueue_pg(&mut answering, answer, now, &queued_entry).await?;
                 if queued == Enqueued::New {
                     answering.commit().await?;
+                } else {
+                    answering.rollback().await?;
                 }
                 Some(queued)
             }

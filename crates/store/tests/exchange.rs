@@ -525,9 +525,12 @@ async fn receipt_story(store: &Store, earlier: &store::OutgoingPackage, now: Off
         OutgoingPackage { package_id: "g12-s00".into(), client_ref: "status:g22-s:01".into(), ..receipt.clone() };
     assert_eq!(store.enqueue(&queued_before, now).await.expect("queued before"), Enqueued::New);
     let retried = OutgoingPackage { package_id: "g12-s01".into(), ..queued_before.clone() };
+    let length = log_length().await;
     let kept = store.receive_answered(&second, &retried, now).await.expect("stored");
     assert_eq!(kept, (Received::New, Some(Enqueued::Existing("g12-s00".into()))));
     assert_eq!(store.outgoing("g12-s01").await.expect("read"), None);
+    assert!(store.incoming("g22-s").await.expect("read").is_some(), "the document is stored");
+    assert_eq!(log_length().await, length + 1, "its arrival logged, no second answer");
 
     // A receipt that cannot be queued (its package id is taken): nothing of either is stored.
     let third = document("g22-t", "DOC-T", 't', DocumentChange::New, &[]);

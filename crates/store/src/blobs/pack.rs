@@ -305,14 +305,22 @@ impl Data {
     fn live(&self, c: &Connection, name: &str, limit: Option<u64>) -> Result<Found, StoreError> {
         let _reading = self.holes.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         let sql = "SELECT at, size FROM packed WHERE name = $1 AND purging = 0";
-        match embedded::query_one(c, sql, &[&name], extent)? {
-            None => Ok(Found::Missing),
-            Some(extent) if limit.is_some_and(|limit| extent.size > limit) => Ok(Found::Large),
-            Some(extent) => {
-                let digest = digest_of(name).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                Ok(self.read(extent, &digest)?.map_or(Found::Missing, Found::Content))
+        // A record found no longer whole is looked up once more: the other process may have
+        // stored the same content again meanwhile, at a new place.
+        for _ in 0..2 {
+            match embedded::query_one(c, sql, &[&name], extent)? {
+                None => return Ok(Found::Missing),
+                Some(extent) if limit.is_some_and(|limit| extent.size > limit) => return Ok(Found::Large),
+                Some(extent) => {
+                    // A name with a row is a well-formed one.
+                    let digest = digest_of(name).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    if let Some(content) = self.read(extent, &digest)? {
+                        return Ok(Found::Content(content));
+                    }
+                }
             }
         }
+        Ok(Found::Missing)
     }
 
     /// The content at `extent`, or `None` if its record is no longer the blob `digest` names.
