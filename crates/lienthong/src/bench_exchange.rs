@@ -39,6 +39,10 @@ pub(crate) struct ExchangeArgs {
     /// The NATS server for the peer figures.
     #[arg(long, default_value = "127.0.0.1:4222")]
     nats: String,
+    /// Rounds per size, each lienthong then JetStream; with more than one, the medians too (the
+    /// ratio's median is steadier than either rate's on a shared machine: both move with it).
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// Where the network keeps its databases and blobs (default: a new directory under the
     /// system's temporary directory, removed afterwards). A real disk, or "durable" means nothing.
     #[arg(long)]
@@ -51,8 +55,8 @@ const RECIPIENT: (&str, &str) = ("000.00.00.H41", "UBND tỉnh Nghệ An");
 const DRAIN: Duration = Duration::from_secs(300);
 
 pub(crate) fn run(args: ExchangeArgs) -> Result<ExitCode> {
-    if args.window == 0 || args.size_kb.is_empty() {
-        bail!("--window and --size-kb need at least 1");
+    if args.window == 0 || args.size_kb.is_empty() || args.rounds == 0 {
+        bail!("--window, --size-kb and --rounds need at least 1");
     }
     let (dir, remove) = match &args.data_dir {
         Some(dir) => (dir.join(format!("bench-{}", OffsetDateTime::now_utc().unix_timestamp())), false),
@@ -95,26 +99,36 @@ async fn bench(args: &ExchangeArgs, dir: &Path) -> Result<()> {
     for &kb in &args.size_kb {
         let documents = Documents::new(kb * 1024)?;
         let label = size_label(kb);
-        let ours = network.measure(&documents, budget, args.window).await?;
-        row(&label, "lienthong (mTLS, signed, sealed, fsync'd)", &ours);
-        if let Some(memory) = &ours.memory {
-            println!(
-                "{:<8} {:<44} peak resident {} MB: anonymous (heap…) {} MB, mapped files {} MB",
-                "", "  memory of this process", memory.resident_mb, memory.anonymous_mb, memory.file_mb
-            );
-        }
-        network.quiesce().await?;
-        if let Ok(nats) = &nats {
-            let mut bytes = Vec::with_capacity(documents.template.len());
-            documents.write_numbered(0, &mut bytes)?;
-            let bytes = Bytes::from(bytes);
-            match crate::bench_jetstream::measure(nats, bytes, budget, args.window).await {
-                Ok(theirs) => {
-                    row(&label, "NATS JetStream (file stream, pub ack, consume)", &theirs);
-                    println!("{:<8} {:<44} {:>8.2}x", label, "lienthong / JetStream", ours.rate() / theirs.rate());
-                }
-                Err(e) => println!("{label:<8} NATS JetStream: no figure: {e:#}"),
+        let mut rounds = Rounds::default();
+        for _ in 0..args.rounds {
+            let ours = network.measure(&documents, budget, args.window).await?;
+            row(&label, "lienthong (mTLS, signed, sealed, fsync'd)", &ours);
+            if let Some(memory) = &ours.memory {
+                println!(
+                    "{:<8} {:<44} peak resident {} MB: anonymous (heap…) {} MB, mapped files {} MB",
+                    "", "  memory of this process", memory.resident_mb, memory.anonymous_mb, memory.file_mb
+                );
             }
+            network.quiesce().await?;
+            rounds.ours.push(ours.rate());
+            if let Ok(nats) = &nats {
+                let mut bytes = Vec::with_capacity(documents.template.len());
+                documents.write_numbered(0, &mut bytes)?;
+                let bytes = Bytes::from(bytes);
+                match crate::bench_jetstream::measure(nats, bytes, budget, args.window).await {
+                    Ok(theirs) => {
+                        row(&label, "NATS JetStream (file stream, pub ack, consume)", &theirs);
+                        let ratio = ours.rate() / theirs.rate();
+                        println!("{:<8} {:<44} {:>8.2}x", label, "lienthong / JetStream", ratio);
+                        rounds.theirs.push(theirs.rate());
+                        rounds.ratios.push(ratio);
+                    }
+                    Err(e) => println!("{label:<8} NATS JetStream: no figure: {e:#}"),
+                }
+            }
+        }
+        if args.rounds > 1 {
+            rounds.print(&label);
         }
         println!("{:<8} ({} bytes of edXML per document, each its own number)", "", documents.template.len());
     }
@@ -135,6 +149,36 @@ fn row(size: &str, system: &str, figures: &Figures) {
         ms(figures.percentile(0.99)),
         figures.latencies.len()
     );
+}
+
+/// The rates (documents/s) and ratios of a size's rounds.
+#[derive(Default)]
+struct Rounds {
+    ours: Vec<f64>,
+    theirs: Vec<f64>,
+    ratios: Vec<f64>,
+}
+
+impl Rounds {
+    fn print(mut self, label: &str) {
+        let n = self.ours.len();
+        println!("{label:<8} {:<44} {:>9.0}", format!("lienthong, median of {n} rounds"), median(&mut self.ours));
+        if !self.ratios.is_empty() {
+            let m = self.ratios.len();
+            println!("{label:<8} {:<44} {:>9.0}", format!("JetStream, median of {m} rounds"), median(&mut self.theirs));
+            println!("{label:<8} {:<44} {:>8.2}x", "lienthong / JetStream, median ratio", median(&mut self.ratios));
+        }
+    }
+}
+
+/// The median of `values` (the mean of the middle two for an even count); 0 for none.
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
 }
 
 fn size_label(kb: usize) -> String {
@@ -513,5 +557,17 @@ impl Tracker {
     pub(crate) fn figures(&self) -> Figures {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         std::mem::take(&mut state.1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn the_median_is_the_middle_value_or_the_mean_of_the_middle_two() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(&mut []), 0.0);
     }
 }
