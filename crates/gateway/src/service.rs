@@ -1334,11 +1334,13 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// `<agency>:<milliseconds since 1970, 12 hex digits><80 random bits, 20 hex digits>`: unique
-/// without coordination, and in the order made, so the indexes keyed by package id (outbox,
-/// inbox, the hub's packages and deliveries) take a new row on their last page, not on a random
-/// one: fewer pages written per commit and per checkpoint as the stores grow.
+/// without coordination, and in the order made, so the indexes keyed by package id take a new
+/// row at the end of this sender's range (the whole index for this gateway's outbox; the hub's
+/// packages and deliveries and the recipients' inboxes have one such end per sender), not on a
+/// random page: fewer pages written per commit and per checkpoint as the stores grow.
 fn new_package_id(agency: &AgencyCode) -> String {
-    let millis = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    // A clock before 1970 gives 0: the id stays unique (the random part), only out of order.
+    let millis = u64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
     // A serial's 16 random bytes, the first two bits fixed: its last ten bytes are random.
     let serial = pki::CertSerial::random().to_hex().to_ascii_lowercase();
     format!("{agency}:{millis:012x}{}", &serial[12..])

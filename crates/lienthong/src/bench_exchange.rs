@@ -40,7 +40,8 @@ pub(crate) struct ExchangeArgs {
     #[arg(long, default_value = "127.0.0.1:4222")]
     nats: String,
     /// Rounds per size, each lienthong then JetStream; with more than one, the medians too (on a
-    /// shared machine one 10 s figure moves by ±15%). Later rounds find the stores fuller.
+    /// shared machine one 10 s figure moves by up to a third). Later rounds find lienthong's
+    /// stores fuller; JetStream's stream is made anew each round.
     #[arg(long, default_value_t = 1)]
     rounds: usize,
     /// Where the network keeps its databases and blobs (default: a new directory under the
