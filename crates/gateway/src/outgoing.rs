@@ -107,7 +107,13 @@ pub(crate) fn document_change(package: &Package) -> (DocumentChange, Vec<String>
 /// checks it fully) not to parse it again.
 pub(crate) fn preview(edxml: &Bytes) -> Result<(Preview, Package), OutgoingError> {
     let parsed = edxml::parse(edxml, &Limits::default()).map_err(|e| OutgoingError::Malformed(e.to_string()))?;
-    let from = match &parsed.package {
+    Ok((preview_of(&parsed.package)?, parsed.package))
+}
+
+/// [`preview`] of a package at hand (one this gateway built and wrote: its text parses back to
+/// the same model, `edxml::write`'s promise).
+pub(crate) fn preview_of(package: &Package) -> Result<Preview, OutgoingError> {
+    let from = match package {
         Package::Document(document) => document.header.from.as_ref(),
         Package::Status(status) => status.header.from.as_ref(),
     };
@@ -115,17 +121,17 @@ pub(crate) fn preview(edxml: &Bytes) -> Result<(Preview, Package), OutgoingError
         .and_then(|f| f.organ_id.as_ref())
         .map(|o| o.as_str().to_owned())
         .ok_or_else(|| OutgoingError::Invalid("the package names no sender (From/OrganId)".into()))?;
-    let (_, recipients, _) = describe(&parsed.package);
+    let (_, recipients, _) = describe(package);
     if recipients.is_empty() {
         return Err(OutgoingError::Invalid("the package names no recipient".into()));
     }
-    let (change, refers_to) = document_change(&parsed.package);
+    let (change, refers_to) = document_change(package);
     if change != DocumentChange::New && refers_to.is_empty() {
         return Err(OutgoingError::Invalid(
             "a recall, update or replacement must name the document it changes (Bussiness/DocumentId)".into(),
         ));
     }
-    let answers = match &parsed.package {
+    let answers = match package {
         Package::Status(status)
             if !matches!(status.header.status, StatusCode::ChangeAccepted | StatusCode::ChangeRefused) =>
         {
@@ -133,10 +139,9 @@ pub(crate) fn preview(edxml: &Bytes) -> Result<(Preview, Package), OutgoingError
         }
         _ => None,
     };
-    let answers_change = answer_to_change(&parsed.package);
-    let preview =
-        Preview { sender, recipients, subject: subject(&parsed.package), change, refers_to, answers, answers_change };
-    Ok((preview, parsed.package))
+    let answers_change = answer_to_change(package);
+    let preview = Preview { sender, recipients, subject: subject(package), change, refers_to, answers, answers_change };
+    Ok(preview)
 }
 
 /// Validates, signs and seals `edxml` for `recipient_certificates` (DER), writing the envelope

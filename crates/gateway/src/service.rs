@@ -607,7 +607,7 @@ impl Gateway {
         status: Status,
         description: Option<String>,
     ) -> Result<String, GatewayError> {
-        let (reference, edxml) = answer_to(package_id, report, document, status, description)?;
+        let (reference, edxml, _) = answer_to(package_id, report, document, status, description)?;
         let queued = self.submit_shared(client, &reference, edxml).await?.0;
         let answer = match status {
             Status::ChangeAccepted => Some(ChangeAnswer::Agreed),
@@ -1058,8 +1058,8 @@ impl Gateway {
         document: &edxml::model::DocumentPackage,
     ) -> Result<OutgoingPackage, GatewayError> {
         let report = Report { reporter: recipient, first_recipient: true };
-        let (reference, edxml) = answer_to(package_id, report, document, Status::Arrived, None)?;
-        let (described, parsed) = crate::outgoing::preview(&edxml)?;
+        let (reference, edxml, parsed) = answer_to(package_id, report, document, Status::Arrived, None)?;
+        let described = crate::outgoing::preview_of(&parsed)?;
         self.seal_for_outbox(GATEWAY_CLIENT, &reference, edxml, parsed, &described).await
     }
 
@@ -1284,16 +1284,16 @@ fn unseal_into(sealed: &[u8], keys: &GatewayKeys, spool: &Spool) -> Result<Resul
     }
 }
 
-/// The status package `report.reporter` answers `document` (received as `package_id`) with, and
-/// the reference it is queued under: fixed per package, reporter and status, so answering again
-/// queues nothing new.
+/// The status package `report.reporter` answers `document` (received as `package_id`) with, the
+/// reference it is queued under (fixed per package, reporter and status, so answering again
+/// queues nothing new), and the package as written.
 fn answer_to(
     package_id: &str,
     report: Report<'_>,
     document: &edxml::model::DocumentPackage,
     status: Status,
     description: Option<String>,
-) -> Result<(String, Bytes), GatewayError> {
+) -> Result<(String, Bytes, Package), GatewayError> {
     let reporter = report.reporter;
     let recipient = AgencyCode::parse(reporter).map_err(|e| GatewayError::Answer(format!("recipient code: {e}")))?;
     let now = VnTimestamp::from_instant(OffsetDateTime::now_utc());
@@ -1304,7 +1304,8 @@ fn answer_to(
     } else {
         format!("status:{package_id}:{reporter}:{}", status.as_str())
     };
-    Ok((reference, Bytes::from(edxml::write(&Package::Status(reply)))))
+    let package = Package::Status(reply);
+    Ok((reference, Bytes::from(edxml::write(&package)), package))
 }
 
 /// Runs the signing, sealing, opening or checking of a package of `size` bytes: on a blocking

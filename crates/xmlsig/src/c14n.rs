@@ -59,19 +59,51 @@ impl Sink for aws_lc_rs::digest::Context {
     }
 }
 
-/// Canonicalizes the selected nodes of `text` into `sink`.
+/// What a pass over a whole document also finds, as [`crate::outline::outline`] finds it:
+/// enough to sign a document that has no signature yet without a second pass.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Landmarks {
+    /// How many elements named `Signature` (in any namespace) there are.
+    pub(crate) signatures: usize,
+    /// The offset of the first `edXML:edXMLHeader`'s end tag.
+    pub(crate) header_end: Option<usize>,
+    /// The depth of that header while it is open.
+    header_depth: Option<usize>,
+}
+
+impl Landmarks {
+    fn started(&mut self, start: &Start, depth: usize) {
+        if start.local == "Signature" {
+            self.signatures += 1;
+        }
+        if self.header_depth.is_none() && start.local == "edXMLHeader" && start.ns == edxml::EDXML_NS {
+            self.header_depth = Some(depth);
+        }
+    }
+
+    fn ended(&mut self, at: usize, depth: usize) {
+        if self.header_end.is_none() && self.header_depth == Some(depth) {
+            self.header_end = Some(at);
+        }
+    }
+}
+
+/// Canonicalizes the selected nodes of `text` into `sink`; with the [`Landmarks`] of what was
+/// read (the whole document unless a subtree is selected: its reading stops where it closes).
 pub(crate) fn canonicalize_into(
     text: &str,
     method: &Canonicalization,
     selection: Selection,
     sink: &mut dyn Sink,
-) -> Result<(), XmlError> {
+) -> Result<Landmarks, XmlError> {
     let mut c14n = Canonicalizer { method, sink, rendered: Vec::new(), open: Vec::new(), skip_depth: None };
     let mut scanner = Scanner::new(text);
     let mut inside = matches!(selection, Selection::Document { .. });
+    let mut landmarks = Landmarks::default();
     while let Some(node) = scanner.next()? {
         match node {
             Node::Start(start) => {
+                landmarks.started(&start, scanner.depth());
                 let apex = matches!(selection, Selection::Subtree { at } if at == start.span.0);
                 inside |= apex;
                 let excluded = matches!(selection, Selection::Document { except: Some(at) } if at == start.span.0);
@@ -80,11 +112,12 @@ pub(crate) fn canonicalize_into(
                 }
                 c14n.start(&scanner, &start, inside && c14n.skip_depth.is_none(), apex);
             }
-            Node::End { .. } => {
+            Node::End { span } => {
+                landmarks.ended(span.0, scanner.depth() + 1);
                 let closed = c14n.end(scanner.depth() + 1);
                 // A subtree is done when its apex closes: the rest of the document is not read.
                 if closed && c14n.open.is_empty() && inside && matches!(selection, Selection::Subtree { .. }) {
-                    return Ok(());
+                    return Ok(landmarks);
                 }
             }
             Node::Text { text, as_written, .. } if inside && c14n.skip_depth.is_none() && !c14n.open.is_empty() => {
@@ -100,7 +133,7 @@ pub(crate) fn canonicalize_into(
             Node::Pi { .. } => {}
         }
     }
-    Ok(())
+    Ok(landmarks)
 }
 
 struct Canonicalizer<'m, 's> {

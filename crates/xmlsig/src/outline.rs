@@ -60,6 +60,23 @@ pub(crate) struct Outline {
 
 /// Reads the whole document (so it is also checked to be well-formed).
 pub(crate) fn outline(text: &str) -> Result<Outline, XmlError> {
+    read(text, Extent::Whole)
+}
+
+/// Reads the document up to the end of its first `Signature` (the whole document when it has
+/// none): what verifying needs, as its digest's pass reads the rest and counts the signatures
+/// there (`c14n::Landmarks`). The counts and `header_end` cover only what was read.
+pub(crate) fn through_first_signature(text: &str) -> Result<Outline, XmlError> {
+    read(text, Extent::ThroughFirstSignature)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Extent {
+    Whole,
+    ThroughFirstSignature,
+}
+
+fn read(text: &str, extent: Extent) -> Result<Outline, XmlError> {
     let mut scanner = Scanner::new(text);
     let mut outline = Outline::default();
     let mut stack: Vec<Element> = Vec::new();
@@ -112,6 +129,9 @@ pub(crate) fn outline(text: &str) -> Result<Outline, XmlError> {
                 }
                 if let Some(element) = stack.pop() {
                     close(&mut stack, element, &mut outline, (signature_space, span.1));
+                    if extent == Extent::ThroughFirstSignature && !outline.signatures.is_empty() {
+                        return Ok(outline);
+                    }
                 }
                 if signature_depth == Some(depth) {
                     signature_depth = None;

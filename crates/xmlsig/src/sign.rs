@@ -14,7 +14,7 @@ use pki::{KeyAlgorithm, KeyPair};
 use x509_parser::prelude::{FromDer as _, X509Certificate};
 
 use crate::algorithm::{DSIG_NS, ENVELOPED_SIGNATURE, EXC_C14N, SHA256, SignatureAlgorithm};
-use crate::c14n::{Canonicalization, Selection, canonicalize_into};
+use crate::c14n::{Canonicalization, Landmarks, Selection, canonicalize_into};
 use crate::error::SignError;
 use crate::outline::{Found, outline};
 use crate::xml::document_text;
@@ -133,14 +133,26 @@ fn sign_checked<'a>(
         KeyAlgorithm::P256 => SignatureAlgorithm::EcdsaP256Sha256,
         KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 => SignatureAlgorithm::RsaSha256,
     };
-    let (document, header_end) = without_signature(package_xml)?;
-    let text = document_text(&document)?;
-    let digest = digest(text)?;
+    let text = document_text(package_xml)?;
+    // Offsets in the text are after the byte-order mark the document keeps.
+    let bom = package_xml.len() - text.len();
+    // One pass when the package has no signature yet (what a gateway signs): the digest's pass
+    // finds where the header ends too. A signature to replace is cut out and the rest digested.
+    let (first_digest, landmarks) = digest(text)?;
+    let (document, header_end, digest) = match landmarks {
+        Landmarks { signatures: 0, header_end, .. } => {
+            (Cow::Borrowed(package_xml), header_end.ok_or(SignError::NoHeader)?, first_digest)
+        }
+        _ => {
+            let (document, header_end) = without_signature(package_xml)?;
+            let (digest, _) = digest(document_text(&document)?)?;
+            (document, header_end, digest)
+        }
+    };
     let signed_info = signed_info(algorithm, &digest);
     let value = signature_value(key, algorithm, &signed_info)?;
     let signature = signature_element(&signed_info, &value, subject_name, certificate_der);
-    // Offsets in `text` are after the byte-order mark `document` keeps.
-    let at = document.len() - text.len() + header_end;
+    let at = bom + header_end;
     Ok(Signed { document, at, signature })
 }
 
@@ -190,12 +202,17 @@ fn header_end(text: &str) -> Result<usize, SignError> {
     outline(text)?.header_end.ok_or(SignError::NoHeader)
 }
 
-/// SHA-256 of the exclusive canonical form of the document (which has no signature yet, exactly
-/// as the enveloped-signature transform will see it).
-fn digest(document: &str) -> Result<Vec<u8>, SignError> {
+/// SHA-256 of the exclusive canonical form of the document (which, without a signature, is
+/// exactly what the enveloped-signature transform will see), and its [`Landmarks`].
+fn digest(document: &str) -> Result<(Vec<u8>, Landmarks), SignError> {
     let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-    canonicalize_into(document, &Canonicalization::exclusive(), Selection::Document { except: None }, &mut context)?;
-    Ok(context.finish().as_ref().to_vec())
+    let landmarks = canonicalize_into(
+        document,
+        &Canonicalization::exclusive(),
+        Selection::Document { except: None },
+        &mut context,
+    )?;
+    Ok((context.finish().as_ref().to_vec(), landmarks))
 }
 
 /// `SignedInfo`, written in its canonical form (exclusive C14N of it, in place, is the same

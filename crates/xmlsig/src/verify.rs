@@ -11,7 +11,7 @@ use x509_parser::public_key::PublicKey;
 use crate::algorithm::{C14N, DSIG_NS, DigestAlgorithm, ENVELOPED_SIGNATURE, EXC_C14N, SignatureAlgorithm};
 use crate::c14n::{Canonicalization, Selection, canonicalize_into};
 use crate::error::VerifyError;
-use crate::outline::{Element, outline};
+use crate::outline::{Element, through_first_signature};
 use crate::xml::document_text;
 
 /// Certificates accepted in one `KeyInfo`.
@@ -53,7 +53,9 @@ impl Verified {
 /// Verifies the one enveloped signature of `package_xml`.
 pub fn verify(package_xml: &[u8]) -> Result<Verified, VerifyError> {
     let text = document_text(package_xml)?;
-    let found = outline(text)?;
+    // The document is read up to its first signature, then whole by the digest's pass, which
+    // counts every signature: one more anywhere refuses the package before its digest is compared.
+    let found = through_first_signature(text)?;
     let signature = match (found.signature_count, found.signatures.first()) {
         (1, Some(signature)) => signature,
         (0, _) => return Err(VerifyError::Unsigned),
@@ -64,7 +66,10 @@ pub fn verify(package_xml: &[u8]) -> Result<Verified, VerifyError> {
 
     let mut digest = aws_lc_rs::digest::Context::new(parts.digest.aws_lc());
     let enveloped = Selection::Document { except: Some(signature.span.0) };
-    canonicalize_into(text, &parts.reference_c14n, enveloped, &mut digest)?;
+    let landmarks = canonicalize_into(text, &parts.reference_c14n, enveloped, &mut digest)?;
+    if landmarks.signatures != 1 {
+        return Err(VerifyError::TooManySignatures(landmarks.signatures));
+    }
     if digest.finish().as_ref() != parts.digest_value.as_slice() {
         return Err(VerifyError::DigestMismatch);
     }

@@ -273,6 +273,11 @@ fn each_failure_is_named() {
     let cases = [
         (unsigned.clone(), VerifyError::Unsigned),
         (text.replacen(signature, &signature.repeat(2), 1).into_bytes(), VerifyError::TooManySignatures(2)),
+        // After the attachments, far from the first: still counted.
+        (
+            text.replacen("</edXML:edXMLEnvelope>", &format!("{signature}</edXML:edXMLEnvelope>"), 1).into_bytes(),
+            VerifyError::TooManySignatures(2),
+        ),
         (
             text.replacen(SignatureAlgorithm::EcdsaP256Sha256.uri(), hmac, 1).into_bytes(),
             VerifyError::UnsupportedAlgorithm { role: "SignatureMethod", uri: hmac.into() },
