@@ -112,6 +112,17 @@ impl SealError {
     pub(crate) fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> Self {
         move |error| Self::Io { what, kind: error.kind(), message: error.to_string() }
     }
+
+    /// What is wrong, without the recipient's position: for a message about one certificate
+    /// ([`crate::Recipient::parse`]), which names it otherwise.
+    pub fn problem(&self) -> String {
+        match self {
+            Self::Certificate { reason, .. } => format!("not an X.509 certificate: {reason}"),
+            Self::UnsupportedKey { reason, .. } => reason.clone(),
+            Self::KeyUsage { needed, .. } => format!("the certificate's key usage does not include {needed}"),
+            other => other.to_string(),
+        }
+    }
 }
 
 impl OpenError {

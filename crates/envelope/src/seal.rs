@@ -68,7 +68,8 @@ pub fn seal_to(content: &[&[u8]], recipients: &[&[u8]], out: &mut impl Write) ->
 pub struct Recipient(Party);
 
 impl Recipient {
-    /// Reads a DER certificate as [`seal`] does; an error names it recipient 0.
+    /// Reads a DER certificate as [`seal`] does; an error names it recipient 0
+    /// ([`SealError::problem`] says what is wrong without it).
     pub fn parse(der: &[u8]) -> Result<Self, SealError> {
         Self::at(0, der)
     }

@@ -1269,7 +1269,7 @@ type KnownCertificate = (Vec<u8>, Arc<envelope::Recipient>, std::time::Instant);
 /// `recipient`'s certificate read for sealing, or why packages cannot be sealed to it.
 fn sealable(recipient: &str, der: &[u8]) -> Result<Arc<envelope::Recipient>, GatewayError> {
     let sealable = envelope::Recipient::parse(der)
-        .map_err(|e| crate::OutgoingError::Seal(format!("the certificate of {recipient}: {e}")))?;
+        .map_err(|e| crate::OutgoingError::Seal(format!("the certificate of {recipient}: {}", e.problem())))?;
     Ok(Arc::new(sealable))
 }
 

@@ -194,6 +194,9 @@ fn certificates_read_once_seal_and_open_envelope_after_envelope() {
     );
     let refused = envelope::Recipient::parse_all(&[&holders[0].cert_der, b"garbage"]);
     assert!(matches!(refused, Err(envelope::SealError::Certificate { index: 1, .. })), "{refused:?}");
+    let one = envelope::Recipient::parse(b"garbage").expect_err("refused");
+    assert!(one.to_string().starts_with("recipient 0: not an X.509 certificate: "), "{one}");
+    assert!(one.problem().starts_with("not an X.509 certificate: "), "{}", one.problem());
     assert_eq!(envelope::Recipient::parse_all(&[]).err(), Some(envelope::SealError::RecipientCount(0)));
 }
 
