@@ -2,6 +2,8 @@
 //! in one streaming pass: output goes to a [`Sink`] (a buffer, or a digest), so a 10 MB package
 //! is hashed without building its canonical form in memory.
 
+use std::borrow::Cow;
+
 use crate::error::XmlError;
 use crate::xml::{Attribute, Binding, Node, Scanner, Start, document_text};
 
@@ -72,7 +74,7 @@ pub(crate) struct Landmarks {
 }
 
 impl Landmarks {
-    fn started(&mut self, start: &Start, depth: usize) {
+    fn started(&mut self, start: &Start<'_>, depth: usize) {
         if start.local == "Signature" {
             self.signatures += 1;
         }
@@ -136,19 +138,19 @@ pub(crate) fn canonicalize_into(
     Ok(landmarks)
 }
 
-struct Canonicalizer<'m, 's> {
+struct Canonicalizer<'m, 's, 'a> {
     method: &'m Canonicalization,
     sink: &'s mut dyn Sink,
     /// Namespaces rendered by output ancestors, innermost last, with their depth.
-    rendered: Vec<(usize, Binding)>,
+    rendered: Vec<(usize, Binding<'a>)>,
     /// Output elements still open: depth and qualified name.
-    open: Vec<(usize, String)>,
+    open: Vec<(usize, &'a str)>,
     /// The depth of the excluded element while inside it.
     skip_depth: Option<usize>,
 }
 
-impl Canonicalizer<'_, '_> {
-    fn start(&mut self, scanner: &Scanner<'_>, start: &Start, output: bool, apex: bool) {
+impl<'a> Canonicalizer<'_, '_, 'a> {
+    fn start(&mut self, scanner: &Scanner<'a>, start: &Start<'a>, output: bool, apex: bool) {
         if !output {
             return;
         }
@@ -160,7 +162,7 @@ impl Canonicalizer<'_, '_> {
                 declarations.push(binding);
             }
         }
-        let mut attributes: Vec<&Attribute> = start.attributes.iter().collect();
+        let mut attributes: Vec<&Attribute<'_>> = start.attributes.iter().collect();
         let inherited = match (self.method, apex) {
             (Canonicalization::Inclusive, true) => scanner.inherited_xml_attributes(),
             _ => Vec::new(),
@@ -171,38 +173,38 @@ impl Canonicalizer<'_, '_> {
             }
         }
         attributes.sort_by(|a, b| (&a.ns, &a.local).cmp(&(&b.ns, &b.local)));
-        self.write_start_tag(&start.qname, &declarations, &attributes);
+        self.write_start_tag(start.qname, &declarations, &attributes);
         self.rendered.extend(declarations.into_iter().map(|b| (depth, b)));
-        self.open.push((depth, start.qname.clone()));
+        self.open.push((depth, start.qname));
     }
 
     /// The namespaces this element may render: all in scope (inclusive), or those it visibly
     /// uses plus the listed prefixes (exclusive). Sorted by prefix, the default first.
-    fn candidates(&self, scanner: &Scanner<'_>, start: &Start) -> Vec<Binding> {
+    fn candidates(&self, scanner: &Scanner<'a>, start: &Start<'a>) -> Vec<Binding<'a>> {
         let Canonicalization::Exclusive { inclusive_prefixes } = self.method else {
             let mut all = scanner.in_scope();
             all.retain(|b| !(b.prefix.is_empty() && b.uri.is_empty()));
-            all.push(Binding { prefix: String::new(), uri: scanner.resolve("").unwrap_or_default().to_owned() });
+            all.push(Binding { prefix: Cow::Borrowed(""), uri: scanner.resolve("").unwrap_or_default() });
             return dedup_sorted(all);
         };
-        let mut used = vec![start.prefix.clone()];
-        used.extend(start.attributes.iter().filter(|a| !a.prefix.is_empty()).map(|a| a.prefix.clone()));
+        let mut used: Vec<Cow<'a, str>> = vec![Cow::Borrowed(start.prefix)];
+        used.extend(start.attributes.iter().filter(|a| !a.prefix.is_empty()).map(|a| Cow::Borrowed(a.prefix)));
         for listed in inclusive_prefixes {
-            used.push(if listed == "#default" { String::new() } else { listed.clone() });
+            used.push(if listed == "#default" { Cow::Borrowed("") } else { Cow::Owned(listed.clone()) });
         }
         let bindings = used
             .into_iter()
             .filter(|prefix| prefix != "xml")
-            .filter_map(|prefix| scanner.resolve(&prefix).map(|uri| Binding { uri: uri.to_owned(), prefix }))
+            .filter_map(|prefix| scanner.resolve(&prefix).map(|uri| Binding { uri, prefix }))
             .collect();
         dedup_sorted(bindings)
     }
 
     fn rendered_uri(&self, prefix: &str) -> &str {
-        self.rendered.iter().rev().find(|(_, b)| b.prefix == prefix).map_or("", |(_, b)| b.uri.as_str())
+        self.rendered.iter().rev().find(|(_, b)| b.prefix == prefix).map_or("", |(_, b)| &*b.uri)
     }
 
-    fn write_start_tag(&mut self, qname: &str, declarations: &[Binding], attributes: &[&Attribute]) {
+    fn write_start_tag(&mut self, qname: &str, declarations: &[Binding<'_>], attributes: &[&Attribute<'_>]) {
         self.sink.put(b"<");
         self.sink.put(qname.as_bytes());
         for binding in declarations {
@@ -258,7 +260,7 @@ impl Canonicalizer<'_, '_> {
     }
 }
 
-fn dedup_sorted(mut bindings: Vec<Binding>) -> Vec<Binding> {
+fn dedup_sorted(mut bindings: Vec<Binding<'_>>) -> Vec<Binding<'_>> {
     bindings.sort_by(|a, b| a.prefix.cmp(&b.prefix));
     bindings.dedup_by(|a, b| a.prefix == b.prefix);
     bindings

@@ -110,11 +110,11 @@ fn read(text: &str, extent: Extent) -> Result<Outline, XmlError> {
                         .attributes
                         .into_iter()
                         .filter(|a| a.prefix.is_empty())
-                        .map(|a| (a.local, a.value))
+                        .map(|a| (a.local.to_owned(), a.value.into_owned()))
                         .collect();
                     stack.push(Element {
-                        local: start.local,
-                        ns: start.ns,
+                        local: start.local.to_owned(),
+                        ns: start.ns.into_owned(),
                         attributes,
                         start: start.span.0,
                         ..Element::default()

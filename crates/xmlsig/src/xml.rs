@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 
 use quick_xml::Reader;
+use quick_xml::events::attributes::Attributes;
 use quick_xml::events::{BytesStart, Event};
 
 use crate::error::{XmlError, XmlErrorKind};
@@ -21,32 +22,33 @@ const MAX_ELEMENTS: usize = 500_000;
 const MAX_ATTRIBUTES: usize = 64;
 const MAX_NAMESPACES_IN_SCOPE: usize = 256;
 
-/// A namespace declaration: prefix (`""` for the default namespace) and URI (`""` undeclares the default).
+/// A namespace declaration: prefix (`""` for the default namespace) and URI (`""` undeclares the
+/// default). Names and values borrow from the input (`'a`) unless they had to be changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Binding {
-    pub(crate) prefix: String,
-    pub(crate) uri: String,
+pub(crate) struct Binding<'a> {
+    pub(crate) prefix: Cow<'a, str>,
+    pub(crate) uri: Cow<'a, str>,
 }
 
 /// An attribute with its namespace resolved and its value normalised.
 #[derive(Debug, Clone)]
-pub(crate) struct Attribute {
-    pub(crate) qname: String,
-    pub(crate) prefix: String,
-    pub(crate) local: String,
-    pub(crate) ns: String,
-    pub(crate) value: String,
+pub(crate) struct Attribute<'a> {
+    pub(crate) qname: &'a str,
+    pub(crate) prefix: &'a str,
+    pub(crate) local: &'a str,
+    pub(crate) ns: Cow<'a, str>,
+    pub(crate) value: Cow<'a, str>,
 }
 
-/// An element's start tag.
+/// An element's start tag, its names borrowed from the input.
 #[derive(Debug)]
-pub(crate) struct Start {
-    pub(crate) qname: String,
-    pub(crate) prefix: String,
-    pub(crate) local: String,
+pub(crate) struct Start<'a> {
+    pub(crate) qname: &'a str,
+    pub(crate) prefix: &'a str,
+    pub(crate) local: &'a str,
     /// Its namespace (`""` for none).
-    pub(crate) ns: String,
-    pub(crate) attributes: Vec<Attribute>,
+    pub(crate) ns: Cow<'a, str>,
+    pub(crate) attributes: Vec<Attribute<'a>>,
     /// Byte offsets of the start tag in the input.
     pub(crate) span: (usize, usize),
 }
@@ -54,7 +56,7 @@ pub(crate) struct Start {
 /// One node of the document, in document order.
 #[derive(Debug)]
 pub(crate) enum Node<'a> {
-    Start(Start),
+    Start(Start<'a>),
     /// An end tag (also produced for an empty-element tag), with its byte offsets.
     End {
         span: (usize, usize),
@@ -80,10 +82,12 @@ pub(crate) enum Node<'a> {
 /// Reads a document node by node.
 pub(crate) struct Scanner<'a> {
     reader: Reader<&'a [u8]>,
+    /// The input, which names and values borrow from.
+    text: &'a str,
     /// Bindings in scope, innermost last, with the depth that declared them.
-    bindings: Vec<(usize, Binding)>,
+    bindings: Vec<(usize, Binding<'a>)>,
     /// `xml:*` attributes of the open elements, innermost last, with their depth.
-    xml_attributes: Vec<(usize, Attribute)>,
+    xml_attributes: Vec<(usize, Attribute<'a>)>,
     depth: usize,
     elements: usize,
     root_seen: bool,
@@ -116,6 +120,7 @@ impl<'a> Scanner<'a> {
         config.trim_text(false);
         Self {
             reader,
+            text,
             bindings: Vec::new(),
             xml_attributes: Vec::new(),
             depth: 0,
@@ -132,20 +137,20 @@ impl<'a> Scanner<'a> {
     }
 
     /// The URI bound to `prefix` (`""`: the default namespace, `""` when none).
-    pub(crate) fn resolve(&self, prefix: &str) -> Option<&str> {
+    pub(crate) fn resolve(&self, prefix: &str) -> Option<Cow<'a, str>> {
         if prefix == "xml" {
-            return Some(XML_NS);
+            return Some(Cow::Borrowed(XML_NS));
         }
-        let found = self.bindings.iter().rev().find(|(_, b)| b.prefix == prefix).map(|(_, b)| b.uri.as_str());
+        let found = self.bindings.iter().rev().find(|(_, b)| b.prefix == prefix).map(|(_, b)| b.uri.clone());
         match (found, prefix) {
-            (None, "") => Some(""),
+            (None, "") => Some(Cow::Borrowed("")),
             (found, _) => found,
         }
     }
 
     /// Every binding in scope (innermost wins), without the `xml` prefix, sorted by prefix.
-    pub(crate) fn in_scope(&self) -> Vec<Binding> {
-        let mut seen: Vec<Binding> = Vec::new();
+    pub(crate) fn in_scope(&self) -> Vec<Binding<'a>> {
+        let mut seen: Vec<Binding<'a>> = Vec::new();
         for (_, binding) in self.bindings.iter().rev() {
             if !seen.iter().any(|b| b.prefix == binding.prefix) {
                 seen.push(binding.clone());
@@ -156,8 +161,8 @@ impl<'a> Scanner<'a> {
     }
 
     /// The `xml:*` attributes the open ancestors carry (innermost wins), for inclusive C14N's apex.
-    pub(crate) fn inherited_xml_attributes(&self) -> Vec<Attribute> {
-        let mut seen: Vec<Attribute> = Vec::new();
+    pub(crate) fn inherited_xml_attributes(&self) -> Vec<Attribute<'a>> {
+        let mut seen: Vec<Attribute<'a>> = Vec::new();
         for (_, attribute) in self.xml_attributes.iter().rev() {
             if !seen.iter().any(|a| a.local == attribute.local) {
                 seen.push(attribute.clone());
@@ -274,7 +279,7 @@ impl<'a> Scanner<'a> {
         Ok(())
     }
 
-    fn open(&mut self, tag: &BytesStart<'_>, span: (usize, usize)) -> Result<Start, XmlError> {
+    fn open(&mut self, tag: &BytesStart<'_>, span: (usize, usize)) -> Result<Start<'a>, XmlError> {
         let at = |kind| XmlError::new(span.0, kind);
         if self.depth == 0 && self.root_seen {
             return Err(at(XmlErrorKind::Structure("a second root element")));
@@ -288,11 +293,13 @@ impl<'a> Scanner<'a> {
             return Err(at(XmlErrorKind::Limit("element count")));
         }
         self.root_seen = true;
-        let raw = self.raw_attributes(tag, span.0)?;
+        let content = self.tag_content(tag, span.0)?;
+        let qname = &content[..tag.name().0.len()];
+        let raw = raw_attributes(content, qname.len(), span.0)?;
         let mut attributes = Vec::with_capacity(raw.len());
         for (qname, value) in raw {
-            if let Some(binding) = declaration(&qname, &value).map_err(at)? {
-                self.bindings.push((self.depth, binding));
+            if let Some(binding) = declaration(qname, &value).map_err(at)? {
+                self.bindings.push((self.depth, Binding { prefix: binding, uri: value }));
             } else {
                 attributes.push((qname, value));
             }
@@ -304,32 +311,29 @@ impl<'a> Scanner<'a> {
         for attribute in attributes.iter().filter(|a| a.prefix == "xml") {
             self.xml_attributes.push((self.depth, attribute.clone()));
         }
-        let qname = tag.name().as_ref().to_owned();
-        let (prefix, local) = split_qname(&qname).map_err(at)?;
+        let (prefix, local) = split_qname(qname).map_err(at)?;
         let ns =
             self.resolve(prefix).ok_or_else(|| at(XmlErrorKind::Namespace(format!("undeclared prefix {prefix:?}"))))?;
-        Ok(Start { ns: ns.to_owned(), prefix: prefix.to_owned(), local: local.to_owned(), qname, attributes, span })
+        Ok(Start { ns, prefix, local, qname, attributes, span })
     }
 
-    fn raw_attributes(&self, tag: &BytesStart<'_>, offset: usize) -> Result<Vec<(String, String)>, XmlError> {
-        let mut raw = Vec::new();
-        for attribute in tag.attributes().with_checks(true) {
-            let attribute = attribute.map_err(|e| XmlError::new(offset, XmlErrorKind::Syntax(e.to_string())))?;
-            if raw.len() == MAX_ATTRIBUTES {
-                return Err(XmlError::new(offset, XmlErrorKind::Limit("attributes on one element")));
-            }
-            let value = normalize_attribute(&attribute.value).map_err(|kind| XmlError::new(offset, kind))?;
-            raw.push((attribute.key.as_ref().to_owned(), value));
-        }
-        Ok(raw)
+    /// The start tag's text between `<` and `>` (an empty element's `/` left out), borrowed from
+    /// the input where the reader found it.
+    fn tag_content(&self, tag: &BytesStart<'_>, offset: usize) -> Result<&'a str, XmlError> {
+        let content: &str = tag;
+        let from = offset + 1;
+        self.text
+            .get(from..from + content.len())
+            .filter(|found| *found == content)
+            .ok_or_else(|| XmlError::new(offset, XmlErrorKind::Syntax("a start tag not where it was read".into())))
     }
 
-    fn resolve_attributes(&self, raw: Vec<(String, String)>) -> Result<Vec<Attribute>, XmlErrorKind> {
-        let mut attributes: Vec<Attribute> = Vec::with_capacity(raw.len());
+    fn resolve_attributes(&self, raw: Vec<(&'a str, Cow<'a, str>)>) -> Result<Vec<Attribute<'a>>, XmlErrorKind> {
+        let mut attributes: Vec<Attribute<'a>> = Vec::with_capacity(raw.len());
         for (qname, value) in raw {
-            let (prefix, local) = split_qname(&qname)?;
+            let (prefix, local) = split_qname(qname)?;
             let ns = match prefix {
-                "" => "",
+                "" => Cow::Borrowed(""),
                 _ => self
                     .resolve(prefix)
                     .ok_or_else(|| XmlErrorKind::Namespace(format!("undeclared prefix {prefix:?}")))?,
@@ -337,7 +341,6 @@ impl<'a> Scanner<'a> {
             if attributes.iter().any(|a| a.ns == ns && a.local == local) {
                 return Err(XmlErrorKind::Namespace(format!("attribute {{{ns}}}{local} given twice")));
             }
-            let (prefix, local, ns) = (prefix.to_owned(), local.to_owned(), ns.to_owned());
             attributes.push(Attribute { qname, prefix, local, ns, value });
         }
         Ok(attributes)
@@ -351,8 +354,30 @@ impl<'a> Scanner<'a> {
     }
 }
 
-/// A namespace declaration, if `qname` is one; checked against the Namespaces in XML rules.
-fn declaration(qname: &str, uri: &str) -> Result<Option<Binding>, XmlErrorKind> {
+/// The attributes of a start tag (`content`, its name `name_len` bytes long): qualified names and
+/// normalised values, borrowed from the input unless normalising changed them.
+fn raw_attributes(content: &str, name_len: usize, offset: usize) -> Result<Vec<(&str, Cow<'_, str>)>, XmlError> {
+    let mut raw = Vec::new();
+    let mut attributes = Attributes::new(content, name_len);
+    attributes.with_checks(true);
+    for attribute in attributes {
+        let attribute = attribute.map_err(|e| XmlError::new(offset, XmlErrorKind::Syntax(e.to_string())))?;
+        if raw.len() == MAX_ATTRIBUTES {
+            return Err(XmlError::new(offset, XmlErrorKind::Limit("attributes on one element")));
+        }
+        let value = match attribute.value {
+            Cow::Borrowed(value) => normalize_attribute(value),
+            Cow::Owned(value) => normalize_attribute(&value).map(|v| Cow::Owned(v.into_owned())),
+        }
+        .map_err(|kind| XmlError::new(offset, kind))?;
+        raw.push((attribute.key.0, value));
+    }
+    Ok(raw)
+}
+
+/// The prefix `qname` declares (`""`: the default namespace), if it is a namespace declaration
+/// (`uri` its value); checked against the Namespaces in XML rules.
+fn declaration<'a>(qname: &'a str, uri: &str) -> Result<Option<Cow<'a, str>>, XmlErrorKind> {
     let prefix = match qname.strip_prefix("xmlns") {
         Some("") => "",
         Some(rest) => match rest.strip_prefix(':') {
@@ -373,7 +398,7 @@ fn declaration(qname: &str, uri: &str) -> Result<Option<Binding>, XmlErrorKind> 
     if prefix.contains(':') {
         return reserved("a prefix contains a colon");
     }
-    Ok(Some(Binding { prefix: prefix.to_owned(), uri: uri.to_owned() }))
+    Ok(Some(Cow::Borrowed(prefix)))
 }
 
 fn split_qname(qname: &str) -> Result<(&str, &str), XmlErrorKind> {
@@ -423,7 +448,10 @@ fn is_xml_char(c: char) -> bool {
 
 /// Attribute-value normalisation (XML 1.0 §3.3.3, CDATA attributes): line ends, then literal
 /// whitespace to spaces; references resolved (a `&#xD;` stays a carriage return).
-fn normalize_attribute(raw: &str) -> Result<String, XmlErrorKind> {
+fn normalize_attribute(raw: &str) -> Result<Cow<'_, str>, XmlErrorKind> {
+    if !raw.contains(['&', '<', '\t', '\n', '\r']) {
+        return Ok(Cow::Borrowed(raw));
+    }
     let raw = normalize_line_ends(Cow::Borrowed(raw));
     let mut value = String::with_capacity(raw.len());
     let mut rest: &str = &raw;
@@ -447,7 +475,7 @@ fn normalize_attribute(raw: &str) -> Result<String, XmlErrorKind> {
         }
     }
     value.push_str(rest);
-    Ok(value)
+    Ok(Cow::Owned(value))
 }
 
 #[cfg(test)]
@@ -456,7 +484,8 @@ mod tests {
 
     #[test]
     fn attribute_values_are_normalised_as_xml_says() {
-        assert_eq!(normalize_attribute("a\r\nb\tc&#xD;&#9;&lt;&amp;").ok(), Some("a b c\r\t<&".to_owned()));
+        assert_eq!(normalize_attribute("a\r\nb\tc&#xD;&#9;&lt;&amp;").ok().as_deref(), Some("a b c\r\t<&"));
+        assert!(matches!(normalize_attribute("urn:oasis:names:tc:1.0"), Ok(Cow::Borrowed("urn:oasis:names:tc:1.0"))));
         assert!(normalize_attribute("a<b").is_err());
         assert!(normalize_attribute("&nbsp;").is_err());
         assert!(normalize_attribute("&#0;").is_err());
