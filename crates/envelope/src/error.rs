@@ -116,11 +116,12 @@ impl SealError {
     /// What is wrong, without the recipient's position: for a message about one certificate
     /// ([`crate::Recipient::parse`]), which names it otherwise.
     pub fn problem(&self) -> String {
+        let text = self.to_string();
         match self {
-            Self::Certificate { reason, .. } => format!("not an X.509 certificate: {reason}"),
-            Self::UnsupportedKey { reason, .. } => reason.clone(),
-            Self::KeyUsage { needed, .. } => format!("the certificate's key usage does not include {needed}"),
-            other => other.to_string(),
+            Self::Certificate { index, .. } | Self::UnsupportedKey { index, .. } | Self::KeyUsage { index, .. } => {
+                text.strip_prefix(&format!("recipient {index}: ")).map_or_else(|| text.clone(), str::to_owned)
+            }
+            _ => text,
         }
     }
 }

@@ -430,6 +430,25 @@ mod tests {
         AgencyCode::parse("000.00.00.G22").expect("code")
     }
 
+    /// The automatic receipt is described from the status it was built from, not parsed back
+    /// (`Gateway::sealed_receipt`): the two must agree, for every status a recipient sends.
+    #[test]
+    fn a_status_previews_from_its_model_as_from_its_bytes() {
+        let (fields, files) = (fields(), files());
+        let checked = check(&fields, &files, &own(), today()).expect("valid");
+        let now = VnTimestamp::parse("2026/01/05 09:30:00").expect("time");
+        let document = build(&checked, &own(), |_| None, now);
+        let recipient = AgencyCode::parse("000.00.00.H41").expect("code");
+        for status in [edxml::StatusCode::Arrived, edxml::StatusCode::Refused, edxml::StatusCode::Assigned] {
+            let reason = (status == edxml::StatusCode::Refused).then(|| "Gửi nhầm <đơn vị>\r\n& lý do".to_owned());
+            let answer = edxml::answer(&document, &recipient, status, reason, now).expect("answers");
+            let package = Package::Status(answer);
+            let from_model = crate::outgoing::preview_of(&package).expect("preview");
+            let (from_bytes, _) = crate::outgoing::preview(&Bytes::from(edxml::write(&package))).expect("preview");
+            assert_eq!(from_model, from_bytes, "{}", status.as_str());
+        }
+    }
+
     #[test]
     fn fields_and_two_files_build_a_package_that_validates() {
         let (fields, files) = (fields(), files());

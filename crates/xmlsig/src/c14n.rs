@@ -61,8 +61,9 @@ impl Sink for aws_lc_rs::digest::Context {
     }
 }
 
-/// What a pass over a whole document also finds, as [`crate::outline::outline`] finds it:
-/// enough to sign a document that has no signature yet without a second pass.
+/// What a pass over a document also finds (this pass and [`crate::outline`]'s, with the same
+/// code, so the two agree): enough to sign a document that has no signature yet without a second
+/// pass, and to refuse a second signature where verifying reads no outline.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Landmarks {
     /// How many elements named `Signature` (in any namespace) there are.
@@ -74,7 +75,8 @@ pub(crate) struct Landmarks {
 }
 
 impl Landmarks {
-    fn started(&mut self, start: &Start<'_>, depth: usize) {
+    /// Notes an element's start tag (`depth` its depth).
+    pub(crate) fn started(&mut self, start: &Start<'_>, depth: usize) {
         if start.local == "Signature" {
             self.signatures += 1;
         }
@@ -83,7 +85,8 @@ impl Landmarks {
         }
     }
 
-    fn ended(&mut self, at: usize, depth: usize) {
+    /// Notes the end tag at `at` of the element at `depth`.
+    pub(crate) fn ended(&mut self, at: usize, depth: usize) {
         if self.header_end.is_none() && self.header_depth == Some(depth) {
             self.header_end = Some(at);
         }

@@ -1,11 +1,11 @@
-//! One pass over a package that finds what signing and verifying need: every element named
-//! `Signature` (by local name, in any namespace) with its subtree as a small tree, and where the
-//! `edXML:edXMLHeader` ends.
+//! One pass over a package that finds what signing and verifying need: the first element named
+//! `Signature` (by local name, in any namespace) with its subtree as a small tree, how many
+//! there are, and where the `edXML:edXMLHeader` ends ([`Landmarks`], as the canonicalizer's
+//! pass counts them).
 
 use std::borrow::Cow;
 
-use edxml::EDXML_NS;
-
+use crate::c14n::Landmarks;
 use crate::error::{XmlError, XmlErrorKind};
 use crate::xml::{Node, Scanner, is_blank, normalize_line_ends};
 
@@ -51,11 +51,11 @@ pub(crate) struct Found {
 /// What the pass found.
 #[derive(Debug, Default)]
 pub(crate) struct Outline {
+    /// The first `Signature` (its tree; later ones are only counted).
     pub(crate) signatures: Vec<Found>,
-    /// How many `Signature` elements there are (trees beyond the first few are not kept).
-    pub(crate) signature_count: usize,
-    /// The offset of `</edXML:edXMLHeader>`.
-    pub(crate) header_end: Option<usize>,
+    /// How many `Signature` elements there are and where the header ends, counted as the
+    /// canonicalizer counts them (the same code), in what was read.
+    pub(crate) landmarks: Landmarks,
 }
 
 /// Reads the whole document (so it is also checked to be well-formed).
@@ -65,7 +65,7 @@ pub(crate) fn outline(text: &str) -> Result<Outline, XmlError> {
 
 /// Reads the document up to the end of its first `Signature` (the whole document when it has
 /// none): what verifying needs, as its digest's pass reads the rest and counts the signatures
-/// there (`c14n::Landmarks`). The counts and `header_end` cover only what was read.
+/// there ([`Landmarks`]). The landmarks cover only what was read.
 pub(crate) fn through_first_signature(text: &str) -> Result<Outline, XmlError> {
     read(text, Extent::ThroughFirstSignature)
 }
@@ -80,7 +80,6 @@ fn read(text: &str, extent: Extent) -> Result<Outline, XmlError> {
     let mut scanner = Scanner::new(text);
     let mut outline = Outline::default();
     let mut stack: Vec<Element> = Vec::new();
-    let mut header_depth = None;
     let mut signature_depth = None;
     let mut space_start: Option<usize> = None;
     let mut signature_space = 0;
@@ -90,15 +89,10 @@ fn read(text: &str, extent: Extent) -> Result<Outline, XmlError> {
         match node {
             Node::Start(start) => {
                 let depth = scanner.depth();
-                if start.local == "edXMLHeader" && start.ns == EDXML_NS && header_depth.is_none() {
-                    header_depth = Some(depth);
-                }
-                if start.local == "Signature" {
-                    outline.signature_count += 1;
-                    if signature_depth.is_none() {
-                        signature_depth = Some(depth);
-                        signature_space = space_start.unwrap_or(start.span.0);
-                    }
+                outline.landmarks.started(&start, depth);
+                if start.local == "Signature" && signature_depth.is_none() {
+                    signature_depth = Some(depth);
+                    signature_space = space_start.unwrap_or(start.span.0);
                 }
                 // Only the first signature's tree is kept: more than one is refused anyway.
                 if signature_depth.is_some() && outline.signatures.is_empty() {
@@ -124,9 +118,7 @@ fn read(text: &str, extent: Extent) -> Result<Outline, XmlError> {
             }
             Node::End { span } => {
                 let depth = scanner.depth() + 1;
-                if header_depth == Some(depth) && outline.header_end.is_none() {
-                    outline.header_end = Some(span.0);
-                }
+                outline.landmarks.ended(span.0, depth);
                 if let Some(element) = stack.pop() {
                     close(&mut stack, element, &mut outline, (signature_space, span.1));
                     if extent == Extent::ThroughFirstSignature && !outline.signatures.is_empty() {

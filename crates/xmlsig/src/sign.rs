@@ -136,19 +136,20 @@ fn sign_checked<'a>(
     let text = document_text(package_xml)?;
     // Offsets in the text are after the byte-order mark the document keeps.
     let bom = package_xml.len() - text.len();
-    // One pass when the package has no signature yet (what a gateway signs): the digest's pass
-    // finds where the header ends too. A signature to replace is cut out and the rest digested.
+    // One pass when the package has no signature yet (what a gateway builds): the digest's pass
+    // finds where the header ends too. A signature to replace (a package a client system signed)
+    // is found, cut out and the rest digested: three passes.
     let (first_digest, landmarks) = digest(text)?;
-    let (document, header_end, digest) = match landmarks {
-        Landmarks { signatures: 0, header_end, .. } => {
-            (Cow::Borrowed(package_xml), header_end.ok_or(SignError::NoHeader)?, first_digest)
+    let (document, landmarks, digest) = match landmarks.signatures {
+        0 => (Cow::Borrowed(package_xml), landmarks, first_digest),
+        1 => {
+            let document = without_signature(package_xml, text)?;
+            let (digest, landmarks) = digest(document_text(&document)?)?;
+            (document, landmarks, digest)
         }
-        _ => {
-            let (document, header_end) = without_signature(package_xml)?;
-            let (digest, _) = digest(document_text(&document)?)?;
-            (document, header_end, digest)
-        }
+        count => return Err(SignError::TooManySignatures(count)),
     };
+    let header_end = landmarks.header_end.ok_or(SignError::NoHeader)?;
     let signed_info = signed_info(algorithm, &digest);
     let value = signature_value(key, algorithm, &signed_info)?;
     let signature = signature_element(&signed_info, &value, subject_name, certificate_der);
@@ -170,22 +171,17 @@ fn check_certificate(key: &KeyPair, certificate_der: &[u8]) -> Result<Option<Str
     Ok(crate::name::rfc4514(certificate.subject()))
 }
 
-/// The package without its signature (and the blank text before it, see [`cut_from`]), so a new
-/// one replaces it:
-/// the input itself when it has none, else a copy (a byte-order mark is kept). With it, the
-/// offset of `</edXML:edXMLHeader>` in its text.
-fn without_signature(package_xml: &[u8]) -> Result<(Cow<'_, [u8]>, usize), SignError> {
-    let text = document_text(package_xml)?;
+/// A copy of the package (`text` its text) without its one signature and the blank text before
+/// it (see [`cut_from`]), so a new one replaces it; a byte-order mark is kept.
+fn without_signature<'p>(package_xml: &[u8], text: &str) -> Result<Cow<'p, [u8]>, SignError> {
     let bom = package_xml.len() - text.len();
     let found = outline(text)?;
     match found.signatures.as_slice() {
-        _ if found.signature_count > 1 => Err(SignError::TooManySignatures(found.signature_count)),
-        [old] => {
+        [old] if found.landmarks.signatures == 1 => {
             let copy = [&package_xml[..bom + cut_from(text, old)], &package_xml[bom + old.span.1..]].concat();
-            let header_end = header_end(document_text(&copy)?)?;
-            Ok((Cow::Owned(copy), header_end))
+            Ok(Cow::Owned(copy))
         }
-        _ => Ok((Cow::Borrowed(package_xml), found.header_end.ok_or(SignError::NoHeader)?)),
+        _ => Err(SignError::TooManySignatures(found.landmarks.signatures)),
     }
 }
 
@@ -195,11 +191,6 @@ fn without_signature(package_xml: &[u8]) -> Result<(Cow<'_, [u8]>, usize), SignE
 fn cut_from(text: &str, old: &Found) -> usize {
     let followed_by_space = text[old.span.1..].starts_with([' ', '\t', '\n', '\r']);
     if followed_by_space { old.leading_space } else { old.span.0 }
-}
-
-/// The offset of `</edXML:edXMLHeader>` in `text`.
-fn header_end(text: &str) -> Result<usize, SignError> {
-    outline(text)?.header_end.ok_or(SignError::NoHeader)
 }
 
 /// SHA-256 of the exclusive canonical form of the document (which, without a signature, is

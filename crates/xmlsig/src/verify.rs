@@ -56,7 +56,7 @@ pub fn verify(package_xml: &[u8]) -> Result<Verified, VerifyError> {
     // The document is read up to its first signature, then whole by the digest's pass, which
     // counts every signature: one more anywhere refuses the package before its digest is compared.
     let found = through_first_signature(text)?;
-    let signature = match (found.signature_count, found.signatures.first()) {
+    let signature = match (found.landmarks.signatures, found.signatures.first()) {
         (1, Some(signature)) => signature,
         (0, _) => return Err(VerifyError::Unsigned),
         (count, _) => return Err(VerifyError::TooManySignatures(count)),

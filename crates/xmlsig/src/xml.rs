@@ -107,6 +107,10 @@ pub(crate) fn document_text(input: &[u8]) -> Result<&str, XmlError> {
         return Err(XmlError::new(0, XmlErrorKind::Limit("document size")));
     }
     let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
+    // quick-xml would drop a second one without counting it, and every offset would be off.
+    if input.starts_with(b"\xEF\xBB\xBF") {
+        return Err(XmlError::new(0, XmlErrorKind::Structure("a second byte-order mark")));
+    }
     std::str::from_utf8(input).map_err(|e| XmlError::new(e.valid_up_to(), XmlErrorKind::Encoding))
 }
 
@@ -318,7 +322,8 @@ impl<'a> Scanner<'a> {
     }
 
     /// The start tag's text between `<` and `>` (an empty element's `/` left out), borrowed from
-    /// the input where the reader found it.
+    /// the input where the reader found it: the reader's position before the event is the tag's
+    /// `<`, as text is handed over untrimmed (`trim_text(false)`) and ends at the `<`.
     fn tag_content(&self, tag: &BytesStart<'_>, offset: usize) -> Result<&'a str, XmlError> {
         let content: &str = tag;
         let from = offset + 1;

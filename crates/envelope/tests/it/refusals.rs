@@ -38,6 +38,8 @@ fn a_signing_certificate_is_not_encrypted_to() {
         let gateway = setup.gateway("gw", algorithm);
         let refused = seal(b"x", &[&gateway.cert_der, &organization.cert_der]);
         assert_eq!(refused, Err(SealError::KeyUsage { index: 1, needed }));
+        let one = envelope::Recipient::parse(&organization.cert_der).expect_err("a signing certificate");
+        assert_eq!(one.problem(), format!("the certificate's key usage does not include {needed}"));
     }
 }
 

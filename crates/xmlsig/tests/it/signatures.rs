@@ -153,6 +153,23 @@ fn a_signer_checks_its_certificate_once_and_signs_as_sign_parts_does() {
 }
 
 #[test]
+fn what_follows_the_signature_is_read_to_the_end() {
+    let seal = Seal::new(KeyAlgorithm::P256);
+    let signed = sign(&document(PDF), &seal.key, &seal.certificate).expect("signed");
+    // A comment after the root changes no digest, but this one is not well-formed ("--").
+    let tail = [signed.as_slice(), b"\n<!-- a -- b -->"].concat();
+    assert!(matches!(verify(&tail), Err(VerifyError::Malformed(_))), "{:?}", verify(&tail));
+    let twice = [b"\xEF\xBB\xBF\xEF\xBB\xBF".as_slice(), &signed].concat();
+    assert!(matches!(verify(&twice), Err(VerifyError::Malformed(_))), "{:?}", verify(&twice));
+    let refused = sign(&twice, &seal.key, &seal.certificate).expect_err("two byte-order marks");
+    assert!(refused.to_string().contains("a second byte-order mark"), "{refused}");
+    let text = String::from_utf8(signed).expect("utf-8");
+    let signature = &text[text.find("<Signature").expect("sig")..text.find("</Signature>").expect("end") + 12];
+    let doubled = text.replacen(signature, &signature.repeat(2), 1);
+    assert!(matches!(sign(doubled.as_bytes(), &seal.key, &seal.certificate), Err(SignError::TooManySignatures(2))));
+}
+
+#[test]
 fn a_byte_order_mark_is_kept_and_the_package_still_verifies() {
     let seal = Seal::new(KeyAlgorithm::P256);
     let unsigned = [b"\xEF\xBB\xBF".as_slice(), &document(PDF)].concat();
@@ -276,6 +293,11 @@ fn each_failure_is_named() {
         // After the attachments, far from the first: still counted.
         (
             text.replacen("</edXML:edXMLEnvelope>", &format!("{signature}</edXML:edXMLEnvelope>"), 1).into_bytes(),
+            VerifyError::TooManySignatures(2),
+        ),
+        // Inside the first one.
+        (
+            text.replacen("</Signature>", "<Object><Signature/></Object></Signature>", 1).into_bytes(),
             VerifyError::TooManySignatures(2),
         ),
         (
