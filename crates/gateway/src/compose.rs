@@ -431,7 +431,8 @@ mod tests {
     }
 
     /// The automatic receipt is described from the status it was built from, not parsed back
-    /// (`Gateway::sealed_receipt`): the two must agree, for every status a recipient sends.
+    /// (`Gateway::sealed_receipt`): the two must agree — for 01 (the receipt), and 02 and 04 as
+    /// other statuses a recipient sends about a new document (15 and 16 answer a change).
     #[test]
     fn a_status_previews_from_its_model_as_from_its_bytes() {
         let (fields, files) = (fields(), files());
